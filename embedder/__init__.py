@@ -1,0 +1,11 @@
+"""notesqa's embedder: normalised sentence vectors from the project's own bi-encoder.
+
+Example:
+    >>> from embedder import Embedder
+    >>> Embedder.load().encode(["a sentence"]).shape      # (n, d) float32, unit norm
+    (1, 256)
+"""
+
+from embedder.model import Embedder
+
+__all__ = ["Embedder"]

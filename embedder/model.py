@@ -1,0 +1,108 @@
+"""Load and describe a sentence-transformers bi-encoder (Transformer + mean pooling + normalise).
+
+Example:
+    >>> emb = Embedder.load()                     # the shipped default
+    >>> emb.encode(["a sentence", "another one"]).shape
+    (2, 256)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def _fingerprint(folder: Path) -> str:
+    """Short content hash of the weights, so an index knows exactly which model built it."""
+    digest = hashlib.sha256()
+    for name in sorted(p.name for p in folder.glob("*.safetensors")):
+        with open(folder / name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+class Embedder:
+    """Turns texts into float32 unit vectors with a sentence-transformers model."""
+
+    def __init__(self, model, name: str = "embedder", fingerprint: str = "") -> None:
+        self.model = model
+        self.name = name
+        self.fingerprint = fingerprint
+        self._warned_long = False
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, device: str | None = None) -> Embedder:
+        """Load a sentence-transformers folder (``None`` = the shipped default embedder)."""
+        from sentence_transformers import SentenceTransformer
+
+        if path is None:
+            from models import default_model_path
+
+            path = default_model_path("embedder")
+        folder = Path(path).expanduser()
+        if folder.exists():
+            if not (folder / "modules.json").exists():
+                raise FileNotFoundError(
+                    f"{folder} is not a sentence-transformers model (modules.json missing); "
+                    "train one with `notesqa train embedder` or pass its folder"
+                )
+            if not (folder / "tokenizer.json").exists() and not (folder / "vocab.txt").exists():
+                raise FileNotFoundError(
+                    f"{folder} has no tokenizer (tokenizer.json or vocab.txt); copy the tokenizer the "
+                    "model was trained with into it"
+                )
+            model = SentenceTransformer(str(folder), device=device or "cpu")
+            model.float()
+            return cls(model, name=folder.name, fingerprint=_fingerprint(folder))
+        # not a local folder: a hub id such as "sentence-transformers/all-MiniLM-L6-v2"
+        model = SentenceTransformer(str(path), device=device or "cpu")
+        return cls(model, name=str(path), fingerprint="hub")
+
+    @property
+    def identity(self) -> str:
+        """``name@fingerprint``: stored in an index's manifest and checked on load."""
+        return f"{self.name}@{self.fingerprint}"
+
+    @property
+    def dim(self) -> int:
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    @property
+    def tokenizer(self):
+        return self.model.tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        """Word-piece tokens of ``text`` (no special tokens)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        """(n, d) float32 unit vectors; batches are sorted by length inside sentence-transformers.
+
+        Texts longer than the model's window (``max_seq_length`` tokens) are truncated; a warning
+        is logged once per embedder.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a list of texts; wrap a single text in a list")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if not self._warned_long:
+            limit = self.max_seq_length - 2
+            if any(self.count_tokens(t) > limit for t in texts[:256]):
+                log.warning("some texts exceed %d tokens and are truncated when embedded", limit)
+                self._warned_long = True
+        vectors = self.model.encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=show_progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

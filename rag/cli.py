@@ -1,0 +1,304 @@
+"""The ``notesqa`` command line: index notes, ask and search them, train and evaluate models.
+
+Example:
+    $ notesqa index ~/notes
+    $ notesqa ask "What does Adam keep per parameter?" --index ~/notes/.notesqa --json
+    $ notesqa train pretrain --config training/recipes/tiny.json
+    $ notesqa eval squad --data dev-v1.1.json.gz --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+from pathlib import Path
+
+log = logging.getLogger("notesqa")
+
+
+def _print_json(payload) -> None:
+    print(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------- notes: index / ask / search
+
+
+def cmd_index(args) -> int:
+    from rag.pipeline import NotesQA
+
+    qa = NotesQA.open(args.notes_dir, args.index, embedder=args.embedder)
+    summary = qa.index(progress=not args.json)
+    if args.json:
+        _print_json(summary.to_dict())
+    else:
+        print(f"indexed {summary.files} files into {summary.chunks} passages in {summary.seconds:.1f} s "
+              f"-> {summary.index_dir}")
+        for path, reason in summary.skipped:
+            print(f"  skipped {path}: {reason}")
+        for path in summary.decoded_with_fallback:
+            print(f"  {path}: not UTF-8, decoded with a fallback encoding")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from rag.pipeline import NotesQA
+
+    qa = NotesQA.from_index(args.index, embedder=args.embedder, reader=args.reader)
+    answers = qa.ask(args.question, k=args.k, top_answers=args.answers)
+    if args.json:
+        _print_json({"question": args.question, "answers": [a.to_dict() for a in answers]})
+        return 0
+    if not answers:
+        print("No answer found in your notes.")
+        return 0
+    for rank, answer in enumerate(answers, 1):
+        where = f"{answer.source}:{answer.start}-{answer.end}"
+        heading = f" ({answer.heading})" if answer.heading else ""
+        print(f"{rank}. {answer.text}   [score {answer.score:.2f}]")
+        print(f"   source: {where}{heading}")
+        snippet = " ".join(answer.context.split())
+        print(textwrap.indent(textwrap.fill(snippet[:300], 96), "   > "))
+    return 0
+
+
+def cmd_search(args) -> int:
+    from rag.pipeline import NotesQA
+
+    qa = NotesQA.from_index(args.index, embedder=args.embedder)
+    hits = qa.search(args.query, k=args.k)
+    if args.json:
+        _print_json({"query": args.query, "hits": [h.to_dict() for h in hits]})
+        return 0
+    for rank, hit in enumerate(hits, 1):
+        heading = f" ({hit.heading})" if hit.heading else ""
+        print(f"{rank}. [{hit.score:.3f}] {hit.source}:{hit.start}-{hit.end}{heading}")
+        print(textwrap.indent(textwrap.fill(" ".join(hit.text.split())[:300], 96), "   "))
+    return 0
+
+
+# ---------------------------------------------------------------- training
+
+
+def _recipe(args):
+    from training.configs import load_recipe
+
+    return load_recipe(args.config)
+
+
+def _run_dir(args, recipe_path: str) -> Path:
+    return Path(args.out) if args.out else Path("runs") / Path(recipe_path).stem
+
+
+def cmd_train_tokenizer(args) -> int:
+    from training.tokenizer import train_tokenizer
+
+    cfg = _recipe(args).tokenizer
+    if args.vocab_size:
+        cfg.vocab_size = args.vocab_size
+    corpus = args.corpus or _recipe(args).data.corpus
+    if not corpus:
+        raise ValueError("no corpus: pass --corpus FILES (JSONL(.gz) articles or text files)")
+    tok = train_tokenizer(corpus, cfg, args.out)
+    print(f"saved a {len(tok)}-token WordPiece tokenizer to {args.out}")
+    return 0
+
+
+def cmd_train_pretrain(args) -> int:
+    from training.pretrain import pretrain
+    from training.tokenizer import train_tokenizer
+
+    recipe = _recipe(args)
+    run = _run_dir(args, args.config)
+    corpus = args.corpus or recipe.data.corpus
+    tokenizer_dir = Path(args.tokenizer) if args.tokenizer else run / "tokenizer"
+    if not (tokenizer_dir / "tokenizer.json").exists():
+        if args.tokenizer:
+            raise FileNotFoundError(f"no tokenizer.json in {tokenizer_dir}; train one with `notesqa train tokenizer`")
+        if not corpus:
+            raise ValueError("no corpus: pass --corpus FILES or set data.corpus in the recipe")
+        train_tokenizer(corpus, recipe.tokenizer, tokenizer_dir)
+    out = pretrain(recipe.pretrain, corpus, tokenizer_dir, run, max_minutes=args.max_minutes, device=args.device)
+    print(f"checkpoint: {out}")
+    return 0
+
+
+def cmd_train_reader(args) -> int:
+    from training.reader import train_reader
+
+    recipe = _recipe(args)
+    data = args.data or recipe.data.squad_train
+    if not data:
+        raise ValueError("no training data: pass --data train-v1.1.json(.gz)")
+    out = train_reader(recipe.reader, args.init, data, args.out, device=args.device)
+    print(f"reader saved to {out}")
+    return 0
+
+
+def cmd_train_embedder(args) -> int:
+    from training.biencoder import train_embedder
+
+    recipe = _recipe(args)
+    data = args.data or recipe.data.squad_train
+    if not data:
+        raise ValueError("no training data: pass --data train-v1.1.json(.gz)")
+    out = train_embedder(recipe.embedder, args.init, data, args.out, device=args.device)
+    print(f"embedder saved to {out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from training.export import export_fp16
+
+    export_fp16(args.model, args.out)
+    print(f"exported fp16 copy of {args.model} to {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def cmd_eval_squad(args) -> int:
+    from rag.reader import Reader
+    from training.reader import evaluate_reader
+
+    scores = evaluate_reader(Reader.load(args.model), args.data, limit=args.limit)
+    if args.json:
+        _print_json(scores)
+    else:
+        for key, value in scores.items():
+            print(f"{key:>16}: {value:.2f}")
+    return 0
+
+
+def cmd_eval_retrieval(args) -> int:
+    from embedder import Embedder
+    from training.biencoder import evaluate_retrieval
+
+    scores = evaluate_retrieval(Embedder.load(args.model), args.data)
+    if args.json:
+        _print_json(scores)
+    else:
+        for key, value in scores.items():
+            print(f"{key:>16}: {value:.4f}" if isinstance(value, float) else f"{key:>16}: {value}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="notesqa",
+        description="Answer questions over your own notes with a BERT you trained yourself.",
+        epilog="Start with `notesqa index NOTES_DIR`, then `notesqa ask \"your question\"`.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def index_option(p):
+        p.add_argument("--index", help="index folder (default: $NOTESQA_INDEX, then ./.notesqa)")
+        p.add_argument("--embedder", help="embedder folder (default: the shipped one)")
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("index", help="index a notes folder (.md/.txt, recursively)",
+                       description="Read the notes, split them into passages, embed them and save the index.")
+    p.add_argument("notes_dir", help="folder of notes")
+    p.add_argument("--index", help="index folder (default: NOTES_DIR/.notesqa)")
+    p.add_argument("--embedder", help="embedder folder (default: the shipped one)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", help="answer a question from the indexed notes, with sources",
+                       description="Retrieve the top passages and extract answer spans with the reader.")
+    p.add_argument("question")
+    index_option(p)
+    p.add_argument("-k", type=int, default=5, help="passages to read (default 5)")
+    p.add_argument("--answers", type=int, default=3, help="answers to show (default 3)")
+    p.add_argument("--reader", help="reader folder (default: the shipped one)")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("search", help="show the passages closest to a query")
+    p.add_argument("query")
+    index_option(p)
+    p.add_argument("-k", type=int, default=5, help="passages to show (default 5)")
+    p.set_defaults(func=cmd_search)
+
+    train = sub.add_parser("train", help="train a tokenizer, BERT, reader or embedder").add_subparsers(
+        dest="stage", required=True, metavar="STAGE")
+
+    def recipe_option(p, required=False):
+        p.add_argument("--config", default="tiny", help="JSON recipe or a name in training/recipes (default tiny)")
+        p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+
+    p = train.add_parser("tokenizer", help="learn a lower-cased WordPiece vocabulary")
+    p.add_argument("--corpus", nargs="+", help="JSONL(.gz) articles or plain-text files")
+    p.add_argument("--vocab-size", type=int, help="vocabulary size (default from the recipe)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--config", default="tiny", help="recipe for the other settings")
+    p.set_defaults(func=cmd_train_tokenizer)
+
+    p = train.add_parser("pretrain", help="pretrain BERT from scratch (MLM + NSP); resumable",
+                         description="Shards the corpus, trains BertForPreTraining and checkpoints. "
+                                     "Run the same command again to resume after a stop.")
+    recipe_option(p)
+    p.add_argument("--corpus", nargs="+", help="text files (default: the recipe's data.corpus)")
+    p.add_argument("--tokenizer", help="tokenizer folder (default: train one into OUT/tokenizer)")
+    p.add_argument("--out", help="run folder (default runs/RECIPE)")
+    p.add_argument("--max-minutes", type=float, help="checkpoint and stop after this long")
+    p.set_defaults(func=cmd_train_pretrain)
+
+    for stage, func, what in (("reader", cmd_train_reader, "SQuAD extractive reader"),
+                              ("embedder", cmd_train_embedder, "bi-encoder (sentence-transformers)")):
+        p = train.add_parser(stage, help=f"finetune a pretrained checkpoint as a {what}")
+        recipe_option(p)
+        p.add_argument("--init", required=True, help="pretrained checkpoint folder (e.g. runs/tiny/model)")
+        p.add_argument("--data", help="SQuAD v1.1 train JSON(.gz) (default: the recipe's)")
+        p.add_argument("--out", required=True, help="output folder")
+        p.set_defaults(func=func)
+
+    p = train.add_parser("export", help="write an fp16 safetensors copy of a model folder")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+
+    evaluate = sub.add_parser("eval", help="evaluate a reader (SQuAD) or an embedder (retrieval)").add_subparsers(
+        dest="task", required=True, metavar="TASK")
+    p = evaluate.add_parser("squad", help="SQuAD EM/F1 with the official rules (v1.1 or v2.0, detected)")
+    p.add_argument("--model", help="reader folder (default: the shipped reader)")
+    p.add_argument("--data", required=True, help="SQuAD JSON(.gz)")
+    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N questions")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval_squad)
+    p = evaluate.add_parser("retrieval", help="find each question's paragraph among all paragraphs")
+    p.add_argument("--model", help="embedder folder (default: the shipped embedder)")
+    p.add_argument("--data", required=True, help="SQuAD JSON(.gz)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval_retrieval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if not args.verbose:
+        import os
+
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return args.func(args)
+    except (FileNotFoundError, NotADirectoryError, ValueError, FloatingPointError) as err:
+        print(f"notesqa: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("notesqa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Load a folder of study notes into :class:`Document` objects.
+
+The loader is forgiving: a strange file (binary, empty, too large, unreadable, an unsupported
+extension) is skipped and reported in a :class:`LoadReport`, never raised. Only a bad *root*
+raises, because then nothing sensible can be done.
+
+Line endings are normalised (``"\\r\\n"`` and lone ``"\\r"`` become ``"\\n"``) *before*
+anything else, so every character offset used later (chunks, answers) refers to
+``Document.text`` exactly as stored here, not to the raw bytes on disk.
+
+Example::
+
+    >>> docs, report = load_notes("examples/notes")        # doctest: +SKIP
+    >>> docs[0].path, report.skipped                         # doctest: +SKIP
+    ('biology/photosynthesis.md', [])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_EXTENSIONS = (".md", ".markdown", ".txt")
+_BINARY_SNIFF_BYTES = 8192
+_FALLBACK_ENCODINGS = ("cp1252", "latin-1")  # latin-1 decodes any byte string
+
+
+@dataclass(frozen=True)
+class Document:
+    """One note file, decoded and normalised.
+
+    ``path`` is POSIX and relative to the notes root (``"ml/adam.md"``), so an index stays
+    valid when the whole folder moves. ``text`` is what all offsets refer to.
+    """
+
+    path: str
+    text: str
+    sha256: str  # hex digest of the raw bytes on disk (before decoding)
+    mtime: float
+    size: int  # bytes on disk
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_notes` did with each file it saw (hidden files are not listed)."""
+
+    loaded: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
+    decoded_with_fallback: list[str] = field(default_factory=list)  # not valid UTF-8
+
+
+def _check_root(root: str | Path) -> Path:
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"notes folder {str(path)!r} does not exist; pass the path of an existing folder "
+            "that contains your .md/.markdown/.txt notes"
+        )
+    if not path.is_dir():
+        raise NotADirectoryError(
+            f"{str(path)!r} is a file, not a folder; pass the folder that contains your notes "
+            f"(e.g. {str(path.parent)!r})"
+        )
+    return path
+
+
+def _walk(
+    root: Path, folder: Path | None = None, skipped: list[tuple[str, str]] | None = None
+) -> Iterator[Path]:
+    """Yield every non-hidden file under ``folder`` (default ``root``), depth first, by name.
+
+    Symlinked folders are not followed (that is what keeps a link loop from hanging); they and
+    unreadable folders are appended to ``skipped`` (paths relative to ``root``) when given.
+    """
+    folder = root if folder is None else folder
+
+    def note(path: Path, reason: str) -> None:
+        if skipped is not None:
+            skipped.append((path.relative_to(root).as_posix(), reason))
+
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        note(folder, f"cannot list folder: {exc.strerror or exc}")
+        return
+    for entry in entries:
+        if entry.name.startswith("."):  # hidden files/folders, including the .notesqa index
+            continue
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(root, path, skipped)
+            elif entry.is_symlink() and entry.is_dir():
+                note(path, "symlinked folder not followed")
+            elif entry.is_file():  # follows file symlinks; a pipe would block read_bytes()
+                yield path
+            else:
+                note(path, "not a regular file (broken link, pipe or device)")
+        except OSError as exc:  # e.g. a permission error while stat-ing
+            note(path, f"cannot read: {exc.strerror or exc}")
+
+
+def iter_note_files(root: str | Path) -> Iterator[Path]:
+    """Yield the note files under ``root`` (supported extension, not hidden), sorted.
+
+    Recursive and deterministic: entries are visited depth first in name order. Symlinked
+    folders are not followed; hidden files and folders (``.git``, ``.notesqa``) are ignored.
+
+    Example::
+
+        >>> [p.name for p in iter_note_files("examples/notes")]   # doctest: +SKIP
+        ['photosynthesis.md', 'french-revolution.md', 'transformers.md', 'optimisers.md', ...]
+    """
+    base = _check_root(root)  # checked now, not on the first next()
+    return (path for path in _walk(base) if path.suffix.lower() in SUPPORTED_EXTENSIONS)
+
+
+def decode_bytes(raw: bytes) -> tuple[str, str]:
+    """Decode note bytes: UTF-8 (BOM stripped), else cp1252, else latin-1; normalise newlines.
+
+    Returns ``(text, encoding)``.
+
+    Example::
+
+        >>> decode_bytes(b"\\xef\\xbb\\xbfcaf\\xc3\\xa9\\r\\n")
+        ('café\\n', 'utf-8')
+        >>> decode_bytes(b"caf\\xe9 \\x93quoted\\x94")
+        ('café “quoted”', 'cp1252')
+    """
+    try:
+        text, encoding = raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        for encoding in _FALLBACK_ENCODINGS:
+            try:
+                text = raw.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+    # Normalise first: every offset downstream refers to this text.
+    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
+
+
+def load_notes(
+    root: str | Path, max_file_bytes: int = 5_000_000
+) -> tuple[list[Document], LoadReport]:
+    """Load every note under ``root``; skip (and report) what cannot be used.
+
+    Skipped with a reason: unsupported extensions, files over ``max_file_bytes``, binary files
+    (a NUL byte in the first 8 KB), files that are empty after stripping whitespace, unreadable
+    files and symlinked folders. Never raises for a single bad file.
+
+    Example::
+
+        >>> docs, report = load_notes("examples/notes")             # doctest: +SKIP
+        >>> report.skipped                                            # doctest: +SKIP
+        [('diagram.png', 'unsupported extension .png')]
+    """
+    base = _check_root(root)
+    report = LoadReport()
+    docs: list[Document] = []
+    for path in _walk(base, skipped=report.skipped):
+        rel = path.relative_to(base).as_posix()
+        suffix = path.suffix.lower()
+        if suffix not in SUPPORTED_EXTENSIONS:
+            reason = f"unsupported extension {suffix}" if suffix else "no file extension"
+            report.skipped.append((rel, reason))
+            continue
+        try:
+            stat = path.stat()
+            if stat.st_size > max_file_bytes:
+                report.skipped.append(
+                    (
+                        rel,
+                        f"file too large ({stat.st_size} bytes > max_file_bytes={max_file_bytes})",
+                    )
+                )
+                continue
+            raw = path.read_bytes()
+        except OSError as exc:  # broken symlink, permission denied, vanished file
+            report.skipped.append((rel, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
+            report.skipped.append((rel, "binary file (NUL byte in first 8 KB)"))
+            continue
+        text, encoding = decode_bytes(raw)
+        if not text.strip():
+            report.skipped.append((rel, "empty file"))
+            continue
+        if encoding != "utf-8":
+            report.decoded_with_fallback.append(rel)
+            logger.warning("%s is not valid UTF-8; decoded it as %s", rel, encoding)
+        docs.append(
+            Document(
+                path=rel,
+                text=text,
+                sha256=hashlib.sha256(raw).hexdigest(),
+                mtime=stat.st_mtime,
+                size=len(raw),
+            )
+        )
+        report.loaded.append(rel)
+    for rel, reason in report.skipped:
+        logger.debug("skipped %s: %s", rel, reason)
+    logger.info("loaded %d notes from %s (%d skipped)", len(docs), base, len(report.skipped))
+    return docs, report

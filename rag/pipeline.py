@@ -1,0 +1,196 @@
+"""``NotesQA``: the one facade over notes -> chunks -> vectors -> retrieval -> reader.
+
+Used by the CLI, the Streamlit app and the LangChain plugin.
+
+Example:
+    >>> qa = NotesQA.open("~/notes")              # default models, index at ~/notes/.notesqa
+    >>> qa.index().chunks
+    42
+    >>> qa.ask("What does Adam keep per parameter?")[0].source
+    'ml/optimisers.md'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from embedder import Embedder
+from rag.chunking import Chunk, ChunkingConfig, chunk_document
+from rag.documents import load_notes
+from rag.reader import Reader
+from rag.store import NotesStore
+
+log = logging.getLogger(__name__)
+
+INDEX_DIRNAME = ".notesqa"
+
+
+@dataclass
+class SearchHit:
+    text: str
+    score: float  # cosine similarity of query and passage
+    source: str  # file path relative to the notes folder
+    start: int  # character offsets of the passage in that file
+    end: int
+    heading: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    text: str
+    score: float  # reader's start + end logit
+    source: str
+    start: int  # character offsets of the answer in the source file
+    end: int
+    context: str  # the passage the answer was read from
+    heading: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class IndexSummary:
+    files: int
+    chunks: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    decoded_with_fallback: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    index_dir: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_index_dir(index: str | Path | None) -> Path:
+    """``--index``, then ``$NOTESQA_INDEX``, then ``./.notesqa``."""
+    if index:
+        return Path(index).expanduser()
+    if os.environ.get("NOTESQA_INDEX"):
+        return Path(os.environ["NOTESQA_INDEX"]).expanduser()
+    return Path.cwd() / INDEX_DIRNAME
+
+
+class NotesQA:
+    """Index a notes folder and answer questions over it with sources."""
+
+    def __init__(
+        self, notes_dir: str | Path | None, index_dir: str | Path, embedder: str | Path | None = None,
+        reader: str | Path | None = None, chunking: ChunkingConfig | None = None,
+    ) -> None:
+        self.notes_dir = Path(notes_dir).expanduser().resolve() if notes_dir else None
+        self.index_dir = Path(index_dir).expanduser()
+        self._embedder_path = embedder
+        self._reader_path = reader
+        self.chunking = chunking or ChunkingConfig()
+        self._embedder: Embedder | None = None
+        self._reader: Reader | None = None
+        self._store: NotesStore | None = None
+
+    @classmethod
+    def open(cls, notes_dir: str | Path, index_dir: str | Path | None = None, **kwargs) -> NotesQA:
+        """A notes folder with its index (default ``NOTES_DIR/.notesqa``)."""
+        notes = Path(notes_dir).expanduser()
+        return cls(notes, index_dir or notes / INDEX_DIRNAME, **kwargs)
+
+    @classmethod
+    def from_index(cls, index_dir: str | Path | None = None, **kwargs) -> NotesQA:
+        """An existing index (found as ``resolve_index_dir`` says), for asking and searching."""
+        return cls(None, resolve_index_dir(index_dir), **kwargs)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = Embedder.load(self._embedder_path)
+        return self._embedder
+
+    @property
+    def reader(self) -> Reader:
+        if self._reader is None:
+            self._reader = Reader.load(self._reader_path)
+        return self._reader
+
+    @property
+    def store(self) -> NotesStore:
+        if self._store is None:
+            self._store = NotesStore.open(
+                self.index_dir, expected={"embedder": self.embedder.identity, "dim": self.embedder.dim}
+            )
+        return self._store
+
+    def index(self, progress: bool = True) -> IndexSummary:
+        """(Re)build the index of the notes folder; the old index stays usable until the swap."""
+        if self.notes_dir is None:
+            raise ValueError("this NotesQA has no notes folder; use NotesQA.open(NOTES_DIR)")
+        started = time.time()
+        documents, report = load_notes(self.notes_dir)
+        emb = self.embedder
+        limit = min(self.chunking.max_tokens, emb.max_seq_length - 2)
+        cfg = ChunkingConfig(max_tokens=limit, overlap_tokens=min(self.chunking.overlap_tokens, limit // 4))
+        chunks: list[Chunk] = []
+        for doc in documents:
+            chunks.extend(chunk_document(doc, emb.count_tokens, cfg))
+        vectors = emb.encode([c.text for c in chunks], show_progress=progress) if chunks else np.zeros((0, emb.dim), np.float32)
+        manifest = {
+            "embedder": emb.identity, "dim": emb.dim, "notes_root": str(self.notes_dir),
+            "chunking": {"max_tokens": cfg.max_tokens, "overlap_tokens": cfg.overlap_tokens},
+        }
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        NotesStore.build(self.index_dir, documents, chunks, vectors, manifest)
+        return IndexSummary(
+            files=len(documents), chunks=len(chunks), skipped=report.skipped,
+            decoded_with_fallback=report.decoded_with_fallback, seconds=time.time() - started,
+            index_dir=str(self.index_dir),
+        )
+
+    def search(self, query: str, k: int = 5) -> list[SearchHit]:
+        """The ``k`` passages closest to ``query`` (dense retrieval), best first."""
+        if not query.strip():
+            raise ValueError("the query is empty; ask something")
+        vector = self.embedder.encode([query])[0]
+        return [
+            SearchHit(h.chunk.text, h.score, h.chunk.source, h.chunk.start, h.chunk.end, h.chunk.heading)
+            for h in self.store.search(vector, k)
+        ]
+
+    def ask(self, question: str, k: int = 5, top_answers: int = 3) -> list[Answer]:
+        """Extract answers from the top ``k`` passages; [] when the reader abstains."""
+        hits = self.search(question, k)
+        if not hits:
+            return []
+        results = self.reader.read(question, [h.text for h in hits])
+        best_null = max(null for _, null in results)
+        merged: dict[tuple[str, int, int], Answer] = {}
+        for hit, (spans, _) in zip(hits, results):
+            for span in spans[:top_answers]:
+                key = (hit.source, hit.start + span.start, hit.start + span.end)
+                # the same characters of a file can be found in two overlapping passages: keep one
+                if key not in merged or span.score > merged[key].score:
+                    merged[key] = Answer(
+                        span.text, span.score, hit.source, key[1], key[2], hit.text, hit.heading
+                    )
+        ranked = sorted(merged.values(), key=lambda a: -a.score)
+        if not ranked:
+            return []
+        from rag.spans import Span
+
+        top = ranked[0]
+        if self.reader.abstains(Span(top.text, top.start, top.end, top.score), best_null):
+            return []
+        return ranked[:top_answers]
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

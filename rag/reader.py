@@ -1,0 +1,183 @@
+"""Extractive reader: find answer spans for a question in one or more contexts.
+
+Wraps a standard `BertForQuestionAnswering` checkpoint. Long contexts are cut into overlapping
+windows (``doc_stride``), windows are batched sorted by length, and spans are post-processed by
+``rag.spans.extract_spans`` into exact character offsets.
+
+Example:
+    >>> reader = Reader.load()                       # the shipped reader
+    >>> spans, null = reader.read("Who wrote it?", ["It was written by Ada Lovelace."])[0]
+    >>> spans[0].text
+    'Ada Lovelace'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForQuestionAnswering
+
+from rag.spans import Span, extract_spans
+
+log = logging.getLogger(__name__)
+
+READER_SETTINGS = "notesqa_reader.json"
+
+
+@dataclass
+class ReaderSettings:
+    """Inference settings saved beside a reader checkpoint (``notesqa_reader.json``)."""
+
+    max_seq_length: int = 384
+    doc_stride: int = 128
+    max_query_length: int = 64
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    batch_size: int = 32
+    null_threshold: float | None = None  # abstain when null score - best span score > this
+
+    @classmethod
+    def load(cls, folder: Path) -> ReaderSettings:
+        path = folder / READER_SETTINGS
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text())
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def save(self, folder: Path) -> None:
+        (folder / READER_SETTINGS).write_text(json.dumps(asdict(self), indent=2))
+
+
+class Reader:
+    """A question-answering model plus its tokenizer and window settings."""
+
+    def __init__(self, model, tokenizer, settings: ReaderSettings | None = None, name: str = "reader"):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.settings = settings or ReaderSettings()
+        self.name = name
+        self.device = next(model.parameters()).device
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, device: str | None = None) -> Reader:
+        """Load a reader folder (``None`` = the shipped default)."""
+        from training.tokenizer import load_tokenizer
+
+        if path is None:
+            from models import default_model_path
+
+            path = default_model_path("reader")
+        folder = Path(path).expanduser()
+        if not (folder / "config.json").exists():
+            raise FileNotFoundError(f"no reader checkpoint at {folder} (config.json missing); pass --model DIR")
+        tokenizer = load_tokenizer(folder)
+        model = AutoModelForQuestionAnswering.from_pretrained(str(folder), dtype=torch.float32)
+        model.to(device or "cpu")
+        return cls(model, tokenizer, ReaderSettings.load(folder), name=folder.name)
+
+    def _truncate_question(self, question: str) -> str:
+        enc = self.tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+        limit = self.settings.max_query_length
+        if len(enc["input_ids"]) <= limit:
+            return question
+        return question[: enc["offset_mapping"][limit - 1][1]]
+
+    def featurize(self, pairs: Sequence[tuple[str, str]]) -> dict:
+        """Tokenise (question, context) pairs into windows with context-only offsets."""
+        s = self.settings
+        enc = self.tokenizer(
+            [self._truncate_question(q) for q, _ in pairs],
+            [c for _, c in pairs],
+            truncation="only_second",
+            max_length=s.max_seq_length,
+            stride=s.doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=False,
+        )
+        offsets = []
+        for i in range(len(enc["input_ids"])):
+            seq_ids = enc.sequence_ids(i)
+            # only tokens of the context (sequence 1) may start or end an answer
+            offsets.append([tuple(o) if seq_ids[t] == 1 else None for t, o in enumerate(enc["offset_mapping"][i])])
+        return {
+            "input_ids": enc["input_ids"],
+            "token_type_ids": enc["token_type_ids"],
+            "pair_index": list(enc["overflow_to_sample_mapping"]),
+            "offsets": offsets,
+        }
+
+    @torch.no_grad()
+    def logits(self, features: dict) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Start/end logits per window, batched by length (longest first) for speed."""
+        n = len(features["input_ids"])
+        order = sorted(range(n), key=lambda i: -len(features["input_ids"][i]))
+        starts: list[np.ndarray] = [None] * n  # type: ignore[list-item]
+        ends: list[np.ndarray] = [None] * n  # type: ignore[list-item]
+        pad = self.tokenizer.pad_token_id
+        for b in range(0, n, self.settings.batch_size):
+            idx = order[b : b + self.settings.batch_size]
+            width = max(len(features["input_ids"][i]) for i in idx)
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)  # (B, T)
+            types = torch.zeros((len(idx), width), dtype=torch.long)  # (B, T)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)  # (B, T)
+            for row, i in enumerate(idx):
+                length = len(features["input_ids"][i])
+                ids[row, :length] = torch.tensor(features["input_ids"][i])
+                types[row, :length] = torch.tensor(features["token_type_ids"][i])
+                mask[row, :length] = 1
+            out = self.model(
+                input_ids=ids.to(self.device), token_type_ids=types.to(self.device),
+                attention_mask=mask.to(self.device),
+            )
+            start_logits = out.start_logits.float().cpu().numpy()  # (B, T)
+            end_logits = out.end_logits.float().cpu().numpy()  # (B, T)
+            for row, i in enumerate(idx):
+                length = len(features["input_ids"][i])
+                starts[i] = start_logits[row, :length]
+                ends[i] = end_logits[row, :length]
+        return starts, ends
+
+    def read_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[Span], float]]:
+        """For each (question, context): ranked spans and the null score."""
+        if not pairs:
+            return []
+        features = self.featurize(pairs)
+        starts, ends = self.logits(features)
+        by_pair: dict[int, list[int]] = {}
+        for f, p in enumerate(features["pair_index"]):
+            by_pair.setdefault(int(p), []).append(f)
+        results = []
+        for p, (_, context) in enumerate(pairs):
+            fs = by_pair.get(p, [])
+            if not fs:
+                results.append(([], 0.0))
+                continue
+            width = max(len(starts[f]) for f in fs)
+            start = np.full((len(fs), width), -1e4, dtype=np.float32)  # (F, T)
+            end = np.full((len(fs), width), -1e4, dtype=np.float32)  # (F, T)
+            for row, f in enumerate(fs):
+                start[row, : len(starts[f])] = starts[f]
+                end[row, : len(ends[f])] = ends[f]
+            offsets = [features["offsets"][f] for f in fs]
+            results.append(extract_spans(
+                start, end, offsets, context, self.settings.n_best_size, self.settings.max_answer_length
+            ))
+        return results
+
+    def read(self, question: str, contexts: Sequence[str]) -> list[tuple[list[Span], float]]:
+        """Spans for one question in each of ``contexts``."""
+        return self.read_pairs([(question, c) for c in contexts])
+
+    def abstains(self, best: Span | None, null_score: float) -> bool:
+        """True when the model prefers "no answer" by more than the stored threshold."""
+        if best is None:
+            return True
+        threshold = self.settings.null_threshold
+        return threshold is not None and null_score - best.score > threshold

@@ -1,0 +1,67 @@
+"""Turn a reader's start/end logits into ranked answer spans with exact character offsets.
+
+A pure function shared by SQuAD evaluation and by the notes pipeline. One context may be cut into
+several overlapping windows ("features"); spans from every window are scored, mapped back to the
+original text, and merged (the same characters found in two windows keep their best score).
+
+Example:
+    >>> start = np.array([[0.0, 5.0, 0.0]]); end = np.array([[0.0, 0.0, 4.0]])
+    >>> offsets = [[None, (0, 5), (6, 11)]]
+    >>> spans, null = extract_spans(start, end, offsets, "hello world")
+    >>> spans[0], null
+    (Span(text='hello world', start=0, end=11, score=9.0), 0.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Offsets = Sequence[Sequence[tuple[int, int] | None]]
+
+
+@dataclass(frozen=True)
+class Span:
+    text: str
+    start: int  # character offset in the context
+    end: int  # exclusive
+    score: float  # start logit + end logit
+
+
+def extract_spans(
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    offsets: Offsets,
+    context: str,
+    n_best_size: int = 20,
+    max_answer_length: int = 30,
+) -> tuple[list[Span], float]:
+    """Best spans over all windows of one context, best first, and the null (no-answer) score.
+
+    ``start_logits``/``end_logits`` are (F, T) for F windows of T tokens; ``offsets[f][t]`` is the
+    token's ``(char_start, char_end)`` in ``context``, or None for question, special and padding
+    tokens. The null score is the lowest [CLS] score over the windows (position 0).
+    """
+    null_score = float(min(start_logits[f][0] + end_logits[f][0] for f in range(len(offsets))))
+    best: dict[tuple[int, int], float] = {}
+    for f, window in enumerate(offsets):
+        starts = np.argsort(start_logits[f])[::-1][:n_best_size]
+        ends = np.argsort(end_logits[f])[::-1][:n_best_size]
+        for s in starts:
+            for e in ends:
+                # a span must lie in the context: question, [CLS]/[SEP] and padding have no offsets
+                if s >= len(window) or e >= len(window) or window[s] is None or window[e] is None:
+                    continue
+                # the end cannot come before the start, and very long spans are not answers
+                if e < s or e - s + 1 > max_answer_length:
+                    continue
+                char_start, char_end = window[s][0], window[e][1]
+                score = float(start_logits[f][s] + end_logits[f][e])
+                # the same characters seen in two overlapping windows: keep the better score
+                if score > best.get((char_start, char_end), -np.inf):
+                    best[(char_start, char_end)] = score
+    ranked = sorted(best.items(), key=lambda item: -item[1])[:n_best_size]
+    spans = [Span(context[s:e], s, e, score) for (s, e), score in ranked]
+    return spans, null_score

@@ -1,0 +1,421 @@
+"""The on-disk index: FAISS vectors + SQLite metadata + a JSON manifest, in one folder.
+
+Layout of the folder (no pickle anywhere)::
+
+    manifest.json    {"format_version", "embedder", "dim", "num_chunks", "num_documents",
+                      "created", ...whatever the caller adds (e.g. chunking settings)}
+    vectors.faiss    faiss.write_index of IndexIDMap2(IndexFlatIP(dim)); ids = chunk ids
+    notes.sqlite     documents(id, path UNIQUE, sha256, mtime, size)
+                     chunks(id PRIMARY KEY, document_id, start, end, heading, text)
+
+Vectors are unit rows, so the inner product FAISS returns is the cosine similarity.
+
+:meth:`NotesStore.build` writes a complete index into a temporary sibling folder, fsyncs it and
+only then swaps it in for the old one: an error or a crash while writing leaves the previous
+index as it was. (A folder cannot be renamed over a non-empty folder, so the swap is two
+renames: old -> backup, new -> folder; only in the microseconds between them is there no index.)
+
+Example::
+
+    >>> store = NotesStore.build("notes/.notesqa", docs, chunks, vectors,
+    ...                          {"embedder": "models/embedder", "dim": 256})  # doctest: +SKIP
+    >>> NotesStore.open("notes/.notesqa").search(vectors[0], k=1)[0].score     # doctest: +SKIP
+    1.0
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from rag.chunking import Chunk
+from rag.documents import Document
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+VECTORS_FILE = "vectors.faiss"
+SQLITE_FILE = "notes.sqlite"
+_REBUILD_HINT = "rebuild it with `notesqa index NOTES_DIR --rebuild`"
+_UNIT_NORM_TOLERANCE = 1e-3
+
+_SCHEMA = """
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    mtime REAL NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id),
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    heading TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX chunks_document_id ON chunks(document_id);
+"""
+_CHUNK_SELECT = (
+    'SELECT c.id, d.path, c.start, c."end", c.text, c.heading '
+    "FROM chunks c JOIN documents d ON d.id = c.document_id"
+)
+
+
+@dataclass
+class Hit:
+    """One search result; ``score`` is the cosine similarity of query and chunk vectors."""
+
+    chunk: Chunk
+    score: float
+    chunk_id: int
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or folder to disk (folders cannot be opened on Windows: skip there)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _check_inputs(
+    documents: list[Document], chunks: list[Chunk], vectors: np.ndarray, manifest: dict
+) -> np.ndarray:
+    """Validate everything before touching the disk; return vectors as C-contiguous float32."""
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2:
+        raise ValueError(
+            f"vectors must be a 2-D array (num_chunks, dim), got shape {vectors.shape}"
+        )
+    if vectors.shape[0] != len(chunks):
+        raise ValueError(
+            f"vectors has {vectors.shape[0]} rows but there are {len(chunks)} chunks; "
+            "pass exactly one vector per chunk, in the same order"
+        )
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if not np.all(np.isfinite(vectors)):
+        raise ValueError("vectors contain NaN or inf; check the embedder output")
+    norms = np.linalg.norm(vectors, axis=1)
+    if len(norms) and np.max(np.abs(norms - 1.0)) > _UNIT_NORM_TOLERANCE:
+        raise ValueError(
+            f"vectors must be unit length (norms range {norms.min():.4f}..{norms.max():.4f}); "
+            "normalise the rows, e.g. vectors / np.linalg.norm(vectors, axis=1, keepdims=True)"
+        )
+    if not isinstance(manifest.get("embedder"), str):
+        raise ValueError(
+            f"manifest['embedder'] must be a string naming the embedder, got "
+            f"{manifest.get('embedder')!r}"
+        )
+    dim = manifest.get("dim")
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+        raise ValueError(f"manifest['dim'] must be a positive int, got {dim!r}")
+    if vectors.shape[1] != dim:
+        raise ValueError(
+            f"vectors have dimension {vectors.shape[1]} but manifest['dim'] is {dim}; "
+            "set dim to the embedder's output size"
+        )
+    try:
+        json.dumps(manifest)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"manifest must be JSON-serialisable: {exc}") from exc
+    paths = [d.path for d in documents]
+    if len(set(paths)) != len(paths):
+        dupes = sorted({p for p in paths if paths.count(p) > 1})
+        raise ValueError(f"duplicate document paths {dupes}; pass each document once")
+    known = set(paths)
+    missing = sorted({c.source for c in chunks if c.source not in known})
+    if missing:
+        raise ValueError(
+            f"chunks refer to documents that were not passed: {missing[:5]}; "
+            "pass the Document of every chunk's source"
+        )
+    return vectors
+
+
+def _write_sqlite(path: Path, documents: list[Document], chunks: list[Chunk]) -> None:
+    doc_ids = {d.path: i for i, d in enumerate(documents)}
+    conn = sqlite3.connect(str(path))
+    try:
+        conn.executescript(_SCHEMA)
+        conn.executemany(
+            "INSERT INTO documents (id, path, sha256, mtime, size) VALUES (?, ?, ?, ?, ?)",
+            [(i, d.path, d.sha256, float(d.mtime), int(d.size)) for i, d in enumerate(documents)],
+        )
+        conn.executemany(
+            'INSERT INTO chunks (id, document_id, start, "end", heading, text) '
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (i, doc_ids[c.source], c.start, c.end, c.heading, c.text)
+                for i, c in enumerate(chunks)
+            ],
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _swap_in(tmp: Path, folder: Path) -> None:
+    """Replace ``folder`` by ``tmp``: old -> backup, tmp -> folder, drop backup."""
+    backup = folder.with_name(f".{folder.name}.old")
+    if backup.exists() and folder.exists():  # stale leftover of an earlier build
+        shutil.rmtree(backup)
+    # (A backup without a folder is the last good index of an interrupted swap: it is kept
+    # until the new index is in place.)
+    had_old = folder.exists()
+    if had_old:
+        os.rename(folder, backup)
+    try:
+        os.rename(tmp, folder)
+    except OSError:
+        if had_old:
+            os.rename(backup, folder)  # put the old index back
+        raise
+    _fsync(folder.parent)
+    if backup.exists():
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+class NotesStore:
+    """An opened index. Use :meth:`build` to write one and :meth:`open` to load it.
+
+    Safe to share between threads (Streamlit): SQLite reads go through one lock-protected
+    connection, and FAISS searches on a flat index do not mutate it.
+    """
+
+    def __init__(self, folder: Path, manifest: dict, index: Any, conn: sqlite3.Connection):
+        self.folder = folder
+        self._manifest = manifest
+        self._index = index
+        self._conn: sqlite3.Connection | None = conn
+        self._lock = threading.Lock()
+
+    # ---- writing -------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        folder: str | Path,
+        documents: list[Document],
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+        manifest: dict,
+    ) -> NotesStore:
+        """Write a complete index to ``folder`` (replacing any old one) and open it.
+
+        ``vectors`` is ``(len(chunks), dim)`` float32 with unit rows; chunk ``i`` gets id ``i``.
+        ``manifest`` needs ``"embedder"`` (str) and ``"dim"`` (int); ``format_version``,
+        ``num_chunks``, ``num_documents`` and ``created`` are added here.
+        """
+        folder = Path(folder).expanduser()
+        vectors = _check_inputs(documents, chunks, vectors, manifest)
+        # Never replace something that is not an index: the old folder gets deleted.
+        if folder.exists() and (
+            not folder.is_dir()
+            or (any(folder.iterdir()) and not (folder / MANIFEST_FILE).is_file())
+        ):
+            raise ValueError(
+                f"{folder} exists and is not a notesqa index; pass a new or empty folder for "
+                "the index (the default is NOTES_DIR/.notesqa)"
+            )
+        full_manifest = {
+            **copy.deepcopy(manifest),
+            "format_version": FORMAT_VERSION,
+            "num_chunks": len(chunks),
+            "num_documents": len(documents),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+        try:
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+            if len(chunks):
+                index.add_with_ids(vectors, np.arange(len(chunks), dtype=np.int64))
+            faiss.write_index(index, str(tmp / VECTORS_FILE))
+            _write_sqlite(tmp / SQLITE_FILE, documents, chunks)
+            # The manifest goes last: a folder with a manifest is a finished index.
+            (tmp / MANIFEST_FILE).write_text(
+                json.dumps(full_manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
+            for name in (VECTORS_FILE, SQLITE_FILE, MANIFEST_FILE):
+                _fsync(tmp / name)
+            _fsync(tmp)
+            _swap_in(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        logger.info(
+            "wrote index with %d chunks from %d documents to %s",
+            len(chunks),
+            len(documents),
+            folder,
+        )
+        return cls.open(folder)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, folder: str | Path, expected: dict | None = None) -> NotesStore:
+        """Open the index in ``folder``, checking its manifest against ``expected``.
+
+        ``expected`` maps manifest keys to required values, e.g.
+        ``{"embedder": "models/embedder", "dim": 256}``; any difference raises ``ValueError``
+        naming the key, both values and the fix.
+        """
+        folder = Path(folder).expanduser()
+        manifest_path = folder / MANIFEST_FILE
+        if not manifest_path.is_file():
+            hint = ""
+            if folder.with_name(f".{folder.name}.old").exists():
+                hint = f" (an interrupted rebuild left the old index at .{folder.name}.old)"
+            raise FileNotFoundError(
+                f"no notesqa index at {folder}{hint}; run `notesqa index NOTES_DIR` first"
+            )
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read {manifest_path} ({exc}); {_REBUILD_HINT}") from exc
+        if not isinstance(manifest, dict):
+            raise ValueError(f"{manifest_path} is not a JSON object; {_REBUILD_HINT}")
+        stored_version = manifest.get("format_version")
+        if stored_version != FORMAT_VERSION:
+            raise ValueError(
+                f"index at {folder} has format_version={stored_version!r} but this notesqa "
+                f"reads format_version={FORMAT_VERSION}; {_REBUILD_HINT}"
+            )
+        # Compare as JSON sees it, so a tuple in `expected` equals the stored list.
+        for key, want in json.loads(json.dumps(expected or {})).items():
+            have = manifest.get(key)
+            if have != want:
+                raise ValueError(
+                    f"index at {folder} was built with {key}={have!r} but {key}={want!r} is "
+                    f"expected; {_REBUILD_HINT}"
+                )
+        for name in (VECTORS_FILE, SQLITE_FILE):
+            if not (folder / name).is_file():
+                raise ValueError(f"index at {folder} is missing {name}; {_REBUILD_HINT}")
+        index = faiss.read_index(str(folder / VECTORS_FILE))
+        if index.d != manifest.get("dim") or index.ntotal != manifest.get("num_chunks"):
+            raise ValueError(
+                f"index at {folder} is inconsistent: vectors.faiss holds {index.ntotal} vectors "
+                f"of dim {index.d}, manifest says {manifest.get('num_chunks')} of dim "
+                f"{manifest.get('dim')}; {_REBUILD_HINT}"
+            )
+        uri = (folder / SQLITE_FILE).resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        return cls(folder, manifest, index, conn)
+
+    @property
+    def manifest(self) -> dict:
+        """A copy of the manifest (mutating it does not change the store)."""
+        return copy.deepcopy(self._manifest)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        if self._conn is None:
+            raise ValueError(f"the index at {self.folder} is closed; open it again")
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    @staticmethod
+    def _row_to_chunk(row: tuple) -> Chunk:
+        _, path, start, end, text, heading = row
+        return Chunk(source=path, start=start, end=end, text=text, heading=heading)
+
+    def search(self, query: np.ndarray, k: int) -> list[Hit]:
+        """The ``k`` chunks most similar to ``query`` (shape ``(d,)`` or ``(1, d)``), best first.
+
+        Example::
+
+            >>> [h.chunk_id for h in store.search(store.vectors()[3], k=2)]  # doctest: +SKIP
+            [3, 7]
+        """
+        q = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))  # (1, d)
+        if q.shape[1] != self._index.d:
+            raise ValueError(
+                f"query has dimension {q.shape[1]} but the index holds dimension "
+                f"{self._index.d}; embed the query with the embedder that built the index "
+                f"({self._manifest.get('embedder')!r})"
+            )
+        k = min(int(k), len(self))
+        if k <= 0:
+            return []
+        scores, ids = self._index.search(q, k)  # (1, k), (1, k)
+        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        if not pairs:
+            return []
+        marks = ",".join("?" * len(pairs))
+        rows = self._query(f"{_CHUNK_SELECT} WHERE c.id IN ({marks})", tuple(i for i, _ in pairs))
+        by_id = {row[0]: self._row_to_chunk(row) for row in rows}
+        return [Hit(chunk=by_id[i], score=s, chunk_id=i) for i, s in pairs if i in by_id]
+
+    def chunk(self, chunk_id: int) -> Chunk:
+        """The chunk with id ``chunk_id``; ``KeyError`` if there is none."""
+        rows = self._query(f"{_CHUNK_SELECT} WHERE c.id = ?", (int(chunk_id),))
+        if not rows:
+            raise KeyError(f"no chunk with id {chunk_id} in the index at {self.folder}")
+        return self._row_to_chunk(rows[0])
+
+    def chunks(self) -> list[Chunk]:
+        """All chunks in id order (chunk ``i`` of the list has id ``i``)."""
+        return [self._row_to_chunk(r) for r in self._query(f"{_CHUNK_SELECT} ORDER BY c.id")]
+
+    def vectors(self) -> np.ndarray:
+        """All stored vectors, ``(num_chunks, dim)`` float32, row ``i`` = chunk id ``i``.
+
+        Lets an incremental re-index keep the vectors of unchanged files instead of re-embedding.
+        """
+        if len(self) == 0:
+            return np.zeros((0, self._index.d), dtype=np.float32)
+        return self._index.reconstruct_batch(np.arange(len(self), dtype=np.int64))
+
+    def documents(self) -> list[dict]:
+        """One dict per document: ``path, sha256, mtime, size, num_chunks`` (in id order)."""
+        rows = self._query(
+            "SELECT d.path, d.sha256, d.mtime, d.size, COUNT(c.id) FROM documents d "
+            "LEFT JOIN chunks c ON c.document_id = d.id GROUP BY d.id ORDER BY d.id"
+        )
+        keys = ("path", "sha256", "mtime", "size", "num_chunks")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def close(self) -> None:
+        """Close the SQLite connection (idempotent)."""
+        if self._conn is not None:
+            with self._lock:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> NotesStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"NotesStore({str(self.folder)!r}, chunks={len(self)}, "
+            f"embedder={self._manifest.get('embedder')!r})"
+        )

@@ -1,0 +1,121 @@
+"""Loading a notes folder: what is loaded, what is skipped and why."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from rag.documents import decode_bytes, iter_note_files, load_notes
+
+
+def write(root: Path, rel: str, data: bytes | str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    write(tmp_path, "top.md", "# Top\n\nA note at the top.\n")
+    write(tmp_path, "ml/optim/adam.md", "# Adam\n\nTwo moving averages.\n")
+    write(tmp_path, "ml/intro.markdown", "Intro to ML.\n")
+    write(tmp_path, "bio/cells.txt", "Cells are small.\n")
+    write(tmp_path, ".hidden.md", "hidden file\n")
+    write(tmp_path, ".git/HEAD.md", "not a note\n")
+    write(tmp_path, ".notesqa/manifest.md", "index folder\n")
+    write(tmp_path, "ml/.drafts/wip.md", "hidden folder\n")
+    return tmp_path
+
+
+def test_nested_folders_sorted_and_hidden_skipped(notes: Path) -> None:
+    docs, report = load_notes(notes)
+    paths = [d.path for d in docs]
+    assert paths == ["bio/cells.txt", "ml/intro.markdown", "ml/optim/adam.md", "top.md"]
+    assert report.loaded == paths
+    assert report.skipped == []  # hidden things are ignored, not reported
+    assert [p.relative_to(notes).as_posix() for p in iter_note_files(notes)] == paths
+
+
+def test_document_fields(tmp_path: Path) -> None:
+    raw = "# Adam — ünïcode\n\nTwo moving averages.\n".encode()
+    path = write(tmp_path, "adam.md", raw)
+    (doc,), _ = load_notes(tmp_path)
+    assert doc.text == raw.decode()
+    assert doc.sha256 == hashlib.sha256(raw).hexdigest()
+    assert doc.size == len(raw)
+    assert doc.mtime == path.stat().st_mtime
+
+
+def test_strange_files_are_skipped_with_reasons(tmp_path: Path) -> None:
+    write(tmp_path, "good.md", "fine\n")
+    write(tmp_path, "img.png", b"\x89PNG\r\n\x1a\n\x00\x00")
+    write(tmp_path, "Makefile", "all:\n")
+    write(tmp_path, "blob.txt", b"text then \x00\x01\x02 binary")
+    write(tmp_path, "empty.md", "")
+    write(tmp_path, "blank.md", "  \n\n\t \r\n")
+    write(tmp_path, "big.md", "word " * 100)
+    docs, report = load_notes(tmp_path, max_file_bytes=200)
+    assert [d.path for d in docs] == ["good.md"]
+    reasons = dict(report.skipped)
+    assert reasons["img.png"] == "unsupported extension .png"
+    assert reasons["Makefile"] == "no file extension"
+    assert "binary" in reasons["blob.txt"]
+    assert reasons["empty.md"] == "empty file"
+    assert reasons["blank.md"] == "empty file"
+    assert "too large" in reasons["big.md"] and "max_file_bytes=200" in reasons["big.md"]
+
+
+def test_cp1252_fallback_is_reported(tmp_path: Path) -> None:
+    write(tmp_path, "utf8.md", "café — ok\n")
+    write(tmp_path, "win.md", "caf\xe9 \x93quoted\x94 \x80 5\n".encode("latin-1"))
+    docs, report = load_notes(tmp_path)
+    by_path = {d.path: d for d in docs}
+    assert by_path["win.md"].text == "café “quoted” € 5\n"
+    assert by_path["utf8.md"].text == "café — ok\n"
+    assert report.decoded_with_fallback == ["win.md"]
+
+
+def test_latin1_last_resort() -> None:
+    # 0x81 is undefined in cp1252, so only latin-1 can decode this.
+    assert decode_bytes(b"a\x81b") == ("a\x81b", "latin-1")
+
+
+def test_bom_stripped_and_crlf_normalised(tmp_path: Path) -> None:
+    write(tmp_path, "win.md", b"\xef\xbb\xbf# T\r\n\r\nline one\r\nline two\rold mac\r\n")
+    (doc,), report = load_notes(tmp_path)
+    assert doc.text == "# T\n\nline one\nline two\nold mac\n"
+    assert report.decoded_with_fallback == []
+
+
+def test_symlink_loop_does_not_hang(tmp_path: Path) -> None:
+    write(tmp_path, "a/note.md", "a note\n")
+    try:
+        os.symlink(tmp_path, tmp_path / "a" / "loop", target_is_directory=True)
+        os.symlink(tmp_path / "a" / "note.md", tmp_path / "alias.md")
+        os.symlink(tmp_path / "missing.md", tmp_path / "broken.md")
+    except (OSError, NotImplementedError):
+        pytest.skip("symlinks not supported here")
+    docs, report = load_notes(tmp_path)
+    assert [d.path for d in docs] == ["a/note.md", "alias.md"]  # file links are read
+    reasons = dict(report.skipped)
+    assert reasons["a/loop"] == "symlinked folder not followed"
+    assert "broken.md" in reasons
+
+
+def test_missing_root(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist; pass the path"):
+        load_notes(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError):
+        iter_note_files(tmp_path / "nope")  # raises at once, not on first next()
+
+
+def test_root_is_a_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "note.md", "x\n")
+    with pytest.raises(NotADirectoryError, match="not a folder"):
+        load_notes(path)

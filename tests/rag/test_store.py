@@ -1,0 +1,199 @@
+"""The on-disk index: round trip, search, manifest checks and atomic rebuilds."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rag.store as store_mod
+from rag.chunking import Chunk, chunk_document, whitespace_token_count
+from rag.documents import Document
+from rag.store import FORMAT_VERSION, Hit, NotesStore
+
+DIM = 16
+MANIFEST = {"embedder": "test-embedder", "dim": DIM, "chunking": {"max_tokens": 8}}
+
+
+def unit_rows(n: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def corpus() -> tuple[list[Document], list[Chunk]]:
+    texts = {
+        "ml/adam.md": "# Adam\n\nAdam keeps two moving averages per parameter.\n\n## Betas\n\n0.9.",
+        "bio/cells.txt": "Cells are the unit of life. Mitochondria make ATP.",
+        "notes/empty-ish.md": "# Only",
+    }
+    docs = [Document(p, t, f"sha-{i}", 100.0 + i, len(t)) for i, (p, t) in enumerate(texts.items())]
+    chunks = [c for d in docs for c in chunk_document(d, whitespace_token_count)]
+    return docs, chunks
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> tuple[Path, list[Document], list[Chunk], np.ndarray]:
+    docs, chunks = corpus()
+    vectors = unit_rows(len(chunks))
+    folder = tmp_path / "notes" / ".notesqa"
+    NotesStore.build(folder, docs, chunks, vectors, MANIFEST).close()
+    return folder, docs, chunks, vectors
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.parent.iterdir() if p.name != folder.name)
+
+
+def test_round_trip(built) -> None:
+    folder, docs, chunks, vectors = built
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "manifest.json",
+        "notes.sqlite",
+        "vectors.faiss",
+    ]
+    with NotesStore.open(folder, expected={"embedder": "test-embedder", "dim": DIM}) as store:
+        assert len(store) == len(chunks)
+        assert store.chunks() == chunks
+        assert store.chunk(2) == chunks[2]
+        np.testing.assert_allclose(store.vectors(), vectors, atol=1e-6)
+        m = store.manifest
+        assert m["format_version"] == FORMAT_VERSION
+        assert (m["num_chunks"], m["num_documents"]) == (len(chunks), len(docs))
+        assert m["chunking"] == {"max_tokens": 8} and "created" in m
+        m["embedder"] = "mutated"
+        assert store.manifest["embedder"] == "test-embedder"
+        counts = {c.source: 0 for c in chunks}
+        for c in chunks:
+            counts[c.source] += 1
+        assert store.documents() == [
+            {
+                "path": d.path,
+                "sha256": d.sha256,
+                "mtime": d.mtime,
+                "size": d.size,
+                "num_chunks": counts[d.path],
+            }
+            for d in docs
+        ]
+        with pytest.raises(KeyError, match="no chunk with id 999"):
+            store.chunk(999)
+    assert leftovers(folder) == []
+
+
+def test_sqlite_schema(built) -> None:
+    folder = built[0]
+    conn = sqlite3.connect(folder / "notes.sqlite")
+    cols = {
+        t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in ("documents", "chunks")
+    }
+    conn.close()
+    assert cols["documents"] == ["id", "path", "sha256", "mtime", "size"]
+    assert cols["chunks"] == ["id", "document_id", "start", "end", "heading", "text"]
+
+
+def test_search_finds_the_chunk_with_the_query_vector(built) -> None:
+    folder, _, chunks, vectors = built
+    with NotesStore.open(folder) as store:
+        for i in range(len(chunks)):
+            for query in (vectors[i], vectors[i][None, :]):
+                hits = store.search(query, k=3)
+                assert [type(h) for h in hits] == [Hit] * 3
+                assert hits[0].chunk_id == i and hits[0].chunk == chunks[i]
+                assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+                assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        assert len(store.search(vectors[0], k=100)) == len(chunks)
+        assert store.search(vectors[0], k=0) == []
+        with pytest.raises(ValueError, match="dimension 3"):
+            store.search(np.ones(3, dtype=np.float32), k=1)
+
+
+def test_search_from_another_thread(built) -> None:
+    folder, _, _, vectors = built
+    store = NotesStore.open(folder)
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(store.search(vectors[1], 1)[0].chunk_id))
+    thread.start()
+    thread.join()
+    assert result == [1]
+    store.close()
+    store.close()  # idempotent
+
+
+def test_manifest_mismatch_names_key_and_fix(built) -> None:
+    folder = built[0]
+    with pytest.raises(ValueError, match=r"embedder='test-embedder'.*'other'.*--rebuild"):
+        NotesStore.open(folder, expected={"embedder": "other", "dim": DIM})
+    with pytest.raises(ValueError, match=r"dim=16.*dim=32.*--rebuild"):
+        NotesStore.open(folder, expected={"dim": 32})
+
+
+def test_format_version_mismatch(built) -> None:
+    folder = built[0]
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps({**manifest, "format_version": FORMAT_VERSION + 1}))
+    with pytest.raises(ValueError, match=r"format_version.*--rebuild"):
+        NotesStore.open(folder)
+
+
+def test_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"no notesqa index at .*notesqa index NOTES_DIR"):
+        NotesStore.open(tmp_path / ".notesqa")
+
+
+def test_failed_build_leaves_previous_index_intact(built, monkeypatch) -> None:
+    folder, docs, chunks, vectors = built
+    before = (folder / "manifest.json").read_text()
+
+    with pytest.raises(ValueError, match="rows"):
+        NotesStore.build(folder, docs, chunks, vectors[:-1], MANIFEST)
+    with pytest.raises(ValueError, match="unit length"):
+        NotesStore.build(folder, docs, chunks, vectors * 2, MANIFEST)
+    with pytest.raises(ValueError, match="dim"):
+        NotesStore.build(folder, docs, chunks, vectors, {"embedder": "x", "dim": 8})
+
+    def broken_sqlite(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store_mod, "_write_sqlite", broken_sqlite)  # fails after vectors.faiss
+    with pytest.raises(OSError, match="disk full"):
+        NotesStore.build(folder, docs, chunks[:1], vectors[:1], MANIFEST)
+
+    assert (folder / "manifest.json").read_text() == before
+    assert leftovers(folder) == []
+    with NotesStore.open(folder) as store:
+        assert store.chunks() == chunks
+
+
+def test_rebuild_replaces_index(built) -> None:
+    folder, docs, chunks, _ = built
+    store = NotesStore.build(folder, docs, chunks[:2], unit_rows(2, seed=1), MANIFEST)
+    assert len(store) == 2 and store.manifest["num_chunks"] == 2
+    store.close()
+    assert leftovers(folder) == []
+
+
+def test_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path: Path) -> None:
+    docs, chunks = corpus()
+    (tmp_path / "my-notes.md").write_text("precious")
+    with pytest.raises(ValueError, match="not a notesqa index"):
+        NotesStore.build(tmp_path, docs, chunks, unit_rows(len(chunks)), MANIFEST)
+    assert (tmp_path / "my-notes.md").read_text() == "precious"
+
+
+def test_chunk_of_unknown_document_is_rejected(tmp_path: Path) -> None:
+    docs, chunks = corpus()
+    with pytest.raises(ValueError, match="were not passed"):
+        NotesStore.build(tmp_path / "i", docs[:1], chunks, unit_rows(len(chunks)), MANIFEST)
+
+
+def test_empty_index(tmp_path: Path) -> None:
+    vectors = np.zeros((0, DIM), dtype=np.float32)
+    with NotesStore.build(tmp_path / "i", [], [], vectors, MANIFEST) as store:
+        assert len(store) == 0
+        assert store.search(unit_rows(1)[0], k=5) == []
+        assert store.chunks() == [] and store.documents() == []

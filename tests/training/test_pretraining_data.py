@@ -1,0 +1,103 @@
+import random
+
+import numpy as np
+import pytest
+
+from training.pretraining_data import PretrainingStream, Shards, build_shards, special_token_ids, truncate_pair
+from training.tokenizer import load_tokenizer
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory, data_dir, tiny_tokenizer_dir):
+    tok = load_tokenizer(tiny_tokenizer_dir)
+    return build_shards([data_dir / "corpus.jsonl.gz"], tok, tmp_path_factory.mktemp("s") / "shards"), tok
+
+
+def test_shards_hold_every_sentence(shards):
+    shards, tok = shards
+    assert shards.num_documents == 160
+    first = shards.document(0)
+    assert len(first) == 5  # five sentences per templated biography
+    assert all(len(s) > 0 for s in first)
+    assert shards.tokens.dtype == np.uint16
+
+
+def test_stream_builds_bert_examples(shards):
+    shards, tok = shards
+    ids = special_token_ids(tok)
+    stream = PretrainingStream(shards, max_seq_length=48, special_ids=ids, seed=3, max_predictions_per_seq=10)
+    batch = next(stream.batches(16))
+    input_ids, types, mask = batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
+    assert input_ids.shape[1] <= 48
+    assert (input_ids[:, 0] == ids["cls"]).all()
+    for row in range(16):
+        n = int(mask[row].sum())
+        assert input_ids[row, n - 1] == ids["sep"]
+        assert types[row, n - 1] == 1 and types[row, 1] == 0
+    flat = input_ids.flatten()
+    positions, labels = batch["mlm_positions"], batch["mlm_labels"]
+    # specials are never chosen, labels are real tokens, and at most max_predictions per row
+    assert not np.isin(labels.numpy(), [ids["cls"], ids["sep"], ids["pad"]]).any()
+    assert np.bincount((positions // input_ids.shape[1]).numpy()).max() <= 10
+    assert (flat[positions] == ids["mask"]).float().mean() > 0.5
+    assert set(batch["nsp_labels"].tolist()) <= {0, 1}
+
+
+def test_masking_is_80_10_10(shards):
+    shards, tok = shards
+    stream = PretrainingStream(shards, max_seq_length=64, special_ids=special_token_ids(tok), seed=0)
+    masked = replaced = kept = total = 0
+    for index, batch in zip(range(30), stream.batches(32)):
+        original = batch["mlm_labels"]
+        now = batch["input_ids"].flatten()[batch["mlm_positions"]]
+        masked += int((now == tok.mask_token_id).sum())
+        kept += int((now == original).sum())
+        total += len(original)
+    replaced = total - masked - kept
+    assert 0.75 < masked / total < 0.85
+    assert 0.06 < kept / total < 0.14
+    assert 0.06 < replaced / total < 0.14
+
+
+def test_nsp_is_balanced_and_true_pairs_are_consecutive(shards):
+    shards, tok = shards
+    stream = PretrainingStream(shards, max_seq_length=64, special_ids=special_token_ids(tok), seed=1)
+    labels = [r for _, _, r in stream.pairs(0)]
+    assert 0.35 < sum(labels) / len(labels) < 0.65
+    text = shards.tokens.tolist()
+    for a, b, is_random in list(stream.pairs(0))[:200]:
+        if not is_random:  # B continues A in the same document: their join occurs in the corpus
+            joined = a[-2:] + b[:2]
+            assert any(text[i : i + 4] == joined for i in range(len(text) - 3))
+
+
+def test_stream_is_deterministic_and_resumable(shards):
+    shards, tok = shards
+    make = lambda: PretrainingStream(shards, max_seq_length=64, special_ids=special_token_ids(tok), seed=7)
+    straight = [b for _, b in zip(range(6), make().batches(8))]
+    resumed = [b for _, b in zip(range(2), make().batches(8, start_batch=4))]
+    for a, b in zip(straight[4:], resumed):
+        for key in a:
+            assert (a[key] == b[key]).all()
+    assert not (straight[0]["mlm_positions"].shape == straight[1]["mlm_positions"].shape
+                and (straight[0]["input_ids"] == straight[1]["input_ids"]).all())
+
+
+def test_truncate_pair_trims_the_longer_side():
+    a, b = list(range(10)), list(range(3))
+    truncate_pair(a, b, 8, random.Random(0))
+    assert len(a) + len(b) == 8 and len(b) == 3
+
+
+def test_too_small_corpus_is_a_clear_error(shards):
+    shards, tok = shards
+    stream = PretrainingStream(shards, np.arange(3), special_ids=special_token_ids(tok))
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        next(stream.batches(10_000))
+    with pytest.raises(ValueError, match="at least 2 documents"):
+        PretrainingStream(shards, np.arange(1))
+
+
+def test_missing_shards(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no pretraining shards"):
+        Shards.load(tmp_path)

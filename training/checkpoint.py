@@ -1,0 +1,108 @@
+"""Atomic, pickle-free training checkpoints: model + tokenizer + optimizer + RNG + position.
+
+A checkpoint folder is a normal ``save_pretrained`` folder (so ``from_pretrained`` loads it) plus
+``optimizer.safetensors`` (AdamW moments), ``rng.safetensors`` and ``trainer_state.json`` (step,
+data position, param-group settings). It is written to a temporary folder and renamed into place,
+and ``trainer_state.json`` is written last, so a killed run never leaves a half checkpoint that
+looks complete.
+
+Example:
+    >>> save_checkpoint(run / "checkpoint", model, tokenizer, optimizer, {"step": 200})
+    >>> state = load_checkpoint(run / "checkpoint", model, optimizer)   # -> {"step": 200, ...}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.iterdir():
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
+    state = optimizer.state_dict()
+    tensors = {}
+    for param_id, slots in state["state"].items():
+        for name, value in slots.items():
+            tensors[f"{param_id}.{name}"] = (
+                value.detach().contiguous() if torch.is_tensor(value) else torch.tensor(value)
+            )
+    return tensors, state["param_groups"]
+
+
+def optimizer_from_tensors(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], param_groups: list
+) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        param_id, name = key.split(".", 1)
+        state.setdefault(int(param_id), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+
+
+def save_checkpoint(
+    folder: str | Path, model, tokenizer, optimizer: torch.optim.Optimizer | None,
+    trainer_state: dict[str, Any],
+) -> None:
+    """Write a complete checkpoint to ``folder`` atomically (temp folder, fsync, rename)."""
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    old = folder.with_name(f".{folder.name}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
+    state = dict(trainer_state)
+    if optimizer is not None:
+        tensors, groups = optimizer_to_tensors(optimizer)
+        save_file(tensors, tmp / "optimizer.safetensors")
+        state["param_groups"] = groups
+    save_file({"torch": torch.get_rng_state()}, tmp / "rng.safetensors")
+    (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
+    _fsync_tree(tmp)
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def find_checkpoint(folder: str | Path) -> Path | None:
+    """The complete checkpoint at ``folder`` (or its previous copy if a swap was interrupted)."""
+    folder = Path(folder)
+    for candidate in (folder, folder.with_name(f".{folder.name}.old")):
+        if (candidate / "trainer_state.json").exists():
+            return candidate
+    return None
+
+
+def load_checkpoint(
+    folder: str | Path, model, optimizer: torch.optim.Optimizer | None
+) -> dict[str, Any]:
+    """Restore weights, optimizer moments and RNG from ``folder``; return the trainer state."""
+    folder = Path(folder)
+    state = json.loads((folder / "trainer_state.json").read_text())
+    weights = load_file(folder / "model.safetensors")
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    # tied decoder weights are stored once; anything else missing is a real error
+    missing = [m for m in missing if "decoder" not in m]
+    if missing or unexpected:
+        raise ValueError(f"checkpoint {folder} does not match the model: missing {missing}, unexpected {unexpected}")
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+    if optimizer is not None and (folder / "optimizer.safetensors").exists():
+        optimizer_from_tensors(optimizer, load_file(folder / "optimizer.safetensors"), state["param_groups"])
+    torch.set_rng_state(load_file(folder / "rng.safetensors")["torch"])
+    return state

@@ -1,0 +1,146 @@
+"""Dataclass configs for every training stage, loaded from JSON recipes.
+
+A recipe is one JSON object with a section per stage (``tokenizer``, ``pretrain``, ``reader``,
+``embedder``); each section maps onto one dataclass below. Unknown keys are an error, so a typo in
+a recipe never silently falls back to a default.
+
+Example:
+    >>> cfg = load_recipe("training/recipes/tiny.json")
+    >>> cfg.pretrain.hidden_size
+    64
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+RECIPES_DIR = Path(__file__).parent / "recipes"
+
+
+@dataclass
+class TokenizerConfig:
+    vocab_size: int = field(default=16384, metadata={"help": "WordPiece vocabulary size."})
+    min_frequency: int = field(default=2, metadata={"help": "Ignore pieces seen fewer times."})
+    max_chars: int = field(default=50_000_000, metadata={"help": "Characters of corpus to learn from."})
+
+
+@dataclass
+class PretrainConfig:
+    # model (BERT sizes)
+    hidden_size: int = 256
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int = 1024
+    max_position_embeddings: int = 512
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    # data (as in BERT's create_pretraining_data.py)
+    max_seq_length: int = field(default=128, metadata={"help": "Tokens per example, specials included."})
+    short_seq_prob: float = field(default=0.1, metadata={"help": "Share of shorter examples."})
+    masked_lm_prob: float = field(default=0.15, metadata={"help": "Share of tokens masked."})
+    max_predictions_per_seq: int = field(default=20, metadata={"help": "Cap on masked tokens."})
+    max_docs: int = field(default=0, metadata={"help": "Documents to shard (0 = all)."})
+    max_chars: int = field(default=0, metadata={"help": "Characters to shard (0 = all)."})
+    heldout_docs: int = field(default=200, metadata={"help": "Documents kept out for evaluation."})
+    # optimisation
+    batch_size: int = 64
+    grad_accum: int = 1
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 200
+    max_steps: int = 2000
+    max_grad_norm: float = 1.0
+    precision: str = field(default="auto", metadata={"help": "auto | bf16 | fp32 (auto measures)."})
+    seed: int = 0
+    # bookkeeping
+    log_every: int = 20
+    eval_every: int = 200
+    save_every: int = 200
+    eval_batches: int = 10
+
+
+@dataclass
+class ReaderConfig:
+    max_seq_length: int = 384
+    doc_stride: int = 128
+    max_query_length: int = 64
+    batch_size: int = 32
+    learning_rate: float = 3e-4
+    weight_decay: float = 0.01
+    epochs: float = 1.0
+    warmup_ratio: float = 0.1
+    max_train_examples: int = field(default=0, metadata={"help": "Questions to train on (0 = all)."})
+    precision: str = "auto"
+    seed: int = 0
+    log_every: int = 20
+
+
+@dataclass
+class EmbedderConfig:
+    max_seq_length: int = 256
+    batch_size: int = 64
+    learning_rate: float = 2e-4
+    epochs: float = 1.0
+    warmup_ratio: float = 0.1
+    max_train_pairs: int = field(default=0, metadata={"help": "(question, paragraph) pairs (0 = all)."})
+    precision: str = "auto"
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    """Where a recipe's data lives (paths relative to the working directory); CLI flags override."""
+
+    corpus: list[str] = field(default_factory=list, metadata={"help": "Pretraining text files."})
+    squad_train: str = field(default="", metadata={"help": "SQuAD v1.1 train JSON(.gz)."})
+    squad_dev: str = field(default="", metadata={"help": "SQuAD v1.1 dev JSON(.gz)."})
+
+
+@dataclass
+class Recipe:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    reader: ReaderConfig = field(default_factory=ReaderConfig)
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys with a clear message."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(
+            f"unknown {cls.__name__} keys {unknown}; valid keys are {sorted(names)}"
+        )
+    return cls(**data)
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a JSON recipe; a bare name such as ``tiny`` means ``training/recipes/tiny.json``."""
+    path = Path(path)
+    if not path.is_file() and (RECIPES_DIR / f"{path.name}.json").exists():
+        path = RECIPES_DIR / f"{path.name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"recipe {path} not found; pass a JSON file or one of "
+            f"{sorted(p.stem for p in RECIPES_DIR.glob('*.json'))}"
+        )
+    data = json.loads(path.read_text())
+    sections = {"data": DataConfig, "tokenizer": TokenizerConfig, "pretrain": PretrainConfig,
+                "reader": ReaderConfig, "embedder": EmbedderConfig}
+    unknown = sorted(set(data) - set(sections) - {"description"})
+    if unknown:
+        raise ValueError(f"unknown recipe sections {unknown} in {path}; valid: {sorted(sections)}")
+    return Recipe(**{k: from_dict(cls, data.get(k, {})) for k, cls in sections.items()})
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)

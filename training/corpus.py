@@ -1,0 +1,84 @@
+"""Read pretraining text: JSONL(.gz) articles or plain-text files, one document at a time.
+
+A document is a list of paragraphs. JSONL lines look like ``{"title": ..., "text": ...}`` with
+paragraphs separated by newlines (the Wikipedia dumps in this project's data); a plain-text file
+is one document whose paragraphs are its non-empty lines.
+
+Example:
+    >>> docs = list(iter_documents(["notes.txt"]))   # notes.txt = "First para.\\n\\nSecond."
+    >>> docs
+    [['First para.', 'Second.']]
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*(\s+)(?=[\"'(\[]?[A-Z0-9])")
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="strict")
+    return open(path, encoding="utf-8", errors="strict")
+
+
+def iter_documents(paths: Iterable[str | Path], max_chars: int = 0) -> Iterator[list[str]]:
+    """Yield each document as a list of non-empty paragraphs, stopping after ``max_chars``."""
+    seen = 0
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_file():
+            raise FileNotFoundError(f"corpus file {path} does not exist; pass existing files to --corpus")
+        is_jsonl = ".jsonl" in path.suffixes or ".json" in path.suffixes
+        try:
+            with _open_text(path) as handle:
+                if is_jsonl:
+                    for line_no, line in enumerate(handle, 1):
+                        if not line.strip():
+                            continue
+                        try:
+                            text = json.loads(line)["text"]
+                        except (json.JSONDecodeError, KeyError, TypeError) as err:
+                            raise ValueError(
+                                f"{path}:{line_no}: expected a JSON object with a 'text' field ({err})"
+                            ) from err
+                        paragraphs = [p.strip() for p in text.split("\n") if p.strip()]
+                        if paragraphs:
+                            yield paragraphs
+                            seen += len(text)
+                            if max_chars and seen >= max_chars:
+                                return
+                else:
+                    text = handle.read()
+                    paragraphs = [p.strip() for p in text.split("\n") if p.strip()]
+                    if paragraphs:
+                        yield paragraphs
+                        seen += len(text)
+                        if max_chars and seen >= max_chars:
+                            return
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"corpus file {path} is not UTF-8 ({err.reason} at byte {err.start}); "
+                "re-encode it with `iconv -t UTF-8`"
+            ) from err
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """Split a paragraph into sentences at ., ! or ? followed by a capital or digit.
+
+    Example:
+        >>> split_sentences("It rained. Then it stopped! Why? 3 reasons.")
+        ['It rained.', 'Then it stopped!', 'Why?', '3 reasons.']
+    """
+    sentences, start = [], 0
+    for match in _SENTENCE_END.finditer(paragraph):
+        sentences.append(paragraph[start : match.start(1)])
+        start = match.end(1)
+    sentences.append(paragraph[start:])
+    return [s for s in sentences if s.strip()]

@@ -1,0 +1,44 @@
+"""Write an fp16 copy of a model folder (the shipped models are fp16 safetensors).
+
+Every ``*.safetensors`` file is converted; other files (configs, tokenizer, sentence-transformers
+module folders) are copied as they are. Loading code casts back to fp32 for CPU inference.
+
+Example:
+    >>> export_fp16("runs/reader", "models/reader")
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+SKIP = {"optimizer.safetensors", "rng.safetensors", "trainer_state.json"}
+
+
+def export_fp16(src: str | Path, dst: str | Path) -> Path:
+    src, dst = Path(src), Path(dst)
+    if not src.is_dir():
+        raise FileNotFoundError(f"model folder {src} not found")
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for path in src.rglob("*"):
+        rel = path.relative_to(src)
+        if path.is_dir() or rel.name in SKIP or rel.parts[0].startswith("."):
+            continue
+        target = tmp / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".safetensors":
+            tensors = load_file(path)
+            save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, target,
+                      metadata={"format": "pt"})
+        else:
+            shutil.copy2(path, target)
+    shutil.rmtree(dst, ignore_errors=True)
+    os.replace(tmp, dst)
+    return dst
+
+
+__all__ = ["export_fp16"]

@@ -1,0 +1,308 @@
+"""BERT pretraining data: tokenise a corpus once into shards, then stream NSP pairs with dynamic masks.
+
+Shards (a folder, written atomically) hold the whole corpus as flat arrays, no pickle:
+
+    tokens.npy     (N,)   uint16/uint32  token ids of every sentence, back to back
+    sentences.npy  (S+1,) int64          offsets of sentence starts in ``tokens``
+    documents.npy  (D+1,) int64          offsets of document starts in ``sentences``
+    meta.json                            vocabulary size, counts, tokenizer name
+
+Examples follow Google's ``create_pretraining_data.py``: segments of whole sentences packed up to
+``max_seq_length``; B is the true continuation half of the time, else taken from another document;
+the longer side is trimmed. Masks are drawn per batch from ``(seed, batch index)``, so every epoch
+sees fresh masks and a resumed run sees exactly the masks it would have seen.
+
+Example:
+    >>> shards = build_shards(["wiki.jsonl.gz"], tokenizer, "runs/shards")
+    >>> stream = PretrainingStream(shards, max_seq_length=128, seed=0)
+    >>> batch = next(iter(stream.batches(batch_size=8)))
+    >>> batch["input_ids"].shape, batch["mlm_labels"].shape     # (B, T), (M,)
+    ((8, 128), (160,))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from training.corpus import iter_documents, split_sentences
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Shards:
+    """A tokenised corpus held as flat arrays (memory-mapped)."""
+
+    tokens: np.ndarray
+    sentences: np.ndarray
+    documents: np.ndarray
+    meta: dict
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Shards:
+        folder = Path(folder)
+        if not (folder / "meta.json").exists():
+            raise FileNotFoundError(
+                f"{folder} holds no pretraining shards (meta.json missing); build them with "
+                "`notesqa train pretrain` (it shards the --corpus first)"
+            )
+        return cls(
+            tokens=np.load(folder / "tokens.npy", mmap_mode="r"),
+            sentences=np.load(folder / "sentences.npy"),
+            documents=np.load(folder / "documents.npy"),
+            meta=json.loads((folder / "meta.json").read_text()),
+        )
+
+    @property
+    def num_documents(self) -> int:
+        return len(self.documents) - 1
+
+    def document(self, index: int) -> list[np.ndarray]:
+        """The sentences of document ``index`` as token-id arrays."""
+        first, last = self.documents[index], self.documents[index + 1]
+        return [
+            self.tokens[self.sentences[s] : self.sentences[s + 1]] for s in range(first, last)
+        ]
+
+
+def build_shards(
+    corpus: Iterable[str | Path],
+    tokenizer,
+    out_dir: str | Path,
+    max_docs: int = 0,
+    max_chars: int = 0,
+    docs_per_batch: int = 256,
+) -> Shards:
+    """Tokenise ``corpus`` once (sentences, no special tokens) into shards at ``out_dir``."""
+    out = Path(out_dir)
+    backend = tokenizer.backend_tokenizer
+    dtype = np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max else np.uint32
+    token_parts: list[np.ndarray] = []
+    sentence_lengths: list[np.ndarray] = []
+    doc_sentence_counts: list[int] = []
+    pending: list[list[str]] = []
+
+    def flush() -> None:
+        flat = [s for doc in pending for s in doc]
+        encodings = backend.encode_batch(flat, add_special_tokens=False)
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(flat))
+        token_parts.append(np.fromiter(
+            (i for e in encodings for i in e.ids), dtype=dtype, count=int(lengths.sum())
+        ))
+        # drop sentences that tokenise to nothing, keeping per-document counts right
+        start = 0
+        for doc in pending:
+            doc_lengths = lengths[start : start + len(doc)]
+            start += len(doc)
+            doc_sentence_counts.append(int((doc_lengths > 0).sum()))
+        sentence_lengths.append(lengths[lengths > 0])
+        pending.clear()
+
+    bar = tqdm(desc="sharding", unit="doc")
+    for n, doc in enumerate(iter_documents(corpus, max_chars=max_chars)):
+        if max_docs and n >= max_docs:
+            break
+        pending.append([s for p in doc for s in split_sentences(p)])
+        if len(pending) >= docs_per_batch:
+            flush()
+        bar.update()
+    if pending:
+        flush()
+    bar.close()
+
+    counts = np.asarray(doc_sentence_counts, dtype=np.int64)
+    keep_docs = counts > 0
+    if not keep_docs.any():
+        raise ValueError(f"corpus {list(corpus)} produced no tokens; is it empty?")
+    tokens = np.concatenate(token_parts)
+    lengths = np.concatenate(sentence_lengths)
+    sentences = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=sentences[1:])
+    documents = np.zeros(int(keep_docs.sum()) + 1, dtype=np.int64)
+    np.cumsum(counts[keep_docs], out=documents[1:])
+    meta = {
+        "format": 1,
+        "vocab_size": len(tokenizer),
+        "num_documents": len(documents) - 1,
+        "num_sentences": len(sentences) - 1,
+        "num_tokens": int(len(tokens)),
+        "dtype": np.dtype(dtype).name,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    np.save(tmp / "tokens.npy", tokens)
+    np.save(tmp / "sentences.npy", sentences)
+    np.save(tmp / "documents.npy", documents)
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    log.info("sharded %d documents, %d tokens into %s", meta["num_documents"], meta["num_tokens"], out)
+    return Shards.load(out)
+
+
+def truncate_pair(a: list[int], b: list[int], max_tokens: int, rng: random.Random) -> None:
+    """Trim the longer of ``a``/``b`` (from the front or back at random) until they fit."""
+    while len(a) + len(b) > max_tokens:
+        longer = a if len(a) > len(b) else b
+        if rng.random() < 0.5:
+            del longer[0]
+        else:
+            longer.pop()
+
+
+def document_pairs(
+    shards: Shards, doc_index: int, max_seq_length: int, short_seq_prob: float,
+    rng: random.Random, doc_pool: np.ndarray,
+) -> Iterator[tuple[list[int], list[int], int]]:
+    """Yield ``(tokens_a, tokens_b, is_random_next)`` from one document, as BERT does."""
+    doc = shards.document(doc_index)
+    max_tokens = max_seq_length - 3  # [CLS] A [SEP] B [SEP]
+    target = rng.randint(2, max_tokens) if rng.random() < short_seq_prob else max_tokens
+    chunk: list[np.ndarray] = []
+    length = 0
+    i = 0
+    while i < len(doc):
+        chunk.append(doc[i])
+        length += len(doc[i])
+        if i == len(doc) - 1 or length >= target:
+            a_end = 1 if len(chunk) < 2 else rng.randint(1, len(chunk) - 1)
+            tokens_a = [int(t) for seg in chunk[:a_end] for t in seg]
+            if len(chunk) == 1 or rng.random() < 0.5:
+                is_random_next = 1
+                other = doc_index  # a different document, as BERT: 10 tries
+                for _ in range(10):
+                    other = int(doc_pool[rng.randrange(len(doc_pool))])
+                    if other != doc_index:
+                        break
+                other_doc = shards.document(other)
+                tokens_b: list[int] = []
+                for seg in other_doc[rng.randrange(len(other_doc)) :]:
+                    tokens_b.extend(int(t) for t in seg)
+                    if len(tokens_b) >= target - len(tokens_a):
+                        break
+                i -= len(chunk) - a_end  # the unused segments are put back
+            else:
+                is_random_next = 0
+                tokens_b = [int(t) for seg in chunk[a_end:] for t in seg]
+            truncate_pair(tokens_a, tokens_b, max_tokens, rng)
+            if tokens_a and tokens_b:
+                yield tokens_a, tokens_b, is_random_next
+            chunk, length = [], 0
+        i += 1
+
+
+class PretrainingStream:
+    """Deterministic, resumable stream of masked NSP batches over a set of documents."""
+
+    def __init__(
+        self, shards: Shards, doc_indices: np.ndarray | None = None, *, max_seq_length: int = 128,
+        short_seq_prob: float = 0.1, masked_lm_prob: float = 0.15, max_predictions_per_seq: int = 20,
+        special_ids: dict[str, int] | None = None, seed: int = 0, shuffle_buffer: int = 2000,
+    ) -> None:
+        self.shards = shards
+        self.docs = np.arange(shards.num_documents) if doc_indices is None else np.asarray(doc_indices)
+        if len(self.docs) < 2:
+            raise ValueError(f"need at least 2 documents for next-sentence pairs, got {len(self.docs)}")
+        self.max_seq_length = max_seq_length
+        self.short_seq_prob = short_seq_prob
+        self.masked_lm_prob = masked_lm_prob
+        self.max_predictions = max_predictions_per_seq
+        ids = special_ids or {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}
+        self.pad, self.cls, self.sep, self.mask = ids["pad"], ids["cls"], ids["sep"], ids["mask"]
+        self.first_normal_id = max(ids.values()) + 1
+        self.vocab_size = int(shards.meta["vocab_size"])
+        self.seed = seed
+        self.shuffle_buffer = shuffle_buffer
+
+    def pairs(self, epoch: int) -> Iterator[tuple[list[int], list[int], int]]:
+        """All sentence pairs of one epoch, in a seeded shuffled order."""
+        rng = random.Random(self.seed * 100_003 + epoch)
+        order = list(self.docs)
+        rng.shuffle(order)
+        buffer: list[tuple[list[int], list[int], int]] = []
+        for doc_index in order:
+            buffer.extend(document_pairs(
+                self.shards, int(doc_index), self.max_seq_length, self.short_seq_prob, rng, self.docs
+            ))
+            while len(buffer) >= self.shuffle_buffer:
+                yield buffer.pop(rng.randrange(len(buffer)))
+        rng.shuffle(buffer)
+        yield from buffer
+
+    def batches(self, batch_size: int, start_batch: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+        """Endless masked batches; ``start_batch`` skips that many (exact resume)."""
+        index = 0
+        epoch = 0
+        while True:
+            group: list[tuple[list[int], list[int], int]] = []
+            produced = False
+            for pair in self.pairs(epoch):
+                group.append(pair)
+                if len(group) == batch_size:
+                    produced = True
+                    if index >= start_batch:
+                        yield self.collate(group, index)
+                    index += 1
+                    group = []
+            if not produced:
+                raise ValueError(
+                    f"the corpus yields fewer than one batch of {batch_size} examples; "
+                    "use more text or a smaller batch_size"
+                )
+            epoch += 1
+
+    def collate(self, group: list[tuple[list[int], list[int], int]], batch_index: int) -> dict[str, torch.Tensor]:
+        """Pack pairs into padded tensors and draw this batch's masks (80/10/10)."""
+        rng = np.random.default_rng([self.seed, batch_index])
+        width = max(len(a) + len(b) + 3 for a, b, _ in group)
+        n = len(group)
+        input_ids = np.full((n, width), self.pad, dtype=np.int64)  # (B, T)
+        token_type = np.zeros((n, width), dtype=np.int64)  # (B, T)
+        attention = np.zeros((n, width), dtype=np.int64)  # (B, T)
+        positions, labels = [], []
+        for row, (a, b, _) in enumerate(group):
+            seq = [self.cls, *a, self.sep, *b, self.sep]
+            input_ids[row, : len(seq)] = seq
+            token_type[row, len(a) + 2 : len(seq)] = 1
+            attention[row, : len(seq)] = 1
+            # candidates: every real token, never [CLS]/[SEP]/[PAD]
+            candidates = np.r_[1 : len(a) + 1, len(a) + 2 : len(seq) - 1]
+            num = min(self.max_predictions, max(1, int(round(len(candidates) * self.masked_lm_prob))))
+            chosen = np.sort(rng.choice(candidates, size=num, replace=False))
+            labels.append(input_ids[row, chosen].copy())
+            roll = rng.random(num)
+            replace_mask = roll < 0.8
+            replace_random = (roll >= 0.8) & (roll < 0.9)
+            input_ids[row, chosen[replace_mask]] = self.mask
+            input_ids[row, chosen[replace_random]] = rng.integers(
+                self.first_normal_id, self.vocab_size, size=int(replace_random.sum())
+            )
+            positions.append(row * width + chosen)
+        return {
+            "input_ids": torch.from_numpy(input_ids),
+            "token_type_ids": torch.from_numpy(token_type),
+            "attention_mask": torch.from_numpy(attention),
+            "mlm_positions": torch.from_numpy(np.concatenate(positions)),  # (M,) flat index in B*T
+            "mlm_labels": torch.from_numpy(np.concatenate(labels)),  # (M,)
+            "nsp_labels": torch.tensor([r for _, _, r in group], dtype=torch.int64),  # (B,) 1 = random
+        }
+
+
+def special_token_ids(tokenizer) -> dict[str, int]:
+    return {
+        "pad": tokenizer.pad_token_id, "unk": tokenizer.unk_token_id, "cls": tokenizer.cls_token_id,
+        "sep": tokenizer.sep_token_id, "mask": tokenizer.mask_token_id,
+    }

@@ -1,0 +1,162 @@
+"""Finetune the pretrained BERT as a SQuAD extractive reader (start/end span head).
+
+Features follow HF's ``run_qa.py``: question + context windows of ``max_seq_length`` with a
+``doc_stride`` overlap and offset mappings; a window that does not contain the answer is trained
+to point at [CLS] (index 0). Evaluation runs the same ``rag.reader.Reader`` that the notes
+pipeline uses and scores with ``rag.metrics`` (official SQuAD rules).
+
+Example:
+    >>> train_reader(load_recipe("tiny").reader, "runs/tiny/model", "train-v1.1.json.gz", "runs/reader")
+    PosixPath('runs/reader')
+    >>> evaluate_reader(Reader.load("runs/reader"), "dev-v1.1.json.gz")["f1"]
+    12.3
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+from transformers import BertForQuestionAnswering
+
+from rag.metrics import is_squad_v2, squad_v1_scores, squad_v2_scores
+from rag.reader import Reader, ReaderSettings
+from training.checkpoint import save_checkpoint
+from training.configs import ReaderConfig
+from training.precision import autocast, use_bf16
+from training.squad import load_squad
+from training.tokenizer import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+def train_features(examples: list[dict], tokenizer, cfg: ReaderConfig) -> list[dict]:
+    """Windows with start/end token labels (0 = [CLS] when the answer is not inside)."""
+    features = []
+    batch = 256
+    for b in range(0, len(examples), batch):
+        chunk = examples[b : b + batch]
+        enc = tokenizer(
+            [e["question"].lstrip() for e in chunk], [e["context"] for e in chunk],
+            truncation="only_second", max_length=cfg.max_seq_length, stride=cfg.doc_stride,
+            return_overflowing_tokens=True, return_offsets_mapping=True, padding=False,
+        )
+        for i, offsets in enumerate(enc["offset_mapping"]):
+            example = chunk[enc["overflow_to_sample_mapping"][i]]
+            seq_ids = enc.sequence_ids(i)
+            start_pos = end_pos = 0
+            if example["answers"]:
+                answer = example["answers"][0]
+                char_start = answer["answer_start"]
+                char_end = char_start + len(answer["text"])
+                ctx = [t for t, s in enumerate(seq_ids) if s == 1]
+                # the answer must lie wholly inside this window, else the label is [CLS]
+                if ctx and offsets[ctx[0]][0] <= char_start and offsets[ctx[-1]][1] >= char_end:
+                    start_pos = next(t for t in ctx if offsets[t][1] > char_start)
+                    end_pos = next(t for t in reversed(ctx) if offsets[t][0] < char_end)
+            features.append({
+                "input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i],
+                "start_positions": start_pos, "end_positions": end_pos,
+            })
+    return features
+
+
+def collate(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(f["input_ids"]) for f in features)
+    ids = torch.full((len(features), width), pad_id, dtype=torch.long)  # (B, T)
+    types = torch.zeros_like(ids)  # (B, T)
+    mask = torch.zeros_like(ids)  # (B, T)
+    for row, f in enumerate(features):
+        n = len(f["input_ids"])
+        ids[row, :n] = torch.tensor(f["input_ids"])
+        types[row, :n] = torch.tensor(f["token_type_ids"])
+        mask[row, :n] = 1
+    return {
+        "input_ids": ids, "token_type_ids": types, "attention_mask": mask,
+        "start_positions": torch.tensor([f["start_positions"] for f in features]),
+        "end_positions": torch.tensor([f["end_positions"] for f in features]),
+    }
+
+
+def train_reader(
+    cfg: ReaderConfig, init: str | Path, train_data: str | Path, out_dir: str | Path,
+    device: str | None = None,
+) -> Path:
+    """Finetune checkpoint ``init`` on SQuAD ``train_data``; saves a reader folder at ``out_dir``."""
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    tokenizer = load_tokenizer(init)
+    _, examples = load_squad(train_data)
+    examples = [e for e in examples if e["answers"] or e["is_impossible"]]
+    random.Random(cfg.seed).shuffle(examples)
+    if cfg.max_train_examples:
+        examples = examples[: cfg.max_train_examples]
+    features = train_features(examples, tokenizer, cfg)
+    log.info("%d questions -> %d training windows", len(examples), len(features))
+    model = BertForQuestionAnswering.from_pretrained(str(init)).to(dev)
+    bf16 = use_bf16(cfg.precision, dev)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    steps = max(1, int(len(features) * cfg.epochs) // cfg.batch_size)
+    warmup = int(steps * cfg.warmup_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
+    )
+    rng = random.Random(cfg.seed)
+    order: list[int] = []
+    model.train()
+    bar = tqdm(range(steps), desc="reader", unit="step")
+    started, running = time.time(), 0.0
+    for step in bar:
+        if len(order) < cfg.batch_size:
+            fresh = list(range(len(features)))
+            rng.shuffle(fresh)
+            order.extend(fresh)
+        batch_idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
+        batch = {k: v.to(dev) for k, v in collate([features[i] for i in batch_idx], tokenizer.pad_token_id).items()}
+        with autocast(bf16, dev):
+            loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
+        if step % cfg.log_every == 0:
+            bar.set_postfix(loss=f"{running:.3f}")
+    log.info("reader trained for %d steps in %.0f s", steps, time.time() - started)
+    out = Path(out_dir)
+    save_checkpoint(out, model, tokenizer, None, {"steps": steps, "init": str(init)})
+    ReaderSettings(max_seq_length=cfg.max_seq_length, doc_stride=cfg.doc_stride,
+                   max_query_length=cfg.max_query_length).save(out)
+    return out
+
+
+def predict_squad(reader: Reader, examples: list[dict], batch_questions: int = 256) -> dict[str, str]:
+    """Best answer text per question id ('' when the reader abstains)."""
+    predictions = {}
+    for b in tqdm(range(0, len(examples), batch_questions), desc="eval", unit="batch"):
+        chunk = examples[b : b + batch_questions]
+        for example, (spans, null) in zip(chunk, reader.read_pairs([(e["question"], e["context"]) for e in chunk])):
+            best = spans[0] if spans else None
+            predictions[example["id"]] = "" if reader.abstains(best, null) else best.text
+    return predictions
+
+
+def evaluate_reader(reader: Reader, data_path: str | Path, limit: int = 0) -> dict[str, float]:
+    """Official-style SQuAD scores (v1.1 or v2.0, detected) plus ``examples_per_s``."""
+    data, examples = load_squad(data_path)
+    if limit:
+        examples = examples[:limit]
+        keep = {e["id"] for e in examples}
+        data = [{**a, "paragraphs": [{**p, "qas": [q for q in p["qas"] if q["id"] in keep]} for p in a["paragraphs"]]} for a in data]
+    started = time.time()
+    predictions = predict_squad(reader, examples)
+    elapsed = time.time() - started
+    scores = squad_v2_scores(data, predictions) if is_squad_v2(data) else squad_v1_scores(data, predictions)
+    scores["examples_per_s"] = len(examples) / max(elapsed, 1e-9)
+    return scores

@@ -1,0 +1,119 @@
+"""Train a lower-cased BERT WordPiece tokenizer with `tokenizers` and save it for `transformers`.
+
+Example:
+    >>> tok = train_tokenizer(["wiki.jsonl.gz"], TokenizerConfig(vocab_size=8000), "out/tok")
+    >>> tok("Hello world")["input_ids"]          # [CLS] hello world [SEP]
+    [2, 7592, 2088, 3]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import BertTokenizerFast, PreTrainedTokenizerFast
+
+from training.configs import TokenizerConfig
+from training.corpus import iter_documents
+
+log = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def _paragraphs(paths: Iterable[str | Path], max_chars: int) -> Iterator[str]:
+    for doc in iter_documents(paths, max_chars=max_chars):
+        yield from doc
+
+
+def build_wordpiece(cfg: TokenizerConfig, texts: Iterable[str]) -> Tokenizer:
+    """Learn a WordPiece vocabulary from ``texts`` with BERT's uncased normalisation."""
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=True, lowercase=True
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=cfg.vocab_size,
+        min_frequency=cfg.min_frequency,
+        special_tokens=SPECIAL_TOKENS,
+        continuing_subword_prefix="##",
+        show_progress=True,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    return tok
+
+
+def wrap_fast(tok: Tokenizer, model_max_length: int = 512) -> PreTrainedTokenizerFast:
+    """Wrap a raw `tokenizers.Tokenizer` as a BERT `transformers` tokenizer (with token_type_ids)."""
+    return BertTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        mask_token="[MASK]",
+        model_max_length=model_max_length,
+        do_lower_case=True,
+    )
+
+
+def save_tokenizer(fast: PreTrainedTokenizerFast, out_dir: str | Path) -> None:
+    """Save ``tokenizer.json`` + config, and a ``vocab.txt`` (ids in order) for other tools."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(out)
+    vocab = fast.get_vocab()
+    (out / "vocab.txt").write_text(
+        "".join(t + "\n" for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])), encoding="utf-8"
+    )
+
+
+def train_tokenizer(
+    corpus: Iterable[str | Path], cfg: TokenizerConfig, out_dir: str | Path
+) -> PreTrainedTokenizerFast:
+    """Train on ``corpus`` files (JSONL(.gz) articles or text) and save to ``out_dir``."""
+    paths = list(corpus)
+    texts = _paragraphs(paths, cfg.max_chars)
+    first = next(texts, None)
+    if first is None:
+        raise ValueError(f"corpus {paths} holds no text; pass JSONL articles or non-empty text files")
+
+    def chained() -> Iterator[str]:
+        yield first
+        yield from texts
+
+    tok = build_wordpiece(cfg, chained())
+    fast = wrap_fast(tok)
+    save_tokenizer(fast, out_dir)
+    log.info("saved a %d-piece WordPiece tokenizer to %s", tok.get_vocab_size(), out_dir)
+    return fast
+
+
+def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerFast:
+    """Load the tokenizer saved in ``model_dir``, failing loudly when there is none.
+
+    `transformers` 5 builds an empty vocabulary when a folder has a config but no tokenizer files,
+    which turns every input into [UNK]; this guard makes that a clear error instead.
+    """
+    path = Path(model_dir)
+    if path.is_dir() and not (path / "tokenizer.json").exists() and not (path / "vocab.txt").exists():
+        raise FileNotFoundError(
+            f"{path} has no tokenizer (tokenizer.json or vocab.txt); copy the tokenizer the model was "
+            "trained with into it, e.g. `notesqa train tokenizer --out DIR` output"
+        )
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    if len(tok) < 10:
+        raise ValueError(f"tokenizer in {model_dir} has only {len(tok)} tokens; it was not saved properly")
+    return tok
