@@ -208,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notes_dir", help="folder of notes")
     p.add_argument("--index", help="index folder (default: NOTES_DIR/.notesqa)")
     p.add_argument("--embedder", help="embedder folder (default: the shipped one)")
+    p.add_argument("--rebuild", action="store_true",
+                   help="rebuild from scratch (needed after changing the embedder)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_index)
 
@@ -280,16 +282,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """No per-load progress bars or warnings from transformers: the CLI prints its own lines."""
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     if not args.verbose:
-        import os
-
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        _quiet_libraries()
     try:
         return args.func(args)
     except (FileNotFoundError, NotADirectoryError, ValueError, FloatingPointError) as err:

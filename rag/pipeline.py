@@ -122,6 +122,8 @@ class NotesQA:
     @property
     def store(self) -> NotesStore:
         if self._store is None:
+            if not (self.index_dir / "manifest.json").exists():
+                NotesStore.open(self.index_dir)  # raises the "run notesqa index" error before loading models
             self._store = NotesStore.open(
                 self.index_dir, expected={"embedder": self.embedder.identity, "dim": self.embedder.dim}
             )

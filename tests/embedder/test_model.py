@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from embedder import Embedder
+
+
+@pytest.fixture(scope="module")
+def emb(tiny_embedder_dir):
+    return Embedder.load(tiny_embedder_dir)
+
+
+def test_encode_gives_float32_unit_vectors(emb):
+    vectors = emb.encode(["Where was Ada born?", "Ada was born in Oslo.", "🙂"])
+    assert vectors.shape == (3, emb.dim) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert emb.encode([]).shape == (0, emb.dim)
+    with pytest.raises(TypeError, match="list"):
+        emb.encode("a bare string")
+
+
+def test_sentence_transformers_loads_the_folder_directly(tiny_embedder_dir, emb):
+    model = SentenceTransformer(str(tiny_embedder_dir), device="cpu")
+    direct = model.encode(["Ada was born in Oslo."], normalize_embeddings=True)
+    np.testing.assert_allclose(direct, emb.encode(["Ada was born in Oslo."]), atol=1e-5)
+
+
+def test_identity_changes_with_the_weights(tiny_embedder_dir, emb, copy_dir):
+    assert emb.identity.startswith("embedder@")
+    other = copy_dir(tiny_embedder_dir)
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(other / "model.safetensors")
+    first = sorted(weights)[0]
+    weights[first] = weights[first] + 1
+    save_file(weights, other / "model.safetensors")
+    assert Embedder.load(other).identity != emb.identity
+
+
+def test_long_texts_are_truncated_with_one_warning(emb, caplog):
+    text = "word " * 2000
+    with caplog.at_level("WARNING"):
+        vectors = emb.encode([text, text])
+    assert vectors.shape[0] == 2
+    assert sum("truncated" in r.message for r in caplog.records) == 1
+
+
+def test_folder_without_tokenizer_fails_loudly(tiny_embedder_dir, copy_dir):
+    broken = copy_dir(tiny_embedder_dir)
+    for name in ("tokenizer.json", "vocab.txt"):
+        (broken / name).unlink(missing_ok=True)
+    with pytest.raises(FileNotFoundError, match="no tokenizer"):
+        Embedder.load(broken)

@@ -1,0 +1,83 @@
+import json
+
+import pytest
+
+from rag.cli import main
+
+
+@pytest.fixture
+def notes(tmp_path):
+    root = tmp_path / "notes"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "ada.md").write_text("# Ada\n\nAda Smithson was born in Oslo in 1850.\n")
+    (root / "plain.txt").write_text("Boris Kirason collected clocks from every country.\n")
+    return root
+
+
+def test_index_ask_search_json(notes, tiny_embedder_dir, tiny_reader_dir, capsys, monkeypatch):
+    assert main(["index", str(notes), "--embedder", str(tiny_embedder_dir), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["files"] == 2 and summary["chunks"] >= 2
+    index = str(notes / ".notesqa")
+
+    assert main(["ask", "Where was Ada Smithson born?", "--index", index, "--json",
+                 "--embedder", str(tiny_embedder_dir), "--reader", str(tiny_reader_dir)]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["question"] == "Where was Ada Smithson born?"
+    answer = payload["answers"][0]
+    assert set(answer) >= {"text", "score", "source", "start", "end", "context"}
+    assert (notes / answer["source"]).read_text()[answer["start"] : answer["end"]] == answer["text"]
+
+    monkeypatch.setenv("NOTESQA_INDEX", index)  # found without --index
+    assert main(["search", "clocks", "-k", "1", "--json", "--embedder", str(tiny_embedder_dir)]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert len(hits) == 1 and hits[0]["source"] in {"plain.txt", "sub/ada.md"}
+
+    assert main(["ask", "Where was Ada born?", "--embedder", str(tiny_embedder_dir),
+                 "--reader", str(tiny_reader_dir)]) == 0
+    assert "source:" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_and_non_zero(tmp_path, tiny_embedder_dir, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NOTESQA_INDEX", raising=False)
+    assert main(["search", "x", "--embedder", str(tiny_embedder_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("notesqa: error:") and "notesqa index" in err and err.count("\n") == 1
+    assert main(["index", str(tmp_path / "missing"), "--embedder", str(tiny_embedder_dir)]) == 2
+    assert main(["eval", "squad", "--data", str(tmp_path / "none.json"), "--model", str(tmp_path)]) == 2
+
+
+def test_help_explains_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("index", "ask", "search", "train", "eval"):
+        assert command in out
+
+
+def test_train_tokenizer_and_pretrain_from_the_cli(tmp_path, data_dir, capsys):
+    recipe = tmp_path / "r.json"
+    recipe.write_text(json.dumps({
+        "tokenizer": {"vocab_size": 300},
+        "pretrain": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                     "intermediate_size": 64, "max_seq_length": 32, "batch_size": 8, "max_steps": 3,
+                     "warmup_steps": 1, "heldout_docs": 10, "eval_batches": 1, "eval_every": 3},
+    }))
+    corpus = str(data_dir / "corpus.jsonl.gz")
+    assert main(["train", "pretrain", "--config", str(recipe), "--corpus", corpus, "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "model" / "config.json").exists()
+    assert (tmp_path / "run" / "tokenizer" / "vocab.txt").exists()
+    assert main(["train", "tokenizer", "--corpus", corpus, "--vocab-size", "250", "--out", str(tmp_path / "tok")]) == 0
+    assert "WordPiece" in capsys.readouterr().out
+
+
+def test_eval_commands_print_json(tiny_reader_dir, tiny_embedder_dir, data_dir, capsys):
+    assert main(["eval", "squad", "--model", str(tiny_reader_dir), "--data", str(data_dir / "squad-dev.json"),
+                 "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert {"exact_match", "f1"} <= set(scores) and 0 <= scores["f1"] <= 100
+    assert main(["eval", "retrieval", "--model", str(tiny_embedder_dir), "--data",
+                 str(data_dir / "squad-dev.json"), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert {"recall@1", "recall@5", "recall@20", "mrr@10"} <= set(scores)

@@ -1,0 +1,90 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.pipeline import NotesQA
+
+NOTES = {
+    "people/ada.md": "# People\n\n## Ada\n\nAda Smithson was born in Oslo in 1850. "
+                     "Ada Smithson worked as a chemist for many years.\n",
+    "people/boris.txt": "Boris Kirason was born in Lima in 1901.\r\nBoris Kirason collected clocks.\n",
+    "places.md": "# Places\n\nLisbon is a city by the sea. Cairo is a city on the Nile.\n",
+    "image.png": "\x89PNG\x00\x00binary",
+    ".hidden/secret.md": "Hidden notes are never indexed.",
+}
+
+
+@pytest.fixture
+def notes_dir(tmp_path) -> Path:
+    root = tmp_path / "notes"
+    for rel, text in NOTES.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+    return root
+
+
+@pytest.fixture
+def qa(notes_dir, tiny_embedder_dir, tiny_reader_dir):
+    return NotesQA.open(notes_dir, embedder=tiny_embedder_dir, reader=tiny_reader_dir)
+
+
+def test_index_search_and_ask_with_exact_sources(qa, notes_dir):
+    summary = qa.index(progress=False)
+    assert summary.files == 3 and summary.chunks >= 3
+    assert any(path == "image.png" for path, _ in summary.skipped)
+    assert (notes_dir / ".notesqa" / "manifest.json").exists()
+
+    hits = qa.search("Where was Ada Smithson born?", k=2)
+    assert len(hits) == 2 and hits[0].score >= hits[1].score
+    answers = qa.ask("Where was Ada Smithson born?", k=3)
+    assert answers
+    for answer in answers:
+        text = (notes_dir / answer.source).read_text(encoding="utf-8").replace("\r\n", "\n")
+        assert text[answer.start : answer.end] == answer.text
+        assert answer.text in answer.context
+    sources = {a.source for a in answers}
+    assert sources <= {"people/ada.md", "people/boris.txt", "places.md"}
+
+
+def test_answers_are_not_duplicated(qa):
+    qa.index(progress=False)
+    answers = qa.ask("What did Boris Kirason collect?", k=5, top_answers=10)
+    keys = [(a.source, a.start, a.end) for a in answers]
+    assert len(keys) == len(set(keys))
+
+
+def test_reindex_replaces_the_index_and_an_empty_query_is_an_error(qa, notes_dir):
+    qa.index(progress=False)
+    (notes_dir / "places.md").unlink()
+    qa.index(progress=False)
+    assert {h.source for h in qa.search("Lisbon city", k=10)} == {"people/ada.md", "people/boris.txt"}
+    with pytest.raises(ValueError, match="empty"):
+        qa.search("   ")
+
+
+def test_index_built_by_another_embedder_is_refused(qa, notes_dir, tiny_embedder_dir, tiny_reader_dir, copy_dir):
+    qa.index(progress=False)
+    other = copy_dir(tiny_embedder_dir)
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(other / "model.safetensors")
+    key = sorted(weights)[0]
+    weights[key] = weights[key] * 0.5
+    save_file(weights, other / "model.safetensors")
+    stale = NotesQA.from_index(notes_dir / ".notesqa", embedder=other, reader=tiny_reader_dir)
+    with pytest.raises(ValueError, match="--rebuild"):
+        stale.search("Ada")
+
+
+def test_missing_index_is_a_clear_error(tmp_path, tiny_embedder_dir):
+    qa = NotesQA.from_index(tmp_path / "nowhere", embedder=tiny_embedder_dir)
+    with pytest.raises(FileNotFoundError, match="notesqa index"):
+        qa.search("anything")
+
+
+def test_missing_notes_folder(tmp_path, tiny_embedder_dir):
+    with pytest.raises((FileNotFoundError, NotADirectoryError)):
+        NotesQA.open(tmp_path / "missing", embedder=tiny_embedder_dir).index(progress=False)
+    shutil.rmtree(tmp_path, ignore_errors=True)

@@ -1,0 +1,71 @@
+import numpy as np
+
+from rag.spans import extract_spans
+
+
+def _logits(n, hot):
+    row = np.full(n, -10.0)
+    for index, value in hot.items():
+        row[index] = value
+    return row
+
+
+def test_best_span_maps_to_exact_characters():
+    context = "Adam keeps two averages."
+    offsets = [[None, None, (0, 4), (5, 10), (11, 14), (15, 23), (23, 24), None]]
+    start = np.array([_logits(8, {4: 6.0, 2: 1.0})])
+    end = np.array([_logits(8, {5: 5.0})])
+    spans, null = extract_spans(start, end, offsets, context)
+    assert spans[0].text == "two averages" and (spans[0].start, spans[0].end) == (11, 23)
+    assert spans[0].score == 11.0
+    assert null == -20.0
+
+
+def test_span_may_end_at_the_last_character():
+    context = "It ends here"
+    offsets = [[None, (0, 2), (3, 7), (8, 12), None]]
+    start, end = np.array([_logits(5, {3: 3.0})]), np.array([_logits(5, {3: 3.0})])
+    spans, _ = extract_spans(start, end, offsets, context)
+    assert spans[0].text == "here" and spans[0].end == len(context)
+
+
+def test_question_and_special_tokens_are_never_answers():
+    offsets = [[None, None, None, (0, 3), None]]  # only token 3 is context
+    start = np.array([_logits(5, {1: 50.0, 3: 1.0})])
+    end = np.array([_logits(5, {2: 50.0, 3: 1.0})])
+    spans, _ = extract_spans(start, end, offsets, "abc")
+    assert [s.text for s in spans] == ["abc"]
+
+
+def test_long_spans_and_backwards_spans_are_skipped():
+    offsets = [[None] + [(i * 2, i * 2 + 1) for i in range(10)] + [None]]
+    start = np.array([_logits(12, {8: 9.0, 1: 8.0})])
+    end = np.array([_logits(12, {3: 9.0, 10: 8.0})])
+    spans, _ = extract_spans(start, end, offsets, "a " * 10, max_answer_length=3)
+    for span in spans:
+        assert span.end > span.start
+    # 8 -> 3 is backwards, 1 -> 10 too long: the best legal pair is 8 -> 10
+    assert (spans[0].start, spans[0].end) == (14, 19)
+
+
+def test_windows_are_merged_and_a_span_across_a_boundary_is_found_in_the_overlap():
+    # context of 6 words; window A covers words 0-3, window B covers words 2-5
+    context = "w0 w1 w2 w3 w4 w5"
+    words = [(i * 3, i * 3 + 2) for i in range(6)]
+    win_a = [None] + words[0:4] + [None]
+    win_b = [None] + words[2:6] + [None]
+    start = np.array([_logits(6, {3: 2.0}), _logits(6, {1: 4.0})])  # both windows like "w2"
+    end = np.array([_logits(6, {4: 1.0}), _logits(6, {3: 5.0})])  # B ends at w4 (past A's end)
+    spans, null = extract_spans(start, end, [win_a, win_b], context)
+    assert spans[0].text == "w2 w3 w4" and spans[0].score == 9.0
+    # the same characters from two windows appear once
+    keys = [(s.start, s.end) for s in spans]
+    assert len(keys) == len(set(keys))
+    assert null == -20.0
+
+
+def test_no_answer_when_null_beats_spans():
+    offsets = [[None, (0, 1), None]]
+    start, end = np.array([_logits(3, {0: 9.0, 1: 0.0})]), np.array([_logits(3, {0: 9.0, 1: 0.0})])
+    spans, null = extract_spans(start, end, offsets, "x")
+    assert null == 18.0 and spans[0].score == 0.0 and null > spans[0].score
