@@ -71,7 +71,10 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        getter = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         return int(getter())
 
     @property
@@ -86,7 +89,9 @@ class Embedder:
         """Word-piece tokens of ``text`` (no special tokens)."""
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def encode(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: list[str], batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
         """(n, d) float32 unit vectors; batches are sorted by length inside sentence-transformers.
 
         Texts longer than the model's window (``max_seq_length`` tokens) are truncated; a warning
@@ -102,7 +107,10 @@ class Embedder:
                 log.warning("some texts exceed %d tokens and are truncated when embedded", limit)
                 self._warned_long = True
         vectors = self.model.encode(
-            list(texts), batch_size=batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=show_progress,
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -34,8 +34,10 @@ def cmd_index(args) -> int:
     if args.json:
         _print_json(summary.to_dict())
     else:
-        print(f"indexed {summary.files} files into {summary.chunks} passages in {summary.seconds:.1f} s "
-              f"-> {summary.index_dir}")
+        print(
+            f"indexed {summary.files} files into {summary.chunks} passages in {summary.seconds:.1f} s "
+            f"-> {summary.index_dir}"
+        )
         for path, reason in summary.skipped:
             print(f"  skipped {path}: {reason}")
         for path in summary.decoded_with_fallback:
@@ -116,11 +118,20 @@ def cmd_train_pretrain(args) -> int:
     tokenizer_dir = Path(args.tokenizer) if args.tokenizer else run / "tokenizer"
     if not (tokenizer_dir / "tokenizer.json").exists():
         if args.tokenizer:
-            raise FileNotFoundError(f"no tokenizer.json in {tokenizer_dir}; train one with `notesqa train tokenizer`")
+            raise FileNotFoundError(
+                f"no tokenizer.json in {tokenizer_dir}; train one with `notesqa train tokenizer`"
+            )
         if not corpus:
             raise ValueError("no corpus: pass --corpus FILES or set data.corpus in the recipe")
         train_tokenizer(corpus, recipe.tokenizer, tokenizer_dir)
-    out = pretrain(recipe.pretrain, corpus, tokenizer_dir, run, max_minutes=args.max_minutes, device=args.device)
+    out = pretrain(
+        recipe.pretrain,
+        corpus,
+        tokenizer_dir,
+        run,
+        max_minutes=args.max_minutes,
+        device=args.device,
+    )
     print(f"checkpoint: {out}")
     return 0
 
@@ -186,6 +197,42 @@ def cmd_eval_retrieval(args) -> int:
     return 0
 
 
+def cmd_app(args) -> int:
+    import importlib.util
+    import os
+    import subprocess
+
+    if importlib.util.find_spec("streamlit") is None:
+        raise FileNotFoundError("streamlit is not installed; run `pip install 'notesqa[app]'`")
+    notes = Path(args.notes_dir).expanduser().resolve()
+    if not notes.is_dir():
+        raise NotADirectoryError(f"{notes} is not a folder; pass your notes folder")
+    script = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
+    env = {**os.environ, "NOTESQA_NOTES": str(notes)}
+    for key, value in (("NOTESQA_EMBEDDER", args.embedder), ("NOTESQA_READER", args.reader)):
+        if value:
+            env[key] = str(Path(value).expanduser().resolve())
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.port",
+        str(args.port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    return subprocess.call(command, env=env)
+
+
+def cmd_plot(args) -> int:
+    from training.plot import plot_run
+
+    print(plot_run(args.run_dir, args.out))
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -193,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="notesqa",
         description="Answer questions over your own notes with a BERT you trained yourself.",
-        epilog="Start with `notesqa index NOTES_DIR`, then `notesqa ask \"your question\"`.",
+        epilog='Start with `notesqa index NOTES_DIR`, then `notesqa ask "your question"`.',
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -203,18 +250,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--embedder", help="embedder folder (default: the shipped one)")
         p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("index", help="index a notes folder (.md/.txt, recursively)",
-                       description="Read the notes, split them into passages, embed them and save the index.")
+    p = sub.add_parser(
+        "index",
+        help="index a notes folder (.md/.txt, recursively)",
+        description="Read the notes, split them into passages, embed them and save the index.",
+    )
     p.add_argument("notes_dir", help="folder of notes")
     p.add_argument("--index", help="index folder (default: NOTES_DIR/.notesqa)")
     p.add_argument("--embedder", help="embedder folder (default: the shipped one)")
-    p.add_argument("--rebuild", action="store_true",
-                   help="rebuild from scratch (needed after changing the embedder)")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="rebuild from scratch (needed after changing the embedder)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_index)
 
-    p = sub.add_parser("ask", help="answer a question from the indexed notes, with sources",
-                       description="Retrieve the top passages and extract answer spans with the reader.")
+    p = sub.add_parser(
+        "ask",
+        help="answer a question from the indexed notes, with sources",
+        description="Retrieve the top passages and extract answer spans with the reader.",
+    )
     p.add_argument("question")
     index_option(p)
     p.add_argument("-k", type=int, default=5, help="passages to read (default 5)")
@@ -228,11 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="passages to show (default 5)")
     p.set_defaults(func=cmd_search)
 
-    train = sub.add_parser("train", help="train a tokenizer, BERT, reader or embedder").add_subparsers(
-        dest="stage", required=True, metavar="STAGE")
+    train = sub.add_parser(
+        "train", help="train a tokenizer, BERT, reader or embedder"
+    ).add_subparsers(dest="stage", required=True, metavar="STAGE")
 
     def recipe_option(p, required=False):
-        p.add_argument("--config", default="tiny", help="JSON recipe or a name in training/recipes (default tiny)")
+        p.add_argument(
+            "--config",
+            default="tiny",
+            help="JSON recipe or a name in training/recipes (default tiny)",
+        )
         p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
 
     p = train.add_parser("tokenizer", help="learn a lower-cased WordPiece vocabulary")
@@ -242,9 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="tiny", help="recipe for the other settings")
     p.set_defaults(func=cmd_train_tokenizer)
 
-    p = train.add_parser("pretrain", help="pretrain BERT from scratch (MLM + NSP); resumable",
-                         description="Shards the corpus, trains BertForPreTraining and checkpoints. "
-                                     "Run the same command again to resume after a stop.")
+    p = train.add_parser(
+        "pretrain",
+        help="pretrain BERT from scratch (MLM + NSP); resumable",
+        description="Shards the corpus, trains BertForPreTraining and checkpoints. "
+        "Run the same command again to resume after a stop. For data "
+        "parallelism run it under `torchrun --nproc_per_node N "
+        "$(which notesqa) train pretrain ...` (batch_size is global).",
+    )
     recipe_option(p)
     p.add_argument("--corpus", nargs="+", help="text files (default: the recipe's data.corpus)")
     p.add_argument("--tokenizer", help="tokenizer folder (default: train one into OUT/tokenizer)")
@@ -252,11 +318,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, help="checkpoint and stop after this long")
     p.set_defaults(func=cmd_train_pretrain)
 
-    for stage, func, what in (("reader", cmd_train_reader, "SQuAD extractive reader"),
-                              ("embedder", cmd_train_embedder, "bi-encoder (sentence-transformers)")):
+    for stage, func, what in (
+        ("reader", cmd_train_reader, "SQuAD extractive reader"),
+        ("embedder", cmd_train_embedder, "bi-encoder (sentence-transformers)"),
+    ):
         p = train.add_parser(stage, help=f"finetune a pretrained checkpoint as a {what}")
         recipe_option(p)
-        p.add_argument("--init", required=True, help="pretrained checkpoint folder (e.g. runs/tiny/model)")
+        p.add_argument(
+            "--init", required=True, help="pretrained checkpoint folder (e.g. runs/tiny/model)"
+        )
         p.add_argument("--data", help="SQuAD v1.1 train JSON(.gz) (default: the recipe's)")
         p.add_argument("--out", required=True, help="output folder")
         p.set_defaults(func=func)
@@ -266,9 +336,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
 
-    evaluate = sub.add_parser("eval", help="evaluate a reader (SQuAD) or an embedder (retrieval)").add_subparsers(
-        dest="task", required=True, metavar="TASK")
-    p = evaluate.add_parser("squad", help="SQuAD EM/F1 with the official rules (v1.1 or v2.0, detected)")
+    p = sub.add_parser(
+        "app",
+        help="start the Streamlit notes Q&A app in your browser",
+        description="Runs `streamlit run` on notesqa's app (needs the `app` extra).",
+    )
+    p.add_argument(
+        "notes_dir", nargs="?", default=".", help="notes folder (default: current folder)"
+    )
+    p.add_argument("--embedder", help="embedder folder (default: the shipped one)")
+    p.add_argument("--reader", help="reader folder (default: the shipped one)")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_app)
+
+    p = sub.add_parser("plot", help="draw a pretraining run's loss/accuracy curves into a PNG")
+    p.add_argument("run_dir", help="the folder given to `notesqa train pretrain --out`")
+    p.add_argument("--out", help="PNG path (default RUN_DIR/curves.png)")
+    p.set_defaults(func=cmd_plot)
+
+    evaluate = sub.add_parser(
+        "eval", help="evaluate a reader (SQuAD) or an embedder (retrieval)"
+    ).add_subparsers(dest="task", required=True, metavar="TASK")
+    p = evaluate.add_parser(
+        "squad", help="SQuAD EM/F1 with the official rules (v1.1 or v2.0, detected)"
+    )
     p.add_argument("--model", help="reader folder (default: the shipped reader)")
     p.add_argument("--data", required=True, help="SQuAD JSON(.gz)")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N questions")
@@ -297,7 +388,8 @@ def _quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:
         _quiet_libraries()

@@ -88,7 +88,9 @@ def squad_v2_scores(dataset: Iterable[dict], predictions: dict[str, str]) -> dic
                 if qid not in predictions:
                     continue
                 pred = predictions[qid]
-                exact[qid] = max(float(normalize_answer(g) == normalize_answer(pred)) for g in golds)
+                exact[qid] = max(
+                    float(normalize_answer(g) == normalize_answer(pred)) for g in golds
+                )
                 f1[qid] = max(_f1_v2(pred, g) for g in golds)
 
     def mean(ids: list[str], table: dict[str, float]) -> float:
@@ -99,21 +101,33 @@ def squad_v2_scores(dataset: Iterable[dict], predictions: dict[str, str]) -> dic
     no_ids = [i for i in all_ids if not has_answer[i]]
     scores = {"exact": mean(all_ids, exact), "f1": mean(all_ids, f1), "total": len(all_ids)}
     if has_ids:
-        scores.update(HasAns_exact=mean(has_ids, exact), HasAns_f1=mean(has_ids, f1), HasAns_total=len(has_ids))
+        scores.update(
+            HasAns_exact=mean(has_ids, exact),
+            HasAns_f1=mean(has_ids, f1),
+            HasAns_total=len(has_ids),
+        )
     if no_ids:
-        scores.update(NoAns_exact=mean(no_ids, exact), NoAns_f1=mean(no_ids, f1), NoAns_total=len(no_ids))
+        scores.update(
+            NoAns_exact=mean(no_ids, exact), NoAns_f1=mean(no_ids, f1), NoAns_total=len(no_ids)
+        )
     return scores
 
 
 def is_squad_v2(dataset: Iterable[dict]) -> bool:
     """True when any question carries ``is_impossible`` (the v2.0 schema)."""
     return any(
-        "is_impossible" in qa for article in dataset for p in article["paragraphs"] for qa in p["qas"]
+        "is_impossible" in qa
+        for article in dataset
+        for p in article["paragraphs"]
+        for qa in p["qas"]
     )
 
 
 def retrieval_scores(
-    rankings: Sequence[Sequence[int]], gold: Sequence[int], ks: Sequence[int] = (1, 5, 20), mrr_at: int = 10
+    rankings: Sequence[Sequence[int]],
+    gold: Sequence[int],
+    ks: Sequence[int] = (1, 5, 20),
+    mrr_at: int = 10,
 ) -> dict[str, float]:
     """Recall@k (gold id in the top k) and MRR@``mrr_at``, as fractions, over all queries."""
     if len(rankings) != len(gold):
@@ -121,9 +135,11 @@ def retrieval_scores(
     n = max(len(gold), 1)
     scores = {}
     for k in ks:
-        scores[f"recall@{k}"] = sum(g in list(r[:k]) for r, g in zip(rankings, gold)) / n
+        scores[f"recall@{k}"] = (
+            sum(g in list(r[:k]) for r, g in zip(rankings, gold, strict=True)) / n
+        )
     reciprocal = 0.0
-    for ranking, g in zip(rankings, gold):
+    for ranking, g in zip(rankings, gold, strict=True):
         top = list(ranking[:mrr_at])
         if g in top:
             reciprocal += 1.0 / (top.index(g) + 1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class Answer:
     end: int
     context: str  # the passage the answer was read from
     heading: str = ""
+    context_start: int = (
+        0  # character offset of ``context`` in the file (answer at start - context_start)
+    )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,8 +88,12 @@ class NotesQA:
     """Index a notes folder and answer questions over it with sources."""
 
     def __init__(
-        self, notes_dir: str | Path | None, index_dir: str | Path, embedder: str | Path | None = None,
-        reader: str | Path | None = None, chunking: ChunkingConfig | None = None,
+        self,
+        notes_dir: str | Path | None,
+        index_dir: str | Path,
+        embedder: str | Path | None = None,
+        reader: str | Path | None = None,
+        chunking: ChunkingConfig | None = None,
     ) -> None:
         self.notes_dir = Path(notes_dir).expanduser().resolve() if notes_dir else None
         self.index_dir = Path(index_dir).expanduser()
@@ -123,27 +131,39 @@ class NotesQA:
     def store(self) -> NotesStore:
         if self._store is None:
             if not (self.index_dir / "manifest.json").exists():
-                NotesStore.open(self.index_dir)  # raises the "run notesqa index" error before loading models
+                NotesStore.open(
+                    self.index_dir
+                )  # raises the "run notesqa index" error before loading models
             self._store = NotesStore.open(
-                self.index_dir, expected={"embedder": self.embedder.identity, "dim": self.embedder.dim}
+                self.index_dir,
+                expected={"embedder": self.embedder.identity, "dim": self.embedder.dim},
             )
         return self._store
 
-    def index(self, progress: bool = True) -> IndexSummary:
-        """(Re)build the index of the notes folder; the old index stays usable until the swap."""
+    def index(
+        self, progress: bool = True, on_progress: Callable[[int, int], None] | None = None
+    ) -> IndexSummary:
+        """(Re)build the index of the notes folder; the old index stays usable until the swap.
+
+        ``on_progress(done, total)`` is called as passages are embedded (for a UI progress bar).
+        """
         if self.notes_dir is None:
             raise ValueError("this NotesQA has no notes folder; use NotesQA.open(NOTES_DIR)")
         started = time.time()
         documents, report = load_notes(self.notes_dir)
         emb = self.embedder
         limit = min(self.chunking.max_tokens, emb.max_seq_length - 2)
-        cfg = ChunkingConfig(max_tokens=limit, overlap_tokens=min(self.chunking.overlap_tokens, limit // 4))
+        cfg = ChunkingConfig(
+            max_tokens=limit, overlap_tokens=min(self.chunking.overlap_tokens, limit // 4)
+        )
         chunks: list[Chunk] = []
         for doc in documents:
             chunks.extend(chunk_document(doc, emb.count_tokens, cfg))
-        vectors = emb.encode([c.text for c in chunks], show_progress=progress) if chunks else np.zeros((0, emb.dim), np.float32)
+        vectors = self._embed_chunks(chunks, progress, on_progress)
         manifest = {
-            "embedder": emb.identity, "dim": emb.dim, "notes_root": str(self.notes_dir),
+            "embedder": emb.identity,
+            "dim": emb.dim,
+            "notes_root": str(self.notes_dir),
             "chunking": {"max_tokens": cfg.max_tokens, "overlap_tokens": cfg.overlap_tokens},
         }
         if self._store is not None:
@@ -151,10 +171,47 @@ class NotesQA:
             self._store = None
         NotesStore.build(self.index_dir, documents, chunks, vectors, manifest)
         return IndexSummary(
-            files=len(documents), chunks=len(chunks), skipped=report.skipped,
-            decoded_with_fallback=report.decoded_with_fallback, seconds=time.time() - started,
+            files=len(documents),
+            chunks=len(chunks),
+            skipped=report.skipped,
+            decoded_with_fallback=report.decoded_with_fallback,
+            seconds=time.time() - started,
             index_dir=str(self.index_dir),
         )
+
+    def _embed_chunks(
+        self,
+        chunks: list[Chunk],
+        progress: bool,
+        on_progress: Callable[[int, int], None] | None,
+        group: int = 256,
+    ) -> np.ndarray:
+        """(N, D) float32 vectors of the chunks, embedded in groups so progress can be reported."""
+        emb = self.embedder
+        if not chunks:
+            return np.zeros((0, emb.dim), np.float32)
+        if on_progress is None:
+            return emb.encode([c.text for c in chunks], show_progress=progress)
+        parts = []
+        on_progress(0, len(chunks))
+        for first in range(0, len(chunks), group):
+            parts.append(emb.encode([c.text for c in chunks[first : first + group]]))
+            on_progress(min(first + group, len(chunks)), len(chunks))
+        return np.concatenate(parts)
+
+    def stats(self) -> dict:
+        """Counts and settings of the index: files, passages, embedder, dimension, chunking."""
+        store = self.store
+        manifest = store.manifest
+        return {
+            "index_dir": str(self.index_dir),
+            "files": len(store.documents()),
+            "passages": len(store),
+            "embedder": manifest.get("embedder"),
+            "dim": manifest.get("dim"),
+            "chunking": manifest.get("chunking"),
+            "notes_root": manifest.get("notes_root"),
+        }
 
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
         """The ``k`` passages closest to ``query`` (dense retrieval), best first."""
@@ -162,7 +219,9 @@ class NotesQA:
             raise ValueError("the query is empty; ask something")
         vector = self.embedder.encode([query])[0]
         return [
-            SearchHit(h.chunk.text, h.score, h.chunk.source, h.chunk.start, h.chunk.end, h.chunk.heading)
+            SearchHit(
+                h.chunk.text, h.score, h.chunk.source, h.chunk.start, h.chunk.end, h.chunk.heading
+            )
             for h in self.store.search(vector, k)
         ]
 
@@ -174,13 +233,20 @@ class NotesQA:
         results = self.reader.read(question, [h.text for h in hits])
         best_null = max(null for _, null in results)
         merged: dict[tuple[str, int, int], Answer] = {}
-        for hit, (spans, _) in zip(hits, results):
+        for hit, (spans, _) in zip(hits, results, strict=True):
             for span in spans[:top_answers]:
                 key = (hit.source, hit.start + span.start, hit.start + span.end)
                 # the same characters of a file can be found in two overlapping passages: keep one
                 if key not in merged or span.score > merged[key].score:
                     merged[key] = Answer(
-                        span.text, span.score, hit.source, key[1], key[2], hit.text, hit.heading
+                        span.text,
+                        span.score,
+                        hit.source,
+                        key[1],
+                        key[2],
+                        hit.text,
+                        hit.heading,
+                        hit.start,
                     )
         ranked = sorted(merged.values(), key=lambda a: -a.score)
         if not ranked:

@@ -57,7 +57,9 @@ class ReaderSettings:
 class Reader:
     """A question-answering model plus its tokenizer and window settings."""
 
-    def __init__(self, model, tokenizer, settings: ReaderSettings | None = None, name: str = "reader"):
+    def __init__(
+        self, model, tokenizer, settings: ReaderSettings | None = None, name: str = "reader"
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.settings = settings or ReaderSettings()
@@ -75,7 +77,9 @@ class Reader:
             path = default_model_path("reader")
         folder = Path(path).expanduser()
         if not (folder / "config.json").exists():
-            raise FileNotFoundError(f"no reader checkpoint at {folder} (config.json missing); pass --model DIR")
+            raise FileNotFoundError(
+                f"no reader checkpoint at {folder} (config.json missing); pass --model DIR"
+            )
         tokenizer = load_tokenizer(folder)
         model = AutoModelForQuestionAnswering.from_pretrained(str(folder), dtype=torch.float32)
         model.to(device or "cpu")
@@ -105,7 +109,12 @@ class Reader:
         for i in range(len(enc["input_ids"])):
             seq_ids = enc.sequence_ids(i)
             # only tokens of the context (sequence 1) may start or end an answer
-            offsets.append([tuple(o) if seq_ids[t] == 1 else None for t, o in enumerate(enc["offset_mapping"][i])])
+            offsets.append(
+                [
+                    tuple(o) if seq_ids[t] == 1 else None
+                    for t, o in enumerate(enc["offset_mapping"][i])
+                ]
+            )
         return {
             "input_ids": enc["input_ids"],
             "token_type_ids": enc["token_type_ids"],
@@ -133,7 +142,8 @@ class Reader:
                 types[row, :length] = torch.tensor(features["token_type_ids"][i])
                 mask[row, :length] = 1
             out = self.model(
-                input_ids=ids.to(self.device), token_type_ids=types.to(self.device),
+                input_ids=ids.to(self.device),
+                token_type_ids=types.to(self.device),
                 attention_mask=mask.to(self.device),
             )
             start_logits = out.start_logits.float().cpu().numpy()  # (B, T)
@@ -166,9 +176,16 @@ class Reader:
                 start[row, : len(starts[f])] = starts[f]
                 end[row, : len(ends[f])] = ends[f]
             offsets = [features["offsets"][f] for f in fs]
-            results.append(extract_spans(
-                start, end, offsets, context, self.settings.n_best_size, self.settings.max_answer_length
-            ))
+            results.append(
+                extract_spans(
+                    start,
+                    end,
+                    offsets,
+                    context,
+                    self.settings.n_best_size,
+                    self.settings.max_answer_length,
+                )
+            )
         return results
 
     def read(self, question: str, contexts: Sequence[str]) -> list[tuple[list[Span], float]]:

@@ -17,19 +17,65 @@ import torch
 
 torch.set_num_threads(2)
 
-NAMES = ["Ada", "Boris", "Chloe", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas",
-         "Kira", "Liam", "Maya", "Nils", "Olga", "Pablo", "Quinn", "Rosa", "Sami", "Tara"]
+NAMES = [
+    "Ada",
+    "Boris",
+    "Chloe",
+    "Dmitri",
+    "Elena",
+    "Farid",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Nils",
+    "Olga",
+    "Pablo",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+]
 CITIES = ["Paris", "Lisbon", "Oslo", "Cairo", "Lima", "Seoul", "Vienna", "Dublin", "Quito", "Hanoi"]
-JOBS = ["chemist", "painter", "sailor", "engineer", "poet", "farmer", "doctor", "pilot", "baker", "judge"]
-THINGS = ["bridges", "violins", "maps", "clocks", "boats", "gardens", "engines", "songs", "books", "lamps"]
+JOBS = [
+    "chemist",
+    "painter",
+    "sailor",
+    "engineer",
+    "poet",
+    "farmer",
+    "doctor",
+    "pilot",
+    "baker",
+    "judge",
+]
+THINGS = [
+    "bridges",
+    "violins",
+    "maps",
+    "clocks",
+    "boats",
+    "gardens",
+    "engines",
+    "songs",
+    "books",
+    "lamps",
+]
 COLOURS = ["red", "blue", "green", "yellow", "white", "black", "orange", "purple"]
 
 
 def _person(rng: random.Random, index: int) -> dict:
     return {
         "name": f"{rng.choice(NAMES)} {rng.choice(NAMES)}son",
-        "city": rng.choice(CITIES), "job": rng.choice(JOBS), "thing": rng.choice(THINGS),
-        "year": str(1800 + rng.randrange(200)), "colour": rng.choice(COLOURS), "index": index,
+        "city": rng.choice(CITIES),
+        "job": rng.choice(JOBS),
+        "thing": rng.choice(THINGS),
+        "year": str(1800 + rng.randrange(200)),
+        "colour": rng.choice(COLOURS),
+        "index": index,
     }
 
 
@@ -64,16 +110,23 @@ def make_squad(path: Path, n_paragraphs: int = 60, seed: int = 1) -> Path:
         p = _person(rng, i)
         context = " ".join(_biography(p))
         qas = []
-        for q_index, (question, answer) in enumerate([
-            (f"Where was {p['name']} born?", p["city"]),
-            (f"When was {p['name']} born?", p["year"]),
-            (f"What did {p['name']} work as?", p["job"]),
-            (f"What was the favourite colour of {p['name']}?", p["colour"]),
-            (f"What did {p['name']} collect?", p["thing"]),
-        ]):
+        for q_index, (question, answer) in enumerate(
+            [
+                (f"Where was {p['name']} born?", p["city"]),
+                (f"When was {p['name']} born?", p["year"]),
+                (f"What did {p['name']} work as?", p["job"]),
+                (f"What was the favourite colour of {p['name']}?", p["colour"]),
+                (f"What did {p['name']} collect?", p["thing"]),
+            ]
+        ):
             start = context.index(answer)
-            qas.append({"id": f"q{i}-{q_index}", "question": question,
-                        "answers": [{"text": answer, "answer_start": start}]})
+            qas.append(
+                {
+                    "id": f"q{i}-{q_index}",
+                    "question": question,
+                    "answers": [{"text": answer, "answer_start": start}],
+                }
+            )
         data.append({"title": f"T{i}", "paragraphs": [{"context": context, "qas": qas}]})
     path.write_text(json.dumps({"version": "1.1", "data": data}))
     return path

@@ -51,18 +51,29 @@ def build_sentence_model(init: str | Path, max_seq_length: int, device: str = "c
     from sentence_transformers import SentenceTransformer
 
     transformer = Transformer(str(init), max_seq_length=max_seq_length)
-    getter = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+    getter = (
+        getattr(transformer, "get_embedding_dimension", None)
+        or transformer.get_word_embedding_dimension
+    )
     dim = getter()
-    return SentenceTransformer(modules=[transformer, Pooling(dim, pooling_mode="mean"), Normalize()], device=device)
+    return SentenceTransformer(
+        modules=[transformer, Pooling(dim, pooling_mode="mean"), Normalize()], device=device
+    )
 
 
 def train_embedder(
-    cfg: EmbedderConfig, init: str | Path, train_data: str | Path, out_dir: str | Path,
+    cfg: EmbedderConfig,
+    init: str | Path,
+    train_data: str | Path,
+    out_dir: str | Path,
     device: str | None = None,
 ) -> Path:
     """Train on SQuAD pairs and save (atomically) a sentence-transformers folder at ``out_dir``."""
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import (
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
 
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     _, examples = load_squad(train_data)
@@ -71,8 +82,12 @@ def train_embedder(
     if cfg.max_train_pairs:
         pairs = pairs[: cfg.max_train_pairs]
     if len(pairs) < cfg.batch_size:
-        raise ValueError(f"only {len(pairs)} training pairs for batch_size {cfg.batch_size}; lower batch_size")
-    dataset = Dataset.from_dict({"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]})
+        raise ValueError(
+            f"only {len(pairs)} training pairs for batch_size {cfg.batch_size}; lower batch_size"
+        )
+    dataset = Dataset.from_dict(
+        {"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]}
+    )
     model = build_sentence_model(init, cfg.max_seq_length, dev)
     loss = MultipleNegativesRankingLoss(model)
     out = Path(out_dir)
@@ -93,7 +108,9 @@ def train_embedder(
             seed=cfg.seed,
             dataloader_drop_last=True,
         )
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=dataset, loss=loss
+        )
         trainer.train()
         staged = Path(scratch) / "model"
         model.save(str(staged))
@@ -108,7 +125,10 @@ def train_embedder(
 
 
 def evaluate_retrieval(
-    embedder: Embedder, data_path: str | Path, ks: tuple[int, ...] = (1, 5, 20), batch_size: int = 64
+    embedder: Embedder,
+    data_path: str | Path,
+    ks: tuple[int, ...] = (1, 5, 20),
+    batch_size: int = 64,
 ) -> dict[str, float]:
     """Find each question's own paragraph among all paragraphs of the file (exact search)."""
     _, examples = load_squad(data_path)
@@ -118,7 +138,9 @@ def evaluate_retrieval(
         paragraph_ids.setdefault(e["context"], len(paragraph_ids))
     paragraphs = list(paragraph_ids)
     passage_vectors = embedder.encode(paragraphs, batch_size=batch_size, show_progress=True)
-    query_vectors = embedder.encode([e["question"] for e in examples], batch_size=batch_size, show_progress=True)
+    query_vectors = embedder.encode(
+        [e["question"] for e in examples], batch_size=batch_size, show_progress=True
+    )
     index = faiss.IndexFlatIP(passage_vectors.shape[1])
     index.add(passage_vectors)
     _, ranked = index.search(query_vectors, max(max(ks), 10))

@@ -52,7 +52,10 @@ def optimizer_from_tensors(
 
 
 def save_checkpoint(
-    folder: str | Path, model, tokenizer, optimizer: torch.optim.Optimizer | None,
+    folder: str | Path,
+    model,
+    tokenizer,
+    optimizer: torch.optim.Optimizer | None,
     trainer_state: dict[str, Any],
 ) -> None:
     """Write a complete checkpoint to ``folder`` atomically (temp folder, fsync, rename)."""
@@ -99,10 +102,14 @@ def load_checkpoint(
     # tied decoder weights are stored once; anything else missing is a real error
     missing = [m for m in missing if "decoder" not in m]
     if missing or unexpected:
-        raise ValueError(f"checkpoint {folder} does not match the model: missing {missing}, unexpected {unexpected}")
+        raise ValueError(
+            f"checkpoint {folder} does not match the model: missing {missing}, unexpected {unexpected}"
+        )
     if hasattr(model, "tie_weights"):
         model.tie_weights()
     if optimizer is not None and (folder / "optimizer.safetensors").exists():
-        optimizer_from_tensors(optimizer, load_file(folder / "optimizer.safetensors"), state["param_groups"])
+        optimizer_from_tensors(
+            optimizer, load_file(folder / "optimizer.safetensors"), state["param_groups"]
+        )
     torch.set_rng_state(load_file(folder / "rng.safetensors")["torch"])
     return state

@@ -25,7 +25,9 @@ RECIPES_DIR = Path(__file__).parent / "recipes"
 class TokenizerConfig:
     vocab_size: int = field(default=16384, metadata={"help": "WordPiece vocabulary size."})
     min_frequency: int = field(default=2, metadata={"help": "Ignore pieces seen fewer times."})
-    max_chars: int = field(default=50_000_000, metadata={"help": "Characters of corpus to learn from."})
+    max_chars: int = field(
+        default=50_000_000, metadata={"help": "Characters of corpus to learn from."}
+    )
 
 
 @dataclass
@@ -39,20 +41,30 @@ class PretrainConfig:
     hidden_dropout_prob: float = 0.1
     attention_probs_dropout_prob: float = 0.1
     # data (as in BERT's create_pretraining_data.py)
-    max_seq_length: int = field(default=128, metadata={"help": "Tokens per example, specials included."})
+    max_seq_length: int = field(
+        default=128, metadata={"help": "Tokens per example, specials included."}
+    )
     short_seq_prob: float = field(default=0.1, metadata={"help": "Share of shorter examples."})
     masked_lm_prob: float = field(default=0.15, metadata={"help": "Share of tokens masked."})
     max_predictions_per_seq: int = field(default=20, metadata={"help": "Cap on masked tokens."})
+    whole_word_masking: bool = field(
+        default=False, metadata={"help": "Mask all WordPiece pieces of a word together."}
+    )
     max_docs: int = field(default=0, metadata={"help": "Documents to shard (0 = all)."})
     max_chars: int = field(default=0, metadata={"help": "Characters to shard (0 = all)."})
     heldout_docs: int = field(default=200, metadata={"help": "Documents kept out for evaluation."})
     # optimisation
-    batch_size: int = 64
-    grad_accum: int = 1
+    batch_size: int = field(
+        default=64, metadata={"help": "Global batch per micro-step (split across ranks)."}
+    )
+    grad_accum: int = field(default=1, metadata={"help": "Micro-steps per optimizer step."})
     learning_rate: float = 1e-3
     weight_decay: float = 0.01
     warmup_steps: int = 200
     max_steps: int = 2000
+    schedule: str = field(
+        default="linear", metadata={"help": "Decay after warm-up: linear | cosine (one-cycle)."}
+    )
     max_grad_norm: float = 1.0
     precision: str = field(default="auto", metadata={"help": "auto | bf16 | fp32 (auto measures)."})
     seed: int = 0
@@ -73,7 +85,9 @@ class ReaderConfig:
     weight_decay: float = 0.01
     epochs: float = 1.0
     warmup_ratio: float = 0.1
-    max_train_examples: int = field(default=0, metadata={"help": "Questions to train on (0 = all)."})
+    max_train_examples: int = field(
+        default=0, metadata={"help": "Questions to train on (0 = all)."}
+    )
     precision: str = "auto"
     seed: int = 0
     log_every: int = 20
@@ -86,7 +100,9 @@ class EmbedderConfig:
     learning_rate: float = 2e-4
     epochs: float = 1.0
     warmup_ratio: float = 0.1
-    max_train_pairs: int = field(default=0, metadata={"help": "(question, paragraph) pairs (0 = all)."})
+    max_train_pairs: int = field(
+        default=0, metadata={"help": "(question, paragraph) pairs (0 = all)."}
+    )
     precision: str = "auto"
     seed: int = 0
 
@@ -117,9 +133,7 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(
-            f"unknown {cls.__name__} keys {unknown}; valid keys are {sorted(names)}"
-        )
+        raise ValueError(f"unknown {cls.__name__} keys {unknown}; valid keys are {sorted(names)}")
     return cls(**data)
 
 
@@ -134,8 +148,13 @@ def load_recipe(path: str | Path) -> Recipe:
             f"{sorted(p.stem for p in RECIPES_DIR.glob('*.json'))}"
         )
     data = json.loads(path.read_text())
-    sections = {"data": DataConfig, "tokenizer": TokenizerConfig, "pretrain": PretrainConfig,
-                "reader": ReaderConfig, "embedder": EmbedderConfig}
+    sections = {
+        "data": DataConfig,
+        "tokenizer": TokenizerConfig,
+        "pretrain": PretrainConfig,
+        "reader": ReaderConfig,
+        "embedder": EmbedderConfig,
+    }
     unknown = sorted(set(data) - set(sections) - {"description"})
     if unknown:
         raise ValueError(f"unknown recipe sections {unknown} in {path}; valid: {sorted(sections)}")

@@ -34,7 +34,9 @@ def iter_documents(paths: Iterable[str | Path], max_chars: int = 0) -> Iterator[
     for raw in paths:
         path = Path(raw)
         if not path.is_file():
-            raise FileNotFoundError(f"corpus file {path} does not exist; pass existing files to --corpus")
+            raise FileNotFoundError(
+                f"corpus file {path} does not exist; pass existing files to --corpus"
+            )
         is_jsonl = ".jsonl" in path.suffixes or ".json" in path.suffixes
         try:
             with _open_text(path) as handle:

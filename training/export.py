@@ -32,8 +32,11 @@ def export_fp16(src: str | Path, dst: str | Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".safetensors":
             tensors = load_file(path)
-            save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, target,
-                      metadata={"format": "pt"})
+            save_file(
+                {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()},
+                target,
+                metadata={"format": "pt"},
+            )
         else:
             shutil.copy2(path, target)
     shutil.rmtree(dst, ignore_errors=True)

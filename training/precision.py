@@ -19,9 +19,11 @@ import torch
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cpu_bf16_is_faster(size: int = 512, repeats: int = 3) -> bool:
-    a = torch.randn(size, size, generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
+    a = torch.randn(
+        size, size, generator=torch.Generator().manual_seed(0)
+    )  # leaves the global RNG alone
     timings = {}
     for dtype in (torch.float32, torch.bfloat16):
         x = a.to(dtype)

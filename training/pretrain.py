@@ -1,8 +1,12 @@
 """Pretrain a BERT from scratch with masked-language modelling and next-sentence prediction.
 
 The loop is thin; the work is in small pieces: ``build_model`` (a standard `BertForPreTraining`),
-``pretraining_loss`` (MLM decoder run only at masked positions, NSP on the pooled [CLS]),
-``evaluate`` (held-out documents), and the checkpoint module (atomic, exact resume).
+``PretrainingHeads`` (MLM decoder run only at masked positions, NSP on the pooled [CLS]),
+``evaluate`` (held-out documents), ``RunLogger`` (CSV + TensorBoard) and the checkpoint module
+(atomic, exact resume). The same function runs data-parallel under
+``torchrun --nproc_per_node N -m training.pretrain ...`` or ``torchrun ... $(which notesqa) train
+pretrain ...``: DDP with gloo on CPU and NCCL on GPU, each rank collating its own rows of the
+global batch, rank 0 alone writing logs and checkpoints.
 
 Example:
     >>> cfg = load_recipe("tiny").pretrain
@@ -17,20 +21,31 @@ import csv
 import json
 import logging
 import math
+import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import BertConfig, BertForPreTraining
 
 from training.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from training.configs import PretrainConfig, to_dict
 from training.precision import autocast, use_bf16
-from training.pretraining_data import PretrainingStream, Shards, build_shards, special_token_ids
+from training.pretraining_data import (
+    PretrainingStream,
+    Shards,
+    build_shards,
+    continuation_mask,
+    special_token_ids,
+)
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -52,30 +67,79 @@ def build_model(cfg: PretrainConfig, tokenizer) -> BertForPreTraining:
     return BertForPreTraining(config)
 
 
-def pretraining_loss(model: BertForPreTraining, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """MLM + NSP loss, running the vocabulary projection only at the M masked positions."""
-    out = model.bert(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        token_type_ids=batch["token_type_ids"],
+class PretrainingHeads(nn.Module):
+    """BERT encoder + MLM head at the masked positions only + NSP head, as one module for DDP.
+
+    The full-vocabulary projection over every position is most of a small model's work; running it
+    on the M masked positions alone (M ~ 15% of B*T) gives the same loss and gradients.
+    """
+
+    def __init__(self, model: BertForPreTraining) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor,
+        mlm_positions: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model.bert(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        )
+        hidden = out.last_hidden_state  # (B, T, H)
+        masked = hidden.flatten(0, 1).index_select(0, mlm_positions)  # (M, H)
+        mlm_logits = self.model.cls.predictions(masked)  # (M, V)
+        nsp_logits = self.model.cls.seq_relationship(out.pooler_output)  # (B, 2)
+        return mlm_logits, nsp_logits
+
+
+def pretraining_loss(
+    heads: nn.Module,
+    batch: dict[str, torch.Tensor],
+    mlm_count: float | None = None,
+    nsp_count: float | None = None,
+) -> dict[str, torch.Tensor]:
+    """MLM + NSP loss; sums are divided by the (global) counts, defaulting to this batch's.
+
+    Under DDP pass the global masked-token and example counts times ``1 / world_size``'s inverse
+    (see ``pretrain``), so that DDP's gradient averaging yields exactly the single-process mean.
+    """
+    if isinstance(heads, BertForPreTraining):
+        heads = PretrainingHeads(heads)
+    mlm_logits, nsp_logits = heads(
+        batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], batch["mlm_positions"]
     )
-    hidden = out.last_hidden_state  # (B, T, H)
-    masked = hidden.flatten(0, 1).index_select(0, batch["mlm_positions"])  # (M, H)
-    mlm_logits = model.cls.predictions(masked)  # (M, V)
-    nsp_logits = model.cls.seq_relationship(out.pooler_output)  # (B, 2)
-    mlm_loss = F.cross_entropy(mlm_logits.float(), batch["mlm_labels"])
-    nsp_loss = F.cross_entropy(nsp_logits.float(), batch["nsp_labels"])
+    mlm_sum = F.cross_entropy(mlm_logits.float(), batch["mlm_labels"], reduction="sum")
+    nsp_sum = F.cross_entropy(nsp_logits.float(), batch["nsp_labels"], reduction="sum")
+    mlm_loss = mlm_sum / (mlm_count or batch["mlm_labels"].numel())
+    nsp_loss = nsp_sum / (nsp_count or batch["nsp_labels"].numel())
     return {
-        "loss": mlm_loss + nsp_loss, "mlm_loss": mlm_loss, "nsp_loss": nsp_loss,
-        "mlm_logits": mlm_logits, "nsp_logits": nsp_logits,
+        "loss": mlm_loss + nsp_loss,
+        "mlm_loss": mlm_loss,
+        "nsp_loss": nsp_loss,
+        "mlm_sum": mlm_sum.detach(),
+        "nsp_sum": nsp_sum.detach(),
+        "mlm_logits": mlm_logits,
+        "nsp_logits": nsp_logits,
     }
 
 
 @torch.no_grad()
-def evaluate(model, batches: list[dict[str, torch.Tensor]], bf16: bool, device: torch.device) -> dict[str, float]:
+def evaluate(
+    model, batches: list[dict[str, torch.Tensor]], bf16: bool, device: torch.device
+) -> dict[str, float]:
     """MLM loss/accuracy and NSP accuracy on fixed held-out batches."""
     model.eval()
-    totals = {"mlm_loss": 0.0, "nsp_loss": 0.0, "mlm_correct": 0, "mlm_count": 0, "nsp_correct": 0, "nsp_count": 0}
+    totals = {
+        "mlm_loss": 0.0,
+        "nsp_loss": 0.0,
+        "mlm_correct": 0,
+        "mlm_count": 0,
+        "nsp_correct": 0,
+        "nsp_count": 0,
+    }
     for batch in batches:
         batch = {k: v.to(device) for k, v in batch.items()}
         with autocast(bf16, device):
@@ -97,10 +161,14 @@ def evaluate(model, batches: list[dict[str, torch.Tensor]], bf16: bool, device: 
 
 
 def learning_rate(step: int, cfg: PretrainConfig) -> float:
-    """Linear warm-up to ``learning_rate``, then linear decay to zero at ``max_steps``."""
+    """Linear warm-up to ``learning_rate``, then linear (or cosine, one-cycle) decay to 0 at ``max_steps``."""
     if step < cfg.warmup_steps:
         return cfg.learning_rate * (step + 1) / cfg.warmup_steps
     remaining = max(0, cfg.max_steps - step) / max(1, cfg.max_steps - cfg.warmup_steps)
+    if cfg.schedule == "cosine":
+        return cfg.learning_rate * 0.5 * (1 - math.cos(math.pi * remaining))
+    if cfg.schedule != "linear":
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; use 'linear' or 'cosine'")
     return cfg.learning_rate * remaining
 
 
@@ -109,8 +177,13 @@ def make_optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.A
     for name, param in model.named_parameters():
         (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
     return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.learning_rate, betas=(0.9, 0.98), eps=1e-6,
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.learning_rate,
+        betas=(0.9, 0.98),
+        eps=1e-6,
     )
 
 
@@ -119,6 +192,91 @@ def split_documents(num_docs: int, heldout: int, seed: int) -> tuple[np.ndarray,
     order = np.random.default_rng(seed).permutation(num_docs)
     heldout = min(heldout, num_docs // 5)
     return np.sort(order[heldout:]), np.sort(order[:heldout])
+
+
+@dataclass
+class Distributed:
+    """Who this process is in a data-parallel run (rank 0 of 1 when not under torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def all_sum(self, values: list[float]) -> list[float]:
+        """Element-wise sum over ranks of a few numbers (identity on one process)."""
+        if self.world_size == 1:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
+
+def init_distributed(device: str | None) -> tuple[Distributed, torch.device]:
+    """Join the process group torchrun set up (``WORLD_SIZE`` > 1), else run alone."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = device.startswith("cuda") if device else torch.cuda.is_available()
+    if world <= 1:
+        return Distributed(), torch.device(
+            device or ("cuda" if torch.cuda.is_available() else "cpu")
+        )
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    dev = torch.device(f"cuda:{local_rank}") if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(dev)
+    return Distributed(dist.get_rank(), dist.get_world_size(), local_rank), dev
+
+
+class RunLogger:
+    """Appends metric rows to ``log.csv`` and, when tensorboard is installed, ``tensorboard/``."""
+
+    FIELDS = [
+        "step",
+        "tokens",
+        "loss",
+        "mlm_loss",
+        "nsp_loss",
+        "lr",
+        "tokens_per_s",
+        "eval_mlm_loss",
+        "eval_nsp_loss",
+        "eval_mlm_acc",
+        "eval_nsp_acc",
+    ]
+
+    def __init__(self, run: Path) -> None:
+        self.path = run / "log.csv"
+        if not self.path.exists():
+            with open(self.path, "w", newline="") as handle:
+                csv.writer(handle).writerow(self.FIELDS)
+        self.writer = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional at run time
+            log.info("tensorboard not installed; logging to %s only", self.path)
+        else:
+            self.writer = SummaryWriter(str(run / "tensorboard"))
+
+    def write(self, row: dict[str, float]) -> None:
+        with open(self.path, "a", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=self.FIELDS).writerow(row)
+        if self.writer is not None:
+            for key, value in row.items():
+                if key != "step":
+                    group = "eval" if key.startswith("eval_") else "train"
+                    self.writer.add_scalar(
+                        f"{group}/{key.removeprefix('eval_')}", value, row["step"]
+                    )
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 class _StopFlag:
@@ -148,16 +306,24 @@ def pretrain(
     max_minutes: float | None = None,
     device: str | None = None,
 ) -> Path:
-    """Train (or resume) in ``run_dir``; returns the exported model folder once ``max_steps`` is reached."""
+    """Train (or resume) in ``run_dir``; returns the exported model folder once ``max_steps`` is reached.
+
+    Under ``torchrun`` every rank calls this; ``cfg.batch_size`` is the global batch.
+    """
     run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ddp, dev = init_distributed(device)
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(tokenizer_dir)
-    if not (run / "shards" / "meta.json").exists():
-        if not corpus:
-            raise ValueError(f"{run} has no shards yet; pass --corpus FILES to build them")
-        build_shards(corpus, tokenizer, run / "shards", max_docs=cfg.max_docs, max_chars=cfg.max_chars)
+    if ddp.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        if not (run / "shards" / "meta.json").exists():
+            if not corpus:
+                raise ValueError(f"{run} has no shards yet; pass --corpus FILES to build them")
+            build_shards(
+                corpus, tokenizer, run / "shards", max_docs=cfg.max_docs, max_chars=cfg.max_chars
+            )
+    if ddp.world_size > 1:
+        dist.barrier()  # the other ranks wait for rank 0's shards
     shards = Shards.load(run / "shards")
     if shards.meta["vocab_size"] != len(tokenizer):
         raise ValueError(
@@ -166,20 +332,24 @@ def pretrain(
         )
     train_docs, heldout_docs = split_documents(shards.num_documents, cfg.heldout_docs, cfg.seed)
     stream_args = dict(
-        max_seq_length=cfg.max_seq_length, short_seq_prob=cfg.short_seq_prob,
-        masked_lm_prob=cfg.masked_lm_prob, max_predictions_per_seq=cfg.max_predictions_per_seq,
+        max_seq_length=cfg.max_seq_length,
+        short_seq_prob=cfg.short_seq_prob,
+        masked_lm_prob=cfg.masked_lm_prob,
+        max_predictions_per_seq=cfg.max_predictions_per_seq,
         special_ids=special_token_ids(tokenizer),
+        continuation=continuation_mask(tokenizer) if cfg.whole_word_masking else None,
     )
     train_stream = PretrainingStream(shards, train_docs, seed=cfg.seed, **stream_args)
     eval_batches = []
-    if len(heldout_docs) >= 2:
+    if ddp.is_main and len(heldout_docs) >= 2:
         eval_stream = PretrainingStream(shards, heldout_docs, seed=cfg.seed + 1, **stream_args)
         batches = eval_stream.batches(cfg.batch_size)
         with contextlib.suppress(ValueError):
             eval_batches = [next(batches) for _ in range(cfg.eval_batches)]
 
     bf16 = use_bf16(cfg.precision, dev)
-    log.info("device %s, bf16 autocast %s", dev, bf16)
+    if ddp.is_main:
+        log.info("device %s x %d, bf16 autocast %s", dev, ddp.world_size, bf16)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, tokenizer).to(dev)
     optimizer = make_optimizer(model, cfg)
@@ -188,27 +358,40 @@ def pretrain(
     if found is not None:
         state = load_checkpoint(found, model, optimizer)
         step = state["step"]
-        log.info("resuming from %s at step %d", found, step)
-    (run / "recipe.json").write_text(json.dumps(to_dict(cfg), indent=2))
+        if ddp.is_main:
+            log.info("resuming from %s at step %d", found, step)
+    if not ddp.is_main:  # different dropout on each rank
+        torch.manual_seed(cfg.seed + 1_000_003 * ddp.rank + step)
+    heads: nn.Module = PretrainingHeads(model)
+    if ddp.world_size > 1:
+        heads = DistributedDataParallel(heads, broadcast_buffers=False)
 
-    log_path = run / "log.csv"
-    fields = ["step", "tokens", "loss", "mlm_loss", "nsp_loss", "lr", "tokens_per_s",
-              "eval_mlm_loss", "eval_nsp_loss", "eval_mlm_acc", "eval_nsp_acc"]
-    if not log_path.exists():
-        with open(log_path, "w", newline="") as handle:
-            csv.writer(handle).writerow(fields)
+    logger = RunLogger(run) if ddp.is_main else None
+    if ddp.is_main:
+        (run / "recipe.json").write_text(json.dumps(to_dict(cfg), indent=2))
 
-    batches = train_stream.batches(cfg.batch_size, start_batch=step * cfg.grad_accum)
+    batches = train_stream.batches(
+        cfg.batch_size, start_batch=step * cfg.grad_accum, rank=ddp.rank, world_size=ddp.world_size
+    )
     stop = _StopFlag()
     started = time.time()
     tokens_seen = 0
     window_tokens, window_start = 0, time.time()
     sums = {"loss": 0.0, "mlm_loss": 0.0, "nsp_loss": 0.0}
     window_steps = 0
-    bar = tqdm(total=cfg.max_steps, initial=step, desc="pretrain", unit="step")
+    bar = tqdm(
+        total=cfg.max_steps, initial=step, desc="pretrain", unit="step", disable=not ddp.is_main
+    )
 
     def checkpoint() -> None:
-        save_checkpoint(run / "checkpoint", model, tokenizer, optimizer, {"step": step, "config": to_dict(cfg)})
+        if ddp.is_main:
+            save_checkpoint(
+                run / "checkpoint",
+                model,
+                tokenizer,
+                optimizer,
+                {"step": step, "config": to_dict(cfg)},
+            )
 
     model.train()
     try:
@@ -216,19 +399,48 @@ def pretrain(
             lr = learning_rate(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            for _ in range(cfg.grad_accum):
+            step_sums = [
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+            ]  # mlm sum, masked tokens, nsp sum, examples, tokens
+            for micro in range(cfg.grad_accum):
                 batch = {k: v.to(dev, non_blocking=True) for k, v in next(batches).items()}
-                with autocast(bf16, dev):
-                    out = pretraining_loss(model, batch)
-                (out["loss"] / cfg.grad_accum).backward()
-                n_tokens = int(batch["attention_mask"].sum())
-                tokens_seen += n_tokens
-                window_tokens += n_tokens
-                for key in sums:
-                    sums[key] += out[key].item() / cfg.grad_accum
-            if not math.isfinite(out["loss"].item()):
+                # global counts make the DDP-averaged gradient the single-process mean
+                mlm_count, nsp_count = ddp.all_sum(
+                    [float(batch["mlm_labels"].numel()), float(batch["nsp_labels"].numel())]
+                )
+                # DDP all-reduces gradients only on the last micro-step of an accumulation
+                sync = ddp.world_size == 1 or micro == cfg.grad_accum - 1
+                with contextlib.nullcontext() if sync else heads.no_sync():
+                    with autocast(bf16, dev):
+                        out = pretraining_loss(
+                            heads, batch, mlm_count / ddp.world_size, nsp_count / ddp.world_size
+                        )
+                    (out["loss"] / cfg.grad_accum).backward()
+                local = [
+                    out["mlm_sum"].item(),
+                    float(batch["mlm_labels"].numel()),
+                    out["nsp_sum"].item(),
+                    float(batch["nsp_labels"].numel()),
+                    float(batch["attention_mask"].sum()),
+                ]
+                step_sums = [a + b for a, b in zip(step_sums, local, strict=True)]
+            mlm_sum, masked, nsp_sum, examples, n_tokens = ddp.all_sum(step_sums)
+            mlm_loss, nsp_loss = mlm_sum / max(masked, 1), nsp_sum / max(examples, 1)
+            tokens_seen += int(n_tokens)
+            window_tokens += int(n_tokens)
+            for key, value in (
+                ("loss", mlm_loss + nsp_loss),
+                ("mlm_loss", mlm_loss),
+                ("nsp_loss", nsp_loss),
+            ):
+                sums[key] += value
+            if not math.isfinite(mlm_loss + nsp_loss):
                 raise FloatingPointError(
-                    f"loss became {out['loss'].item()} at step {step + 1}; the last good checkpoint "
+                    f"loss became {mlm_loss + nsp_loss} at step {step + 1}; the last good checkpoint "
                     f"is kept in {run / 'checkpoint'}: lower learning_rate or enable grad clipping"
                 )
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -240,30 +452,47 @@ def pretrain(
             row = None
             if step % cfg.log_every == 0:
                 elapsed = time.time() - window_start
-                row = {"step": step, "tokens": tokens_seen, "lr": lr,
-                       "tokens_per_s": window_tokens / max(elapsed, 1e-9),
-                       **{k: v / window_steps for k, v in sums.items()}}
-                bar.set_postfix(loss=f"{row['loss']:.3f}", mlm=f"{row['mlm_loss']:.3f}",
-                                nsp=f"{row['nsp_loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
+                row = {
+                    "step": step,
+                    "tokens": tokens_seen,
+                    "lr": lr,
+                    "tokens_per_s": window_tokens / max(elapsed, 1e-9),
+                    **{k: v / window_steps for k, v in sums.items()},
+                }
+                bar.set_postfix(
+                    loss=f"{row['loss']:.3f}",
+                    mlm=f"{row['mlm_loss']:.3f}",
+                    nsp=f"{row['nsp_loss']:.3f}",
+                    tok_s=f"{row['tokens_per_s']:.0f}",
+                )
                 sums = dict.fromkeys(sums, 0.0)
                 window_tokens, window_start, window_steps = 0, time.time(), 0
             if eval_batches and (step % cfg.eval_every == 0 or step == cfg.max_steps):
                 metrics = evaluate(model, eval_batches, bf16, dev)
                 row = {**(row or {"step": step, "tokens": tokens_seen}), **metrics}
                 log.info("step %d: %s", step, {k: round(v, 4) for k, v in metrics.items()})
-            if row is not None:
-                with open(log_path, "a", newline="") as handle:
-                    csv.DictWriter(handle, fieldnames=fields).writerow(row)
+            if row is not None and logger is not None:
+                logger.write(row)
             out_of_time = max_minutes is not None and (time.time() - started) / 60 >= max_minutes
-            if step % cfg.save_every == 0 or step == cfg.max_steps or stop.stop or out_of_time:
+            # every rank must agree to stop at the same step
+            stopping = ddp.all_sum([float(stop.stop or out_of_time)])[0] > 0
+            if step % cfg.save_every == 0 or step == cfg.max_steps or stopping:
                 checkpoint()
-            if stop.stop or out_of_time:
-                log.info("stopped at step %d; run the same command again to resume", step)
+            if stopping:
+                if ddp.is_main:
+                    log.info("stopped at step %d; run the same command again to resume", step)
                 return run / "checkpoint"
     finally:
         bar.close()
         stop.restore()
+        if logger is not None:
+            logger.close()
+        if ddp.world_size > 1:
+            dist.barrier()
     export = run / "model"
-    save_checkpoint(export, model, tokenizer, None, {"step": step, "config": to_dict(cfg)})
-    log.info("pretraining done: %s", export)
+    if ddp.is_main:
+        save_checkpoint(export, model, tokenizer, None, {"step": step, "config": to_dict(cfg)})
+        log.info("pretraining done: %s", export)
+    if ddp.world_size > 1:
+        dist.barrier()
     return export

@@ -9,8 +9,9 @@ Shards (a folder, written atomically) hold the whole corpus as flat arrays, no p
 
 Examples follow Google's ``create_pretraining_data.py``: segments of whole sentences packed up to
 ``max_seq_length``; B is the true continuation half of the time, else taken from another document;
-the longer side is trimmed. Masks are drawn per batch from ``(seed, batch index)``, so every epoch
-sees fresh masks and a resumed run sees exactly the masks it would have seen.
+the longer side is trimmed. Masks (15%, 80/10/10, optionally whole words) are drawn per row from
+``(seed, batch index, row)``, so every epoch sees fresh masks, a resumed run sees exactly the masks
+it would have seen, and data-parallel ranks together see exactly the single-process batch.
 
 Example:
     >>> shards = build_shards(["wiki.jsonl.gz"], tokenizer, "runs/shards")
@@ -72,9 +73,7 @@ class Shards:
     def document(self, index: int) -> list[np.ndarray]:
         """The sentences of document ``index`` as token-id arrays."""
         first, last = self.documents[index], self.documents[index + 1]
-        return [
-            self.tokens[self.sentences[s] : self.sentences[s + 1]] for s in range(first, last)
-        ]
+        return [self.tokens[self.sentences[s] : self.sentences[s + 1]] for s in range(first, last)]
 
 
 def build_shards(
@@ -98,9 +97,11 @@ def build_shards(
         flat = [s for doc in pending for s in doc]
         encodings = backend.encode_batch(flat, add_special_tokens=False)
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(flat))
-        token_parts.append(np.fromiter(
-            (i for e in encodings for i in e.ids), dtype=dtype, count=int(lengths.sum())
-        ))
+        token_parts.append(
+            np.fromiter(
+                (i for e in encodings for i in e.ids), dtype=dtype, count=int(lengths.sum())
+            )
+        )
         # drop sentences that tokenise to nothing, keeping per-document counts right
         start = 0
         for doc in pending:
@@ -149,7 +150,9 @@ def build_shards(
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
-    log.info("sharded %d documents, %d tokens into %s", meta["num_documents"], meta["num_tokens"], out)
+    log.info(
+        "sharded %d documents, %d tokens into %s", meta["num_documents"], meta["num_tokens"], out
+    )
     return Shards.load(out)
 
 
@@ -164,8 +167,12 @@ def truncate_pair(a: list[int], b: list[int], max_tokens: int, rng: random.Rando
 
 
 def document_pairs(
-    shards: Shards, doc_index: int, max_seq_length: int, short_seq_prob: float,
-    rng: random.Random, doc_pool: np.ndarray,
+    shards: Shards,
+    doc_index: int,
+    max_seq_length: int,
+    short_seq_prob: float,
+    rng: random.Random,
+    doc_pool: np.ndarray,
 ) -> Iterator[tuple[list[int], list[int], int]]:
     """Yield ``(tokens_a, tokens_b, is_random_next)`` from one document, as BERT does."""
     doc = shards.document(doc_index)
@@ -208,14 +215,27 @@ class PretrainingStream:
     """Deterministic, resumable stream of masked NSP batches over a set of documents."""
 
     def __init__(
-        self, shards: Shards, doc_indices: np.ndarray | None = None, *, max_seq_length: int = 128,
-        short_seq_prob: float = 0.1, masked_lm_prob: float = 0.15, max_predictions_per_seq: int = 20,
-        special_ids: dict[str, int] | None = None, seed: int = 0, shuffle_buffer: int = 2000,
+        self,
+        shards: Shards,
+        doc_indices: np.ndarray | None = None,
+        *,
+        max_seq_length: int = 128,
+        short_seq_prob: float = 0.1,
+        masked_lm_prob: float = 0.15,
+        max_predictions_per_seq: int = 20,
+        special_ids: dict[str, int] | None = None,
+        seed: int = 0,
+        shuffle_buffer: int = 2000,
+        continuation: np.ndarray | None = None,
     ) -> None:
         self.shards = shards
-        self.docs = np.arange(shards.num_documents) if doc_indices is None else np.asarray(doc_indices)
+        self.docs = (
+            np.arange(shards.num_documents) if doc_indices is None else np.asarray(doc_indices)
+        )
         if len(self.docs) < 2:
-            raise ValueError(f"need at least 2 documents for next-sentence pairs, got {len(self.docs)}")
+            raise ValueError(
+                f"need at least 2 documents for next-sentence pairs, got {len(self.docs)}"
+            )
         self.max_seq_length = max_seq_length
         self.short_seq_prob = short_seq_prob
         self.masked_lm_prob = masked_lm_prob
@@ -226,6 +246,8 @@ class PretrainingStream:
         self.vocab_size = int(shards.meta["vocab_size"])
         self.seed = seed
         self.shuffle_buffer = shuffle_buffer
+        # whole-word masking when given: continuation[id] is True for '##' pieces
+        self.continuation = continuation
 
     def pairs(self, epoch: int) -> Iterator[tuple[list[int], list[int], int]]:
         """All sentence pairs of one epoch, in a seeded shuffled order."""
@@ -234,16 +256,38 @@ class PretrainingStream:
         rng.shuffle(order)
         buffer: list[tuple[list[int], list[int], int]] = []
         for doc_index in order:
-            buffer.extend(document_pairs(
-                self.shards, int(doc_index), self.max_seq_length, self.short_seq_prob, rng, self.docs
-            ))
+            buffer.extend(
+                document_pairs(
+                    self.shards,
+                    int(doc_index),
+                    self.max_seq_length,
+                    self.short_seq_prob,
+                    rng,
+                    self.docs,
+                )
+            )
             while len(buffer) >= self.shuffle_buffer:
                 yield buffer.pop(rng.randrange(len(buffer)))
         rng.shuffle(buffer)
         yield from buffer
 
-    def batches(self, batch_size: int, start_batch: int = 0) -> Iterator[dict[str, torch.Tensor]]:
-        """Endless masked batches; ``start_batch`` skips that many (exact resume)."""
+    def batches(
+        self, batch_size: int, start_batch: int = 0, rank: int = 0, world_size: int = 1
+    ) -> Iterator[dict[str, torch.Tensor]]:
+        """Endless masked batches; ``start_batch`` skips that many (exact resume).
+
+        ``batch_size`` is the global batch. Under data parallelism every rank walks the same
+        seeded stream and collates only its own contiguous ``batch_size // world_size`` rows; the
+        masks are drawn per row from ``(seed, batch, row)``, so the union of the ranks' batches is
+        exactly the single-process batch.
+        """
+        if batch_size % world_size:
+            raise ValueError(
+                f"batch_size {batch_size} is not divisible by the {world_size} data-parallel "
+                "processes; pick a batch_size that is a multiple of --nproc_per_node"
+            )
+        per_rank = batch_size // world_size
+        first_row = rank * per_rank
         index = 0
         epoch = 0
         while True:
@@ -254,7 +298,9 @@ class PretrainingStream:
                 if len(group) == batch_size:
                     produced = True
                     if index >= start_batch:
-                        yield self.collate(group, index)
+                        yield self.collate(
+                            group[first_row : first_row + per_rank], index, first_row
+                        )
                     index += 1
                     group = []
             if not produced:
@@ -264,9 +310,39 @@ class PretrainingStream:
                 )
             epoch += 1
 
-    def collate(self, group: list[tuple[list[int], list[int], int]], batch_index: int) -> dict[str, torch.Tensor]:
-        """Pack pairs into padded tensors and draw this batch's masks (80/10/10)."""
-        rng = np.random.default_rng([self.seed, batch_index])
+    def choose_masked(
+        self, seq: list[int], candidates: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Sorted positions to predict: 15% of ``candidates`` (capped), whole words if enabled.
+
+        Example (whole-word masking keeps '##' pieces with their word):
+            >>> stream.choose_masked([2, 50, 51, 60, 3], np.array([1, 2, 3]), rng)   # 51 is '##..'
+            array([1, 2])
+        """
+        num = min(self.max_predictions, max(1, int(round(len(candidates) * self.masked_lm_prob))))
+        if self.continuation is None:
+            return np.sort(rng.choice(candidates, size=num, replace=False))
+        words: list[list[int]] = []
+        for position in candidates.tolist():
+            if words and words[-1][-1] == position - 1 and self.continuation[seq[position]]:
+                words[-1].append(position)
+            else:
+                words.append([position])
+        chosen: list[int] = []
+        # as Google's create_pretraining_data: shuffled words, skipping any that would overshoot
+        for word_index in rng.permutation(len(words)).tolist():
+            if len(chosen) >= num:
+                break
+            if len(chosen) + len(words[word_index]) <= num:
+                chosen.extend(words[word_index])
+        if not chosen:  # every word is longer than the budget: mask the shortest one
+            chosen = min(words, key=len)
+        return np.sort(np.asarray(chosen, dtype=np.int64))
+
+    def collate(
+        self, group: list[tuple[list[int], list[int], int]], batch_index: int, first_row: int = 0
+    ) -> dict[str, torch.Tensor]:
+        """Pack pairs into padded tensors and draw each row's masks (80/10/10)."""
         width = max(len(a) + len(b) + 3 for a, b, _ in group)
         n = len(group)
         input_ids = np.full((n, width), self.pad, dtype=np.int64)  # (B, T)
@@ -274,14 +350,15 @@ class PretrainingStream:
         attention = np.zeros((n, width), dtype=np.int64)  # (B, T)
         positions, labels = [], []
         for row, (a, b, _) in enumerate(group):
+            rng = np.random.default_rng([self.seed, batch_index, first_row + row])
             seq = [self.cls, *a, self.sep, *b, self.sep]
             input_ids[row, : len(seq)] = seq
             token_type[row, len(a) + 2 : len(seq)] = 1
             attention[row, : len(seq)] = 1
             # candidates: every real token, never [CLS]/[SEP]/[PAD]
             candidates = np.r_[1 : len(a) + 1, len(a) + 2 : len(seq) - 1]
-            num = min(self.max_predictions, max(1, int(round(len(candidates) * self.masked_lm_prob))))
-            chosen = np.sort(rng.choice(candidates, size=num, replace=False))
+            chosen = self.choose_masked(seq, candidates, rng)
+            num = len(chosen)
             labels.append(input_ids[row, chosen].copy())
             roll = rng.random(num)
             replace_mask = roll < 0.8
@@ -297,12 +374,30 @@ class PretrainingStream:
             "attention_mask": torch.from_numpy(attention),
             "mlm_positions": torch.from_numpy(np.concatenate(positions)),  # (M,) flat index in B*T
             "mlm_labels": torch.from_numpy(np.concatenate(labels)),  # (M,)
-            "nsp_labels": torch.tensor([r for _, _, r in group], dtype=torch.int64),  # (B,) 1 = random
+            "nsp_labels": torch.tensor(
+                [r for _, _, r in group], dtype=torch.int64
+            ),  # (B,) 1 = random
         }
 
 
 def special_token_ids(tokenizer) -> dict[str, int]:
     return {
-        "pad": tokenizer.pad_token_id, "unk": tokenizer.unk_token_id, "cls": tokenizer.cls_token_id,
-        "sep": tokenizer.sep_token_id, "mask": tokenizer.mask_token_id,
+        "pad": tokenizer.pad_token_id,
+        "unk": tokenizer.unk_token_id,
+        "cls": tokenizer.cls_token_id,
+        "sep": tokenizer.sep_token_id,
+        "mask": tokenizer.mask_token_id,
     }
+
+
+def continuation_mask(tokenizer) -> np.ndarray:
+    """``mask[id]`` is True for WordPiece continuation pieces (``##ing``), for whole-word masking.
+
+    Example:
+        >>> continuation_mask(tokenizer)[tokenizer.convert_tokens_to_ids("##ing")]
+        True
+    """
+    mask = np.zeros(len(tokenizer), dtype=bool)
+    for token, index in tokenizer.get_vocab().items():
+        mask[index] = token.startswith("##")
+    return mask

@@ -41,9 +41,14 @@ def train_features(examples: list[dict], tokenizer, cfg: ReaderConfig) -> list[d
     for b in range(0, len(examples), batch):
         chunk = examples[b : b + batch]
         enc = tokenizer(
-            [e["question"].lstrip() for e in chunk], [e["context"] for e in chunk],
-            truncation="only_second", max_length=cfg.max_seq_length, stride=cfg.doc_stride,
-            return_overflowing_tokens=True, return_offsets_mapping=True, padding=False,
+            [e["question"].lstrip() for e in chunk],
+            [e["context"] for e in chunk],
+            truncation="only_second",
+            max_length=cfg.max_seq_length,
+            stride=cfg.doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=False,
         )
         for i, offsets in enumerate(enc["offset_mapping"]):
             example = chunk[enc["overflow_to_sample_mapping"][i]]
@@ -58,10 +63,14 @@ def train_features(examples: list[dict], tokenizer, cfg: ReaderConfig) -> list[d
                 if ctx and offsets[ctx[0]][0] <= char_start and offsets[ctx[-1]][1] >= char_end:
                     start_pos = next(t for t in ctx if offsets[t][1] > char_start)
                     end_pos = next(t for t in reversed(ctx) if offsets[t][0] < char_end)
-            features.append({
-                "input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i],
-                "start_positions": start_pos, "end_positions": end_pos,
-            })
+            features.append(
+                {
+                    "input_ids": enc["input_ids"][i],
+                    "token_type_ids": enc["token_type_ids"][i],
+                    "start_positions": start_pos,
+                    "end_positions": end_pos,
+                }
+            )
     return features
 
 
@@ -76,14 +85,19 @@ def collate(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
         types[row, :n] = torch.tensor(f["token_type_ids"])
         mask[row, :n] = 1
     return {
-        "input_ids": ids, "token_type_ids": types, "attention_mask": mask,
+        "input_ids": ids,
+        "token_type_ids": types,
+        "attention_mask": mask,
         "start_positions": torch.tensor([f["start_positions"] for f in features]),
         "end_positions": torch.tensor([f["end_positions"] for f in features]),
     }
 
 
 def train_reader(
-    cfg: ReaderConfig, init: str | Path, train_data: str | Path, out_dir: str | Path,
+    cfg: ReaderConfig,
+    init: str | Path,
+    train_data: str | Path,
+    out_dir: str | Path,
     device: str | None = None,
 ) -> Path:
     """Finetune checkpoint ``init`` on SQuAD ``train_data``; saves a reader folder at ``out_dir``."""
@@ -100,11 +114,18 @@ def train_reader(
     log.info("%d questions -> %d training windows", len(examples), len(features))
     model = BertForQuestionAnswering.from_pretrained(str(init)).to(dev)
     bf16 = use_bf16(cfg.precision, dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+    )
     steps = max(1, int(len(features) * cfg.epochs) // cfg.batch_size)
     warmup = int(steps * cfg.warmup_ratio)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
+        optimizer,
+        lambda s: (
+            (s + 1) / max(1, warmup)
+            if s < warmup
+            else max(0.0, (steps - s) / max(1, steps - warmup))
+        ),
     )
     rng = random.Random(cfg.seed)
     order: list[int] = []
@@ -117,7 +138,10 @@ def train_reader(
             rng.shuffle(fresh)
             order.extend(fresh)
         batch_idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
-        batch = {k: v.to(dev) for k, v in collate([features[i] for i in batch_idx], tokenizer.pad_token_id).items()}
+        batch = {
+            k: v.to(dev)
+            for k, v in collate([features[i] for i in batch_idx], tokenizer.pad_token_id).items()
+        }
         with autocast(bf16, dev):
             loss = model(**batch).loss
         loss.backward()
@@ -131,17 +155,24 @@ def train_reader(
     log.info("reader trained for %d steps in %.0f s", steps, time.time() - started)
     out = Path(out_dir)
     save_checkpoint(out, model, tokenizer, None, {"steps": steps, "init": str(init)})
-    ReaderSettings(max_seq_length=cfg.max_seq_length, doc_stride=cfg.doc_stride,
-                   max_query_length=cfg.max_query_length).save(out)
+    ReaderSettings(
+        max_seq_length=cfg.max_seq_length,
+        doc_stride=cfg.doc_stride,
+        max_query_length=cfg.max_query_length,
+    ).save(out)
     return out
 
 
-def predict_squad(reader: Reader, examples: list[dict], batch_questions: int = 256) -> dict[str, str]:
+def predict_squad(
+    reader: Reader, examples: list[dict], batch_questions: int = 256
+) -> dict[str, str]:
     """Best answer text per question id ('' when the reader abstains)."""
     predictions = {}
     for b in tqdm(range(0, len(examples), batch_questions), desc="eval", unit="batch"):
         chunk = examples[b : b + batch_questions]
-        for example, (spans, null) in zip(chunk, reader.read_pairs([(e["question"], e["context"]) for e in chunk])):
+        for example, (spans, null) in zip(
+            chunk, reader.read_pairs([(e["question"], e["context"]) for e in chunk]), strict=True
+        ):
             best = spans[0] if spans else None
             predictions[example["id"]] = "" if reader.abstains(best, null) else best.text
     return predictions
@@ -153,10 +184,22 @@ def evaluate_reader(reader: Reader, data_path: str | Path, limit: int = 0) -> di
     if limit:
         examples = examples[:limit]
         keep = {e["id"] for e in examples}
-        data = [{**a, "paragraphs": [{**p, "qas": [q for q in p["qas"] if q["id"] in keep]} for p in a["paragraphs"]]} for a in data]
+        data = [
+            {
+                **a,
+                "paragraphs": [
+                    {**p, "qas": [q for q in p["qas"] if q["id"] in keep]} for p in a["paragraphs"]
+                ],
+            }
+            for a in data
+        ]
     started = time.time()
     predictions = predict_squad(reader, examples)
     elapsed = time.time() - started
-    scores = squad_v2_scores(data, predictions) if is_squad_v2(data) else squad_v1_scores(data, predictions)
+    scores = (
+        squad_v2_scores(data, predictions)
+        if is_squad_v2(data)
+        else squad_v1_scores(data, predictions)
+    )
     scores["examples_per_s"] = len(examples) / max(elapsed, 1e-9)
     return scores

@@ -17,13 +17,17 @@ def read_squad_json(path: str | Path) -> list[dict]:
     """The ``data`` list of a SQuAD file, with a clear error for anything else."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"SQuAD file {path} not found; pass --data path/to/dev-v1.1.json(.gz)")
+        raise FileNotFoundError(
+            f"SQuAD file {path} not found; pass --data path/to/dev-v1.1.json(.gz)"
+        )
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as handle:
         try:
             payload = json.load(handle)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON ({err}); expected the official SQuAD format") from err
+            raise ValueError(
+                f"{path} is not valid JSON ({err}); expected the official SQuAD format"
+            ) from err
     if not isinstance(payload, dict) or "data" not in payload:
         raise ValueError(f"{path} has no top-level 'data' list; expected the official SQuAD format")
     return payload["data"]
@@ -35,15 +39,17 @@ def flatten_squad(data: list[dict]) -> list[dict]:
     for article in data:
         for p_index, paragraph in enumerate(article["paragraphs"]):
             for qa in paragraph["qas"]:
-                examples.append({
-                    "id": qa["id"],
-                    "title": article.get("title", ""),
-                    "paragraph_index": p_index,
-                    "question": qa["question"],
-                    "context": paragraph["context"],
-                    "answers": qa.get("answers", []),
-                    "is_impossible": bool(qa.get("is_impossible", False)),
-                })
+                examples.append(
+                    {
+                        "id": qa["id"],
+                        "title": article.get("title", ""),
+                        "paragraph_index": p_index,
+                        "question": qa["question"],
+                        "context": paragraph["context"],
+                        "answers": qa.get("answers", []),
+                        "is_impossible": bool(qa.get("is_impossible", False)),
+                    }
+                )
     return examples
 
 

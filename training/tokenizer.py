@@ -12,7 +12,15 @@ import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
 from training.configs import TokenizerConfig
@@ -86,7 +94,9 @@ def train_tokenizer(
     texts = _paragraphs(paths, cfg.max_chars)
     first = next(texts, None)
     if first is None:
-        raise ValueError(f"corpus {paths} holds no text; pass JSONL articles or non-empty text files")
+        raise ValueError(
+            f"corpus {paths} holds no text; pass JSONL articles or non-empty text files"
+        )
 
     def chained() -> Iterator[str]:
         yield first
@@ -106,7 +116,11 @@ def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerFast:
     which turns every input into [UNK]; this guard makes that a clear error instead.
     """
     path = Path(model_dir)
-    if path.is_dir() and not (path / "tokenizer.json").exists() and not (path / "vocab.txt").exists():
+    if (
+        path.is_dir()
+        and not (path / "tokenizer.json").exists()
+        and not (path / "vocab.txt").exists()
+    ):
         raise FileNotFoundError(
             f"{path} has no tokenizer (tokenizer.json or vocab.txt); copy the tokenizer the model was "
             "trained with into it, e.g. `notesqa train tokenizer --out DIR` output"
@@ -115,5 +129,7 @@ def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerFast:
 
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     if len(tok) < 10:
-        raise ValueError(f"tokenizer in {model_dir} has only {len(tok)} tokens; it was not saved properly")
+        raise ValueError(
+            f"tokenizer in {model_dir} has only {len(tok)} tokens; it was not saved properly"
+        )
     return tok

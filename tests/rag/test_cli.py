@@ -20,8 +20,22 @@ def test_index_ask_search_json(notes, tiny_embedder_dir, tiny_reader_dir, capsys
     assert summary["files"] == 2 and summary["chunks"] >= 2
     index = str(notes / ".notesqa")
 
-    assert main(["ask", "Where was Ada Smithson born?", "--index", index, "--json",
-                 "--embedder", str(tiny_embedder_dir), "--reader", str(tiny_reader_dir)]) == 0
+    assert (
+        main(
+            [
+                "ask",
+                "Where was Ada Smithson born?",
+                "--index",
+                index,
+                "--json",
+                "--embedder",
+                str(tiny_embedder_dir),
+                "--reader",
+                str(tiny_reader_dir),
+            ]
+        )
+        == 0
+    )
     payload = json.loads(capsys.readouterr().out)
     assert payload["question"] == "Where was Ada Smithson born?"
     answer = payload["answers"][0]
@@ -29,12 +43,25 @@ def test_index_ask_search_json(notes, tiny_embedder_dir, tiny_reader_dir, capsys
     assert (notes / answer["source"]).read_text()[answer["start"] : answer["end"]] == answer["text"]
 
     monkeypatch.setenv("NOTESQA_INDEX", index)  # found without --index
-    assert main(["search", "clocks", "-k", "1", "--json", "--embedder", str(tiny_embedder_dir)]) == 0
+    assert (
+        main(["search", "clocks", "-k", "1", "--json", "--embedder", str(tiny_embedder_dir)]) == 0
+    )
     hits = json.loads(capsys.readouterr().out)["hits"]
     assert len(hits) == 1 and hits[0]["source"] in {"plain.txt", "sub/ada.md"}
 
-    assert main(["ask", "Where was Ada born?", "--embedder", str(tiny_embedder_dir),
-                 "--reader", str(tiny_reader_dir)]) == 0
+    assert (
+        main(
+            [
+                "ask",
+                "Where was Ada born?",
+                "--embedder",
+                str(tiny_embedder_dir),
+                "--reader",
+                str(tiny_reader_dir),
+            ]
+        )
+        == 0
+    )
     assert "source:" in capsys.readouterr().out
 
 
@@ -45,7 +72,10 @@ def test_errors_are_one_line_and_non_zero(tmp_path, tiny_embedder_dir, capsys, m
     err = capsys.readouterr().err
     assert err.startswith("notesqa: error:") and "notesqa index" in err and err.count("\n") == 1
     assert main(["index", str(tmp_path / "missing"), "--embedder", str(tiny_embedder_dir)]) == 2
-    assert main(["eval", "squad", "--data", str(tmp_path / "none.json"), "--model", str(tmp_path)]) == 2
+    assert (
+        main(["eval", "squad", "--data", str(tmp_path / "none.json"), "--model", str(tmp_path)])
+        == 2
+    )
 
 
 def test_help_explains_every_command(capsys):
@@ -58,26 +88,153 @@ def test_help_explains_every_command(capsys):
 
 def test_train_tokenizer_and_pretrain_from_the_cli(tmp_path, data_dir, capsys):
     recipe = tmp_path / "r.json"
-    recipe.write_text(json.dumps({
-        "tokenizer": {"vocab_size": 300},
-        "pretrain": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                     "intermediate_size": 64, "max_seq_length": 32, "batch_size": 8, "max_steps": 3,
-                     "warmup_steps": 1, "heldout_docs": 10, "eval_batches": 1, "eval_every": 3},
-    }))
+    recipe.write_text(
+        json.dumps(
+            {
+                "tokenizer": {"vocab_size": 300},
+                "pretrain": {
+                    "hidden_size": 32,
+                    "num_hidden_layers": 1,
+                    "num_attention_heads": 2,
+                    "intermediate_size": 64,
+                    "max_seq_length": 32,
+                    "batch_size": 8,
+                    "max_steps": 3,
+                    "warmup_steps": 1,
+                    "heldout_docs": 10,
+                    "eval_batches": 1,
+                    "eval_every": 3,
+                },
+                "reader": {
+                    "max_seq_length": 64,
+                    "doc_stride": 24,
+                    "batch_size": 8,
+                    "max_train_examples": 40,
+                },
+                "embedder": {"max_seq_length": 64, "batch_size": 8, "max_train_pairs": 40},
+            }
+        )
+    )
     corpus = str(data_dir / "corpus.jsonl.gz")
-    assert main(["train", "pretrain", "--config", str(recipe), "--corpus", corpus, "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "pretrain",
+                "--config",
+                str(recipe),
+                "--corpus",
+                corpus,
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "run" / "model" / "config.json").exists()
     assert (tmp_path / "run" / "tokenizer" / "vocab.txt").exists()
-    assert main(["train", "tokenizer", "--corpus", corpus, "--vocab-size", "250", "--out", str(tmp_path / "tok")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "tokenizer",
+                "--corpus",
+                corpus,
+                "--vocab-size",
+                "250",
+                "--out",
+                str(tmp_path / "tok"),
+            ]
+        )
+        == 0
+    )
     assert "WordPiece" in capsys.readouterr().out
+
+    # the rest of the chain: finetune both heads from that checkpoint, export, index, ask
+    bert, squad = str(tmp_path / "run" / "model"), str(data_dir / "squad-train.json")
+    for stage in ("reader", "embedder"):
+        out = str(tmp_path / stage)
+        assert (
+            main(
+                [
+                    "train",
+                    stage,
+                    "--config",
+                    str(recipe),
+                    "--init",
+                    bert,
+                    "--data",
+                    squad,
+                    "--out",
+                    out,
+                ]
+            )
+            == 0
+        )
+        assert main(["train", "export", "--model", out, "--out", out + "-fp16"]) == 0
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "ada.md").write_text(
+        "# Ada\n\nAda Smithson was born in Oslo in 1850.\n", encoding="utf-8"
+    )
+    embedder, reader = str(tmp_path / "embedder-fp16"), str(tmp_path / "reader-fp16")
+    assert main(["index", str(notes), "--embedder", embedder]) == 0
+    capsys.readouterr()
+    question = "Where was Ada Smithson born?"
+    index = str(notes / ".notesqa")
+    assert (
+        main(
+            [
+                "ask",
+                question,
+                "--index",
+                index,
+                "--embedder",
+                embedder,
+                "--reader",
+                reader,
+                "--json",
+            ]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["question"] == question
+    for answer in result["answers"]:
+        assert answer["source"] == "ada.md"
+        assert (notes / "ada.md").read_text()[answer["start"] : answer["end"]] == answer["text"]
 
 
 def test_eval_commands_print_json(tiny_reader_dir, tiny_embedder_dir, data_dir, capsys):
-    assert main(["eval", "squad", "--model", str(tiny_reader_dir), "--data", str(data_dir / "squad-dev.json"),
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "squad",
+                "--model",
+                str(tiny_reader_dir),
+                "--data",
+                str(data_dir / "squad-dev.json"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     scores = json.loads(capsys.readouterr().out)
     assert {"exact_match", "f1"} <= set(scores) and 0 <= scores["f1"] <= 100
-    assert main(["eval", "retrieval", "--model", str(tiny_embedder_dir), "--data",
-                 str(data_dir / "squad-dev.json"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "retrieval",
+                "--model",
+                str(tiny_embedder_dir),
+                "--data",
+                str(data_dir / "squad-dev.json"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     scores = json.loads(capsys.readouterr().out)
     assert {"recall@1", "recall@5", "recall@20", "mrr@10"} <= set(scores)

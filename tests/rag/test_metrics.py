@@ -1,7 +1,12 @@
 import pytest
 
 from rag.metrics import (
-    exact_match_score, f1_score, normalize_answer, retrieval_scores, squad_v1_scores, squad_v2_scores,
+    exact_match_score,
+    f1_score,
+    normalize_answer,
+    retrieval_scores,
+    squad_v1_scores,
+    squad_v2_scores,
 )
 
 
@@ -21,11 +26,13 @@ def test_hand_computed_em_and_f1():
     assert f1_score("Denver Broncos team", "Denver Broncos") == pytest.approx(0.8)
     assert f1_score("", "Denver") == 0.0
     scores = squad_v1_scores(
-        _dataset([
-            {"id": "1", "answers": [{"text": "Denver Broncos"}, {"text": "Broncos"}]},
-            {"id": "2", "answers": [{"text": "1879"}]},
-            {"id": "3", "answers": [{"text": "Paris"}]},  # no prediction: counts as 0
-        ]),
+        _dataset(
+            [
+                {"id": "1", "answers": [{"text": "Denver Broncos"}, {"text": "Broncos"}]},
+                {"id": "2", "answers": [{"text": "1879"}]},
+                {"id": "3", "answers": [{"text": "Paris"}]},  # no prediction: counts as 0
+            ]
+        ),
         {"1": "Broncos team", "2": "1879"},
     )
     # q1: EM 0, F1 = max(F1 vs "denver broncos" = 0.5, vs "broncos" = 2/3) = 2/3
@@ -34,11 +41,13 @@ def test_hand_computed_em_and_f1():
 
 
 def test_v2_no_answer_rules():
-    data = _dataset([
-        {"id": "a", "answers": [{"text": "blue"}]},
-        {"id": "b", "answers": [], "is_impossible": True},
-        {"id": "c", "answers": [], "is_impossible": True},
-    ])
+    data = _dataset(
+        [
+            {"id": "a", "answers": [{"text": "blue"}]},
+            {"id": "b", "answers": [], "is_impossible": True},
+            {"id": "c", "answers": [], "is_impossible": True},
+        ]
+    )
     scores = squad_v2_scores(data, {"a": "blue", "b": "", "c": "red"})
     assert scores["HasAns_exact"] == 100.0 and scores["HasAns_total"] == 1
     assert scores["NoAns_exact"] == 50.0 and scores["NoAns_f1"] == 50.0
@@ -48,7 +57,10 @@ def test_v2_no_answer_rules():
 def test_retrieval_scores():
     rankings = [[5, 1, 2], [1, 2, 3], [7, 8, 9]]
     scores = retrieval_scores(rankings, [1, 1, 4], ks=(1, 2))
-    assert scores == {"recall@1": pytest.approx(1 / 3), "recall@2": pytest.approx(2 / 3),
-                      "mrr@10": pytest.approx((0.5 + 1.0) / 3)}
+    assert scores == {
+        "recall@1": pytest.approx(1 / 3),
+        "recall@2": pytest.approx(2 / 3),
+        "mrr@10": pytest.approx((0.5 + 1.0) / 3),
+    }
     with pytest.raises(ValueError):
         retrieval_scores([[1]], [1, 2])

@@ -7,7 +7,7 @@ from rag.pipeline import NotesQA
 
 NOTES = {
     "people/ada.md": "# People\n\n## Ada\n\nAda Smithson was born in Oslo in 1850. "
-                     "Ada Smithson worked as a chemist for many years.\n",
+    "Ada Smithson worked as a chemist for many years.\n",
     "people/boris.txt": "Boris Kirason was born in Lima in 1901.\r\nBoris Kirason collected clocks.\n",
     "places.md": "# Places\n\nLisbon is a city by the sea. Cairo is a city on the Nile.\n",
     "image.png": "\x89PNG\x00\x00binary",
@@ -59,12 +59,17 @@ def test_reindex_replaces_the_index_and_an_empty_query_is_an_error(qa, notes_dir
     qa.index(progress=False)
     (notes_dir / "places.md").unlink()
     qa.index(progress=False)
-    assert {h.source for h in qa.search("Lisbon city", k=10)} == {"people/ada.md", "people/boris.txt"}
+    assert {h.source for h in qa.search("Lisbon city", k=10)} == {
+        "people/ada.md",
+        "people/boris.txt",
+    }
     with pytest.raises(ValueError, match="empty"):
         qa.search("   ")
 
 
-def test_index_built_by_another_embedder_is_refused(qa, notes_dir, tiny_embedder_dir, tiny_reader_dir, copy_dir):
+def test_index_built_by_another_embedder_is_refused(
+    qa, notes_dir, tiny_embedder_dir, tiny_reader_dir, copy_dir
+):
     qa.index(progress=False)
     other = copy_dir(tiny_embedder_dir)
     from safetensors.torch import load_file, save_file

@@ -37,6 +37,7 @@ def test_bad_inputs_name_the_problem(tmp_path):
 
 
 def test_split_sentences():
-    assert split_sentences('It rained. Then it stopped! Why? 3 reasons. He said "Go." Then left.') == [
-        "It rained.", "Then it stopped!", "Why?", "3 reasons.", 'He said "Go."', "Then left."]
+    assert split_sentences(
+        'It rained. Then it stopped! Why? 3 reasons. He said "Go." Then left.'
+    ) == ["It rained.", "Then it stopped!", "Why?", "3 reasons.", 'He said "Go."', "Then left."]
     assert split_sentences("no end") == ["no end"]

@@ -1,12 +1,21 @@
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 from transformers import BertForPreTraining
 
 from training.checkpoint import find_checkpoint
-from training.pretrain import pretrain
+from training.configs import to_dict
+from training.plot import plot_run
+from training.pretrain import build_model, learning_rate, pretrain
+from training.tokenizer import load_tokenizer
 
 
 def _rows(run):
@@ -32,11 +41,23 @@ def test_checkpoint_is_a_standard_bert_with_tied_decoder(tiny_bert_dir):
 
 def test_resume_matches_an_uninterrupted_run(tmp_path, data_dir, tiny_tokenizer_dir, tiny_recipe):
     cfg = tiny_recipe.pretrain
-    cfg = type(cfg)(**{**cfg.__dict__, "max_steps": 12, "save_every": 6, "log_every": 2, "eval_every": 100,
-                       "hidden_dropout_prob": 0.1})
+    cfg = type(cfg)(
+        **{
+            **cfg.__dict__,
+            "max_steps": 12,
+            "save_every": 6,
+            "log_every": 2,
+            "eval_every": 100,
+            "hidden_dropout_prob": 0.1,
+        }
+    )
     straight = pretrain(cfg, [data_dir / "corpus.jsonl.gz"], tiny_tokenizer_dir, tmp_path / "a")
-    pretrain(cfg, [data_dir / "corpus.jsonl.gz"], tiny_tokenizer_dir, tmp_path / "b", max_minutes=0.0)
-    state = json.loads((find_checkpoint(tmp_path / "b" / "checkpoint") / "trainer_state.json").read_text())
+    pretrain(
+        cfg, [data_dir / "corpus.jsonl.gz"], tiny_tokenizer_dir, tmp_path / "b", max_minutes=0.0
+    )
+    state = json.loads(
+        (find_checkpoint(tmp_path / "b" / "checkpoint") / "trainer_state.json").read_text()
+    )
     assert state["step"] == 1  # stopped (and checkpointed) after the first step
     resumed = pretrain(cfg, [data_dir / "corpus.jsonl.gz"], tiny_tokenizer_dir, tmp_path / "b")
     a = BertForPreTraining.from_pretrained(str(straight)).state_dict()
@@ -44,12 +65,174 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, data_dir, tiny_tokenizer_
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
     # the loss curve after the interruption is the same (the first window after it is partial)
-    losses_a = [float(r["loss"]) for r in _rows(tmp_path / "a") if r["loss"] and int(r["step"]) >= 4]
-    losses_b = [float(r["loss"]) for r in _rows(tmp_path / "b") if r["loss"] and int(r["step"]) >= 4]
+    losses_a = [
+        float(r["loss"]) for r in _rows(tmp_path / "a") if r["loss"] and int(r["step"]) >= 4
+    ]
+    losses_b = [
+        float(r["loss"]) for r in _rows(tmp_path / "b") if r["loss"] and int(r["step"]) >= 4
+    ]
     assert len(losses_a) == 5
     assert pytest.approx(losses_a, rel=1e-4) == losses_b
 
 
-def test_pretrain_without_corpus_or_shards_is_a_clear_error(tmp_path, tiny_tokenizer_dir, tiny_recipe):
+def test_pretrain_without_corpus_or_shards_is_a_clear_error(
+    tmp_path, tiny_tokenizer_dir, tiny_recipe
+):
     with pytest.raises(ValueError, match="--corpus"):
         pretrain(tiny_recipe.pretrain, None, tiny_tokenizer_dir, tmp_path / "run")
+
+
+def _small(cfg, **changes):
+    return type(cfg)(**{**cfg.__dict__, **changes})
+
+
+def test_learning_rate_warms_up_then_decays_to_zero(tiny_recipe):
+    for schedule in ("linear", "cosine"):
+        cfg = _small(tiny_recipe.pretrain, warmup_steps=10, max_steps=100, schedule=schedule)
+        rates = [learning_rate(s, cfg) for s in range(101)]
+        assert rates[9] == pytest.approx(cfg.learning_rate)
+        assert all(a <= b for a, b in zip(rates[:9], rates[1:10], strict=True))
+        assert all(a >= b for a, b in zip(rates[10:], rates[11:], strict=False))
+        assert rates[100] == pytest.approx(0.0, abs=1e-12)
+    assert learning_rate(30, _small(cfg, schedule="cosine")) > learning_rate(
+        30, _small(cfg, schedule="linear")
+    )
+
+
+def test_plot_writes_a_png(tiny_pretrain_run, tmp_path):
+    out = plot_run(tiny_pretrain_run, tmp_path / "curves.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(FileNotFoundError, match="log.csv"):
+        plot_run(tmp_path)
+
+
+def test_tensorboard_events_are_written(tiny_pretrain_run):
+    pytest.importorskip("tensorboard")
+    assert list((tiny_pretrain_run / "tensorboard").glob("events.out.tfevents.*"))
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(recipe: Path, run: Path, corpus: Path, tokenizer: Path, *extra: str) -> list[str]:
+    return [
+        "train",
+        "pretrain",
+        "--config",
+        str(recipe),
+        "--corpus",
+        str(corpus),
+        "--tokenizer",
+        str(tokenizer),
+        "--out",
+        str(run),
+        "--device",
+        "cpu",
+        *extra,
+    ]
+
+
+def _write_recipe(path: Path, cfg) -> Path:
+    path.write_text(json.dumps({"pretrain": to_dict(cfg)}))
+    return path
+
+
+def _env() -> dict:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(
+    tmp_path, data_dir, tiny_tokenizer_dir, tiny_recipe
+):
+    """A run killed with SIGKILL resumes from its last complete checkpoint and ends where a straight run does."""
+    cfg = _small(
+        tiny_recipe.pretrain,
+        max_steps=30,
+        save_every=2,
+        log_every=2,
+        eval_every=1000,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    recipe = _write_recipe(tmp_path / "recipe.json", cfg)
+    corpus = data_dir / "corpus.jsonl.gz"
+    killed = tmp_path / "killed"
+    code = "import sys; from rag.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *_cli(recipe, killed, corpus, tiny_tokenizer_dir)],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        state = killed / "checkpoint" / "trainer_state.json"
+        if state.exists() and json.loads(state.read_text())["step"] >= 6:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    step = json.loads((find_checkpoint(killed / "checkpoint") / "trainer_state.json").read_text())[
+        "step"
+    ]
+    assert 6 <= step < 30, "the run should have been killed part-way"
+    resumed = pretrain(cfg, None, tiny_tokenizer_dir, killed)
+    straight = pretrain(cfg, [corpus], tiny_tokenizer_dir, tmp_path / "straight")
+    a = BertForPreTraining.from_pretrained(str(straight)).state_dict()
+    b = BertForPreTraining.from_pretrained(str(resumed)).state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+def test_two_process_ddp_equals_one_process_with_the_same_global_batch(
+    tmp_path, data_dir, tiny_tokenizer_dir, tiny_recipe
+):
+    cfg = _small(
+        tiny_recipe.pretrain,
+        max_steps=6,
+        batch_size=16,
+        save_every=100,
+        log_every=2,
+        eval_every=1000,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    recipe = _write_recipe(tmp_path / "recipe.json", cfg)
+    corpus = data_dir / "corpus.jsonl.gz"
+    single = pretrain(cfg, [corpus], tiny_tokenizer_dir, tmp_path / "single", device="cpu")
+    script = tmp_path / "entry.py"
+    script.write_text("import sys\nfrom rag.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(script),
+            *_cli(recipe, tmp_path / "ddp", corpus, tiny_tokenizer_dir),
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    a = BertForPreTraining.from_pretrained(str(single)).state_dict()
+    b = BertForPreTraining.from_pretrained(str(tmp_path / "ddp" / "model")).state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-4)
+    # and training really moved the weights away from their (shared) initialisation
+    torch.manual_seed(cfg.seed)
+    fresh = build_model(cfg, load_tokenizer(tiny_tokenizer_dir)).state_dict()
+    assert max((fresh[k] - a[k]).abs().max().item() for k in fresh) > 1e-3
+    # both logged the same global losses
+    la = [float(r["loss"]) for r in _rows(tmp_path / "single") if r["loss"]]
+    lb = [float(r["loss"]) for r in _rows(tmp_path / "ddp") if r["loss"]]
+    assert la == pytest.approx(lb, rel=1e-4)

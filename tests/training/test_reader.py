@@ -18,7 +18,8 @@ def test_features_point_at_the_answer_or_cls(data_dir, tiny_tokenizer_dir):
     for f in inside:
         text = tok.decode(f["input_ids"][f["start_positions"] : f["end_positions"] + 1])
         assert text.replace(" ", "") in {
-            a["text"].lower().replace(" ", "") for e in examples[:20] for a in e["answers"]}
+            a["text"].lower().replace(" ", "") for e in examples[:20] for a in e["answers"]
+        }
 
 
 def test_trained_reader_beats_chance_and_saves_settings(tiny_reader_dir, data_dir):

@@ -7,7 +7,12 @@ from training.tokenizer import load_tokenizer
 def test_tokenizer_is_lowercased_wordpiece_with_pairs(tiny_tokenizer_dir):
     tok = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
     assert (tiny_tokenizer_dir / "vocab.txt").read_text().split("\n")[:5] == [
-        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+    ]
     enc = tok("Where was Ada born?", "Ada was born in Paris.")
     tokens = tok.convert_ids_to_tokens(enc["input_ids"])
     assert tokens[0] == "[CLS]" and tokens.count("[SEP]") == 2
@@ -22,8 +27,11 @@ def test_round_trip_tricky_strings(tiny_tokenizer_dir, text):
     decoded = tok.decode(ids)
     if text.strip():
         assert ids
-    assert "[UNK]" in decoded or decoded.replace(" ", "") == tok.backend_tokenizer.normalizer.normalize_str(
-        text).replace(" ", "").replace("\n", "").replace("\t", "")
+    assert "[UNK]" in decoded or decoded.replace(
+        " ", ""
+    ) == tok.backend_tokenizer.normalizer.normalize_str(text).replace(" ", "").replace(
+        "\n", ""
+    ).replace("\t", "")
 
 
 def test_missing_tokenizer_fails_loudly(tmp_path, tiny_bert_dir):

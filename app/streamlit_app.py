@@ -1,0 +1,159 @@
+"""notesqa's Streamlit app: pick a notes folder, index it, ask questions, see answers with sources.
+
+Start it with ``notesqa app [NOTES_DIR]`` (or ``streamlit run app/streamlit_app.py``). It only
+talks to ``rag.pipeline.NotesQA``; models and the open index are cached with
+``st.cache_resource``. Settings come from the environment so that ``notesqa app`` and tests can
+choose them: ``NOTESQA_NOTES`` (folder), ``NOTESQA_EMBEDDER`` and ``NOTESQA_READER`` (model folders).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from app.uploads import ALLOWED_SUFFIXES, save_upload
+from rag.pipeline import Answer, NotesQA
+
+st.set_page_config(page_title="notesqa: ask your notes", page_icon="📚", layout="wide")
+
+
+@st.cache_resource(show_spinner="Loading the models…")
+def get_notes(notes_dir: str, embedder: str | None, reader: str | None) -> NotesQA:
+    """One NotesQA (models loaded once) per notes folder and model choice."""
+    return NotesQA.open(notes_dir, embedder=embedder, reader=reader)
+
+
+def highlighted_passage(answer: Answer) -> str:
+    """The answer's passage as HTML with the answer marked (offsets, not a text search)."""
+    start = answer.start - answer.context_start
+    end = answer.end - answer.context_start
+    context = answer.context
+    if not (0 <= start <= end <= len(context)) or context[start:end] != answer.text:
+        start = context.find(answer.text)
+        end = start + len(answer.text)
+    if start < 0:
+        return html.escape(context)
+    return (
+        html.escape(context[:start])
+        + f"<mark style='background:#ffe58a;padding:0 2px;border-radius:3px'><b>{html.escape(context[start:end])}</b></mark>"
+        + html.escape(context[end:])
+    )
+
+
+def sidebar(qa: NotesQA) -> tuple[int, int]:
+    """Folder, uploads, indexing and settings; returns (passages to read k, answers to show)."""
+    st.sidebar.header("Your notes")
+    st.sidebar.caption(f"Folder: `{qa.notes_dir}`")
+    uploads = st.sidebar.file_uploader(
+        "Add notes",
+        type=[s.lstrip(".") for s in ALLOWED_SUFFIXES],
+        accept_multiple_files=True,
+        help="Saved into the folder's uploads/ subfolder; click Index notes afterwards.",
+    )
+    saved = st.session_state.setdefault("saved_uploads", set())
+    for upload in uploads or []:
+        if (upload.name, upload.size) in saved:  # the uploader keeps its files across reruns
+            continue
+        saved.add((upload.name, upload.size))
+        try:
+            path = save_upload(qa.notes_dir, upload.name, upload.getvalue())
+        except ValueError as err:
+            st.sidebar.error(str(err))
+        else:
+            st.sidebar.success(f"Saved {path.relative_to(qa.notes_dir)}")
+
+    if st.sidebar.button("Index notes", type="primary", width="stretch", key="index"):
+        bar = st.sidebar.progress(0.0, text="Reading and splitting your notes…")
+
+        def report(done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=f"Embedding passages: {done}/{total}")
+
+        try:
+            summary = qa.index(progress=False, on_progress=report)
+        except (ValueError, FileNotFoundError) as err:
+            bar.empty()
+            st.sidebar.error(f"Indexing failed, the previous index is unchanged: {err}")
+        else:
+            bar.progress(1.0, text="Done")
+            st.sidebar.success(
+                f"Indexed {summary.files} files into {summary.chunks} passages in {summary.seconds:.1f} s."
+            )
+            if summary.skipped:
+                with st.sidebar.expander(f"Skipped {len(summary.skipped)} files"):
+                    for path, reason in summary.skipped:
+                        st.write(f"`{path}`: {reason}")
+
+    st.sidebar.header("Settings")
+    k = st.sidebar.slider(
+        "Passages to read", 1, 20, 5, help="How many retrieved passages the reader reads."
+    )
+    answers = st.sidebar.slider("Answers to show", 1, 10, 3)
+    with st.sidebar.expander("Index statistics"):
+        try:
+            st.json(qa.stats())
+        except FileNotFoundError:
+            st.write("No index yet.")
+    return k, answers
+
+
+def show_answers(qa: NotesQA, question: str, k: int, top: int) -> None:
+    try:
+        answers = qa.ask(question, k=k, top_answers=top)
+    except FileNotFoundError:
+        st.warning("These notes are not indexed yet: click **Index notes** in the sidebar.")
+        return
+    except ValueError as err:
+        st.error(str(err))
+        return
+    if not answers:
+        st.info("No answer in your notes. The closest passages:")
+        for hit in qa.search(question, k=min(k, 3)):
+            st.markdown(
+                f"`{hit.source}` {('› ' + hit.heading) if hit.heading else ''} · similarity {hit.score:.2f}"
+            )
+            st.caption(hit.text[:500])
+        return
+    for rank, answer in enumerate(answers, 1):
+        with st.container(border=True):
+            st.markdown(f"### {rank}. {answer.text}")
+            where = f"`{answer.source}`" + (f" › {answer.heading}" if answer.heading else "")
+            st.caption(
+                f"{where} · characters {answer.start}–{answer.end} · score {answer.score:.2f}"
+            )
+            st.markdown(highlighted_passage(answer), unsafe_allow_html=True)
+
+
+def main() -> None:
+    notes_dir = (
+        st.session_state.get("notes_dir") or os.environ.get("NOTESQA_NOTES") or "examples/notes"
+    )
+    st.title("📚 Ask your notes")
+    chosen = st.text_input(
+        "Notes folder",
+        value=notes_dir,
+        key="folder",
+        help="A folder of .md / .txt notes (searched recursively).",
+    )
+    if not Path(chosen).expanduser().is_dir():
+        st.error(f"{chosen} is not a folder; type the path of your notes folder.")
+        return
+    st.session_state["notes_dir"] = chosen
+    qa = get_notes(
+        str(Path(chosen).expanduser().resolve()),
+        os.environ.get("NOTESQA_EMBEDDER") or None,
+        os.environ.get("NOTESQA_READER") or None,
+    )
+    k, top = sidebar(qa)
+    with st.form("ask"):
+        question = st.text_input(
+            "Question", placeholder="What does Adam keep for every parameter?", key="question"
+        )
+        asked = st.form_submit_button("Ask", type="primary", key="ask")
+    if asked and question.strip():
+        show_answers(qa, question, k, top)
+
+
+main()

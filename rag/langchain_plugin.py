@@ -1,0 +1,150 @@
+"""LangChain integration: notesqa's index as a retriever, its embedder as ``Embeddings``, its reader as a runnable.
+
+Needs the ``langchain`` extra (``pip install 'notesqa[langchain]'``, i.e. langchain-core).
+
+Example:
+    >>> from rag.langchain_plugin import NotesRetriever, NotesReader
+    >>> retriever = NotesRetriever(index_dir="~/notes/.notesqa", k=4)
+    >>> [d.metadata["source"] for d in retriever.invoke("What does Adam keep per parameter?")]
+    ['optimisers.md', 'optimisers.md', 'ml/transformers.md', 'study-tips.txt']
+    >>> chain = {"question": RunnablePassthrough(), "documents": retriever} | NotesReader()
+    >>> chain.invoke("What does Adam keep per parameter?")[0]["text"]
+    'a running mean of the gradient'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
+from pydantic import ConfigDict, PrivateAttr
+
+
+class NotesRetriever(BaseRetriever):
+    """The ``k`` passages of an indexed notes folder closest to the query, as ``Document``s.
+
+    ``page_content`` is the passage text; ``metadata`` holds ``source`` (path relative to the notes
+    folder), ``start``/``end`` (character offsets of the passage in that file), ``heading`` and
+    ``score`` (cosine similarity). ``invoke(query, k=2)`` overrides ``k`` for one call.
+    """
+
+    index_dir: str | None = None
+    """Index folder (default: ``$NOTESQA_INDEX``, then ``./.notesqa``)."""
+    embedder: str | None = None
+    """Embedder folder (default: the shipped one); must be the one that built the index."""
+    k: int = 4
+    """Passages to return."""
+
+    _qa: Any = PrivateAttr(default=None)
+
+    def _notes(self):
+        if self._qa is None:
+            from rag.pipeline import NotesQA
+
+            self._qa = NotesQA.from_index(self.index_dir, embedder=self.embedder)
+        return self._qa
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        **_: Any,
+    ) -> list[Document]:
+        hits = self._notes().search(query, k=k or self.k)
+        return [
+            Document(
+                page_content=hit.text,
+                metadata={
+                    "source": hit.source,
+                    "start": hit.start,
+                    "end": hit.end,
+                    "heading": hit.heading,
+                    "score": hit.score,
+                },
+            )
+            for hit in hits
+        ]
+
+
+class NotesEmbeddings(Embeddings):
+    """notesqa's bi-encoder behind LangChain's ``Embeddings`` interface (unit-length vectors).
+
+    Example:
+        >>> NotesEmbeddings().embed_query("momentum")[:3]
+        [0.0132, -0.0871, 0.0415]
+    """
+
+    def __init__(self, model: str | None = None, batch_size: int = 64) -> None:
+        from embedder import Embedder
+
+        self.model_path = model
+        self.batch_size = batch_size
+        self._embedder = Embedder.load(model)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        return self._embedder.encode(list(texts), batch_size=self.batch_size).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embedder.encode([text])[0].tolist()
+
+
+class NotesReader(RunnableSerializable[dict, list[dict]]):
+    """Extract answer spans from retrieved documents: ``{"question", "documents"} -> [answer dicts]``.
+
+    Each answer: ``text``, ``score``, ``source`` and ``start``/``end`` as character offsets in the
+    source file (when the documents came from ``NotesRetriever``, else in the document), and the
+    ``context`` passage. An empty list means the reader found no answer it trusts.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    reader: str | None = None
+    """Reader folder (default: the shipped one)."""
+    top_answers: int = 3
+
+    _reader: Any = PrivateAttr(default=None)
+
+    def invoke(
+        self, input: dict, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[dict]:
+        return self._call_with_config(self._read, input, config, **kwargs)
+
+    def _read(self, input: dict) -> list[dict]:
+        from rag.reader import Reader
+        from rag.spans import Span
+
+        question, documents = input["question"], input["documents"]
+        if self._reader is None:
+            self._reader = Reader.load(self.reader)
+        if not documents:
+            return []
+        results = self._reader.read(question, [d.page_content for d in documents])
+        answers = []
+        for doc, (spans, _) in zip(documents, results, strict=True):
+            offset = int(doc.metadata.get("start", 0))
+            for span in spans[: self.top_answers]:
+                answers.append(
+                    {
+                        "text": span.text,
+                        "score": span.score,
+                        "source": doc.metadata.get("source", ""),
+                        "start": offset + span.start,
+                        "end": offset + span.end,
+                        "context": doc.page_content,
+                    }
+                )
+        answers.sort(key=lambda a: -a["score"])
+        best_null = max(null for _, null in results)
+        if not answers or self._reader.abstains(
+            Span(answers[0]["text"], 0, 0, answers[0]["score"]), best_null
+        ):
+            return []
+        return answers[: self.top_answers]

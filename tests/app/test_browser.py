@@ -1,0 +1,126 @@
+"""The real app in a real browser: start `streamlit run`, ask in headless Chromium, save a screenshot.
+
+Needs Chromium and chromedriver (Debian: `apt install chromium chromium-driver`) and selenium;
+marked `browser`, so it runs with `make test-browser`, not in the default suite. The screenshot
+goes to $NOTESQA_SCREENSHOT (default build/app-screenshot.png).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+webdriver = pytest.importorskip("selenium.webdriver")
+if not (shutil.which("chromium") and shutil.which("chromedriver")):
+    pytest.skip("chromium and chromedriver are not installed", allow_module_level=True)
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _models(request) -> dict[str, str]:
+    """The shipped models when present (a realistic page), else the session's tiny ones."""
+    if (REPO / "models" / "reader" / "config.json").exists():
+        return {}
+    return {
+        "NOTESQA_EMBEDDER": str(request.getfixturevalue("tiny_embedder_dir")),
+        "NOTESQA_READER": str(request.getfixturevalue("tiny_reader_dir")),
+    }
+
+
+@pytest.fixture
+def server(tmp_path, request):
+    notes = tmp_path / "notes"
+    shutil.copytree(REPO / "examples" / "notes", notes, ignore=shutil.ignore_patterns(".notesqa"))
+    env = {**os.environ, "NOTESQA_NOTES": str(notes), **_models(request)}
+    from rag.pipeline import NotesQA
+
+    NotesQA.open(
+        notes, embedder=env.get("NOTESQA_EMBEDDER"), reader=env.get("NOTESQA_READER")
+    ).index(progress=False)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "app" / "streamlit_app.py"),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start within 60 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_ask_in_a_real_browser_and_save_a_screenshot(server):
+    options = webdriver.ChromeOptions()
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options)
+    try:
+        driver.get(server)
+        wait = WebDriverWait(driver, 120)
+        box = wait.until(
+            EC.presence_of_element_located(
+                (By.CSS_SELECTOR, "input[placeholder^='What does Adam']")
+            )
+        )
+        box.send_keys("What does Adam keep for every parameter?")
+        box.send_keys(Keys.ENTER)
+        wait.until(lambda d: "No answer in your notes" in d.page_source or "<mark" in d.page_source)
+        time.sleep(1.0)  # let the page settle before the picture
+        out = Path(os.environ.get("NOTESQA_SCREENSHOT", REPO / "build" / "app-screenshot.png"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(out))
+        assert out.stat().st_size > 10_000
+        assert (
+            "optimisers.md" in driver.page_source or "No answer in your notes" in driver.page_source
+        )
+    finally:
+        driver.quit()

@@ -1,0 +1,67 @@
+"""Drive the Streamlit app headlessly with streamlit.testing: index a folder, ask, see sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
+NOTES = {
+    "ada.md": "# People\n\n## Ada\n\nAda Smithson was born in Oslo in 1850. Ada Smithson worked as a chemist.\n",
+    "boris.txt": "Boris Kirason was born in Lima in 1901. Boris Kirason collected clocks.\n",
+}
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch, tiny_embedder_dir, tiny_reader_dir) -> tuple[AppTest, Path]:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for name, text in NOTES.items():
+        (notes / name).write_text(text, encoding="utf-8")
+    monkeypatch.setenv("NOTESQA_NOTES", str(notes))
+    monkeypatch.setenv("NOTESQA_EMBEDDER", str(tiny_embedder_dir))
+    monkeypatch.setenv("NOTESQA_READER", str(tiny_reader_dir))
+    return AppTest.from_file(str(APP), default_timeout=180), notes
+
+
+def _ask(at: AppTest, question: str) -> AppTest:
+    at.text_input(key="question").input(question)
+    at.button(key="ask").click()
+    return at.run()
+
+
+def test_asking_before_indexing_says_what_to_do(app):
+    at, _ = app
+    at.run()
+    assert not at.exception
+    at = _ask(at, "Where was Ada Smithson born?")
+    assert any("not indexed yet" in w.value for w in at.warning)
+
+
+def test_index_then_ask_shows_answers_with_their_source(app):
+    at, notes = app
+    at.run()
+    at.button(key="index").click()
+    at.run()
+    assert not at.exception
+    assert any("Indexed 2 files" in s.value for s in at.sidebar.success)
+    assert (notes / ".notesqa" / "manifest.json").exists()
+    at = _ask(at, "Where was Ada Smithson born?")
+    assert not at.exception
+    shown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    answered = "ada.md" in shown or "boris.txt" in shown
+    abstained = any("No answer in your notes" in i.value for i in at.info)
+    assert answered or abstained
+    if answered:
+        assert "<mark" in shown  # the answer is highlighted inside its passage
+
+
+def test_a_folder_that_does_not_exist_is_a_clear_error(app, tmp_path):
+    at, _ = app
+    at.run()
+    at.text_input(key="folder").input(str(tmp_path / "nope")).run()
+    assert any("is not a folder" in e.value for e in at.error)

@@ -1,0 +1,33 @@
+import pytest
+
+from app.uploads import MAX_UPLOAD_BYTES, check_upload, save_upload
+
+
+@pytest.mark.parametrize(
+    "name", ["../evil.md", "/etc/passwd.md", "a/b.md", "..\\x.md", "..", ".hidden.md", ""]
+)
+def test_names_that_could_escape_or_hide_are_refused(tmp_path, name):
+    with pytest.raises(ValueError):
+        save_upload(tmp_path, name, b"# hi")
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("slides.pdf", b"%PDF", "not a notes file"),
+        ("big.md", b"a" * (MAX_UPLOAD_BYTES + 1), "limit"),
+        ("bin.txt", b"abc\x00def", "binary"),
+        ("latin.txt", "café".encode("latin-1"), "not UTF-8"),
+    ],
+)
+def test_bad_uploads_get_a_clear_message(name, data, message):
+    with pytest.raises(ValueError, match=message):
+        check_upload(name, data)
+
+
+def test_good_upload_is_written_inside_the_notes_folder(tmp_path):
+    path = save_upload(tmp_path, "week 1 (intro).md", "# Week 1\n\nÉcole".encode())
+    assert path == (tmp_path / "uploads" / "week 1 (intro).md").resolve()
+    assert path.read_text(encoding="utf-8").endswith("École")
+    assert [p.name for p in path.parent.iterdir()] == ["week 1 (intro).md"]  # no temp file left

@@ -1,0 +1,113 @@
+"""The LangChain plugin passes langchain-tests' standard retriever and embeddings suites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("langchain_core")
+standard = pytest.importorskip("langchain_tests.integration_tests")
+unit_standard = pytest.importorskip("langchain_tests.unit_tests")
+
+from langchain_core.runnables import RunnablePassthrough  # noqa: E402
+
+from rag.langchain_plugin import NotesEmbeddings, NotesReader, NotesRetriever  # noqa: E402
+from rag.pipeline import NotesQA  # noqa: E402
+
+NOTES = {
+    "ada.md": "# Ada\n\nAda Smithson was born in Oslo in 1850. Ada Smithson worked as a chemist.\n",
+    "boris.md": "# Boris\n\nBoris Kirason was born in Lima in 1901. Boris Kirason collected clocks.\n",
+    "places.txt": "Lisbon is a city by the sea.\n\nCairo is a city on the Nile.\n",
+    "more/greta.md": "# Greta\n\nGreta Olgason worked as a pilot. Greta Olgason was born in Seoul.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def notes_index(tmp_path_factory, tiny_embedder_dir) -> Path:
+    root = tmp_path_factory.mktemp("lc") / "notes"
+    for rel, text in NOTES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    NotesQA.open(root, embedder=tiny_embedder_dir).index(progress=False)
+    return root / ".notesqa"
+
+
+class TestNotesRetrieverStandard(standard.RetrieversIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _index(self, notes_index, tiny_embedder_dir):
+        type(self).params = {"index_dir": str(notes_index), "embedder": str(tiny_embedder_dir)}
+
+    @property
+    def retriever_constructor(self) -> type[NotesRetriever]:
+        return NotesRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict:
+        return dict(self.params)
+
+    @property
+    def retriever_query_example(self) -> str:
+        return "Where was Ada Smithson born?"
+
+
+class TestNotesEmbeddingsStandard(standard.EmbeddingsIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _model(self, tiny_embedder_dir):
+        type(self).params = {"model": str(tiny_embedder_dir)}
+
+    @property
+    def embeddings_class(self) -> type[NotesEmbeddings]:
+        return NotesEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict:
+        return dict(self.params)
+
+
+class TestNotesEmbeddingsUnitStandard(unit_standard.EmbeddingsUnitTests):
+    @pytest.fixture(autouse=True)
+    def _model(self, tiny_embedder_dir):
+        type(self).params = {"model": str(tiny_embedder_dir)}
+
+    @property
+    def embeddings_class(self) -> type[NotesEmbeddings]:
+        return NotesEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict:
+        return dict(self.params)
+
+
+def test_documents_carry_exact_sources(notes_index, tiny_embedder_dir):
+    retriever = NotesRetriever(index_dir=str(notes_index), embedder=str(tiny_embedder_dir), k=4)
+    docs = retriever.invoke("Where was Ada Smithson born?")
+    assert len(docs) == 4
+    scores = [d.metadata["score"] for d in docs]
+    assert scores == sorted(scores, reverse=True)
+    notes_root = notes_index.parent
+    for doc in docs:
+        text = (notes_root / doc.metadata["source"]).read_text(encoding="utf-8")
+        assert text[doc.metadata["start"] : doc.metadata["end"]] == doc.page_content
+
+
+def test_retriever_then_reader_chain_extracts_answers_with_offsets(
+    notes_index, tiny_embedder_dir, tiny_reader_dir
+):
+    retriever = NotesRetriever(index_dir=str(notes_index), embedder=str(tiny_embedder_dir), k=3)
+    chain = {"question": RunnablePassthrough(), "documents": retriever} | NotesReader(
+        reader=str(tiny_reader_dir)
+    )
+    answers = chain.invoke("Where was Ada Smithson born?")
+    assert isinstance(answers, list)
+    for answer in answers:
+        text = (notes_index.parent / answer["source"]).read_text(encoding="utf-8")
+        assert text[answer["start"] : answer["end"]] == answer["text"]
+    assert NotesReader(reader=str(tiny_reader_dir)).invoke({"question": "q", "documents": []}) == []
+
+
+def test_embeddings_are_unit_vectors(tiny_embedder_dir):
+    emb = NotesEmbeddings(model=str(tiny_embedder_dir))
+    vectors = emb.embed_documents(["a", "Boris collected clocks"])
+    assert len(vectors) == 2 and len(vectors[0]) == len(emb.embed_query("x"))
+    assert all(abs(sum(v * v for v in vec) - 1) < 1e-4 for vec in vectors)
