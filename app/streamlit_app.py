@@ -43,8 +43,8 @@ def highlighted_passage(answer: Answer) -> str:
     )
 
 
-def sidebar(qa: NotesQA) -> tuple[int, int]:
-    """Folder, uploads, indexing and settings; returns (passages to read k, answers to show)."""
+def sidebar(qa: NotesQA) -> dict:
+    """Folder, uploads, indexing and settings; returns the search settings for ``ask``."""
     st.sidebar.header("Your notes")
     st.sidebar.caption(f"Folder: `{qa.notes_dir}`")
     uploads = st.sidebar.file_uploader(
@@ -73,13 +73,15 @@ def sidebar(qa: NotesQA) -> tuple[int, int]:
 
         try:
             summary = qa.index(progress=False, on_progress=report)
-        except (ValueError, FileNotFoundError) as err:
+        except (ValueError, FileNotFoundError, TimeoutError) as err:
             bar.empty()
             st.sidebar.error(f"Indexing failed, the previous index is unchanged: {err}")
         else:
             bar.progress(1.0, text="Done")
             st.sidebar.success(
-                f"Indexed {summary.files} files into {summary.chunks} passages in {summary.seconds:.1f} s."
+                f"Indexed {summary.files} files into {summary.chunks} passages in "
+                f"{summary.seconds:.1f} s: {len(summary.added)} added, {len(summary.changed)} "
+                f"changed, {len(summary.removed)} removed, {summary.unchanged} unchanged."
             )
             if summary.skipped:
                 with st.sidebar.expander(f"Skipped {len(summary.skipped)} files"):
@@ -91,17 +93,25 @@ def sidebar(qa: NotesQA) -> tuple[int, int]:
         "Passages to read", 1, 20, 5, help="How many retrieved passages the reader reads."
     )
     answers = st.sidebar.slider("Answers to show", 1, 10, 3)
+    mode = st.sidebar.radio(
+        "Retrieval",
+        ("hybrid", "dense", "bm25"),
+        horizontal=True,
+        key="mode",
+        help="hybrid fuses the embedder's ranking with BM25 keyword search (recommended).",
+    )
+    path_glob = st.sidebar.text_input("Only files matching", placeholder="biology/*", key="filter")
     with st.sidebar.expander("Index statistics"):
         try:
             st.json(qa.stats())
         except FileNotFoundError:
             st.write("No index yet.")
-    return k, answers
+    return {"k": k, "top_answers": answers, "mode": mode, "path_glob": path_glob or None}
 
 
-def show_answers(qa: NotesQA, question: str, k: int, top: int) -> None:
+def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
     try:
-        answers = qa.ask(question, k=k, top_answers=top)
+        answers = qa.ask(question, **settings)
     except FileNotFoundError:
         st.warning("These notes are not indexed yet: click **Index notes** in the sidebar.")
         return
@@ -110,7 +120,8 @@ def show_answers(qa: NotesQA, question: str, k: int, top: int) -> None:
         return
     if not answers:
         st.info("No answer in your notes. The closest passages:")
-        for hit in qa.search(question, k=min(k, 3)):
+        search = {k: v for k, v in settings.items() if k != "top_answers"}
+        for hit in qa.search(question, **{**search, "k": min(settings["k"], 3)}):
             st.markdown(
                 f"`{hit.source}` {('› ' + hit.heading) if hit.heading else ''} · similarity {hit.score:.2f}"
             )
@@ -146,14 +157,14 @@ def main() -> None:
         os.environ.get("NOTESQA_EMBEDDER") or None,
         os.environ.get("NOTESQA_READER") or None,
     )
-    k, top = sidebar(qa)
+    settings = sidebar(qa)
     with st.form("ask"):
         question = st.text_input(
             "Question", placeholder="What does Adam keep for every parameter?", key="question"
         )
         asked = st.form_submit_button("Ask", type="primary", key="ask")
     if asked and question.strip():
-        show_answers(qa, question, k, top)
+        show_answers(qa, question, settings)
 
 
 main()

@@ -30,31 +30,64 @@ def cmd_index(args) -> int:
     from rag.pipeline import NotesQA
 
     qa = NotesQA.open(args.notes_dir, args.index, embedder=args.embedder)
-    summary = qa.index(progress=not args.json)
+    summary = qa.index(progress=not args.json, rebuild=args.rebuild)
     if args.json:
         _print_json(summary.to_dict())
-    else:
-        print(
-            f"indexed {summary.files} files into {summary.chunks} passages in {summary.seconds:.1f} s "
-            f"-> {summary.index_dir}"
-        )
-        for path, reason in summary.skipped:
-            print(f"  skipped {path}: {reason}")
-        for path in summary.decoded_with_fallback:
-            print(f"  {path}: not UTF-8, decoded with a fallback encoding")
+        return 0
+    print(
+        f"indexed {summary.files} files into {summary.chunks} passages in {summary.seconds:.1f} s "
+        f"-> {summary.index_dir}"
+    )
+    print(
+        f"  {len(summary.added)} added, {len(summary.changed)} changed, "
+        f"{len(summary.removed)} removed, {summary.unchanged} unchanged; "
+        f"{summary.embedded} passages embedded"
+    )
+    for path, reason in summary.skipped:
+        print(f"  skipped {path}: {reason}")
+    for path in summary.decoded_with_fallback:
+        print(f"  {path}: not UTF-8, decoded with a fallback encoding")
     return 0
+
+
+def _questions(path: str):
+    """``(id, question)`` pairs from a JSONL file of ``{"id", "question"}`` objects."""
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                yield item["id"], item["question"]
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise ValueError(
+                    f"{path}:{line_no}: expected a JSON object with 'id' and 'question' ({err})"
+                ) from err
+
+
+def _search_options(args) -> dict:
+    return {"mode": args.mode, "path_glob": args.filter, "heading": args.heading}
 
 
 def cmd_ask(args) -> int:
     from rag.pipeline import NotesQA
 
     qa = NotesQA.from_index(args.index, embedder=args.embedder, reader=args.reader)
-    answers = qa.ask(args.question, k=args.k, top_answers=args.answers)
+    options = _search_options(args)
+    if args.batch:
+        for qid, question in _questions(args.batch):
+            answers = qa.ask(question, k=args.k, top_answers=args.answers, **options)
+            record = {"id": qid, "question": question, "answers": [a.to_dict() for a in answers]}
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+        return 0
+    if not args.question:
+        raise ValueError("no question: pass one, or --batch questions.jsonl")
+    answers = qa.ask(args.question, k=args.k, top_answers=args.answers, **options)
     if args.json:
         _print_json({"question": args.question, "answers": [a.to_dict() for a in answers]})
         return 0
     if not answers:
-        print("No answer found in your notes.")
+        print("No answer found in your notes (see the closest passages with `notesqa search`).")
         return 0
     for rank, answer in enumerate(answers, 1):
         where = f"{answer.source}:{answer.start}-{answer.end}"
@@ -70,7 +103,16 @@ def cmd_search(args) -> int:
     from rag.pipeline import NotesQA
 
     qa = NotesQA.from_index(args.index, embedder=args.embedder)
-    hits = qa.search(args.query, k=args.k)
+    options = _search_options(args)
+    if args.batch:
+        for qid, question in _questions(args.batch):
+            hits = qa.search(question, k=args.k, **options)
+            record = {"id": qid, "query": question, "hits": [h.to_dict() for h in hits]}
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+        return 0
+    if not args.query:
+        raise ValueError("no query: pass one, or --batch questions.jsonl")
+    hits = qa.search(args.query, k=args.k, **options)
     if args.json:
         _print_json({"query": args.query, "hits": [h.to_dict() for h in hits]})
         return 0
@@ -78,6 +120,31 @@ def cmd_search(args) -> int:
         heading = f" ({hit.heading})" if hit.heading else ""
         print(f"{rank}. [{hit.score:.3f}] {hit.source}:{hit.start}-{hit.end}{heading}")
         print(textwrap.indent(textwrap.fill(" ".join(hit.text.split())[:300], 96), "   "))
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from rag.pipeline import resolve_index_dir
+    from rag.store import NotesStore
+
+    with NotesStore.open(resolve_index_dir(args.index)) as store:
+        manifest = store.manifest
+        stats = {
+            "index_dir": str(store.folder),
+            "files": len(store.documents()),
+            "passages": len(store),
+            "embedder": manifest.get("embedder"),
+            "dim": manifest.get("dim"),
+            "chunking": manifest.get("chunking"),
+            "notes_root": manifest.get("notes_root"),
+            "created": manifest.get("created"),
+            "format_version": manifest.get("format_version"),
+        }
+    if args.json:
+        _print_json(stats)
+    else:
+        for key, value in stats.items():
+            print(f"{key:>15}: {value}")
     return 0
 
 
@@ -266,23 +333,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_index)
 
+    def retrieval_options(p, what: str, default_k: int) -> None:
+        p.add_argument(
+            "-k", type=int, default=default_k, help=f"passages to {what} (default {default_k})"
+        )
+        p.add_argument(
+            "--mode",
+            choices=("hybrid", "dense", "bm25"),
+            default="hybrid",
+            help="retrieval: hybrid (rank fusion of dense + BM25, default), dense or bm25",
+        )
+        p.add_argument(
+            "--filter",
+            metavar="GLOB",
+            help="only files whose path matches, e.g. 'biology/*' (applied inside the search)",
+        )
+        p.add_argument("--heading", help="only passages whose heading path contains this text")
+        p.add_argument(
+            "--batch",
+            metavar="JSONL",
+            help='read {"id", "question"} lines, write one JSON object per line',
+        )
+
     p = sub.add_parser(
         "ask",
         help="answer a question from the indexed notes, with sources",
         description="Retrieve the top passages and extract answer spans with the reader.",
     )
-    p.add_argument("question")
+    p.add_argument("question", nargs="?")
     index_option(p)
-    p.add_argument("-k", type=int, default=5, help="passages to read (default 5)")
+    retrieval_options(p, "read", 5)
     p.add_argument("--answers", type=int, default=3, help="answers to show (default 3)")
     p.add_argument("--reader", help="reader folder (default: the shipped one)")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("search", help="show the passages closest to a query")
-    p.add_argument("query")
+    p.add_argument("query", nargs="?")
     index_option(p)
-    p.add_argument("-k", type=int, default=5, help="passages to show (default 5)")
+    retrieval_options(p, "show", 5)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("stats", help="files, passages and settings of an index")
+    p.add_argument("--index", help="index folder (default: $NOTESQA_INDEX, then ./.notesqa)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_stats)
 
     train = sub.add_parser(
         "train", help="train a tokenizer, BERT, reader or embedder"
@@ -395,7 +489,13 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_libraries()
     try:
         return args.func(args)
-    except (FileNotFoundError, NotADirectoryError, ValueError, FloatingPointError) as err:
+    except (
+        FileNotFoundError,
+        NotADirectoryError,
+        ValueError,
+        FloatingPointError,
+        TimeoutError,
+    ) as err:
         print(f"notesqa: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

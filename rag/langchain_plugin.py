@@ -29,7 +29,8 @@ class NotesRetriever(BaseRetriever):
 
     ``page_content`` is the passage text; ``metadata`` holds ``source`` (path relative to the notes
     folder), ``start``/``end`` (character offsets of the passage in that file), ``heading`` and
-    ``score`` (cosine similarity). ``invoke(query, k=2)`` overrides ``k`` for one call.
+    ``score`` (see ``rag.retrieve`` for what it means in each mode). ``invoke(query, k=2)``
+    overrides ``k`` for one call.
     """
 
     index_dir: str | None = None
@@ -38,6 +39,10 @@ class NotesRetriever(BaseRetriever):
     """Embedder folder (default: the shipped one); must be the one that built the index."""
     k: int = 4
     """Passages to return."""
+    mode: str = "hybrid"
+    """Retrieval: ``hybrid`` (dense + BM25 rank fusion), ``dense`` or ``bm25``."""
+    filter: str | None = None
+    """Only files whose path matches this glob (e.g. ``"biology/*"``), applied inside the search."""
 
     _qa: Any = PrivateAttr(default=None)
 
@@ -56,7 +61,7 @@ class NotesRetriever(BaseRetriever):
         k: int | None = None,
         **_: Any,
     ) -> list[Document]:
-        hits = self._notes().search(query, k=k or self.k)
+        hits = self._notes().search(query, k=k or self.k, mode=self.mode, path_glob=self.filter)
         return [
             Document(
                 page_content=hit.text,

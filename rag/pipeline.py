@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -70,9 +71,61 @@ class IndexSummary:
     decoded_with_fallback: list[str] = field(default_factory=list)
     seconds: float = 0.0
     index_dir: str = ""
+    added: list[str] = field(default_factory=list)  # files new since the last index
+    changed: list[str] = field(default_factory=list)  # files whose content changed
+    removed: list[str] = field(default_factory=list)  # files gone from the folder
+    unchanged: int = 0
+    embedded: int = 0  # passages embedded now (the rest reused their stored vectors)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class IndexLock:
+    """An exclusive lock beside the index folder so two indexers never write it at once.
+
+    Waits up to ``timeout`` seconds, then fails with a message naming the holder's pid.
+    """
+
+    def __init__(self, index_dir: Path, timeout: float = 10.0) -> None:
+        self.path = index_dir.parent / f".{index_dir.name}.lock"
+        self.timeout = timeout
+        self._handle = None
+
+    def __enter__(self) -> IndexLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        deadline = time.time() + self.timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.time() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown"
+                    handle.close()
+                    raise TimeoutError(
+                        f"another `notesqa index` (pid {holder}) is updating {self.path.parent}; "
+                        "wait for it to finish and run this again"
+                    ) from None
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
 
 
 def resolve_index_dir(index: str | Path | None) -> Path:
@@ -141,35 +194,56 @@ class NotesQA:
         return self._store
 
     def index(
-        self, progress: bool = True, on_progress: Callable[[int, int], None] | None = None
+        self,
+        progress: bool = True,
+        on_progress: Callable[[int, int], None] | None = None,
+        rebuild: bool = False,
+        lock_timeout: float = 10.0,
     ) -> IndexSummary:
-        """(Re)build the index of the notes folder; the old index stays usable until the swap.
+        """Bring the index up to date with the notes folder, embedding only what changed.
 
-        ``on_progress(done, total)`` is called as passages are embedded (for a UI progress bar).
+        Unchanged passages keep their stored vectors (a passage is the same if its text is, and
+        the embedder is deterministic), so the result equals a full rebuild. The new index is
+        written beside the old one and swapped in atomically, under a lock: a crash or a kill at
+        any moment leaves the previous index loadable. An index built by another embedder is
+        refused unless ``rebuild``. ``on_progress(done, total)`` reports embedding progress.
         """
         if self.notes_dir is None:
             raise ValueError("this NotesQA has no notes folder; use NotesQA.open(NOTES_DIR)")
         started = time.time()
-        documents, report = load_notes(self.notes_dir)
-        emb = self.embedder
-        limit = min(self.chunking.max_tokens, emb.max_seq_length - 2)
-        cfg = ChunkingConfig(
-            max_tokens=limit, overlap_tokens=min(self.chunking.overlap_tokens, limit // 4)
-        )
-        chunks: list[Chunk] = []
-        for doc in documents:
-            chunks.extend(chunk_document(doc, emb.count_tokens, cfg))
-        vectors = self._embed_chunks(chunks, progress, on_progress)
-        manifest = {
-            "embedder": emb.identity,
-            "dim": emb.dim,
-            "notes_root": str(self.notes_dir),
-            "chunking": {"max_tokens": cfg.max_tokens, "overlap_tokens": cfg.overlap_tokens},
-        }
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        NotesStore.build(self.index_dir, documents, chunks, vectors, manifest)
+        with IndexLock(self.index_dir, timeout=lock_timeout):
+            # temporary folders of an indexer that was killed before its swap
+            for stale in self.index_dir.parent.glob(f".{self.index_dir.name}.tmp-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            documents, report = load_notes(self.notes_dir)
+            emb = self.embedder
+            limit = min(self.chunking.max_tokens, emb.max_seq_length - 2)
+            cfg = ChunkingConfig(
+                max_tokens=limit, overlap_tokens=min(self.chunking.overlap_tokens, limit // 4)
+            )
+            chunks: list[Chunk] = []
+            for doc in documents:
+                chunks.extend(chunk_document(doc, emb.count_tokens, cfg))
+            old_docs, old_vectors = ({}, {}) if rebuild else self._previous_index()
+            todo = [i for i, c in enumerate(chunks) if c.text not in old_vectors]
+            fresh = self._embed_chunks([chunks[i] for i in todo], progress, on_progress)
+            vectors = np.zeros((len(chunks), emb.dim), dtype=np.float32)
+            for i, chunk in enumerate(chunks):
+                if chunk.text in old_vectors:
+                    vectors[i] = old_vectors[chunk.text]
+            if todo:
+                vectors[todo] = fresh
+            manifest = {
+                "embedder": emb.identity,
+                "dim": emb.dim,
+                "notes_root": str(self.notes_dir),
+                "chunking": {"max_tokens": cfg.max_tokens, "overlap_tokens": cfg.overlap_tokens},
+            }
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            NotesStore.build(self.index_dir, documents, chunks, vectors, manifest)
+        new_docs = {d.path: d.sha256 for d in documents}
         return IndexSummary(
             files=len(documents),
             chunks=len(chunks),
@@ -177,7 +251,38 @@ class NotesQA:
             decoded_with_fallback=report.decoded_with_fallback,
             seconds=time.time() - started,
             index_dir=str(self.index_dir),
+            added=sorted(set(new_docs) - set(old_docs)),
+            changed=sorted(p for p in new_docs if p in old_docs and old_docs[p] != new_docs[p]),
+            removed=sorted(set(old_docs) - set(new_docs)),
+            unchanged=sum(1 for p in new_docs if old_docs.get(p) == new_docs[p]),
+            embedded=len(todo),
         )
+
+    def _previous_index(self) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+        """``({path: sha256}, {passage text: vector})`` of the current index, if reusable."""
+        try:
+            old = NotesStore.open(self.index_dir)
+        except FileNotFoundError:
+            return {}, {}
+        except ValueError as err:  # an older format or a damaged index: build from scratch
+            log.warning("rebuilding the index from scratch: %s", err)
+            return {}, {}
+        try:
+            manifest = old.manifest
+            if (
+                manifest.get("embedder") != self.embedder.identity
+                or manifest.get("dim") != self.embedder.dim
+            ):
+                raise ValueError(
+                    f"the index at {self.index_dir} was built with embedder "
+                    f"{manifest.get('embedder')!r}, not {self.embedder.identity!r}; run "
+                    "`notesqa index NOTES_DIR --rebuild` to re-embed everything with the new one"
+                )
+            docs = {d["path"]: d["sha256"] for d in old.documents()}
+            vectors = dict(zip((c.text for c in old.chunks()), old.vectors(), strict=True))
+            return docs, vectors
+        finally:
+            old.close()
 
     def _embed_chunks(
         self,
@@ -213,21 +318,40 @@ class NotesQA:
             "notes_root": manifest.get("notes_root"),
         }
 
-    def search(self, query: str, k: int = 5) -> list[SearchHit]:
-        """The ``k`` passages closest to ``query`` (dense retrieval), best first."""
-        if not query.strip():
-            raise ValueError("the query is empty; ask something")
-        vector = self.embedder.encode([query])[0]
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        path_glob: str | None = None,
+        heading: str | None = None,
+    ) -> list[SearchHit]:
+        """The ``k`` best passages for ``query``; see ``rag.retrieve`` for modes and scores.
+
+        ``path_glob`` (e.g. ``"biology/*"``) and ``heading`` (substring of the heading path)
+        filter inside the search, so up to ``k`` matching passages always come back.
+        """
+        from rag.retrieve import retrieve
+
+        hits = retrieve(self.store, self.embedder, query, k, mode, path_glob, heading)
         return [
             SearchHit(
                 h.chunk.text, h.score, h.chunk.source, h.chunk.start, h.chunk.end, h.chunk.heading
             )
-            for h in self.store.search(vector, k)
+            for h in hits
         ]
 
-    def ask(self, question: str, k: int = 5, top_answers: int = 3) -> list[Answer]:
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        top_answers: int = 3,
+        mode: str = "hybrid",
+        path_glob: str | None = None,
+        heading: str | None = None,
+    ) -> list[Answer]:
         """Extract answers from the top ``k`` passages; [] when the reader abstains."""
-        hits = self.search(question, k)
+        hits = self.search(question, k, mode, path_glob, heading)
         if not hits:
             return []
         results = self.reader.read(question, [h.text for h in hits])

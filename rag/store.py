@@ -7,6 +7,7 @@ Layout of the folder (no pickle anywhere)::
     vectors.faiss    faiss.write_index of IndexIDMap2(IndexFlatIP(dim)); ids = chunk ids
     notes.sqlite     documents(id, path UNIQUE, sha256, mtime, size)
                      chunks(id PRIMARY KEY, document_id, start, end, heading, text)
+    bm25/            bm25s keyword index over the same chunks (JSON + .npy, no pickle)
 
 Vectors are unit rows, so the inner product FAISS returns is the cosine similarity.
 
@@ -43,13 +44,15 @@ import numpy as np
 
 from rag.chunking import Chunk
 from rag.documents import Document
+from rag.sparse import BM25Index
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: adds the bm25/ keyword index
 MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.faiss"
 SQLITE_FILE = "notes.sqlite"
+BM25_DIR = "bm25"
 _REBUILD_HINT = "rebuild it with `notesqa index NOTES_DIR --rebuild`"
 _UNIT_NORM_TOLERANCE = 1e-3
 
@@ -210,6 +213,7 @@ class NotesStore:
         self._index = index
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.Lock()
+        self._bm25: BM25Index | None = None
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -254,6 +258,7 @@ class NotesStore:
                 index.add_with_ids(vectors, np.arange(len(chunks), dtype=np.int64))
             faiss.write_index(index, str(tmp / VECTORS_FILE))
             _write_sqlite(tmp / SQLITE_FILE, documents, chunks)
+            BM25Index.build([c.text for c in chunks]).save(tmp / BM25_DIR)
             # The manifest goes last: a folder with a manifest is a finished index.
             (tmp / MANIFEST_FILE).write_text(
                 json.dumps(full_manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
@@ -285,12 +290,14 @@ class NotesStore:
         """
         folder = Path(folder).expanduser()
         manifest_path = folder / MANIFEST_FILE
+        backup = folder.with_name(f".{folder.name}.old")
+        if not manifest_path.is_file() and (backup / MANIFEST_FILE).is_file():
+            # a swap was interrupted between its two renames: the previous index is intact
+            logger.warning("using the previous index at %s (an update was interrupted)", backup)
+            return cls.open(backup, expected)
         if not manifest_path.is_file():
-            hint = ""
-            if folder.with_name(f".{folder.name}.old").exists():
-                hint = f" (an interrupted rebuild left the old index at .{folder.name}.old)"
             raise FileNotFoundError(
-                f"no notesqa index at {folder}{hint}; run `notesqa index NOTES_DIR` first"
+                f"no notesqa index at {folder}; run `notesqa index NOTES_DIR` first"
             )
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -312,7 +319,7 @@ class NotesStore:
                     f"index at {folder} was built with {key}={have!r} but {key}={want!r} is "
                     f"expected; {_REBUILD_HINT}"
                 )
-        for name in (VECTORS_FILE, SQLITE_FILE):
+        for name in (VECTORS_FILE, SQLITE_FILE, f"{BM25_DIR}/size.txt"):
             if not (folder / name).is_file():
                 raise ValueError(f"index at {folder} is missing {name}; {_REBUILD_HINT}")
         index = faiss.read_index(str(folder / VECTORS_FILE))
@@ -345,8 +352,40 @@ class NotesStore:
         _, path, start, end, text, heading = row
         return Chunk(source=path, start=start, end=end, text=text, heading=heading)
 
-    def search(self, query: np.ndarray, k: int) -> list[Hit]:
+    @property
+    def bm25(self) -> BM25Index:
+        """The keyword index over the same chunk ids (loaded on first use)."""
+        if self._bm25 is None:
+            self._bm25 = BM25Index.load(self.folder / BM25_DIR)
+        return self._bm25
+
+    def ids_matching(self, path_glob: str | None = None, heading: str | None = None) -> np.ndarray:
+        """Chunk ids whose file path matches ``path_glob`` (SQLite GLOB, e.g. ``bio/*``) and whose
+        heading path contains ``heading`` (case-insensitive); used to filter *inside* searches."""
+        where, params = [], []
+        if path_glob:
+            where.append("d.path GLOB ?")
+            params.append(path_glob)
+        if heading:
+            where.append("lower(c.heading) LIKE ?")
+            params.append(f"%{heading.lower()}%")
+        sql = f"{_CHUNK_SELECT} {'WHERE ' + ' AND '.join(where) if where else ''}"
+        return np.asarray([row[0] for row in self._query(sql, tuple(params))], dtype=np.int64)
+
+    def hits(self, scored: list[tuple[int, float]]) -> list[Hit]:
+        """``Hit``s for ``(chunk_id, score)`` pairs, in the given order."""
+        if not scored:
+            return []
+        marks = ",".join("?" * len(scored))
+        rows = self._query(f"{_CHUNK_SELECT} WHERE c.id IN ({marks})", tuple(i for i, _ in scored))
+        by_id = {row[0]: self._row_to_chunk(row) for row in rows}
+        return [Hit(chunk=by_id[i], score=s, chunk_id=i) for i, s in scored if i in by_id]
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` chunks most similar to ``query`` (shape ``(d,)`` or ``(1, d)``), best first.
+
+        ``allowed`` (chunk ids) restricts the search itself (a FAISS ID selector), so a filter
+        never returns fewer than ``k`` hits while enough matching chunks exist.
 
         Example::
 
@@ -360,17 +399,17 @@ class NotesStore:
                 f"{self._index.d}; embed the query with the embedder that built the index "
                 f"({self._manifest.get('embedder')!r})"
             )
-        k = min(int(k), len(self))
+        k = min(int(k), len(self) if allowed is None else len(allowed))
         if k <= 0:
             return []
-        scores, ids = self._index.search(q, k)  # (1, k), (1, k)
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(
+                sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            )
+        scores, ids = self._index.search(q, k, params=params)  # (1, k), (1, k)
         pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        if not pairs:
-            return []
-        marks = ",".join("?" * len(pairs))
-        rows = self._query(f"{_CHUNK_SELECT} WHERE c.id IN ({marks})", tuple(i for i, _ in pairs))
-        by_id = {row[0]: self._row_to_chunk(row) for row in rows}
-        return [Hit(chunk=by_id[i], score=s, chunk_id=i) for i, s in pairs if i in by_id]
+        return self.hits(pairs)
 
     def chunk(self, chunk_id: int) -> Chunk:
         """The chunk with id ``chunk_id``; ``KeyError`` if there is none."""

@@ -83,6 +83,14 @@ def test_documents_carry_exact_sources(notes_index, tiny_embedder_dir):
     retriever = NotesRetriever(index_dir=str(notes_index), embedder=str(tiny_embedder_dir), k=4)
     docs = retriever.invoke("Where was Ada Smithson born?")
     assert len(docs) == 4
+    only = NotesRetriever(
+        index_dir=str(notes_index),
+        embedder=str(tiny_embedder_dir),
+        k=3,
+        mode="bm25",
+        filter="more/*",
+    ).invoke("Greta pilot")
+    assert only and {d.metadata["source"] for d in only} == {"more/greta.md"}
     scores = [d.metadata["score"] for d in docs]
     assert scores == sorted(scores, reverse=True)
     notes_root = notes_index.parent

@@ -1,0 +1,150 @@
+"""Incremental indexing equals a rebuild; hybrid/BM25/dense modes; filters inside the search; locking."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.pipeline import IndexLock, NotesQA
+from rag.retrieve import reciprocal_rank_fusion
+from rag.sparse import BM25Index
+from rag.store import NotesStore
+
+NOTES = {
+    "biology/cells.md": "# Cells\n\n## Mitochondria\n\nMitochondria make ATP for the cell.\n\n"
+    "## Ribosomes\n\nRibosomes build proteins from amino acids.\n",
+    "history/rome.md": "# Rome\n\nRome was founded in 753 BC. Julius Caesar crossed the Rubicon.\n",
+    "ml/adam.txt": "Adam keeps two moving averages for every parameter: the mean and the variance.\n",
+}
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def qa(tmp_path, tiny_embedder_dir) -> NotesQA:
+    root = tmp_path / "notes"
+    _write(root, NOTES)
+    return NotesQA.open(root, embedder=tiny_embedder_dir)
+
+
+def _snapshot(index_dir: Path) -> tuple[list, np.ndarray, list]:
+    with NotesStore.open(index_dir) as store:
+        chunks = [(c.source, c.start, c.end, c.text, c.heading) for c in store.chunks()]
+        docs = [(d["path"], d["sha256"]) for d in store.documents()]
+        return chunks, store.vectors(), docs
+
+
+def test_incremental_index_equals_a_full_rebuild_after_edits(qa, tmp_path, tiny_embedder_dir):
+    first = qa.index(progress=False)
+    assert first.added == sorted(NOTES) and first.embedded == first.chunks
+    root = qa.notes_dir
+    (root / "history/rome.md").write_text("# Rome\n\nRome was founded in 753 BC by Romulus.\n")
+    (root / "ml/adam.txt").unlink()
+    _write(root, {"ml/sgd.md": "# SGD\n\nSGD with momentum keeps one velocity per parameter.\n"})
+    second = qa.index(progress=False)
+    assert second.added == ["ml/sgd.md"] and second.changed == ["history/rome.md"]
+    assert second.removed == ["ml/adam.txt"] and second.unchanged == 1
+    assert 0 < second.embedded < second.chunks  # the unchanged file's passages were not re-embedded
+    again = qa.index(progress=False)
+    assert again.embedded == 0 and not (again.added or again.changed or again.removed)
+
+    fresh = NotesQA.open(root, tmp_path / "fresh-index", embedder=tiny_embedder_dir)
+    fresh.index(progress=False)
+    inc_chunks, inc_vectors, inc_docs = _snapshot(qa.index_dir)
+    new_chunks, new_vectors, new_docs = _snapshot(fresh.index_dir)
+    assert inc_chunks == new_chunks and inc_docs == new_docs
+    np.testing.assert_allclose(inc_vectors, new_vectors, atol=1e-5)
+
+
+def test_modes_and_filters_inside_the_search(qa):
+    qa.index(progress=False)
+    for mode in ("dense", "bm25", "hybrid"):
+        hits = qa.search("mitochondria ATP", k=2, mode=mode)
+        assert 1 <= len(hits) <= 2
+    assert qa.search("mitochondria ATP", k=1, mode="bm25")[0].source == "biology/cells.md"
+    # a filter keeps k results from the matching files only (it is not a post-filter)
+    only_history = qa.search("mitochondria ATP", k=5, mode="dense", path_glob="history/*")
+    assert only_history and {h.source for h in only_history} == {"history/rome.md"}
+    by_heading = qa.search("proteins", k=5, mode="hybrid", heading="ribosomes")
+    assert by_heading and all("Ribosomes" in h.heading for h in by_heading)
+    assert qa.search("anything", k=3, path_glob="nothing/*") == []
+    with pytest.raises(ValueError, match="unknown retrieval mode"):
+        qa.search("x", mode="fuzzy")
+
+
+def test_rrf_rewards_agreement():
+    fused = reciprocal_rank_fusion([[7, 3, 5], [3, 9]], k=3)
+    assert [i for i, _ in fused] == [3, 7, 9]
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+
+
+def test_bm25_round_trips_without_pickle(tmp_path):
+    index = BM25Index.build(["adam keeps moving averages", "ribosomes build proteins", "rome"])
+    index.save(tmp_path / "bm25")
+    loaded = BM25Index.load(tmp_path / "bm25")
+    assert loaded.search("proteins", k=2)[0][0] == 1
+    assert loaded.search("proteins", k=2, allowed=np.array([0, 2])) == []
+    assert not list((tmp_path / "bm25").glob("*.pkl"))
+
+
+def test_a_second_indexer_waits_then_fails_clearly(qa):
+    with IndexLock(qa.index_dir):
+        with pytest.raises(TimeoutError, match="another `notesqa index`"):
+            qa.index(progress=False, lock_timeout=0.3)
+    qa.index(progress=False, lock_timeout=0.3)  # free again
+
+
+def test_an_interrupted_swap_leaves_the_previous_index_loadable(qa):
+    qa.index(progress=False)
+    before = _snapshot(qa.index_dir)[0]
+    # the moment between the swap's two renames: only the backup exists
+    os.rename(qa.index_dir, qa.index_dir.with_name(f".{qa.index_dir.name}.old"))
+    assert [c for c in NotesStore.open(qa.index_dir).chunks()]
+    qa.close()
+    assert qa.search("mitochondria", k=1)
+    qa.close()
+    qa.index(progress=False)  # the next run completes it
+    assert _snapshot(qa.index_dir)[0] == before
+    assert not qa.index_dir.with_name(f".{qa.index_dir.name}.old").exists()
+
+
+def test_kill_9_while_indexing_keeps_the_old_index(qa, tiny_embedder_dir):
+    qa.index(progress=False)
+    before = _snapshot(qa.index_dir)[0]
+    root = qa.notes_dir
+    for i in range(300):  # enough work to be killed part-way
+        _write(
+            root, {f"bulk/n{i}.md": f"# Note {i}\n\n" + f"Fact number {i} is about cells. " * 20}
+        )
+    code = (
+        "import sys; from rag.pipeline import NotesQA; "
+        "NotesQA.open(sys.argv[1], embedder=sys.argv[2]).index(progress=False)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(root), str(tiny_embedder_dir)], env=env
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        if list(root.glob(".notesqa.tmp-*")) or time.time() > deadline - 55:
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _snapshot(qa.index_dir)[0] == before or len(_snapshot(qa.index_dir)[0]) > len(before)
+    summary = qa.index(progress=False)  # completes the update, cleaning what the kill left
+    assert summary.files == len(NOTES) + 300
+    assert not list(root.glob(".notesqa.tmp-*"))
+    shutil.rmtree(root / "bulk")
