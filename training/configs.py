@@ -88,6 +88,17 @@ class ReaderConfig:
     max_train_examples: int = field(
         default=0, metadata={"help": "Questions to train on (0 = all)."}
     )
+    unanswerable_ratio: float = field(
+        default=0.0,
+        metadata={
+            "help": "Extra no-answer questions (question + another paragraph of its article), "
+            "as a share of the training questions."
+        },
+    )
+    calibration_examples: int = field(
+        default=0,
+        metadata={"help": "Train questions held out to choose the no-answer threshold (0 = none)."},
+    )
     precision: str = "auto"
     seed: int = 0
     log_every: int = 20

@@ -28,7 +28,7 @@ from rag.reader import Reader, ReaderSettings
 from training.checkpoint import save_checkpoint
 from training.configs import ReaderConfig
 from training.precision import autocast, use_bf16
-from training.squad import load_squad
+from training.squad import load_squad, make_unanswerable
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -108,10 +108,22 @@ def train_reader(
     _, examples = load_squad(train_data)
     examples = [e for e in examples if e["answers"] or e["is_impossible"]]
     random.Random(cfg.seed).shuffle(examples)
+    # held-out questions (whole articles would be stricter; questions suffice for a threshold)
+    calibration, examples = (
+        examples[: cfg.calibration_examples],
+        examples[cfg.calibration_examples :],
+    )
     if cfg.max_train_examples:
         examples = examples[: cfg.max_train_examples]
+    negatives = make_unanswerable(examples, cfg.unanswerable_ratio, cfg.seed)
+    examples = examples + negatives
     features = train_features(examples, tokenizer, cfg)
-    log.info("%d questions -> %d training windows", len(examples), len(features))
+    log.info(
+        "%d questions (%d without answer) -> %d training windows",
+        len(examples),
+        len(negatives),
+        len(features),
+    )
     model = BertForQuestionAnswering.from_pretrained(str(init)).to(dev)
     bf16 = use_bf16(cfg.precision, dev)
     optimizer = torch.optim.AdamW(
@@ -154,13 +166,77 @@ def train_reader(
             bar.set_postfix(loss=f"{running:.3f}")
     log.info("reader trained for %d steps in %.0f s", steps, time.time() - started)
     out = Path(out_dir)
-    save_checkpoint(out, model, tokenizer, None, {"steps": steps, "init": str(init)})
-    ReaderSettings(
+    settings = ReaderSettings(
         max_seq_length=cfg.max_seq_length,
         doc_stride=cfg.doc_stride,
         max_query_length=cfg.max_query_length,
-    ).save(out)
+    )
+    state = {"steps": steps, "init": str(init)}
+    if calibration:
+        held_out = calibration + make_unanswerable(calibration, 1.0, cfg.seed + 1)
+        reader = Reader(model.eval(), tokenizer, settings)
+        threshold, scores = calibrate_null_threshold(reader, held_out)
+        settings.null_threshold = threshold
+        state["calibration"] = {"questions": len(held_out), "null_threshold": threshold, **scores}
+        log.info(
+            "no-answer threshold %.3f on %d held-out questions: %s",
+            threshold,
+            len(held_out),
+            scores,
+        )
+    save_checkpoint(out, model, tokenizer, None, state)
+    settings.save(out)
     return out
+
+
+def choose_threshold(
+    null_minus_best: list[float], answer_f1: list[float], answerable: list[bool]
+) -> tuple[float, float]:
+    """The abstention threshold that maximises SQuAD v2.0 F1 on held-out questions.
+
+    For question i the reader abstains when ``null_minus_best[i] > threshold``; abstaining earns
+    1 on an unanswerable question and 0 otherwise, answering earns ``answer_f1[i]`` (0 on an
+    unanswerable one). Returns ``(threshold, best mean F1 x 100)``.
+
+    Example:
+        >>> choose_threshold([-3.0, 2.0], [1.0, 0.0], [True, False])
+        (-3.0, 100.0)    # abstain on the second (2.0 > -3.0), answer the first
+    """
+    n = len(null_minus_best)
+    if n == 0:
+        return 0.0, 0.0
+    order = sorted(range(n), key=lambda i: null_minus_best[i])
+    # threshold below every score: abstain everywhere
+    score = sum(1.0 for a in answerable if not a)
+    best_score, best_threshold = score, min(null_minus_best) - 1.0
+    for i in order:  # raise the threshold past question i: it switches to answering
+        score += (answer_f1[i] if answerable[i] else 0.0) - (0.0 if answerable[i] else 1.0)
+        if score > best_score:
+            best_score, best_threshold = score, null_minus_best[i]
+    return float(best_threshold), 100.0 * best_score / n
+
+
+def calibrate_null_threshold(
+    reader: Reader, examples: list[dict]
+) -> tuple[float, dict[str, float]]:
+    """Choose ``null_threshold`` on held-out (answerable + unanswerable) questions."""
+    from rag.metrics import f1_score
+
+    diffs, f1s, answerable = [], [], []
+    pairs = [(e["question"], e["context"]) for e in examples]
+    for example, (spans, null) in zip(examples, reader.read_pairs(pairs), strict=True):
+        best = spans[0] if spans else None
+        diffs.append(null - best.score if best else float("inf"))
+        golds = [a["text"] for a in example["answers"]]
+        f1s.append(max((f1_score(best.text, g) for g in golds), default=0.0) if best else 0.0)
+        answerable.append(bool(golds))
+    threshold, best_f1 = choose_threshold(diffs, f1s, answerable)
+    has = [f for f, a in zip(f1s, answerable, strict=True) if a]
+    return threshold, {
+        "held_out_f1_with_threshold": round(best_f1, 2),
+        "held_out_has_answer_f1_always_answering": round(100.0 * sum(has) / max(len(has), 1), 2),
+        "held_out_no_answer_share": round(1 - len(has) / max(len(f1s), 1), 3),
+    }
 
 
 def predict_squad(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from pathlib import Path
 
 
@@ -57,3 +58,45 @@ def load_squad(path: str | Path) -> tuple[list[dict], list[dict]]:
     """(raw ``data`` list, flat question records) of a SQuAD file."""
     data = read_squad_json(path)
     return data, flatten_squad(data)
+
+
+def make_unanswerable(examples: list[dict], ratio: float, seed: int = 0) -> list[dict]:
+    """Unanswerable copies of ``ratio`` of the questions: each paired with another paragraph of
+    its own article that contains none of its answers (a standard way to build no-answer
+    training data from SQuAD v1.1). Returned records have ``answers=[]``, ``is_impossible=True``.
+
+    Example:
+        >>> negatives = make_unanswerable(examples, ratio=0.5)
+        >>> negatives[0]["is_impossible"], negatives[0]["id"].endswith("-neg")
+        (True, True)
+    """
+    if ratio <= 0:
+        return []
+    paragraphs: dict[str, list[str]] = {}
+    for e in examples:
+        contexts = paragraphs.setdefault(e["title"], [])
+        if e["context"] not in contexts:
+            contexts.append(e["context"])
+    rng = random.Random(seed)
+    negatives = []
+    for e in examples:
+        if rng.random() >= ratio:
+            continue
+        answers = [a["text"].lower() for a in e["answers"]]
+        others = [
+            c
+            for c in paragraphs[e["title"]]
+            if c != e["context"] and not any(a in c.lower() for a in answers)
+        ]
+        if not others:
+            continue
+        negatives.append(
+            {
+                **e,
+                "id": f"{e['id']}-neg",
+                "context": rng.choice(others),
+                "answers": [],
+                "is_impossible": True,
+            }
+        )
+    return negatives

@@ -51,3 +51,39 @@ def test_checkpoint_is_a_standard_hf_qa_model(tiny_reader_dir):
 def test_missing_reader_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no reader checkpoint"):
         Reader.load(tmp_path)
+
+
+def _plain_hf_best_span(folder, question: str, context: str) -> str:
+    """What a user gets with plain transformers: best start<=end context span by logit sum."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForQuestionAnswering.from_pretrained(str(folder)).eval()
+    enc = tok(question, context, return_offsets_mapping=True, return_tensors="pt")
+    offsets = enc.pop("offset_mapping")[0]
+    with torch.no_grad():
+        out = model(**enc)
+    seq = enc.sequence_ids(0)
+    ctx = [i for i, s in enumerate(seq) if s == 1]
+    best, span = -1e9, (0, 0)
+    for i in ctx:
+        for j in ctx:
+            if i <= j < i + 30:
+                score = float(out.start_logits[0, i] + out.end_logits[0, j])
+                if score > best:
+                    best, span = score, (int(offsets[i][0]), int(offsets[j][1]))
+    return context[span[0] : span[1]]
+
+
+def test_same_best_span_as_plain_transformers_and_the_qa_pipeline(tiny_reader_dir):
+    question, context = "Where was Ada Smithson born?", "Ada Smithson was born in Oslo in 1850."
+    ours = Reader.load(tiny_reader_dir).read(question, [context])[0][0][0].text
+    assert ours == _plain_hf_best_span(tiny_reader_dir, question, context)
+    from transformers.pipelines import SUPPORTED_TASKS
+
+    if "question-answering" not in SUPPORTED_TASKS:
+        pytest.skip("this transformers version has no question-answering pipeline")
+    from transformers import pipeline
+
+    qa = pipeline("question-answering", model=str(tiny_reader_dir))
+    assert qa(question=question, context=context)["answer"].strip() == ours

@@ -1,9 +1,17 @@
 import json
+import math
+
+import pytest
 
 from rag.reader import Reader
 from training.configs import ReaderConfig
-from training.reader import evaluate_reader, train_features
-from training.squad import load_squad
+from training.reader import (
+    calibrate_null_threshold,
+    choose_threshold,
+    evaluate_reader,
+    train_features,
+)
+from training.squad import load_squad, make_unanswerable
 from training.tokenizer import load_tokenizer
 
 
@@ -29,3 +37,85 @@ def test_trained_reader_beats_chance_and_saves_settings(tiny_reader_dir, data_di
     assert set(scores) == {"exact_match", "f1", "examples_per_s"}
     # templated questions are easy: a trained reader is far above the ~0 of a random one
     assert scores["f1"] > 20.0, scores
+
+
+def test_unanswerable_copies_use_another_paragraph_without_the_answer():
+    examples = [
+        {
+            "id": "a",
+            "title": "T",
+            "question": "Where?",
+            "context": "Ada lived in Oslo.",
+            "answers": [{"text": "Oslo", "answer_start": 13}],
+            "is_impossible": False,
+        },
+        {
+            "id": "b",
+            "title": "T",
+            "question": "When?",
+            "context": "Oslo is cold in 1850.",
+            "answers": [{"text": "1850", "answer_start": 16}],
+            "is_impossible": False,
+        },
+        {
+            "id": "c",
+            "title": "T",
+            "question": "Who?",
+            "context": "Boris sang songs.",
+            "answers": [{"text": "Boris", "answer_start": 0}],
+            "is_impossible": False,
+        },
+        {
+            "id": "d",
+            "title": "U",
+            "question": "Alone?",
+            "context": "Only paragraph of U.",
+            "answers": [{"text": "Only", "answer_start": 0}],
+            "is_impossible": False,
+        },
+    ]
+    negatives = {n["id"]: n for n in make_unanswerable(examples, ratio=1.0, seed=0)}
+    assert set(negatives) == {"a-neg", "b-neg", "c-neg"}  # U has no other paragraph
+    assert (
+        negatives["a-neg"]["context"] == "Boris sang songs."
+    )  # the Oslo paragraph contains "Oslo"
+    for n in negatives.values():
+        assert n["is_impossible"] and n["answers"] == []
+    assert make_unanswerable(examples, ratio=0.0) == []
+
+
+def test_threshold_maximises_v2_f1_on_held_out_questions():
+    # answerable questions have a low null-minus-best margin, unanswerable ones a high one
+    diffs = [-4.0, -2.0, 1.0, 3.0, 5.0]
+    f1s = [1.0, 0.5, 0.0, 0.0, 0.0]
+    answerable = [True, True, False, False, True]
+    threshold, best = choose_threshold(diffs, f1s, answerable)
+    assert threshold == -2.0  # answer the first two, abstain on the rest
+    assert best == pytest.approx(100 * (1 + 0.5 + 1 + 1 + 0) / 5)
+    # abstaining on everything is chosen when answers are all wrong
+    threshold, best = choose_threshold([0.0, 1.0], [0.0, 0.0], [False, True])
+    assert threshold < 0.0 and best == pytest.approx(50.0)
+
+
+def test_calibration_on_held_out_questions_beats_always_answering(tiny_reader_dir, data_dir):
+    _, examples = load_squad(data_dir / "squad-dev.json")
+    examples = examples[:30]
+    # unanswerable versions: each question against the paragraph of a different person
+    shifted = examples[10:] + examples[:10]
+    negatives = [
+        {
+            **e,
+            "id": e["id"] + "-neg",
+            "context": other["context"],
+            "answers": [],
+            "is_impossible": True,
+        }
+        for e, other in zip(examples, shifted, strict=True)
+    ]
+    reader = Reader.load(tiny_reader_dir)
+    threshold, scores = calibrate_null_threshold(reader, examples + negatives)
+    always_answer = scores["held_out_has_answer_f1_always_answering"] / 2  # half are unanswerable
+    assert scores["held_out_f1_with_threshold"] >= always_answer
+    assert scores["held_out_f1_with_threshold"] >= 50.0  # never worse than abstaining everywhere
+    assert scores["held_out_no_answer_share"] == 0.5
+    assert math.isfinite(threshold)
