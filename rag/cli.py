@@ -30,7 +30,7 @@ def cmd_index(args) -> int:
     from rag.pipeline import NotesQA
 
     qa = NotesQA.open(args.notes_dir, args.index, embedder=args.embedder)
-    summary = qa.index(progress=not args.json, rebuild=args.rebuild)
+    summary = qa.index(progress=not args.json, rebuild=args.rebuild, index_type=args.index_type)
     if args.json:
         _print_json(summary.to_dict())
         return 0
@@ -43,6 +43,10 @@ def cmd_index(args) -> int:
         f"{len(summary.removed)} removed, {summary.unchanged} unchanged; "
         f"{summary.embedded} passages embedded"
     )
+    if summary.recall_at_10 is not None:
+        print(
+            f"  {summary.index_type} index: recall@10 against exact search {summary.recall_at_10:.3f}"
+        )
     for path, reason in summary.skipped:
         print(f"  skipped {path}: {reason}")
     for path in summary.decoded_with_fallback:
@@ -329,6 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--rebuild",
         action="store_true",
         help="rebuild from scratch (needed after changing the embedder)",
+    )
+    p.add_argument(
+        "--index-type",
+        choices=("flat", "hnsw", "ivfpq"),
+        default="flat",
+        help="flat = exact (default); hnsw / ivfpq = approximate, for large collections "
+        "(recall against exact search is printed)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_index)

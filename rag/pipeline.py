@@ -76,6 +76,8 @@ class IndexSummary:
     removed: list[str] = field(default_factory=list)  # files gone from the folder
     unchanged: int = 0
     embedded: int = 0  # passages embedded now (the rest reused their stored vectors)
+    index_type: str = "flat"
+    recall_at_10: float | None = None  # of an approximate index against exact search
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -199,6 +201,7 @@ class NotesQA:
         on_progress: Callable[[int, int], None] | None = None,
         rebuild: bool = False,
         lock_timeout: float = 10.0,
+        index_type: str = "flat",
     ) -> IndexSummary:
         """Bring the index up to date with the notes folder, embedding only what changed.
 
@@ -207,6 +210,8 @@ class NotesQA:
         written beside the old one and swapped in atomically, under a lock: a crash or a kill at
         any moment leaves the previous index loadable. An index built by another embedder is
         refused unless ``rebuild``. ``on_progress(done, total)`` reports embedding progress.
+        ``index_type`` is ``flat`` (exact) or ``hnsw``/``ivfpq`` for large collections (their
+        recall against exact search is measured and reported in the summary).
         """
         if self.notes_dir is None:
             raise ValueError("this NotesQA has no notes folder; use NotesQA.open(NOTES_DIR)")
@@ -242,7 +247,11 @@ class NotesQA:
             if self._store is not None:
                 self._store.close()
                 self._store = None
-            NotesStore.build(self.index_dir, documents, chunks, vectors, manifest)
+            built = NotesStore.build(
+                self.index_dir, documents, chunks, vectors, manifest, index_type
+            )
+            ann = {k: v for k, v in built.manifest.items() if k in ("index_type", "recall_at_10")}
+            built.close()
         new_docs = {d.path: d.sha256 for d in documents}
         return IndexSummary(
             files=len(documents),
@@ -256,6 +265,8 @@ class NotesQA:
             removed=sorted(set(old_docs) - set(new_docs)),
             unchanged=sum(1 for p in new_docs if old_docs.get(p) == new_docs[p]),
             embedded=len(todo),
+            index_type=ann.get("index_type", "flat"),
+            recall_at_10=ann.get("recall_at_10"),
         )
 
     def _previous_index(self) -> tuple[dict[str, str], dict[str, np.ndarray]]:

@@ -42,6 +42,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from rag.ann import build_index
 from rag.chunking import Chunk
 from rag.documents import Document
 from rag.sparse import BM25Index
@@ -53,6 +54,7 @@ MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.faiss"
 SQLITE_FILE = "notes.sqlite"
 BM25_DIR = "bm25"
+EXACT_VECTORS_FILE = "vectors.npy"  # only beside approximate (hnsw/ivfpq) indexes
 _REBUILD_HINT = "rebuild it with `notesqa index NOTES_DIR --rebuild`"
 _UNIT_NORM_TOLERANCE = 1e-3
 
@@ -225,8 +227,12 @@ class NotesStore:
         chunks: list[Chunk],
         vectors: np.ndarray,
         manifest: dict,
+        index_type: str = "flat",
     ) -> NotesStore:
         """Write a complete index to ``folder`` (replacing any old one) and open it.
+
+        ``index_type`` is ``flat`` (exact, the default), ``hnsw`` or ``ivfpq`` (approximate, for
+        large collections; their recall against exact search is measured and put in the manifest).
 
         ``vectors`` is ``(len(chunks), dim)`` float32 with unit rows; chunk ``i`` gets id ``i``.
         ``manifest`` needs ``"embedder"`` (str) and ``"dim"`` (int); ``format_version``,
@@ -253,10 +259,11 @@ class NotesStore:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
         try:
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
-            if len(chunks):
-                index.add_with_ids(vectors, np.arange(len(chunks), dtype=np.int64))
+            index, ann_info = build_index(vectors, index_type)
+            full_manifest.update(ann_info)
             faiss.write_index(index, str(tmp / VECTORS_FILE))
+            if ann_info["index_type"] != "flat":  # exact copies: reuse and filtered search
+                np.save(tmp / EXACT_VECTORS_FILE, vectors, allow_pickle=False)
             _write_sqlite(tmp / SQLITE_FILE, documents, chunks)
             BM25Index.build([c.text for c in chunks]).save(tmp / BM25_DIR)
             # The manifest goes last: a folder with a manifest is a finished index.
@@ -402,6 +409,8 @@ class NotesStore:
         k = min(int(k), len(self) if allowed is None else len(allowed))
         if k <= 0:
             return []
+        if allowed is not None and self._manifest.get("index_type", "flat") != "flat":
+            return self._exact_subset_search(q[0], k, allowed)
         params = None
         if allowed is not None:
             params = faiss.SearchParameters(
@@ -410,6 +419,13 @@ class NotesStore:
         scores, ids = self._index.search(q, k, params=params)  # (1, k), (1, k)
         pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         return self.hits(pairs)
+
+    def _exact_subset_search(self, query: np.ndarray, k: int, allowed: np.ndarray) -> list[Hit]:
+        """Exact search among ``allowed`` chunk ids (filters on approximate indexes)."""
+        ids = np.asarray(allowed, dtype=np.int64)
+        scores = self.vectors()[ids] @ query  # (A,)
+        top = np.argsort(-scores)[:k]
+        return self.hits([(int(ids[i]), float(scores[i])) for i in top])
 
     def chunk(self, chunk_id: int) -> Chunk:
         """The chunk with id ``chunk_id``; ``KeyError`` if there is none."""
@@ -429,6 +445,9 @@ class NotesStore:
         """
         if len(self) == 0:
             return np.zeros((0, self._index.d), dtype=np.float32)
+        exact = self.folder / EXACT_VECTORS_FILE
+        if exact.exists():  # approximate indexes may not reconstruct exactly (PQ)
+            return np.load(exact, allow_pickle=False)
         return self._index.reconstruct_batch(np.arange(len(self), dtype=np.int64))
 
     def documents(self) -> list[dict]:

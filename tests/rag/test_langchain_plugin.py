@@ -23,6 +23,22 @@ NOTES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def no_network():
+    """The standard suites run with the network disabled (pytest-socket), as partner packages do."""
+    pytest_socket = pytest.importorskip("pytest_socket")
+    pytest_socket.disable_socket(allow_unix_socket=True)
+    yield
+    pytest_socket.enable_socket()
+
+
+def test_the_network_really_is_off():
+    import socket
+
+    with pytest.raises(Exception, match="[Ss]ocket"):
+        socket.create_connection(("127.0.0.1", 9), timeout=0.1)
+
+
 @pytest.fixture(scope="module")
 def notes_index(tmp_path_factory, tiny_embedder_dir) -> Path:
     root = tmp_path_factory.mktemp("lc") / "notes"

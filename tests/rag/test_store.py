@@ -51,6 +51,7 @@ def leftovers(folder: Path) -> list[str]:
 def test_round_trip(built) -> None:
     folder, docs, chunks, vectors = built
     assert sorted(p.name for p in folder.iterdir()) == [
+        "bm25",
         "manifest.json",
         "notes.sqlite",
         "vectors.faiss",
