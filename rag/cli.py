@@ -96,7 +96,7 @@ def cmd_ask(args) -> int:
     for rank, answer in enumerate(answers, 1):
         where = f"{answer.source}:{answer.start}-{answer.end}"
         heading = f" ({answer.heading})" if answer.heading else ""
-        print(f"{rank}. {answer.text}   [score {answer.score:.2f}]")
+        print(f"{rank}. {' '.join(answer.text.split())}   [score {answer.score:.2f}]")
         print(f"   source: {where}{heading}")
         snippet = " ".join(answer.context.split())
         print(textwrap.indent(textwrap.fill(snippet[:300], 96), "   > "))

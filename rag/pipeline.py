@@ -90,7 +90,8 @@ class IndexLock:
     """
 
     def __init__(self, index_dir: Path, timeout: float = 10.0) -> None:
-        self.path = index_dir.parent / f".{index_dir.name}.lock"
+        hidden = index_dir.name if index_dir.name.startswith(".") else f".{index_dir.name}"
+        self.path = index_dir.parent / f"{hidden}.lock"  # beside it: the folder itself is swapped
         self.timeout = timeout
         self._handle = None
 
@@ -215,6 +216,10 @@ class NotesQA:
         """
         if self.notes_dir is None:
             raise ValueError("this NotesQA has no notes folder; use NotesQA.open(NOTES_DIR)")
+        if not self.notes_dir.is_dir():  # before the lock, which would create the folder
+            raise FileNotFoundError(
+                f"notes folder {self.notes_dir} does not exist; pass the folder of your notes"
+            )
         started = time.time()
         with IndexLock(self.index_dir, timeout=lock_timeout):
             # temporary folders of an indexer that was killed before its swap

@@ -58,6 +58,9 @@ def extract_spans(
                 if e < s or e - s + 1 > max_answer_length:
                     continue
                 char_start, char_end = window[s][0], window[e][1]
+                # an answer never runs across a paragraph break (a heading and the text below it)
+                if "\n\n" in context[char_start:char_end]:
+                    continue
                 score = float(start_logits[f][s] + end_logits[f][e])
                 # the same characters seen in two overlapping windows: keep the better score
                 if score > best.get((char_start, char_end), -np.inf):

@@ -354,10 +354,12 @@ def pretrain(
     model = build_model(cfg, tokenizer).to(dev)
     optimizer = make_optimizer(model, cfg)
     step = 0
+    resumed_tokens = 0
     found = find_checkpoint(run / "checkpoint")
     if found is not None:
         state = load_checkpoint(found, model, optimizer)
         step = state["step"]
+        resumed_tokens = int(state.get("tokens", 0))
         if ddp.is_main:
             log.info("resuming from %s at step %d", found, step)
     if not ddp.is_main:  # different dropout on each rank
@@ -375,7 +377,7 @@ def pretrain(
     )
     stop = _StopFlag()
     started = time.time()
-    tokens_seen = 0
+    tokens_seen = resumed_tokens  # counted across resumes
     window_tokens, window_start = 0, time.time()
     sums = {"loss": 0.0, "mlm_loss": 0.0, "nsp_loss": 0.0}
     window_steps = 0
@@ -390,7 +392,7 @@ def pretrain(
                 model,
                 tokenizer,
                 optimizer,
-                {"step": step, "config": to_dict(cfg)},
+                {"step": step, "tokens": tokens_seen, "config": to_dict(cfg)},
             )
 
     model.train()
@@ -491,7 +493,13 @@ def pretrain(
             dist.barrier()
     export = run / "model"
     if ddp.is_main:
-        save_checkpoint(export, model, tokenizer, None, {"step": step, "config": to_dict(cfg)})
+        save_checkpoint(
+            export,
+            model,
+            tokenizer,
+            None,
+            {"step": step, "tokens": tokens_seen, "config": to_dict(cfg)},
+        )
         log.info("pretraining done: %s", export)
     if ddp.world_size > 1:
         dist.barrier()

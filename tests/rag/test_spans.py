@@ -69,3 +69,13 @@ def test_no_answer_when_null_beats_spans():
     start, end = np.array([_logits(3, {0: 9.0, 1: 0.0})]), np.array([_logits(3, {0: 9.0, 1: 0.0})])
     spans, null = extract_spans(start, end, offsets, "x")
     assert null == 18.0 and spans[0].score == 0.0 and null > spans[0].score
+
+
+def test_a_span_never_crosses_a_paragraph_break():
+    context = "HEADING\n\nBody text"
+    offsets = [[None, (0, 7), (9, 13), (14, 18)]]
+    start = np.array([[0.0, 5.0, 0.5, 0.0]])  # best start: "HEADING"
+    end = np.array([[0.0, 1.0, 0.5, 5.0]])  # best end: "text" -> "HEADING\n\nBody text" is refused
+    spans, _ = extract_spans(start, end, offsets, context)
+    assert all("\n\n" not in s.text for s in spans)
+    assert spans[0].text == "HEADING"

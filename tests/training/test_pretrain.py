@@ -72,6 +72,8 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, data_dir, tiny_tokenizer_
         float(r["loss"]) for r in _rows(tmp_path / "b") if r["loss"] and int(r["step"]) >= 4
     ]
     assert len(losses_a) == 5
+    # tokens are counted across the resume
+    assert _rows(tmp_path / "a")[-1]["tokens"] == _rows(tmp_path / "b")[-1]["tokens"]
     assert pytest.approx(losses_a, rel=1e-4) == losses_b
 
 
