@@ -14,10 +14,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.uploads import ALLOWED_SUFFIXES, save_upload
+from app.uploads import ALLOWED_SUFFIXES, MAX_UPLOAD_BYTES, save_upload
 from rag.pipeline import Answer, NotesQA
 
-st.set_page_config(page_title="notesqa: ask your notes", page_icon="📚", layout="wide")
+st.set_page_config(page_title="notesqa: ask your notes", layout="wide")
 
 
 @st.cache_resource(show_spinner="Loading the models…")
@@ -51,7 +51,8 @@ def sidebar(qa: NotesQA) -> dict:
         "Add notes",
         type=[s.lstrip(".") for s in ALLOWED_SUFFIXES],
         accept_multiple_files=True,
-        help="Saved into the folder's uploads/ subfolder; click Index notes afterwards.",
+        help=f"Up to {MAX_UPLOAD_BYTES // 2**20} MB each, saved into the folder's uploads/ "
+        "subfolder; click Index notes afterwards.",
     )
     saved = st.session_state.setdefault("saved_uploads", set())
     for upload in uploads or []:
@@ -129,7 +130,8 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
         return
     for rank, answer in enumerate(answers, 1):
         with st.container(border=True):
-            st.markdown(f"### {rank}. {answer.text}")
+            title = " ".join(answer.text.split())  # an answer may span a line break
+            st.markdown(f"### {rank}. {html.escape(title)}")
             where = f"`{answer.source}`" + (f" › {answer.heading}" if answer.heading else "")
             st.caption(
                 f"{where} · characters {answer.start}–{answer.end} · score {answer.score:.2f}"
@@ -141,7 +143,8 @@ def main() -> None:
     notes_dir = (
         st.session_state.get("notes_dir") or os.environ.get("NOTESQA_NOTES") or "examples/notes"
     )
-    st.title("📚 Ask your notes")
+    st.title("Ask your notes")
+    st.caption("Answers are extracted from your own files, with the file and place they come from.")
     chosen = st.text_input(
         "Notes folder",
         value=notes_dir,

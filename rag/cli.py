@@ -293,6 +293,8 @@ def cmd_app(args) -> int:
         str(args.port),
         "--browser.gatherUsageStats",
         "false",
+        "--server.maxUploadSize",
+        "5",  # MB, as app/uploads.py enforces
     ]
     return subprocess.call(command, env=env)
 

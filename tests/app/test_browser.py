@@ -71,6 +71,8 @@ def server(tmp_path, request):
             str(port),
             "--browser.gatherUsageStats",
             "false",
+            "--server.maxUploadSize",
+            "5",
         ],
         env=env,
         cwd=tmp_path,
