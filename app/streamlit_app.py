@@ -96,10 +96,10 @@ def sidebar(qa: NotesQA) -> dict:
     answers = st.sidebar.slider("Answers to show", 1, 10, 3)
     mode = st.sidebar.radio(
         "Retrieval",
-        ("hybrid", "dense", "bm25"),
+        ("bm25", "hybrid", "dense"),
         horizontal=True,
         key="mode",
-        help="hybrid fuses the embedder's ranking with BM25 keyword search (recommended).",
+        help="bm25: keyword search (best with the shipped models); hybrid fuses it with the embedder's ranking; dense: the embedder alone.",
     )
     path_glob = st.sidebar.text_input("Only files matching", placeholder="biology/*", key="filter")
     with st.sidebar.expander("Index statistics"):

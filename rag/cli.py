@@ -352,9 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--mode",
-            choices=("hybrid", "dense", "bm25"),
-            default="hybrid",
-            help="retrieval: hybrid (rank fusion of dense + BM25, default), dense or bm25",
+            choices=("bm25", "hybrid", "dense"),
+            default="bm25",
+            help="retrieval: bm25 (default: best with the shipped embedder), hybrid (rank fusion of dense + BM25) or dense",
         )
         p.add_argument(
             "--filter",

@@ -39,8 +39,8 @@ class NotesRetriever(BaseRetriever):
     """Embedder folder (default: the shipped one); must be the one that built the index."""
     k: int = 4
     """Passages to return."""
-    mode: str = "hybrid"
-    """Retrieval: ``hybrid`` (dense + BM25 rank fusion), ``dense`` or ``bm25``."""
+    mode: str = "bm25"
+    """Retrieval: ``bm25`` (default, see ``rag.retrieve.DEFAULT_MODE``), ``hybrid`` or ``dense``."""
     filter: str | None = None
     """Only files whose path matches this glob (e.g. ``"biology/*"``), applied inside the search."""
 

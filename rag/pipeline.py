@@ -26,6 +26,7 @@ from embedder import Embedder
 from rag.chunking import Chunk, ChunkingConfig, chunk_document
 from rag.documents import load_notes
 from rag.reader import Reader
+from rag.retrieve import DEFAULT_MODE
 from rag.store import NotesStore
 
 log = logging.getLogger(__name__)
@@ -338,7 +339,7 @@ class NotesQA:
         self,
         query: str,
         k: int = 5,
-        mode: str = "hybrid",
+        mode: str = DEFAULT_MODE,
         path_glob: str | None = None,
         heading: str | None = None,
     ) -> list[SearchHit]:
@@ -362,7 +363,7 @@ class NotesQA:
         question: str,
         k: int = 5,
         top_answers: int = 3,
-        mode: str = "hybrid",
+        mode: str = DEFAULT_MODE,
         path_glob: str | None = None,
         heading: str | None = None,
     ) -> list[Answer]:

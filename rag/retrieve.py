@@ -3,8 +3,10 @@
 Scores by mode (documented because users compare them):
 
 * ``dense``: cosine similarity of query and passage vectors, in [-1, 1];
-* ``bm25``: the BM25 score of the passage for the query's words (> 0, unbounded);
-* ``hybrid`` (default): reciprocal rank fusion of the two rankings,
+* ``bm25``: the BM25 score of the passage for the query's words (> 0, unbounded); when fewer
+  than ``k`` passages share a word with the query, the rest come from the embedder's ranking with
+  score 0.0;
+* ``hybrid``: reciprocal rank fusion of the two rankings,
   ``sum over rankings of 1 / (60 + rank)`` (rank from 1), so at most ``2 / 61 ~ 0.033``;
   fusing ranks rather than raw scores is what makes two incomparable scales combinable.
 
@@ -24,6 +26,11 @@ import numpy as np
 from rag.store import Hit, NotesStore
 
 MODES = ("dense", "bm25", "hybrid")
+# The default is chosen by measurement, not by principle. With the shipped embedder, BM25 alone
+# retrieves best (benchmarks/retrieval.py on SQuAD dev: Recall@5 0.908 vs dense 0.470 and hybrid
+# 0.724; on a held-out train slice no dense weight in the fusion beat BM25's MRR). Switch back to
+# "hybrid" once the embedder beats BM25.
+DEFAULT_MODE = "bm25"
 RRF_K = 60  # the constant of Cormack et al. (2009); robust across collections
 
 
@@ -48,7 +55,7 @@ def retrieve(
     embedder,
     query: str,
     k: int = 5,
-    mode: str = "hybrid",
+    mode: str = DEFAULT_MODE,
     path_glob: str | None = None,
     heading: str | None = None,
     depth: int | None = None,
@@ -73,7 +80,12 @@ def retrieve(
     if mode == "dense":
         return dense(k)
     if mode == "bm25":
-        return store.hits(store.bm25.search(query, k, allowed=allowed))
+        sparse = store.bm25.search(query, k, allowed=allowed)
+        if len(sparse) < k:  # too few keyword matches: fill up from the embedder's ranking
+            seen = {i for i, _ in sparse}
+            fill = [h.chunk_id for h in dense(k + len(sparse)) if h.chunk_id not in seen]
+            sparse += [(i, 0.0) for i in fill[: k - len(sparse)]]
+        return store.hits(sparse)
     dense_ids = [h.chunk_id for h in dense(depth)]
     sparse_ids = [i for i, _ in store.bm25.search(query, depth, allowed=allowed)]
     return store.hits(reciprocal_rank_fusion([dense_ids, sparse_ids], k))
