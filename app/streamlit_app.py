@@ -99,7 +99,8 @@ def sidebar(qa: NotesQA) -> dict:
         ("bm25", "hybrid", "dense"),
         horizontal=True,
         key="mode",
-        help="bm25: keyword search (best with the shipped models); hybrid fuses it with the embedder's ranking; dense: the embedder alone.",
+        help="bm25: keyword search (best with the shipped models); hybrid fuses it with the "
+        "embedder's ranking; dense: the embedder alone.",
     )
     path_glob = st.sidebar.text_input("Only files matching", placeholder="biology/*", key="filter")
     with st.sidebar.expander("Index statistics"):
@@ -124,7 +125,7 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
         search = {k: v for k, v in settings.items() if k != "top_answers"}
         for hit in qa.search(question, **{**search, "k": min(settings["k"], 3)}):
             st.markdown(
-                f"`{hit.source}` {('› ' + hit.heading) if hit.heading else ''} · similarity {hit.score:.2f}"
+                f"`{hit.source}` {('› ' + hit.heading) if hit.heading else ''} · score {hit.score:.2f}"
             )
             st.caption(hit.text[:500])
         return

@@ -132,18 +132,7 @@ def cmd_stats(args) -> int:
     from rag.store import NotesStore
 
     with NotesStore.open(resolve_index_dir(args.index)) as store:
-        manifest = store.manifest
-        stats = {
-            "index_dir": str(store.folder),
-            "files": len(store.documents()),
-            "passages": len(store),
-            "embedder": manifest.get("embedder"),
-            "dim": manifest.get("dim"),
-            "chunking": manifest.get("chunking"),
-            "notes_root": manifest.get("notes_root"),
-            "created": manifest.get("created"),
-            "format_version": manifest.get("format_version"),
-        }
+        stats = store.stats()
     if args.json:
         _print_json(stats)
     else:

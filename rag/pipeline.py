@@ -323,17 +323,7 @@ class NotesQA:
 
     def stats(self) -> dict:
         """Counts and settings of the index: files, passages, embedder, dimension, chunking."""
-        store = self.store
-        manifest = store.manifest
-        return {
-            "index_dir": str(self.index_dir),
-            "files": len(store.documents()),
-            "passages": len(store),
-            "embedder": manifest.get("embedder"),
-            "dim": manifest.get("dim"),
-            "chunking": manifest.get("chunking"),
-            "notes_root": manifest.get("notes_root"),
-        }
+        return self.store.stats()
 
     def search(
         self,

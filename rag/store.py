@@ -459,6 +459,25 @@ class NotesStore:
         keys = ("path", "sha256", "mtime", "size", "num_chunks")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def stats(self) -> dict:
+        """Counts and settings of the index (``notesqa stats``, the app's statistics panel)."""
+        keys = (
+            "embedder",
+            "dim",
+            "chunking",
+            "notes_root",
+            "created",
+            "format_version",
+            "index_type",
+            "recall_at_10",
+        )
+        return {
+            "index_dir": str(self.folder),
+            "files": len(self.documents()),
+            "passages": len(self),
+            **{key: self._manifest.get(key) for key in keys},
+        }
+
     def close(self) -> None:
         """Close the SQLite connection (idempotent)."""
         if self._conn is not None:

@@ -64,6 +64,25 @@ def test_index_ask_search_json(notes, tiny_embedder_dir, tiny_reader_dir, capsys
     )
     assert "source:" in capsys.readouterr().out
 
+    assert main(["stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["files"] == 2 and stats["passages"] == summary["chunks"]
+    assert stats["index_type"] == "flat" and stats["format_version"] >= 2
+
+    batch = notes.parent / "questions.jsonl"
+    batch.write_text(
+        '{"id": "q1", "question": "Who collected clocks?"}\n\n{"id": 7, "question": "Where?"}\n'
+    )
+    assert (
+        main(["search", "--batch", str(batch), "-k", "2", "--embedder", str(tiny_embedder_dir)])
+        == 0
+    )
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["id"] for r in lines] == ["q1", 7] and all(len(r["hits"]) == 2 for r in lines)
+    batch.write_text('{"question": "no id"}\n')
+    assert main(["search", "--batch", str(batch), "--embedder", str(tiny_embedder_dir)]) == 2
+    assert "expected a JSON object with 'id' and 'question'" in capsys.readouterr().err
+
 
 def test_errors_are_one_line_and_non_zero(tmp_path, tiny_embedder_dir, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
