@@ -98,7 +98,7 @@ def cmd_ask(args) -> int:
         heading = f" ({answer.heading})" if answer.heading else ""
         print(f"{rank}. {' '.join(answer.text.split())}   [score {answer.score:.2f}]")
         print(f"   source: {where}{heading}")
-        snippet = " ".join(answer.context.split())
+        snippet = answer.sentence or " ".join(answer.context.split())
         print(textwrap.indent(textwrap.fill(snippet[:300], 96), "   > "))
     return 0
 

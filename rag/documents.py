@@ -24,9 +24,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag.formats import HTML, MARKDOWN, PDF, blank_front_matter, html_to_text, pdf_to_text
+
 logger = logging.getLogger(__name__)
 
-SUPPORTED_EXTENSIONS = (".md", ".markdown", ".txt")
+SUPPORTED_EXTENSIONS = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
 _BINARY_SNIFF_BYTES = 8192
 _FALLBACK_ENCODINGS = ("cp1252", "latin-1")  # latin-1 decodes any byte string
 
@@ -185,10 +187,21 @@ def load_notes(
         except OSError as exc:  # broken symlink, permission denied, vanished file
             report.skipped.append((rel, f"cannot read: {exc.strerror or exc}"))
             continue
-        if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
+        if suffix in PDF:
+            try:
+                text, encoding = pdf_to_text(raw), "utf-8"
+            except Exception as exc:  # a damaged or encrypted PDF must not stop the others
+                report.skipped.append((rel, f"unreadable PDF ({type(exc).__name__}: {exc})"))
+                continue
+        elif b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
             report.skipped.append((rel, "binary file (NUL byte in first 8 KB)"))
             continue
-        text, encoding = decode_bytes(raw)
+        else:
+            text, encoding = decode_bytes(raw)
+            if suffix in HTML:
+                text = html_to_text(text)
+            elif suffix in MARKDOWN:
+                text = blank_front_matter(text)
         if not text.strip():
             report.skipped.append((rel, "empty file"))
             continue

@@ -27,6 +27,7 @@ from rag.chunking import Chunk, ChunkingConfig, chunk_document
 from rag.documents import load_notes
 from rag.reader import Reader
 from rag.retrieve import DEFAULT_MODE
+from rag.spans import surrounding_sentence
 from rag.store import NotesStore
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,9 @@ class Answer:
     end: int
     context: str  # the passage the answer was read from
     heading: str = ""
-    context_start: int = (
-        0  # character offset of ``context`` in the file (answer at start - context_start)
-    )
+    # character offset of ``context`` in the file (the answer is at start - context_start)
+    context_start: int = 0
+    sentence: str = ""  # the sentence around the answer, whitespace collapsed
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -378,6 +379,7 @@ class NotesQA:
                         hit.text,
                         hit.heading,
                         hit.start,
+                        surrounding_sentence(hit.text, span.start, span.end),
                     )
         ranked = sorted(merged.values(), key=lambda a: -a.score)
         if not ranked:

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -68,3 +69,21 @@ def extract_spans(
     ranked = sorted(best.items(), key=lambda item: -item[1])[:n_best_size]
     spans = [Span(context[s:e], s, e, score) for (s, e), score in ranked]
     return spans, null_score
+
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n\s*\n")
+
+
+def surrounding_sentence(context: str, start: int, end: int) -> str:
+    """The sentence of ``context`` that holds ``context[start:end]`` (it may run over several).
+
+    Example:
+        >>> surrounding_sentence("Rome fell. Adam keeps two averages. Done.", 16, 20)
+        'Adam keeps two averages.'
+    """
+    left = 0
+    for match in _SENTENCE_END.finditer(context, 0, start):
+        left = match.end()
+    after = _SENTENCE_END.search(context, end)
+    right = after.end() if after else len(context)
+    return " ".join(context[left:right].split())

@@ -79,3 +79,15 @@ def test_a_span_never_crosses_a_paragraph_break():
     spans, _ = extract_spans(start, end, offsets, context)
     assert all("\n\n" not in s.text for s in spans)
     assert spans[0].text == "HEADING"
+
+
+def test_surrounding_sentence():
+    from rag.spans import surrounding_sentence
+
+    text = "Rome fell. Adam keeps two moving\naverages per parameter. Done!"
+    start = text.index("two")
+    assert (
+        surrounding_sentence(text, start, start + 3)
+        == "Adam keeps two moving averages per parameter."
+    )
+    assert surrounding_sentence("# H\n\nAda was born in Oslo", 17, 21) == "Ada was born in Oslo"
