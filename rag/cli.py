@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "index",
-        help="index a notes folder (.md/.txt, recursively)",
+        help="index a notes folder (.md, .txt, .html, .pdf; recursively)",
         description="Read the notes, split them into passages, embed them and save the index.",
     )
     p.add_argument("notes_dir", help="folder of notes")
