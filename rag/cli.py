@@ -215,7 +215,10 @@ def cmd_train_embedder(args) -> int:
     data = args.data or recipe.data.squad_train
     if not data:
         raise ValueError("no training data: pass --data train-v1.1.json(.gz)")
-    out = train_embedder(recipe.embedder, args.init, data, args.out, device=args.device)
+    sts = args.sts if args.sts is not None else recipe.data.sts_train
+    out = train_embedder(
+        recipe.embedder, args.init, data, args.out, device=args.device, sts_files=sts or None
+    )
     print(f"embedder saved to {out}")
     return 0
 
@@ -425,6 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--data", help="SQuAD v1.1 train JSON(.gz) (default: the recipe's)")
         p.add_argument("--out", required=True, help="output folder")
+        if stage == "embedder":
+            p.add_argument(
+                "--sts",
+                nargs="*",
+                help="scored pairs for a CoSENT loss: STS-B sts-train.csv, SICK_train.txt "
+                "(default: the recipe's data.sts_train)",
+            )
         p.set_defaults(func=func)
 
     p = train.add_parser("export", help="write an fp16 safetensors copy of a model folder")

@@ -31,10 +31,20 @@ from training.squad import load_squad
 
 try:  # sentence-transformers >= 6
     from sentence_transformers.base.sampler import BatchSamplers
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        CoSENTLoss,
+        MatryoshkaLoss,
+        MultipleNegativesRankingLoss,
+    )
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 except ImportError:  # sentence-transformers 3 - 5
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.losses import (
+        CachedMultipleNegativesRankingLoss,
+        CoSENTLoss,
+        MatryoshkaLoss,
+        MultipleNegativesRankingLoss,
+    )
     from sentence_transformers.models import Normalize, Pooling, Transformer
     from sentence_transformers.training_args import BatchSamplers
 
@@ -44,6 +54,62 @@ log = logging.getLogger(__name__)
 def squad_pairs(examples: list[dict]) -> list[tuple[str, str]]:
     """(question, paragraph) pairs of every answerable question."""
     return [(e["question"].strip(), e["context"]) for e in examples if not e["is_impossible"]]
+
+
+def squad_triplets(examples: list[dict], seed: int = 0) -> list[tuple[str, str, str]]:
+    """(question, paragraph, hard negative): the negative is the paragraph of the same article that
+    BM25 ranks highest for the question among those that contain none of its answers.
+
+    Questions whose article has no such paragraph are dropped.
+    """
+    from rag.sparse import BM25Index
+
+    by_title: dict[str, list[str]] = {}
+    for e in examples:
+        contexts = by_title.setdefault(e["title"], [])
+        if e["context"] not in contexts:
+            contexts.append(e["context"])
+    indexes = {title: BM25Index.build(contexts) for title, contexts in by_title.items()}
+    triplets = []
+    for e in examples:
+        if e["is_impossible"]:
+            continue
+        answers = [a["text"].lower() for a in e["answers"]]
+        contexts = by_title[e["title"]]
+        ranked = [i for i, _ in indexes[e["title"]].search(e["question"], k=len(contexts))]
+        # BM25's best first; paragraphs sharing no word with the question after them
+        ranked += [i for i in range(len(contexts)) if i not in set(ranked)]
+        for i in ranked:
+            other = contexts[i]
+            if other != e["context"] and not any(a in other.lower() for a in answers):
+                triplets.append((e["question"].strip(), e["context"], other))
+                break
+    random.Random(seed).shuffle(triplets)
+    return triplets
+
+
+def read_scored_pairs(path: str | Path) -> list[tuple[str, str, float]]:
+    """(sentence 1, sentence 2, similarity in [0, 1]) from STS-B ``sts-*.csv`` or SICK ``SICK_*.txt``.
+
+    Example:
+        >>> read_scored_pairs("stsbenchmark/sts-train.csv")[0]
+        ('A plane is taking off.', 'An air plane is taking off.', 1.0)
+    """
+    import csv
+
+    path = Path(path)
+    pairs = []
+    with open(path, encoding="utf-8") as handle:
+        rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        for row in rows:
+            if path.name.startswith("SICK"):  # pair_ID, A, B, relatedness 1-5, label, ...
+                if len(row) >= 4 and row[0] != "pair_ID":
+                    pairs.append((row[1], row[2], (float(row[3]) - 1.0) / 4.0))
+            elif len(row) >= 7:  # STS-B: genre, file, year, id, score 0-5, s1, s2
+                pairs.append((row[5], row[6], float(row[4]) / 5.0))
+    if not pairs:
+        raise ValueError(f"{path} holds no scored sentence pairs (expected STS-B csv or SICK txt)")
+    return pairs
 
 
 def build_sentence_model(init: str | Path, max_seq_length: int, device: str = "cpu"):
@@ -67,8 +133,14 @@ def train_embedder(
     train_data: str | Path,
     out_dir: str | Path,
     device: str | None = None,
+    sts_files: list[str | Path] | None = None,
 ) -> Path:
-    """Train on SQuAD pairs and save (atomically) a sentence-transformers folder at ``out_dir``."""
+    """Train on SQuAD pairs (+ scored STS pairs when given) and save a sentence-transformers folder.
+
+    SQuAD (question, paragraph[, hard negative]) pairs use in-batch negatives (MNRL, or its cached
+    variant); ``sts_files`` add a CoSENT loss on scored pairs in the same multi-dataset run;
+    ``matryoshka_dims`` wrap both losses so truncated vectors work too. Saved atomically.
+    """
     from datasets import Dataset
     from sentence_transformers import (
         SentenceTransformerTrainer,
@@ -77,19 +149,58 @@ def train_embedder(
 
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     _, examples = load_squad(train_data)
-    pairs = squad_pairs(examples)
-    random.Random(cfg.seed).shuffle(pairs)
-    if cfg.max_train_pairs:
-        pairs = pairs[: cfg.max_train_pairs]
-    if len(pairs) < cfg.batch_size:
+    if cfg.hard_negatives:
+        triplets = squad_triplets(examples, cfg.seed)
+        if cfg.max_train_pairs:
+            triplets = triplets[: cfg.max_train_pairs]
+        columns = {
+            "anchor": [t[0] for t in triplets],
+            "positive": [t[1] for t in triplets],
+            "negative": [t[2] for t in triplets],
+        }
+    else:
+        pairs = squad_pairs(examples)
+        random.Random(cfg.seed).shuffle(pairs)
+        if cfg.max_train_pairs:
+            pairs = pairs[: cfg.max_train_pairs]
+        columns = {"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]}
+    if len(columns["anchor"]) < cfg.batch_size:
         raise ValueError(
-            f"only {len(pairs)} training pairs for batch_size {cfg.batch_size}; lower batch_size"
+            f"only {len(columns['anchor'])} training pairs for batch_size {cfg.batch_size}; "
+            "lower batch_size"
         )
-    dataset = Dataset.from_dict(
-        {"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]}
-    )
     model = build_sentence_model(init, cfg.max_seq_length, dev)
-    loss = MultipleNegativesRankingLoss(model)
+
+    def matryoshka(loss):
+        return MatryoshkaLoss(model, loss, cfg.matryoshka_dims) if cfg.matryoshka_dims else loss
+
+    squad_loss = (
+        CachedMultipleNegativesRankingLoss(model, mini_batch_size=cfg.mini_batch_size)
+        if cfg.cached_mnrl
+        else MultipleNegativesRankingLoss(model)
+    )
+    dataset = Dataset.from_dict(columns)
+    loss = matryoshka(squad_loss)
+    if sts_files:
+        scored = [pair for path in sts_files for pair in read_scored_pairs(path)]
+        random.Random(cfg.seed).shuffle(scored)
+        if cfg.max_sts_pairs:
+            scored = scored[: cfg.max_sts_pairs]
+        sts = Dataset.from_dict(
+            {
+                "sentence1": [a for a, _, _ in scored],
+                "sentence2": [b for _, b, _ in scored],
+                "score": [y for _, _, y in scored],
+            }
+        )
+        dataset = {"squad": dataset, "sts": sts}
+        loss = {"squad": loss, "sts": matryoshka(CoSENTLoss(model))}
+    pairs = dataset["squad"] if isinstance(dataset, dict) else dataset
+    log.info(
+        "training on %d SQuAD examples%s",
+        len(pairs),
+        f" and {len(dataset['sts'])} scored pairs" if isinstance(dataset, dict) else "",
+    )
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.trainer-") as scratch:

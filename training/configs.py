@@ -114,6 +114,22 @@ class EmbedderConfig:
     max_train_pairs: int = field(
         default=0, metadata={"help": "(question, paragraph) pairs (0 = all)."}
     )
+    hard_negatives: bool = field(
+        default=False,
+        metadata={"help": "Add a BM25-mined paragraph of the same article without the answer."},
+    )
+    cached_mnrl: bool = field(
+        default=False,
+        metadata={"help": "CachedMultipleNegativesRankingLoss: large batches in small memory."},
+    )
+    mini_batch_size: int = field(default=32, metadata={"help": "Chunk size of the cached loss."})
+    matryoshka_dims: list[int] = field(
+        default_factory=list,
+        metadata={"help": "Also train truncated vectors of these sizes (e.g. [256, 128, 64])."},
+    )
+    max_sts_pairs: int = field(
+        default=0, metadata={"help": "STS-B/SICK pairs for the CoSENT loss (0 = all given)."}
+    )
     precision: str = "auto"
     seed: int = 0
 
@@ -125,6 +141,12 @@ class DataConfig:
     corpus: list[str] = field(default_factory=list, metadata={"help": "Pretraining text files."})
     squad_train: str = field(default="", metadata={"help": "SQuAD v1.1 train JSON(.gz)."})
     squad_dev: str = field(default="", metadata={"help": "SQuAD v1.1 dev JSON(.gz)."})
+    sts_train: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Scored sentence pairs for the embedder: STS-B sts-train.csv, SICK_train.txt."
+        },
+    )
 
 
 @dataclass

@@ -1,3 +1,5 @@
+import pytest
+
 from embedder import Embedder
 from training.biencoder import evaluate_retrieval
 
@@ -8,3 +10,90 @@ def test_trained_embedder_retrieves_far_better_than_chance(tiny_embedder_dir, da
     assert 0.0 <= scores["recall@1"] <= scores["recall@5"] <= scores["recall@20"] == 1.0
     # chance recall@1 with 20 paragraphs is 0.05; questions name the person in the paragraph
     assert scores["recall@1"] > 0.15, scores
+
+
+def test_hard_negatives_come_from_the_same_article_without_the_answer():
+    from training.biencoder import squad_triplets
+
+    examples = [
+        {
+            "title": "T",
+            "question": "Where was Ada born?",
+            "context": "Ada was born in Oslo.",
+            "answers": [{"text": "Oslo"}],
+            "is_impossible": False,
+        },
+        {
+            "title": "T",
+            "question": "What did Ada collect?",
+            "context": "Ada collected clocks in Oslo.",
+            "answers": [{"text": "clocks"}],
+            "is_impossible": False,
+        },
+        {
+            "title": "T",
+            "question": "Who sang?",
+            "context": "Boris sang.",
+            "answers": [{"text": "Boris"}],
+            "is_impossible": False,
+        },
+    ]
+    triplets = {q: (pos, neg) for q, pos, neg in squad_triplets(examples)}
+    # the other Ada paragraph also says Oslo, so the negative must be the Boris one
+    assert triplets["Where was Ada born?"] == ("Ada was born in Oslo.", "Boris sang.")
+    # BM25 prefers the lexically close paragraph that lacks the answer
+    assert triplets["What did Ada collect?"][1] == "Ada was born in Oslo."
+
+
+def test_scored_pairs_from_sts_b_and_sick(tmp_path):
+    from training.biencoder import read_scored_pairs
+
+    sts = tmp_path / "sts-train.csv"
+    sts.write_text(
+        "main-captions\tMSRvid\t2012test\t0001\t5.000\tA plane takes off.\tA jet takes off.\n"
+    )
+    sick = tmp_path / "SICK_train.txt"
+    sick.write_text(
+        "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\n"
+        "1\tA boy runs.\tA child runs.\t4.5\tENTAILMENT\n"
+    )
+    assert read_scored_pairs(sts) == [("A plane takes off.", "A jet takes off.", 1.0)]
+    assert read_scored_pairs(sick) == [("A boy runs.", "A child runs.", 0.875)]
+    (tmp_path / "empty.csv").write_text("nothing here\n")
+    with pytest.raises(ValueError, match="no scored sentence pairs"):
+        read_scored_pairs(tmp_path / "empty.csv")
+
+
+def test_multi_dataset_run_with_cosent_cached_loss_and_matryoshka(
+    tmp_path, data_dir, tiny_bert_dir, tiny_recipe
+):
+    import dataclasses
+
+    from training.biencoder import train_embedder
+
+    sts = tmp_path / "sts-train.csv"
+    sts.write_text(
+        "".join(
+            f"g\tf\ty\t{i}\t{i % 6}.0\tA person number {i} walks.\tSomeone number {i} is walking.\n"
+            for i in range(40)
+        )
+    )
+    cfg = dataclasses.replace(
+        tiny_recipe.embedder,
+        max_train_pairs=64,
+        cached_mnrl=True,
+        mini_batch_size=8,
+        matryoshka_dims=[tiny_bert_dim(tiny_bert_dir), 16],
+    )
+    out = train_embedder(
+        cfg, tiny_bert_dir, data_dir / "squad-train.json", tmp_path / "emb", sts_files=[sts]
+    )
+    emb = Embedder.load(out)
+    vectors = emb.encode(["Where was Ada born?", "Ada was born in Oslo."])
+    assert vectors.shape == (2, emb.dim)
+
+
+def tiny_bert_dim(folder) -> int:
+    import json
+
+    return json.loads((folder / "config.json").read_text())["hidden_size"]
