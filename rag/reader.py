@@ -30,6 +30,25 @@ log = logging.getLogger(__name__)
 READER_SETTINGS = "notesqa_reader.json"
 
 
+def encode_windows(
+    tokenizer, questions: list[str], contexts: list[str], max_seq_length: int, doc_stride: int
+):
+    """Question + context windows (context split with ``doc_stride`` overlap) with offsets.
+
+    One definition for training features and inference, so both see the same windows.
+    """
+    return tokenizer(
+        questions,
+        contexts,
+        truncation="only_second",
+        max_length=max_seq_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding=False,
+    )
+
+
 @dataclass
 class ReaderSettings:
     """Inference settings saved beside a reader checkpoint (``notesqa_reader.json``)."""
@@ -95,15 +114,12 @@ class Reader:
     def featurize(self, pairs: Sequence[tuple[str, str]]) -> dict:
         """Tokenise (question, context) pairs into windows with context-only offsets."""
         s = self.settings
-        enc = self.tokenizer(
+        enc = encode_windows(
+            self.tokenizer,
             [self._truncate_question(q) for q, _ in pairs],
             [c for _, c in pairs],
-            truncation="only_second",
-            max_length=s.max_seq_length,
-            stride=s.doc_stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            padding=False,
+            s.max_seq_length,
+            s.doc_stride,
         )
         offsets = []
         for i in range(len(enc["input_ids"])):

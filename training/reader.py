@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from transformers import BertForQuestionAnswering
 
 from rag.metrics import is_squad_v2, squad_v1_scores, squad_v2_scores
-from rag.reader import Reader, ReaderSettings
+from rag.reader import Reader, ReaderSettings, encode_windows
 from training.checkpoint import save_checkpoint
 from training.configs import ReaderConfig
 from training.precision import autocast, use_bf16
@@ -40,15 +40,12 @@ def train_features(examples: list[dict], tokenizer, cfg: ReaderConfig) -> list[d
     batch = 256
     for b in range(0, len(examples), batch):
         chunk = examples[b : b + batch]
-        enc = tokenizer(
+        enc = encode_windows(
+            tokenizer,
             [e["question"].lstrip() for e in chunk],
             [e["context"] for e in chunk],
-            truncation="only_second",
-            max_length=cfg.max_seq_length,
-            stride=cfg.doc_stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            padding=False,
+            cfg.max_seq_length,
+            cfg.doc_stride,
         )
         for i, offsets in enumerate(enc["offset_mapping"]):
             example = chunk[enc["overflow_to_sample_mapping"][i]]
