@@ -69,6 +69,13 @@ def _questions(path: str):
                 ) from err
 
 
+def _run_batch(path: str, answer) -> int:
+    """One JSON line per question of ``path``: ``answer(question)`` plus the question's ``id``."""
+    for qid, question in _questions(path):
+        print(json.dumps({"id": qid, **answer(question)}, ensure_ascii=False), flush=True)
+    return 0
+
+
 def _search_options(args) -> dict:
     return {"mode": args.mode, "path_glob": args.filter, "heading": args.heading}
 
@@ -79,11 +86,15 @@ def cmd_ask(args) -> int:
     qa = NotesQA.from_index(args.index, embedder=args.embedder, reader=args.reader)
     options = _search_options(args)
     if args.batch:
-        for qid, question in _questions(args.batch):
-            answers = qa.ask(question, k=args.k, top_answers=args.answers, **options)
-            record = {"id": qid, "question": question, "answers": [a.to_dict() for a in answers]}
-            print(json.dumps(record, ensure_ascii=False), flush=True)
-        return 0
+        return _run_batch(
+            args.batch,
+            lambda q: {
+                "question": q,
+                "answers": [
+                    a.to_dict() for a in qa.ask(q, k=args.k, top_answers=args.answers, **options)
+                ],
+            },
+        )
     if not args.question:
         raise ValueError("no question: pass one, or --batch questions.jsonl")
     answers = qa.ask(args.question, k=args.k, top_answers=args.answers, **options)
@@ -109,11 +120,13 @@ def cmd_search(args) -> int:
     qa = NotesQA.from_index(args.index, embedder=args.embedder)
     options = _search_options(args)
     if args.batch:
-        for qid, question in _questions(args.batch):
-            hits = qa.search(question, k=args.k, **options)
-            record = {"id": qid, "query": question, "hits": [h.to_dict() for h in hits]}
-            print(json.dumps(record, ensure_ascii=False), flush=True)
-        return 0
+        return _run_batch(
+            args.batch,
+            lambda q: {
+                "query": q,
+                "hits": [h.to_dict() for h in qa.search(q, k=args.k, **options)],
+            },
+        )
     if not args.query:
         raise ValueError("no query: pass one, or --batch questions.jsonl")
     hits = qa.search(args.query, k=args.k, **options)

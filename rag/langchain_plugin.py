@@ -106,7 +106,8 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
 
     Each answer: ``text``, ``score``, ``source`` and ``start``/``end`` as character offsets in the
     source file (when the documents came from ``NotesRetriever``, else in the document), and the
-    ``context`` passage. An empty list means the reader found no answer it trusts.
+    ``context`` passage (``Answer.to_dict()``, shared with ``NotesQA.ask``). An empty list means the
+    reader found no answer it trusts.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -123,33 +124,21 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
         return self._call_with_config(self._read, input, config, **kwargs)
 
     def _read(self, input: dict) -> list[dict]:
+        from rag.pipeline import SearchHit, extract_answers
         from rag.reader import Reader
-        from rag.spans import Span
 
-        question, documents = input["question"], input["documents"]
         if self._reader is None:
             self._reader = Reader.load(self.reader)
-        if not documents:
-            return []
-        results = self._reader.read(question, [d.page_content for d in documents])
-        answers = []
-        for doc, (spans, _) in zip(documents, results, strict=True):
-            offset = int(doc.metadata.get("start", 0))
-            for span in spans[: self.top_answers]:
-                answers.append(
-                    {
-                        "text": span.text,
-                        "score": span.score,
-                        "source": doc.metadata.get("source", ""),
-                        "start": offset + span.start,
-                        "end": offset + span.end,
-                        "context": doc.page_content,
-                    }
-                )
-        answers.sort(key=lambda a: -a["score"])
-        best_null = max(null for _, null in results)
-        if not answers or self._reader.abstains(
-            Span(answers[0]["text"], 0, 0, answers[0]["score"]), best_null
-        ):
-            return []
-        return answers[: self.top_answers]
+        passages = [
+            SearchHit(
+                d.page_content,
+                float(d.metadata.get("score", 0.0)),
+                d.metadata.get("source", ""),
+                int(d.metadata.get("start", 0)),
+                int(d.metadata.get("end", len(d.page_content))),
+                d.metadata.get("heading", ""),
+            )
+            for d in input["documents"]
+        ]
+        answers = extract_answers(self._reader, input["question"], passages, self.top_answers)
+        return [a.to_dict() for a in answers]

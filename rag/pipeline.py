@@ -27,7 +27,7 @@ from rag.chunking import Chunk, ChunkingConfig, chunk_document
 from rag.documents import load_notes
 from rag.reader import Reader
 from rag.retrieve import DEFAULT_MODE
-from rag.spans import surrounding_sentence
+from rag.spans import Span, surrounding_sentence
 from rag.store import NotesStore
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ INDEX_DIRNAME = ".notesqa"
 @dataclass
 class SearchHit:
     text: str
-    score: float  # cosine similarity of query and passage
+    score: float  # depends on the retrieval mode: see rag.retrieve
     source: str  # file path relative to the notes folder
     start: int  # character offsets of the passage in that file
     end: int
@@ -131,6 +131,44 @@ class IndexLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+def extract_answers(
+    reader: Reader, question: str, passages: list[SearchHit], top_answers: int = 3
+) -> list[Answer]:
+    """Answers read from ``passages``, best first, duplicates merged; [] when the reader abstains.
+
+    Offsets are in the passage's file (``passage.start`` + offset in the passage). Shared by
+    ``NotesQA.ask`` and the LangChain ``NotesReader``.
+    """
+    if not passages:
+        return []
+    results = reader.read(question, [p.text for p in passages])
+    best_null = max(null for _, null in results)
+    merged: dict[tuple[str, int, int], Answer] = {}
+    for passage, (spans, _) in zip(passages, results, strict=True):
+        for span in spans[:top_answers]:
+            key = (passage.source, passage.start + span.start, passage.start + span.end)
+            # the same characters of a file can be found in two overlapping passages: keep one
+            if key not in merged or span.score > merged[key].score:
+                merged[key] = Answer(
+                    span.text,
+                    span.score,
+                    passage.source,
+                    key[1],
+                    key[2],
+                    passage.text,
+                    passage.heading,
+                    passage.start,
+                    surrounding_sentence(passage.text, span.start, span.end),
+                )
+    ranked = sorted(merged.values(), key=lambda a: -a.score)
+    if not ranked:
+        return []
+    top = ranked[0]
+    if reader.abstains(Span(top.text, top.start, top.end, top.score), best_null):
+        return []
+    return ranked[:top_answers]
 
 
 def resolve_index_dir(index: str | Path | None) -> Path:
@@ -362,34 +400,7 @@ class NotesQA:
         hits = self.search(question, k, mode, path_glob, heading)
         if not hits:
             return []
-        results = self.reader.read(question, [h.text for h in hits])
-        best_null = max(null for _, null in results)
-        merged: dict[tuple[str, int, int], Answer] = {}
-        for hit, (spans, _) in zip(hits, results, strict=True):
-            for span in spans[:top_answers]:
-                key = (hit.source, hit.start + span.start, hit.start + span.end)
-                # the same characters of a file can be found in two overlapping passages: keep one
-                if key not in merged or span.score > merged[key].score:
-                    merged[key] = Answer(
-                        span.text,
-                        span.score,
-                        hit.source,
-                        key[1],
-                        key[2],
-                        hit.text,
-                        hit.heading,
-                        hit.start,
-                        surrounding_sentence(hit.text, span.start, span.end),
-                    )
-        ranked = sorted(merged.values(), key=lambda a: -a.score)
-        if not ranked:
-            return []
-        from rag.spans import Span
-
-        top = ranked[0]
-        if self.reader.abstains(Span(top.text, top.start, top.end, top.score), best_null):
-            return []
-        return ranked[:top_answers]
+        return extract_answers(self.reader, question, hits, top_answers)
 
     def close(self) -> None:
         if self._store is not None:

@@ -216,6 +216,7 @@ class NotesStore:
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.Lock()
         self._bm25: BM25Index | None = None
+        self._exact: np.ndarray | None = None
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -447,7 +448,9 @@ class NotesStore:
             return np.zeros((0, self._index.d), dtype=np.float32)
         exact = self.folder / EXACT_VECTORS_FILE
         if exact.exists():  # approximate indexes may not reconstruct exactly (PQ)
-            return np.load(exact, allow_pickle=False)
+            if self._exact is None:  # read once: filtered searches use it on every query
+                self._exact = np.load(exact, allow_pickle=False)
+            return self._exact
         return self._index.reconstruct_batch(np.arange(len(self), dtype=np.int64))
 
     def documents(self) -> list[dict]:

@@ -67,7 +67,9 @@ class TestNotesRetrieverStandard(standard.RetrieversIntegrationTests):
         return "Where was Ada Smithson born?"
 
 
-class TestNotesEmbeddingsStandard(standard.EmbeddingsIntegrationTests):
+class _TinyEmbeddings:
+    """What both embeddings suites need: our class, built on the session's tiny embedder."""
+
     @pytest.fixture(autouse=True)
     def _model(self, tiny_embedder_dir):
         type(self).params = {"model": str(tiny_embedder_dir)}
@@ -81,18 +83,12 @@ class TestNotesEmbeddingsStandard(standard.EmbeddingsIntegrationTests):
         return dict(self.params)
 
 
-class TestNotesEmbeddingsUnitStandard(unit_standard.EmbeddingsUnitTests):
-    @pytest.fixture(autouse=True)
-    def _model(self, tiny_embedder_dir):
-        type(self).params = {"model": str(tiny_embedder_dir)}
+class TestNotesEmbeddingsStandard(_TinyEmbeddings, standard.EmbeddingsIntegrationTests):
+    pass
 
-    @property
-    def embeddings_class(self) -> type[NotesEmbeddings]:
-        return NotesEmbeddings
 
-    @property
-    def embedding_model_params(self) -> dict:
-        return dict(self.params)
+class TestNotesEmbeddingsUnitStandard(_TinyEmbeddings, unit_standard.EmbeddingsUnitTests):
+    pass
 
 
 def test_documents_carry_exact_sources(notes_index, tiny_embedder_dir):

@@ -88,6 +88,14 @@ def _small(cfg, **changes):
     return type(cfg)(**{**cfg.__dict__, **changes})
 
 
+def _deterministic(cfg, **changes):
+    """No dropout and no held-out evaluation, so two runs can be compared weight for weight."""
+    quiet = dict(
+        log_every=2, eval_every=1000, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+    )
+    return _small(cfg, **{**quiet, **changes})
+
+
 def test_learning_rate_warms_up_then_decays_to_zero(tiny_recipe):
     for schedule in ("linear", "cosine"):
         cfg = _small(tiny_recipe.pretrain, warmup_steps=10, max_steps=100, schedule=schedule)
@@ -152,15 +160,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(
     tmp_path, data_dir, tiny_tokenizer_dir, tiny_recipe
 ):
     """A run killed with SIGKILL resumes from its last complete checkpoint and ends where a straight run does."""
-    cfg = _small(
-        tiny_recipe.pretrain,
-        max_steps=30,
-        save_every=2,
-        log_every=2,
-        eval_every=1000,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    cfg = _deterministic(tiny_recipe.pretrain, max_steps=30, save_every=2)
     recipe = _write_recipe(tmp_path / "recipe.json", cfg)
     corpus = data_dir / "corpus.jsonl.gz"
     killed = tmp_path / "killed"
@@ -194,16 +194,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(
 def test_two_process_ddp_equals_one_process_with_the_same_global_batch(
     tmp_path, data_dir, tiny_tokenizer_dir, tiny_recipe
 ):
-    cfg = _small(
-        tiny_recipe.pretrain,
-        max_steps=6,
-        batch_size=16,
-        save_every=100,
-        log_every=2,
-        eval_every=1000,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    cfg = _deterministic(tiny_recipe.pretrain, max_steps=6, batch_size=16, save_every=100)
     recipe = _write_recipe(tmp_path / "recipe.json", cfg)
     corpus = data_dir / "corpus.jsonl.gz"
     single = pretrain(cfg, [corpus], tiny_tokenizer_dir, tmp_path / "single", device="cpu")
