@@ -54,8 +54,10 @@ def dense_rankings(
     embedder: Embedder, paragraphs: list[str], questions: list[str], depth: int
 ) -> list[list[int]]:
     index = faiss.IndexFlatIP(embedder.dim)
-    index.add(embedder.encode(paragraphs, batch_size=64))  # (P, d)
-    _, ids = index.search(embedder.encode(questions, batch_size=128), depth)  # (Q, depth)
+    index.add(embedder.encode(paragraphs, batch_size=64, kind="passage"))  # (P, d)
+    _, ids = index.search(
+        embedder.encode(questions, batch_size=128, kind="query"), depth
+    )  # (Q, depth)
     return ids.tolist()
 
 
@@ -79,7 +81,7 @@ def sts_spearman(embedder: Embedder, path: Path) -> float:
 def encode_rate(embedder: Embedder, texts: list[str]) -> float:
     embedder.encode(texts[:32])  # warm-up
     start = time.perf_counter()
-    embedder.encode(texts, batch_size=64)
+    embedder.encode(texts, batch_size=64, kind="passage")
     return len(texts) / (time.perf_counter() - start)
 
 

@@ -1,9 +1,15 @@
 """Load and describe a sentence-transformers bi-encoder (Transformer + mean pooling + normalise).
 
+Models trained with query/passage prompts (``prompts`` in ``config_sentence_transformers.json``,
+as ``notesqa train embedder`` writes them when its recipe sets ``prompts``) get them prepended by
+``encode(..., kind="query" | "passage")``; for other models ``kind`` changes nothing.
+
 Example:
     >>> emb = Embedder.load()                     # the shipped default
     >>> emb.encode(["a sentence", "another one"]).shape
     (2, 256)
+    >>> emb.encode(["who wrote it?"], kind="query").shape
+    (1, 256)
 """
 
 from __future__ import annotations
@@ -89,16 +95,28 @@ class Embedder:
         """Word-piece tokens of ``text`` (no special tokens)."""
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    @property
+    def prompts(self) -> dict[str, str]:
+        """The prompts the model was trained with, by kind (``{}`` when none)."""
+        return {k: v for k, v in (getattr(self.model, "prompts", None) or {}).items() if v}
+
     def encode(
-        self, texts: list[str], batch_size: int = 64, show_progress: bool = False
+        self,
+        texts: list[str],
+        batch_size: int = 64,
+        show_progress: bool = False,
+        kind: str | None = None,
     ) -> np.ndarray:
         """(n, d) float32 unit vectors; batches are sorted by length inside sentence-transformers.
 
-        Texts longer than the model's window (``max_seq_length`` tokens) are truncated; a warning
-        is logged once per embedder.
+        ``kind`` is ``"query"`` or ``"passage"``: its prompt is prepended if the model was trained
+        with one. Texts longer than the model's window (``max_seq_length`` tokens) are truncated;
+        a warning is logged once per embedder.
         """
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of texts; wrap a single text in a list")
+        if kind not in (None, "query", "passage"):
+            raise ValueError(f"kind must be 'query', 'passage' or None, not {kind!r}")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if not self._warned_long:
@@ -112,5 +130,6 @@ class Embedder:
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=show_progress,
+            prompt_name=kind if kind in self.prompts else None,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -95,10 +95,12 @@ class NotesEmbeddings(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        return self._embedder.encode(list(texts), batch_size=self.batch_size).tolist()
+        return self._embedder.encode(
+            list(texts), batch_size=self.batch_size, kind="passage"
+        ).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self._embedder.encode([text])[0].tolist()
+        return self._embedder.encode([text], kind="query")[0].tolist()
 
 
 class NotesReader(RunnableSerializable[dict, list[dict]]):

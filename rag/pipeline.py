@@ -335,7 +335,9 @@ class NotesQA:
                     "`notesqa index NOTES_DIR --rebuild` to re-embed everything with the new one"
                 )
             docs = {d["path"]: d["sha256"] for d in old.documents()}
-            vectors = dict(zip((c.text for c in old.chunks()), old.vectors(), strict=True))
+            vectors = dict(
+                zip((c.text for c in old.chunks()), np.array(old.vectors()), strict=True)
+            )
             return docs, vectors
         finally:
             old.close()
@@ -352,11 +354,13 @@ class NotesQA:
         if not chunks:
             return np.zeros((0, emb.dim), np.float32)
         if on_progress is None:
-            return emb.encode([c.text for c in chunks], show_progress=progress)
+            return emb.encode([c.text for c in chunks], show_progress=progress, kind="passage")
         parts = []
         on_progress(0, len(chunks))
         for first in range(0, len(chunks), group):
-            parts.append(emb.encode([c.text for c in chunks[first : first + group]]))
+            parts.append(
+                emb.encode([c.text for c in chunks[first : first + group]], kind="passage")
+            )
             on_progress(min(first + group, len(chunks)), len(chunks))
         return np.concatenate(parts)
 

@@ -74,7 +74,7 @@ def retrieve(
     depth = depth or max(4 * k, 20)
 
     def dense(n: int) -> list[Hit]:
-        vector = np.asarray(embedder.encode([query])[0], dtype=np.float32)
+        vector = np.asarray(embedder.encode([query], kind="query")[0], dtype=np.float32)
         return store.search(vector, n, allowed=allowed)
 
     if mode == "dense":

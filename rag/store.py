@@ -42,6 +42,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from rag import ann
 from rag.ann import build_index
 from rag.chunking import Chunk
 from rag.documents import Document
@@ -412,12 +413,15 @@ class NotesStore:
             return []
         if allowed is not None and self._manifest.get("index_type", "flat") != "flat":
             return self._exact_subset_search(q[0], k, allowed)
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(
-                sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-            )
-        scores, ids = self._index.search(q, k, params=params)  # (1, k), (1, k)
+        if self._manifest.get("index_type", "flat") != "flat":  # candidates re-ranked exactly
+            scores, ids = ann.search(self._index, q, k, exact_vectors=self.vectors())  # (1, k)
+        else:
+            params = None
+            if allowed is not None:
+                params = faiss.SearchParameters(
+                    sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+                )
+            scores, ids = self._index.search(q, k, params=params)  # (1, k), (1, k)
         pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         return self.hits(pairs)
 
@@ -448,8 +452,8 @@ class NotesStore:
             return np.zeros((0, self._index.d), dtype=np.float32)
         exact = self.folder / EXACT_VECTORS_FILE
         if exact.exists():  # approximate indexes may not reconstruct exactly (PQ)
-            if self._exact is None:  # read once: filtered searches use it on every query
-                self._exact = np.load(exact, allow_pickle=False)
+            if self._exact is None:  # mapped once; a search reads only its candidates' rows
+                self._exact = np.load(exact, mmap_mode="r", allow_pickle=False)
             return self._exact
         return self._index.reconstruct_batch(np.arange(len(self), dtype=np.int64))
 
@@ -482,7 +486,8 @@ class NotesStore:
         }
 
     def close(self) -> None:
-        """Close the SQLite connection (idempotent)."""
+        """Close the SQLite connection and unmap the exact vectors (idempotent)."""
+        self._exact = None
         if self._conn is not None:
             with self._lock:
                 self._conn.close()

@@ -2,7 +2,9 @@
 
 The model is ``Transformer -> mean pooling -> normalise`` (sentence-transformers format). It is
 trained with ``MultipleNegativesRankingLoss`` on (question, paragraph) pairs from SQuAD train with
-the ``NO_DUPLICATES`` batch sampler, so no paragraph is its own negative within a batch.
+the ``NO_DUPLICATES`` batch sampler, so no paragraph is its own negative within a batch. A few
+SQuAD train articles are held out: sentence-transformers' ``InformationRetrievalEvaluator`` scores
+retrieval on them during training, and its final scores are saved as ``eval_results.json``.
 
 Example:
     >>> train_embedder(load_recipe("tiny").embedder, "runs/tiny/model", "train-v1.1.json.gz", "runs/emb")
@@ -13,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -31,6 +34,9 @@ from training.squad import load_squad
 
 try:  # sentence-transformers >= 6
     from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.evaluation import (
+        InformationRetrievalEvaluator,
+    )
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
         CoSENTLoss,
@@ -39,6 +45,7 @@ try:  # sentence-transformers >= 6
     )
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 except ImportError:  # sentence-transformers 3 - 5
+    from sentence_transformers.evaluation import InformationRetrievalEvaluator
     from sentence_transformers.losses import (
         CachedMultipleNegativesRankingLoss,
         CoSENTLoss,
@@ -86,6 +93,58 @@ def squad_triplets(examples: list[dict], seed: int = 0) -> list[tuple[str, str, 
                 break
     random.Random(seed).shuffle(triplets)
     return triplets
+
+
+def split_articles(
+    examples: list[dict], heldout_articles: int, seed: int = 0
+) -> tuple[list[dict], list[dict]]:
+    """(train, held-out) examples, whole articles held out so no paragraph is in both.
+
+    Example:
+        >>> train, heldout = split_articles(examples, heldout_articles=20)
+        >>> {e["title"] for e in train} & {e["title"] for e in heldout}
+        set()
+    """
+    titles = sorted({e["title"] for e in examples})
+    if heldout_articles >= len(titles):
+        raise ValueError(
+            f"cannot hold out {heldout_articles} of {len(titles)} articles; lower eval_articles"
+        )
+    heldout = set(random.Random(seed).sample(titles, heldout_articles))
+    return (
+        [e for e in examples if e["title"] not in heldout],
+        [e for e in examples if e["title"] in heldout],
+    )
+
+
+def retrieval_evaluator(
+    examples: list[dict],
+    max_queries: int = 500,
+    name: str = "squad-heldout",
+    prompts: dict[str, str] | None = None,
+):
+    """An ``InformationRetrievalEvaluator``: each question must find its paragraph among all of
+    the held-out articles' paragraphs."""
+    corpus: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    for e in examples:
+        if e["context"] not in ids:
+            ids[e["context"]] = f"p{len(ids)}"
+            corpus[ids[e["context"]]] = e["context"]
+    answerable = [e for e in examples if not e["is_impossible"]][:max_queries]
+    queries = {f"q{i}": e["question"].strip() for i, e in enumerate(answerable)}
+    relevant = {f"q{i}": {ids[e["context"]]} for i, e in enumerate(answerable)}
+    return InformationRetrievalEvaluator(
+        queries,
+        corpus,
+        relevant,
+        name=name,
+        accuracy_at_k=[1, 5, 20],
+        precision_recall_at_k=[5, 20],
+        write_csv=False,
+        query_prompt=(prompts or {}).get("query"),
+        corpus_prompt=(prompts or {}).get("passage"),
+    )
 
 
 def read_scored_pairs(path: str | Path) -> list[tuple[str, str, float]]:
@@ -149,6 +208,10 @@ def train_embedder(
 
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     _, examples = load_squad(train_data)
+    evaluator = None
+    if cfg.eval_articles:
+        examples, heldout = split_articles(examples, cfg.eval_articles, cfg.seed)
+        evaluator = retrieval_evaluator(heldout, prompts=cfg.prompts)
     if cfg.hard_negatives:
         triplets = squad_triplets(examples, cfg.seed)
         if cfg.max_train_pairs:
@@ -170,6 +233,17 @@ def train_embedder(
             "lower batch_size"
         )
     model = build_sentence_model(init, cfg.max_seq_length, dev)
+    column_prompts = {}
+    if cfg.prompts:
+        unknown = set(cfg.prompts) - {"query", "passage"}
+        if unknown:
+            raise ValueError(f"prompts may name 'query' and 'passage' only, not {sorted(unknown)}")
+        model.prompts = dict(cfg.prompts)  # saved in config_sentence_transformers.json
+        column_prompts = {
+            "anchor": cfg.prompts.get("query", ""),
+            "positive": cfg.prompts.get("passage", ""),
+            "negative": cfg.prompts.get("passage", ""),
+        }
 
     def matryoshka(loss):
         return MatryoshkaLoss(model, loss, cfg.matryoshka_dims) if cfg.matryoshka_dims else loss
@@ -211,20 +285,32 @@ def train_embedder(
             learning_rate=cfg.learning_rate,
             warmup_steps=int(cfg.warmup_ratio * cfg.epochs * (len(pairs) // cfg.batch_size)),
             batch_sampler=BatchSamplers.NO_DUPLICATES,
+            # SQuAD columns get the query/passage prompts; STS pairs are symmetric, none
+            prompts=(
+                ({"squad": column_prompts} if isinstance(dataset, dict) else column_prompts)
+                if column_prompts
+                else None
+            ),
             bf16=use_bf16(cfg.precision, torch.device(dev)),
             use_cpu=dev == "cpu",
             save_strategy="no",
+            eval_strategy="steps" if evaluator else "no",
+            eval_steps=cfg.eval_steps if evaluator else None,
             report_to="none",
             logging_steps=20,
             seed=cfg.seed,
             dataloader_drop_last=True,
         )
         trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=dataset, loss=loss
+            model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator
         )
         trainer.train()
         staged = Path(scratch) / "model"
         model.save(str(staged))
+        if evaluator is not None:
+            final = {k: round(float(v), 4) for k, v in evaluator(model).items()}
+            log.info("held-out retrieval: %s", final)
+            (staged / "eval_results.json").write_text(json.dumps(final, indent=2) + "\n")
         old = out.with_name(f".{out.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         if out.exists():
@@ -248,9 +334,11 @@ def evaluate_retrieval(
     for e in examples:
         paragraph_ids.setdefault(e["context"], len(paragraph_ids))
     paragraphs = list(paragraph_ids)
-    passage_vectors = embedder.encode(paragraphs, batch_size=batch_size, show_progress=True)
+    passage_vectors = embedder.encode(
+        paragraphs, batch_size=batch_size, show_progress=True, kind="passage"
+    )
     query_vectors = embedder.encode(
-        [e["question"] for e in examples], batch_size=batch_size, show_progress=True
+        [e["question"] for e in examples], batch_size=batch_size, show_progress=True, kind="query"
     )
     index = faiss.IndexFlatIP(passage_vectors.shape[1])
     index.add(passage_vectors)
@@ -262,4 +350,10 @@ def evaluate_retrieval(
     return scores
 
 
-__all__ = ["train_embedder", "evaluate_retrieval", "build_sentence_model", "squad_pairs"]
+__all__ = [
+    "train_embedder",
+    "evaluate_retrieval",
+    "build_sentence_model",
+    "squad_pairs",
+    "split_articles",
+]

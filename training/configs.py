@@ -130,6 +130,22 @@ class EmbedderConfig:
     max_sts_pairs: int = field(
         default=0, metadata={"help": "STS-B/SICK pairs for the CoSENT loss (0 = all given)."}
     )
+    prompts: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "help": 'Prepended when training and encoding, e.g. {"query": "query: ", "passage": '
+            '"passage: "}; saved with the model and used by Embedder.encode(kind=...).'
+        },
+    )
+    eval_articles: int = field(
+        default=20,
+        metadata={
+            "help": "SQuAD train articles held out of training for the retrieval evaluator (0 = none)."
+        },
+    )
+    eval_steps: int = field(
+        default=100, metadata={"help": "Run the held-out evaluator every this many steps."}
+    )
     precision: str = "auto"
     seed: int = 0
 

@@ -51,3 +51,10 @@ def test_folder_without_tokenizer_fails_loudly(tiny_embedder_dir, copy_dir):
         (broken / name).unlink(missing_ok=True)
     with pytest.raises(FileNotFoundError, match="no tokenizer"):
         Embedder.load(broken)
+
+
+def test_kind_changes_nothing_for_a_model_trained_without_prompts(emb):
+    assert emb.prompts == {}
+    np.testing.assert_array_equal(emb.encode(["a b c"], kind="query"), emb.encode(["a b c"]))
+    with pytest.raises(ValueError, match="kind must be"):
+        emb.encode(["a"], kind="document")

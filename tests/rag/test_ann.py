@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.ann import build_index
+from rag.ann import build_index, search
 from rag.chunking import Chunk
 from rag.documents import Document
 from rag.store import NotesStore
@@ -49,3 +49,18 @@ def test_store_with_hnsw_keeps_exact_vectors_and_filters_exactly(tmp_path):
     hits = store.search(vectors[6], k=5, allowed=allowed)  # chunk 6 lives in f2.md
     assert hits[0].chunk_id == 6 and {h.chunk.source for h in hits} == {"f2.md"} and len(hits) == 5
     store.close()
+
+
+def test_reranked_search_scores_are_exact_and_recall_beats_raw_pq():
+    vectors, queries = _unit(3000, seed=1), _unit(50, seed=2)
+    index, _ = build_index(vectors, "ivfpq")
+    truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]  # (Q, 10) exact neighbours
+    _, raw = search(index, queries, 10)  # PQ distances decide the order
+    scores, ids = search(index, queries, 10, exact_vectors=vectors)
+
+    def recall(found: np.ndarray) -> float:
+        return np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)])
+
+    assert recall(ids) > recall(raw)
+    np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, ids, 1), rtol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 0)  # best first

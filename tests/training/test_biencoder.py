@@ -1,3 +1,6 @@
+import json
+
+import numpy as np
 import pytest
 
 from embedder import Embedder
@@ -84,6 +87,7 @@ def test_multi_dataset_run_with_cosent_cached_loss_and_matryoshka(
         cached_mnrl=True,
         mini_batch_size=8,
         matryoshka_dims=[tiny_bert_dim(tiny_bert_dir), 16],
+        prompts={"query": "query: ", "passage": "passage: "},
     )
     out = train_embedder(
         cfg, tiny_bert_dir, data_dir / "squad-train.json", tmp_path / "emb", sts_files=[sts]
@@ -91,6 +95,34 @@ def test_multi_dataset_run_with_cosent_cached_loss_and_matryoshka(
     emb = Embedder.load(out)
     vectors = emb.encode(["Where was Ada born?", "Ada was born in Oslo."])
     assert vectors.shape == (2, emb.dim)
+    # trained with prompts: they are saved with the model and encode(kind=...) prepends them
+    assert emb.prompts == {"query": "query: ", "passage": "passage: "}
+    plain = emb.encode(["Where was Ada born?"])
+    assert not np.allclose(emb.encode(["Where was Ada born?"], kind="query"), plain)
+    np.testing.assert_allclose(
+        emb.encode(["Where was Ada born?"], kind="query"),
+        emb.encode(["query: Where was Ada born?"]),
+        atol=1e-5,
+    )
+    # the held-out articles' retrieval, scored by sentence-transformers' evaluator, is kept
+    held_out = json.loads((out / "eval_results.json").read_text())
+    at_1, at_20 = (
+        next(v for k, v in held_out.items() if k.endswith(f"accuracy@{n}")) for n in (1, 20)
+    )
+    assert 0.0 <= at_1 <= at_20 <= 1.0
+
+
+def test_split_articles_holds_out_whole_articles():
+    from training.biencoder import split_articles
+
+    examples = [
+        {"title": f"T{i % 5}", "context": f"c{i % 5}", "is_impossible": False} for i in range(50)
+    ]
+    train, heldout = split_articles(examples, heldout_articles=2, seed=3)
+    assert len({e["title"] for e in heldout}) == 2 and len(train) + len(heldout) == 50
+    assert not {e["title"] for e in train} & {e["title"] for e in heldout}
+    with pytest.raises(ValueError, match="lower eval_articles"):
+        split_articles(examples, heldout_articles=5)
 
 
 def tiny_bert_dim(folder) -> int:
