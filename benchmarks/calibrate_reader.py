@@ -4,7 +4,8 @@ Rebuilds the recipe's seeded train order (as ``training.reader.train_reader`` do
 ``--count`` questions after the ``max_train_examples`` it trained on, adds an unanswerable copy of
 each (another paragraph of the same article), and prints the threshold that maximises SQuAD v2-style
 F1 on them, with the always-answering and always-abstaining references. ``--write`` stores the
-threshold in the reader's ``notesqa_reader.json``.
+threshold in the reader's ``notesqa_reader.json`` when it beats always abstaining by the recipe's
+``calibration_min_gain`` (else ``null``: the reader always answers), as training does.
 
 Example:
     $ python benchmarks/calibrate_reader.py --data ../shared/data --recipe mini
@@ -24,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rag.reader import Reader  # noqa: E402
 from training.configs import load_recipe  # noqa: E402
-from training.reader import calibrate_null_threshold  # noqa: E402
+from training.reader import calibrate_null_threshold, useful_threshold  # noqa: E402
 from training.squad import load_squad, make_unanswerable  # noqa: E402
 
 
@@ -45,15 +46,11 @@ def main() -> None:
     held_out += make_unanswerable(held_out, 1.0, seed=1)
     reader = Reader.load(args.model)
     threshold, scores = calibrate_null_threshold(reader, held_out)
-    no_answer = scores["held_out_no_answer_share"]
-    result = {
-        "null_threshold": threshold,
-        "questions": len(held_out),
-        **scores,
-        "always_abstain_f1": round(100 * no_answer, 2),
-    }
+    stored = useful_threshold(threshold, scores, cfg.calibration_min_gain)
+    result = {"null_threshold": threshold, "stored_threshold": stored, "questions": len(held_out)}
+    result.update(scores)
     if args.write:
-        reader.settings.null_threshold = threshold
+        reader.settings.null_threshold = stored
         folder = Path(args.model) if args.model else None
         if folder is None:
             from models import default_model_path

@@ -10,8 +10,8 @@ last checkpoint at those rates, so the recipe's rate is chosen on held-out train
 on dev. Readers are written to a temporary folder.
 
 Example:
-    $ python benchmarks/reader_vs_pretraining.py --data ../shared/data --recipe mini-v2 \\
-        --checkpoints ~/runs/snap-1000 ~/runs/snap-2000 ~/runs/mini-v2/model
+    $ python benchmarks/reader_vs_pretraining.py --data ../shared/data --recipe mini-long \\
+        --checkpoints runs/mini/model runs/mini-long/model
     {"points": [{"checkpoint": "snap-1000", "pretraining_tokens": 4017000, "f1": ...}, ...], ...}
 """
 
@@ -83,7 +83,7 @@ def write_heldout_train(train_path: Path, cfg, count: int, out: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../shared/data")
-    parser.add_argument("--recipe", default="mini-v2", help="reader settings to finetune with")
+    parser.add_argument("--recipe", default="mini-long", help="reader settings to finetune with")
     parser.add_argument("--checkpoints", nargs="+", required=True, type=Path)
     parser.add_argument("--train-examples", type=int, default=4000)
     parser.add_argument("--dev-questions", type=int, default=1000)

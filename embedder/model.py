@@ -4,12 +4,18 @@ Models trained with query/passage prompts (``prompts`` in ``config_sentence_tran
 as ``notesqa train embedder`` writes them when its recipe sets ``prompts``) get them prepended by
 ``encode(..., kind="query" | "passage")``; for other models ``kind`` changes nothing.
 
+Models trained with Matryoshka dims (``matryoshka_dims`` in the recipe) can be loaded with
+``truncate_dim``: vectors keep their first ``truncate_dim`` components and are renormalised, so a
+large collection's index shrinks (256 -> 64 dims is 4x smaller); the identity records the size.
+
 Example:
     >>> emb = Embedder.load()                     # the shipped default
     >>> emb.encode(["a sentence", "another one"]).shape
     (2, 256)
     >>> emb.encode(["who wrote it?"], kind="query").shape
     (1, 256)
+    >>> Embedder.load(truncate_dim=64).encode(["a sentence"]).shape
+    (1, 64)
 """
 
 from __future__ import annotations
@@ -36,14 +42,32 @@ def _fingerprint(folder: Path) -> str:
 class Embedder:
     """Turns texts into float32 unit vectors with a sentence-transformers model."""
 
-    def __init__(self, model, name: str = "embedder", fingerprint: str = "") -> None:
+    def __init__(
+        self,
+        model,
+        name: str = "embedder",
+        fingerprint: str = "",
+        truncate_dim: int | None = None,
+    ) -> None:
         self.model = model
         self.name = name
         self.fingerprint = fingerprint
+        full = self._model_dim()
+        if truncate_dim is not None and not 0 < truncate_dim <= full:
+            raise ValueError(
+                f"truncate_dim must be between 1 and the model's {full} dimensions, "
+                f"not {truncate_dim}"
+            )
+        self.truncate_dim = truncate_dim if truncate_dim != full else None
         self._warned_long = False
 
     @classmethod
-    def load(cls, path: str | Path | None = None, device: str | None = None) -> Embedder:
+    def load(
+        cls,
+        path: str | Path | None = None,
+        device: str | None = None,
+        truncate_dim: int | None = None,
+    ) -> Embedder:
         """Load a sentence-transformers folder (``None`` = the shipped default embedder)."""
         from sentence_transformers import SentenceTransformer
 
@@ -65,23 +89,30 @@ class Embedder:
                 )
             model = SentenceTransformer(str(folder), device=device or "cpu")
             model.float()
-            return cls(model, name=folder.name, fingerprint=_fingerprint(folder))
+            return cls(
+                model, name=folder.name, fingerprint=_fingerprint(folder), truncate_dim=truncate_dim
+            )
         # not a local folder: a hub id such as "sentence-transformers/all-MiniLM-L6-v2"
         model = SentenceTransformer(str(path), device=device or "cpu")
-        return cls(model, name=str(path), fingerprint="hub")
+        return cls(model, name=str(path), fingerprint="hub", truncate_dim=truncate_dim)
 
     @property
     def identity(self) -> str:
-        """``name@fingerprint``: stored in an index's manifest and checked on load."""
-        return f"{self.name}@{self.fingerprint}"
+        """``name@fingerprint`` (``/dim`` when truncated): stored in an index's manifest."""
+        suffix = f"/{self.truncate_dim}" if self.truncate_dim else ""
+        return f"{self.name}@{self.fingerprint}{suffix}"
 
-    @property
-    def dim(self) -> int:
+    def _model_dim(self) -> int:
         getter = (
             getattr(self.model, "get_embedding_dimension", None)
             or self.model.get_sentence_embedding_dimension
         )
         return int(getter())
+
+    @property
+    def dim(self) -> int:
+        """Size of the vectors ``encode`` returns."""
+        return self.truncate_dim or self._model_dim()
 
     @property
     def max_seq_length(self) -> int:
@@ -131,5 +162,8 @@ class Embedder:
             convert_to_numpy=True,
             show_progress_bar=show_progress,
             prompt_name=kind if kind in self.prompts else None,
-        )
+        )  # (n, full dim)
+        if self.truncate_dim:
+            vectors = vectors[:, : self.truncate_dim]  # (n, truncate_dim)
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return np.ascontiguousarray(vectors, dtype=np.float32)

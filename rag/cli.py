@@ -264,7 +264,7 @@ def cmd_eval_retrieval(args) -> int:
     from embedder import Embedder
     from training.biencoder import evaluate_retrieval
 
-    scores = evaluate_retrieval(Embedder.load(args.model), args.data)
+    scores = evaluate_retrieval(Embedder.load(args.model, truncate_dim=args.dim), args.data)
     if args.json:
         _print_json(scores)
     else:
@@ -487,6 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = evaluate.add_parser("retrieval", help="find each question's paragraph among all paragraphs")
     p.add_argument("--model", help="embedder folder (default: the shipped embedder)")
     p.add_argument("--data", required=True, help="SQuAD JSON(.gz)")
+    p.add_argument(
+        "--dim",
+        type=int,
+        help="keep the first DIM components of each vector (Matryoshka-trained embedders)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval_retrieval)
     return parser

@@ -99,6 +99,14 @@ class ReaderConfig:
         default=0,
         metadata={"help": "Train questions held out to choose the no-answer threshold (0 = none)."},
     )
+    calibration_min_gain: float = field(
+        default=1.0,
+        metadata={
+            "help": "Store the threshold only if its held-out F1 beats always abstaining by this "
+            "many points; otherwise the null score carries no usable signal and the reader "
+            "always answers."
+        },
+    )
     precision: str = "auto"
     seed: int = 0
     log_every: int = 20

@@ -173,13 +173,19 @@ def train_reader(
         held_out = calibration + make_unanswerable(calibration, 1.0, cfg.seed + 1)
         reader = Reader(model.eval(), tokenizer, settings)
         threshold, scores = calibrate_null_threshold(reader, held_out)
-        settings.null_threshold = threshold
-        state["calibration"] = {"questions": len(held_out), "null_threshold": threshold, **scores}
+        settings.null_threshold = useful_threshold(threshold, scores, cfg.calibration_min_gain)
+        state["calibration"] = {
+            "questions": len(held_out),
+            "best_threshold": threshold,
+            "stored_threshold": settings.null_threshold,
+            **scores,
+        }
         log.info(
-            "no-answer threshold %.3f on %d held-out questions: %s",
+            "no-answer threshold %.3f on %d held-out questions: %s; stored: %s",
             threshold,
             len(held_out),
             scores,
+            settings.null_threshold,
         )
     save_checkpoint(out, model, tokenizer, None, state)
     settings.save(out)
@@ -213,6 +219,24 @@ def choose_threshold(
     return float(best_threshold), 100.0 * best_score / n
 
 
+def useful_threshold(
+    threshold: float, scores: dict[str, float], min_gain: float = 1.0
+) -> float | None:
+    """``threshold`` if abstaining with it beats abstaining everywhere by ``min_gain`` F1 points.
+
+    A threshold that only matches "always abstain" on held-out questions would make the reader
+    refuse nearly every question in use; then ``None`` is returned and the reader always answers.
+
+    Example:
+        >>> useful_threshold(0.4, {"held_out_f1_with_threshold": 49.3, "always_abstain_f1": 49.2})
+        >>> # None: no better than refusing everything
+        >>> useful_threshold(-1.0, {"held_out_f1_with_threshold": 58.0, "always_abstain_f1": 50.0})
+        -1.0
+    """
+    gain = scores["held_out_f1_with_threshold"] - scores["always_abstain_f1"]
+    return threshold if gain >= min_gain else None
+
+
 def calibrate_null_threshold(
     reader: Reader, examples: list[dict]
 ) -> tuple[float, dict[str, float]]:
@@ -229,17 +253,24 @@ def calibrate_null_threshold(
         answerable.append(bool(golds))
     threshold, best_f1 = choose_threshold(diffs, f1s, answerable)
     has = [f for f, a in zip(f1s, answerable, strict=True) if a]
+    no_answer_share = 1 - len(has) / max(len(f1s), 1)
     return threshold, {
         "held_out_f1_with_threshold": round(best_f1, 2),
+        "always_abstain_f1": round(100.0 * no_answer_share, 2),
         "held_out_has_answer_f1_always_answering": round(100.0 * sum(has) / max(len(has), 1), 2),
-        "held_out_no_answer_share": round(1 - len(has) / max(len(f1s), 1), 3),
+        "held_out_no_answer_share": round(no_answer_share, 3),
     }
 
 
 def predict_squad(
-    reader: Reader, examples: list[dict], batch_questions: int = 256
+    reader: Reader, examples: list[dict], batch_questions: int = 256, allow_abstain: bool = True
 ) -> dict[str, str]:
-    """Best answer text per question id ('' when the reader abstains)."""
+    """Best answer text per question id ('' when the reader abstains).
+
+    SQuAD v1.1 has no unanswerable questions and its official script expects an answer for
+    every one, so its evaluation passes ``allow_abstain=False`` and the stored null threshold
+    is not applied.
+    """
     predictions = {}
     for b in tqdm(range(0, len(examples), batch_questions), desc="eval", unit="batch"):
         chunk = examples[b : b + batch_questions]
@@ -247,7 +278,8 @@ def predict_squad(
             chunk, reader.read_pairs([(e["question"], e["context"]) for e in chunk]), strict=True
         ):
             best = spans[0] if spans else None
-            predictions[example["id"]] = "" if reader.abstains(best, null) else best.text
+            abstain = best is None or (allow_abstain and reader.abstains(best, null))
+            predictions[example["id"]] = "" if abstain else best.text
     return predictions
 
 
@@ -266,13 +298,10 @@ def evaluate_reader(reader: Reader, data_path: str | Path, limit: int = 0) -> di
             }
             for a in data
         ]
+    v2 = is_squad_v2(data)
     started = time.time()
-    predictions = predict_squad(reader, examples)
+    predictions = predict_squad(reader, examples, allow_abstain=v2)
     elapsed = time.time() - started
-    scores = (
-        squad_v2_scores(data, predictions)
-        if is_squad_v2(data)
-        else squad_v1_scores(data, predictions)
-    )
+    scores = squad_v2_scores(data, predictions) if v2 else squad_v1_scores(data, predictions)
     scores["examples_per_s"] = len(examples) / max(elapsed, 1e-9)
     return scores

@@ -19,6 +19,19 @@ def test_encode_gives_float32_unit_vectors(emb):
         emb.encode("a bare string")
 
 
+def test_truncated_vectors_are_the_renormalised_prefix(tiny_embedder_dir, emb):
+    texts = ["Where was Ada born?", "Ada was born in Oslo."]
+    small = Embedder.load(tiny_embedder_dir, truncate_dim=8)
+    vectors = small.encode(texts)
+    assert vectors.shape == (2, 8) and small.dim == 8
+    full = emb.encode(texts)[:, :8]
+    expected = full / np.linalg.norm(full, axis=1, keepdims=True)
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    assert small.identity == emb.identity + "/8"  # an index knows the vectors' size
+    with pytest.raises(ValueError, match="truncate_dim"):
+        Embedder.load(tiny_embedder_dir, truncate_dim=emb.dim + 1)
+
+
 def test_sentence_transformers_loads_the_folder_directly(tiny_embedder_dir, emb):
     model = SentenceTransformer(str(tiny_embedder_dir), device="cpu")
     direct = model.encode(["Ada was born in Oslo."], normalize_embeddings=True)

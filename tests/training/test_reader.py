@@ -9,7 +9,9 @@ from training.reader import (
     calibrate_null_threshold,
     choose_threshold,
     evaluate_reader,
+    predict_squad,
     train_features,
+    useful_threshold,
 )
 from training.squad import load_squad, make_unanswerable
 from training.tokenizer import load_tokenizer
@@ -37,6 +39,16 @@ def test_trained_reader_beats_chance_and_saves_settings(tiny_reader_dir, data_di
     assert set(scores) == {"exact_match", "f1", "examples_per_s"}
     # templated questions are easy: a trained reader is far above the ~0 of a random one
     assert scores["f1"] > 20.0, scores
+
+
+def test_squad_v1_evaluation_always_answers_even_with_a_null_threshold(tiny_reader_dir, data_dir):
+    reader = Reader.load(tiny_reader_dir)
+    reader.settings.null_threshold = -1e9  # prefers "no answer" on every question
+    _, examples = load_squad(data_dir / "squad-dev.json")
+    assert set(predict_squad(reader, examples[:10]).values()) == {""}
+    # v1.1 has no unanswerable questions: its official script scores an answer for every one
+    assert all(predict_squad(reader, examples[:10], allow_abstain=False).values())
+    assert evaluate_reader(reader, data_dir / "squad-dev.json")["f1"] > 20.0
 
 
 def test_unanswerable_copies_use_another_paragraph_without_the_answer():
@@ -95,6 +107,13 @@ def test_threshold_maximises_v2_f1_on_held_out_questions():
     # abstaining on everything is chosen when answers are all wrong
     threshold, best = choose_threshold([0.0, 1.0], [0.0, 0.0], [False, True])
     assert threshold < 0.0 and best == pytest.approx(50.0)
+
+
+def test_a_threshold_no_better_than_abstaining_everywhere_is_not_stored():
+    scores = {"held_out_f1_with_threshold": 49.31, "always_abstain_f1": 49.2}
+    assert useful_threshold(0.45, scores, min_gain=1.0) is None
+    scores = {"held_out_f1_with_threshold": 56.0, "always_abstain_f1": 49.2}
+    assert useful_threshold(-1.5, scores, min_gain=1.0) == -1.5
 
 
 def test_calibration_on_held_out_questions_beats_always_answering(tiny_reader_dir, data_dir):
