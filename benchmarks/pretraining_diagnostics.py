@@ -22,9 +22,9 @@ Example:
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,19 +32,19 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoTokenizer, BertForPreTraining
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from training.corpus import iter_documents  # noqa: E402
+
 
 def passages(path: Path, count: int, skip: int = 1000, chars: int = 700) -> list[str]:
     """``count`` passages (first ``chars`` characters) of long articles after the first ``skip``."""
     out = []
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        for i, line in enumerate(handle):
-            if i < skip:
-                continue
-            text = json.loads(line).get("text", "")
-            if len(text) > 2 * chars:
-                out.append(text[:chars])
-            if len(out) >= count:
-                break
+    for i, paragraphs in enumerate(iter_documents([path])):
+        text = "\n".join(paragraphs)
+        if i >= skip and len(text) > 2 * chars:
+            out.append(text[:chars])
+        if len(out) >= count:
+            break
     return out
 
 
@@ -66,7 +66,7 @@ def diagnose(checkpoint: Path, texts: list[str], seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     sums = {"ordered": [0.0, 0], "shuffled": [0.0, 0]}
     masked_total = 0
-    entropy_ratio, previous = [], []
+    entropy_ratio, previous, uniform = [], [], []
     for text in texts:
         ids = tokenizer(text, truncation=True, max_length=128)["input_ids"]
         body = np.array(ids[1:-1])
@@ -89,15 +89,16 @@ def diagnose(checkpoint: Path, texts: list[str], seed: int = 0) -> dict:
             entropy = -(probs * (probs + 1e-12).log()).sum(-1).mean()
             entropy_ratio.append(entropy.item() / math.log(length))
             prev = probs.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)  # (heads,)
-            previous.append((prev.max().item(), 1.0 / length))
+            previous.append(prev.max().item())
+            uniform.append(1.0 / length)
     result = {"checkpoint": str(checkpoint)}
     for name, (loss, correct) in sums.items():
         result[f"mlm_loss_{name}"] = round(loss / masked_total, 4)
         result[f"mlm_accuracy_{name}"] = round(correct / masked_total, 4)
     result["order_gain"] = round(result["mlm_loss_shuffled"] - result["mlm_loss_ordered"], 4)
     result["attention_entropy_ratio"] = round(float(np.mean(entropy_ratio)), 3)
-    result["previous_token_attention"] = round(float(np.mean([p for p, _ in previous])), 4)
-    result["uniform_attention"] = round(float(np.mean([u for _, u in previous])), 4)
+    result["previous_token_attention"] = round(float(np.mean(previous)), 4)
+    result["uniform_attention"] = round(float(np.mean(uniform)), 4)
     return result
 
 
