@@ -29,7 +29,7 @@ def _print_json(payload) -> None:
 def cmd_index(args) -> int:
     from rag.pipeline import NotesQA
 
-    qa = NotesQA.open(args.notes_dir, args.index, embedder=args.embedder)
+    qa = NotesQA.open(args.notes_dir, args.index, embedder=args.embedder, dim=args.dim)
     summary = qa.index(progress=not args.json, rebuild=args.rebuild, index_type=args.index_type)
     if args.json:
         _print_json(summary.to_dict())
@@ -339,7 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rebuild",
         action="store_true",
-        help="rebuild from scratch (needed after changing the embedder)",
+        help="rebuild from scratch (needed after changing the embedder or --dim)",
+    )
+    p.add_argument(
+        "--dim",
+        type=int,
+        help="keep the first DIM components of each vector (Matryoshka embedders, e.g. 64 for a "
+        "4x smaller index; default: the existing index's size, else the model's full size)",
     )
     p.add_argument(
         "--index-type",

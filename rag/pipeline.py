@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -181,7 +182,12 @@ def resolve_index_dir(index: str | Path | None) -> Path:
 
 
 class NotesQA:
-    """Index a notes folder and answer questions over it with sources."""
+    """Index a notes folder and answer questions over it with sources.
+
+    ``dim`` keeps the first ``dim`` components of each vector (for a Matryoshka-trained embedder:
+    256 -> 64 makes the index 4x smaller). Left ``None``, an existing index keeps its own size and
+    a new one gets the model's full size.
+    """
 
     def __init__(
         self,
@@ -190,12 +196,15 @@ class NotesQA:
         embedder: str | Path | None = None,
         reader: str | Path | None = None,
         chunking: ChunkingConfig | None = None,
+        dim: int | None = None,
     ) -> None:
         self.notes_dir = Path(notes_dir).expanduser().resolve() if notes_dir else None
         self.index_dir = Path(index_dir).expanduser()
         self._embedder_path = embedder
         self._reader_path = reader
         self.chunking = chunking or ChunkingConfig()
+        self._dim = dim
+        self._adopt_index_dim = True  # False while rebuilding: a rebuild starts from full size
         self._embedder: Embedder | None = None
         self._reader: Reader | None = None
         self._store: NotesStore | None = None
@@ -214,8 +223,20 @@ class NotesQA:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = Embedder.load(self._embedder_path)
+            emb = Embedder.load(self._embedder_path, truncate_dim=self._dim)
+            stored = self._index_dim() if self._dim is None and self._adopt_index_dim else None
+            if stored is not None and stored < emb.dim:
+                emb = Embedder(emb.model, emb.name, emb.fingerprint, truncate_dim=stored)
+            self._embedder = emb
         return self._embedder
+
+    def _index_dim(self) -> int | None:
+        """The vector size recorded in the existing index's manifest, if any."""
+        try:
+            dim = json.loads((self.index_dir / "manifest.json").read_text(encoding="utf-8"))["dim"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return dim if isinstance(dim, int) and dim > 0 else None
 
     @property
     def reader(self) -> Reader:
@@ -261,6 +282,8 @@ class NotesQA:
                 f"notes folder {self.notes_dir} does not exist; pass the folder of your notes"
             )
         started = time.time()
+        if rebuild and self._embedder is None:
+            self._adopt_index_dim = False
         with IndexLock(self.index_dir, timeout=lock_timeout):
             # temporary folders of an indexer that was killed before its swap
             for stale in self.index_dir.parent.glob(f".{self.index_dir.name}.tmp-*"):

@@ -48,6 +48,12 @@ def optimizer_from_tensors(
     for key, value in tensors.items():
         param_id, name = key.split(".", 1)
         state.setdefault(int(param_id), {})[name] = value
+    if len(param_groups) != len(optimizer.param_groups):
+        raise ValueError(
+            f"the checkpoint's optimizer has {len(param_groups)} parameter groups but this trainer "
+            f"makes {len(optimizer.param_groups)} (it was written by an older notesqa); continue "
+            "from its exported model in a new run folder instead of resuming it"
+        )
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
 
 

@@ -70,6 +70,20 @@ class Shards:
     def num_documents(self) -> int:
         return len(self.documents) - 1
 
+    def log_unigram_prior(self, vocab_size: int) -> np.ndarray:
+        """``(V,)`` log frequencies of each token id in the shards (add-one smoothed).
+
+        Starting the MLM decoder bias here lets the model begin at the unigram solution instead of
+        having to find it: see ``training.configs.PretrainConfig.prior_bias_init``.
+
+        Example:
+            >>> shards.log_unigram_prior(16384).shape
+            (16384,)
+        """
+        counts = np.bincount(np.asarray(self.tokens), minlength=vocab_size)[:vocab_size]  # (V,)
+        counts = counts.astype(np.float64) + 1.0
+        return np.log(counts / counts.sum()).astype(np.float32)
+
     def document(self, index: int) -> list[np.ndarray]:
         """The sentences of document ``index`` as token-id arrays."""
         first, last = self.documents[index], self.documents[index + 1]

@@ -68,6 +68,15 @@ def test_index_ask_search_json(notes, tiny_embedder_dir, tiny_reader_dir, capsys
     stats = json.loads(capsys.readouterr().out)
     assert stats["files"] == 2 and stats["passages"] == summary["chunks"]
     assert stats["index_type"] == "flat" and stats["format_version"] >= 2
+    full_dim = stats["dim"]
+
+    index_args = ["index", str(notes), "--embedder", str(tiny_embedder_dir), "--json"]
+    assert main([*index_args, "--dim", "8"]) == 2  # a different size needs --rebuild
+    assert "--rebuild" in capsys.readouterr().err
+    assert main([*index_args, "--dim", "8", "--rebuild"]) == 0
+    capsys.readouterr()
+    assert main(["stats", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dim"] == 8 < full_dim
 
     batch = notes.parent / "questions.jsonl"
     batch.write_text(

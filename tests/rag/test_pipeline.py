@@ -83,6 +83,26 @@ def test_index_built_by_another_embedder_is_refused(
         stale.search("Ada")
 
 
+def test_truncated_vectors_keep_their_size_until_a_rebuild(notes_dir, tiny_embedder_dir):
+    small = NotesQA.open(notes_dir, embedder=tiny_embedder_dir, dim=8)
+    small.index(progress=False)
+    assert small.stats()["dim"] == 8
+    index = notes_dir / ".notesqa"
+    asker = NotesQA.from_index(index, embedder=tiny_embedder_dir)  # no dim: the index's own
+    assert asker.embedder.dim == 8
+    assert asker.search("Ada Smithson born", k=1)[0].source == "people/ada.md"
+    (notes_dir / "extra.md").write_text("Chen Lihua was born in Xi'an in 1920.\n")
+    summary = NotesQA.open(notes_dir, embedder=tiny_embedder_dir).index(progress=False)
+    assert summary.to_dict()["files"] >= 4
+    assert NotesQA.from_index(index, embedder=tiny_embedder_dir).embedder.dim == 8
+    with pytest.raises(ValueError, match="--rebuild"):
+        NotesQA.open(notes_dir, embedder=tiny_embedder_dir, dim=4).index(progress=False)
+    full = NotesQA.open(notes_dir, embedder=tiny_embedder_dir)
+    full.index(progress=False, rebuild=True)
+    assert full.stats()["dim"] == full.embedder.dim > 8
+    assert NotesQA.from_index(index, embedder=tiny_embedder_dir).embedder.dim == full.embedder.dim
+
+
 def test_missing_index_is_a_clear_error(tmp_path, tiny_embedder_dir):
     qa = NotesQA.from_index(tmp_path / "nowhere", embedder=tiny_embedder_dir)
     with pytest.raises(FileNotFoundError, match="notesqa index"):

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import BertForPreTraining
@@ -14,7 +15,8 @@ from transformers import BertForPreTraining
 from training.checkpoint import find_checkpoint
 from training.configs import to_dict
 from training.plot import plot_run
-from training.pretrain import build_model, learning_rate, pretrain
+from training.pretrain import build_model, learning_rate, make_optimizer, pretrain
+from training.pretraining_data import Shards
 from training.tokenizer import load_tokenizer
 
 
@@ -107,6 +109,37 @@ def test_learning_rate_warms_up_then_decays_to_zero(tiny_recipe):
     assert learning_rate(30, _small(cfg, schedule="cosine")) > learning_rate(
         30, _small(cfg, schedule="linear")
     )
+
+
+def test_head_transform_and_segment_embeddings_train_slower(tiny_recipe, tiny_tokenizer_dir):
+    tokenizer = load_tokenizer(tiny_tokenizer_dir)
+    cfg = _small(tiny_recipe.pretrain, slow_lr_scale=0.1, zero_token_type_init=True)
+    model = build_model(cfg, tokenizer)
+    assert torch.count_nonzero(model.bert.embeddings.token_type_embeddings.weight) == 0
+    optimizer = make_optimizer(model, cfg)
+    scale_of = {
+        id(param): group["lr_scale"]
+        for group in optimizer.param_groups
+        for param in group["params"]
+    }
+    named = dict(model.named_parameters())
+    assert scale_of[id(named["cls.predictions.transform.dense.weight"])] == 0.1
+    assert scale_of[id(named["bert.embeddings.token_type_embeddings.weight"])] == 0.1
+    assert scale_of[id(named["bert.embeddings.word_embeddings.weight"])] == 1.0
+    assert scale_of[id(named["bert.encoder.layer.0.attention.self.query.weight"])] == 1.0
+    assert len(scale_of) == len(named)  # every parameter is in exactly one group
+    plain = build_model(_small(cfg, zero_token_type_init=False), tokenizer)
+    assert torch.count_nonzero(plain.bert.embeddings.token_type_embeddings.weight) > 0
+
+
+def test_decoder_bias_starts_at_the_unigram_prior(tiny_pretrain_run):
+    # tiny_pretrain_run trains with the default prior_bias_init: the saved bias keeps the prior's
+    # ordering, so the most frequent shard token still has the largest bias
+    shards = Shards.load(tiny_pretrain_run / "shards")
+    bias = BertForPreTraining.from_pretrained(tiny_pretrain_run / "model").cls.predictions.bias
+    counts = np.bincount(np.asarray(shards.tokens), minlength=bias.shape[0])
+    assert int(bias.argmax()) == int(counts.argmax())
+    assert float(bias.detach().min()) < -5  # unseen ids start near log(1 / total), far below zero
 
 
 def test_plot_writes_a_png(tiny_pretrain_run, tmp_path):

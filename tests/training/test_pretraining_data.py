@@ -31,6 +31,16 @@ def test_shards_hold_every_sentence(shards):
     assert shards.tokens.dtype == np.uint16
 
 
+def test_log_unigram_prior_orders_tokens_by_frequency(shards):
+    shards, tok = shards
+    prior = shards.log_unigram_prior(len(tok))
+    assert prior.shape == (len(tok),) and prior.dtype == np.float32
+    assert np.exp(prior.astype(np.float64)).sum() == pytest.approx(1.0)
+    counts = np.bincount(np.asarray(shards.tokens), minlength=len(tok))
+    frequent, unseen = int(counts.argmax()), int(np.flatnonzero(counts == 0)[0])
+    assert prior[frequent] == prior.max() > prior[unseen] == prior.min()
+
+
 def test_stream_builds_bert_examples(shards):
     shards, tok = shards
     ids = special_token_ids(tok)
