@@ -87,16 +87,21 @@ class TorchEncoder(torch.nn.Module):
         return self.encoder(hidden) @ self.tokens.weight.T  # (B, T, V)
 
 
+TOY_SIZES = dict(
+    hidden_size=HIDDEN,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=4 * HIDDEN,
+    max_position_embeddings=128,
+)
+
+
 def bert_config(dropout: float) -> BertConfig:
     return BertConfig(
         vocab_size=VOCAB,
-        hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=4 * HIDDEN,
-        max_position_embeddings=128,
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
+        **TOY_SIZES,
     )
 
 
@@ -113,14 +118,10 @@ def notesqa_model(
     lr: float, dropout: float, probs: np.ndarray
 ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     cfg = PretrainConfig(
-        hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=4 * HIDDEN,
-        max_position_embeddings=128,
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
         learning_rate=lr,
+        **TOY_SIZES,
     )
     model = build_model(cfg, ToyTokenizer())
     smoothed = probs + 1e-6  # as Shards.log_unigram_prior smooths unseen ids
