@@ -121,6 +121,8 @@ def notesqa_model(
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
         learning_rate=lr,
+        slow_lr_scale=0.1,
+        zero_token_type_init=True,
         **TOY_SIZES,
     )
     model = build_model(cfg, ToyTokenizer())

@@ -60,21 +60,21 @@ class PretrainConfig:
     grad_accum: int = field(default=1, metadata={"help": "Micro-steps per optimizer step."})
     learning_rate: float = 1e-3
     slow_lr_scale: float = field(
-        default=0.1,
+        default=1.0,
         metadata={
             "help": "Learning-rate factor for the MLM head transform and the token-type "
-            "embeddings (1 = plain BERT); below 1 lets word-order attention form early "
-            "(benchmarks/positional_toy.py)."
+            "embeddings (1 = plain BERT); 0.1 lets word-order attention form on "
+            "benchmarks/positional_toy.py, not yet shown on text (models/MODEL_CARD.md)."
         },
     )
     zero_token_type_init: bool = field(
-        default=True,
+        default=False,
         metadata={
             "help": "Start the token-type (segment) embeddings at zero instead of N(0, 0.02)."
         },
     )
     prior_bias_init: bool = field(
-        default=True,
+        default=False,
         metadata={
             "help": "Start the MLM decoder bias at the log unigram frequencies of the shards "
             "(with a zero bias a small BERT can stall at the unigram plateau: "
