@@ -282,8 +282,11 @@ class NotesQA:
                 f"notes folder {self.notes_dir} does not exist; pass the folder of your notes"
             )
         started = time.time()
-        if rebuild and self._embedder is None:
+        if rebuild and self._dim is None:  # a rebuild starts from the model's full size
             self._adopt_index_dim = False
+            emb = self._embedder
+            if emb is not None and emb.truncate_dim is not None:  # adopted from the old index
+                self._embedder = Embedder(emb.model, emb.name, emb.fingerprint)
         with IndexLock(self.index_dir, timeout=lock_timeout):
             # temporary folders of an indexer that was killed before its swap
             for stale in self.index_dir.parent.glob(f".{self.index_dir.name}.tmp-*"):
