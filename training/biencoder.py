@@ -28,6 +28,8 @@ import torch
 
 from embedder import Embedder
 from rag.metrics import retrieval_scores
+from training.allocator import retain_freed_memory
+from training.attention import attention_implementation
 from training.configs import EmbedderConfig
 from training.precision import use_bf16
 from training.squad import load_squad
@@ -171,11 +173,35 @@ def read_scored_pairs(path: str | Path) -> list[tuple[str, str, float]]:
     return pairs
 
 
-def build_sentence_model(init: str | Path, max_seq_length: int, device: str = "cpu"):
-    """A fresh bi-encoder on top of checkpoint ``init`` (its pretraining heads are dropped)."""
+def build_sentence_model(
+    init: str | Path,
+    max_seq_length: int,
+    device: str = "cpu",
+    dropout: float | None = None,
+    attention: str = "auto",
+):
+    """A fresh bi-encoder on top of checkpoint ``init`` (its pretraining heads are dropped).
+
+    ``dropout`` (when given) replaces the checkpoint's hidden and attention dropout; ``attention``
+    picks the kernel as in pretraining (``training.attention``).
+
+    Example:
+        >>> build_sentence_model("runs/mini/model", 192, dropout=0.1).get_sentence_embedding_dimension()
+        256
+    """
     from sentence_transformers import SentenceTransformer
 
-    transformer = Transformer(str(init), max_seq_length=max_seq_length)
+    config_kwargs = {}
+    if dropout is not None:
+        config_kwargs = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    transformer = Transformer(
+        str(init),
+        max_seq_length=max_seq_length,
+        model_kwargs={
+            "attn_implementation": attention_implementation(attention, torch.device(device))
+        },
+        config_kwargs=config_kwargs,
+    )
     getter = (
         getattr(transformer, "get_embedding_dimension", None)
         or transformer.get_word_embedding_dimension
@@ -232,7 +258,9 @@ def train_embedder(
             f"only {len(columns['anchor'])} training pairs for batch_size {cfg.batch_size}; "
             "lower batch_size"
         )
-    model = build_sentence_model(init, cfg.max_seq_length, dev)
+    if torch.device(dev).type == "cpu":
+        retain_freed_memory()
+    model = build_sentence_model(init, cfg.max_seq_length, dev, cfg.dropout, cfg.attention)
     column_prompts = {}
     if cfg.prompts:
         unknown = set(cfg.prompts) - {"query", "passage"}

@@ -89,6 +89,21 @@ class PretrainConfig:
     )
     max_grad_norm: float = 1.0
     precision: str = field(default="auto", metadata={"help": "auto | bf16 | fp32 (auto measures)."})
+    attention: str = field(
+        default="auto",
+        metadata={
+            "help": "auto | sdpa | eager. auto: SDPA on CUDA, eager on CPU, where PyTorch's fused "
+            "SDPA backward is slower at BERT's sequence lengths "
+            "(benchmarks/pretrain_throughput.py --attention)."
+        },
+    )
+    retain_freed_memory: bool = field(
+        default=True,
+        metadata={
+            "help": "On CPU, keep freed blocks for reuse instead of returning them to the OS "
+            "every step (glibc; see training/allocator.py)."
+        },
+    )
     seed: int = 0
     # bookkeeping
     log_every: int = 20
@@ -129,7 +144,17 @@ class ReaderConfig:
             "always answers."
         },
     )
+    dropout: float = field(
+        default=0.1,
+        metadata={
+            "help": "Hidden and attention dropout while finetuning (the base may have been "
+            "pretrained without)."
+        },
+    )
     precision: str = "auto"
+    attention: str = field(
+        default="auto", metadata={"help": "auto | sdpa | eager, as pretraining."}
+    )
     seed: int = 0
     log_every: int = 20
 
@@ -176,7 +201,13 @@ class EmbedderConfig:
     eval_steps: int = field(
         default=100, metadata={"help": "Run the held-out evaluator every this many steps."}
     )
+    dropout: float = field(
+        default=0.1, metadata={"help": "Hidden and attention dropout while finetuning."}
+    )
     precision: str = "auto"
+    attention: str = field(
+        default="auto", metadata={"help": "auto | sdpa | eager, as pretraining."}
+    )
     seed: int = 0
 
 

@@ -36,6 +36,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import BertConfig, BertForPreTraining
 
+from training.allocator import retain_freed_memory
+from training.attention import attention_implementation
 from training.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from training.configs import PretrainConfig, to_dict
 from training.precision import autocast, use_bf16
@@ -51,7 +53,9 @@ from training.tokenizer import load_tokenizer
 log = logging.getLogger(__name__)
 
 
-def build_model(cfg: PretrainConfig, tokenizer) -> BertForPreTraining:
+def build_model(
+    cfg: PretrainConfig, tokenizer, device: torch.device | None = None
+) -> BertForPreTraining:
     config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
@@ -63,7 +67,9 @@ def build_model(cfg: PretrainConfig, tokenizer) -> BertForPreTraining:
         attention_probs_dropout_prob=cfg.attention_probs_dropout_prob,
         pad_token_id=tokenizer.pad_token_id,
     )
-    config._attn_implementation = "sdpa"
+    config._attn_implementation = attention_implementation(
+        cfg.attention, device or torch.device("cpu")
+    )
     model = BertForPreTraining(config)
     if cfg.zero_token_type_init:
         with torch.no_grad():
@@ -392,9 +398,17 @@ def pretrain(
 
     bf16 = use_bf16(cfg.precision, dev)
     if ddp.is_main:
-        log.info("device %s x %d, bf16 autocast %s", dev, ddp.world_size, bf16)
+        log.info(
+            "device %s x %d, bf16 autocast %s, %s attention",
+            dev,
+            ddp.world_size,
+            bf16,
+            attention_implementation(cfg.attention, dev),
+        )
+    if dev.type == "cpu" and cfg.retain_freed_memory:
+        retain_freed_memory()
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg, tokenizer)
+    model = build_model(cfg, tokenizer, dev)
     if cfg.prior_bias_init:  # a resumed run overwrites it with the checkpoint's
         set_prior_bias(model, shards.log_unigram_prior(len(tokenizer)))
     model = model.to(dev)

@@ -25,6 +25,8 @@ from transformers import BertForQuestionAnswering
 
 from rag.metrics import is_squad_v2, squad_v1_scores, squad_v2_scores
 from rag.reader import Reader, ReaderSettings, encode_windows
+from training.allocator import retain_freed_memory
+from training.attention import attention_implementation
 from training.checkpoint import save_checkpoint
 from training.configs import ReaderConfig
 from training.precision import autocast, use_bf16
@@ -121,7 +123,14 @@ def train_reader(
         len(negatives),
         len(features),
     )
-    model = BertForQuestionAnswering.from_pretrained(str(init)).to(dev)
+    if dev.type == "cpu":
+        retain_freed_memory()
+    model = BertForQuestionAnswering.from_pretrained(
+        str(init),
+        attn_implementation=attention_implementation(cfg.attention, dev),
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout,
+    ).to(dev)
     bf16 = use_bf16(cfg.precision, dev)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from embedder import Embedder
-from training.biencoder import evaluate_retrieval
+from training.biencoder import build_sentence_model, evaluate_retrieval
 
 
 def test_trained_embedder_retrieves_far_better_than_chance(tiny_embedder_dir, data_dir):
@@ -129,3 +129,13 @@ def tiny_bert_dim(folder) -> int:
     import json
 
     return json.loads((folder / "config.json").read_text())["hidden_size"]
+
+
+def test_sentence_model_takes_the_finetuning_dropout_and_the_cpu_attention_kernel(tiny_bert_dir):
+    model = build_sentence_model(tiny_bert_dir, 64, "cpu", dropout=0.1, attention="auto")
+    bert = model[0].auto_model
+    assert bert.config.hidden_dropout_prob == 0.1
+    assert bert.config.attention_probs_dropout_prob == 0.1
+    assert bert.config._attn_implementation == "eager"
+    kept = build_sentence_model(tiny_bert_dir, 64, "cpu", attention="sdpa")[0].auto_model
+    assert kept.config._attn_implementation == "sdpa"

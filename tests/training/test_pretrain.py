@@ -91,9 +91,17 @@ def _small(cfg, **changes):
 
 
 def _deterministic(cfg, **changes):
-    """No dropout and no held-out evaluation, so two runs can be compared weight for weight."""
+    """No dropout, no held-out evaluation and fp32, so two runs can be compared weight for weight.
+
+    (bf16 autocast, chosen by ``precision="auto"`` on an AMX CPU, rounds differently with the
+    number of threads, and the killed run is a 1-thread subprocess.)
+    """
     quiet = dict(
-        log_every=2, eval_every=1000, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+        log_every=2,
+        eval_every=1000,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        precision="fp32",
     )
     return _small(cfg, **{**quiet, **changes})
 
