@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import BertConfig, BertForPreTraining
 
-from training.allocator import retain_freed_memory
+from training.allocator import release_free_pages, retain_freed_memory
 from training.attention import attention_implementation
 from training.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from training.configs import PretrainConfig, to_dict
@@ -405,8 +405,7 @@ def pretrain(
             bf16,
             attention_implementation(cfg.attention, dev),
         )
-    if dev.type == "cpu" and cfg.retain_freed_memory:
-        retain_freed_memory()
+    retained = dev.type == "cpu" and cfg.retain_freed_memory and retain_freed_memory()
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, tokenizer, dev)
     if cfg.prior_bias_init:  # a resumed run overwrites it with the checkpoint's
@@ -528,6 +527,8 @@ def pretrain(
                     tok_s=f"{row['tokens_per_s']:.0f}",
                 )
                 sums = dict.fromkeys(sums, 0.0)
+                if retained:  # bound the heap that retaining freed memory lets grow
+                    release_free_pages()
                 window_tokens, window_start, window_steps = 0, time.time(), 0
             if eval_batches and (step % cfg.eval_every == 0 or step == cfg.max_steps):
                 metrics = evaluate(model, eval_batches, bf16, dev)
