@@ -25,7 +25,7 @@ from transformers import BertForQuestionAnswering
 
 from rag.metrics import is_squad_v2, squad_v1_scores, squad_v2_scores
 from rag.reader import Reader, ReaderSettings, encode_windows
-from training.allocator import retain_freed_memory
+from training.allocator import release_free_pages, retain_freed_memory
 from training.attention import attention_implementation
 from training.checkpoint import save_checkpoint
 from training.configs import ReaderConfig
@@ -123,8 +123,7 @@ def train_reader(
         len(negatives),
         len(features),
     )
-    if dev.type == "cpu":
-        retain_freed_memory()
+    retained = dev.type == "cpu" and retain_freed_memory()
     model = BertForQuestionAnswering.from_pretrained(
         str(init),
         attn_implementation=attention_implementation(cfg.attention, dev),
@@ -170,6 +169,8 @@ def train_reader(
         running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
         if step % cfg.log_every == 0:
             bar.set_postfix(loss=f"{running:.3f}")
+            if retained:  # bound the heap, as in pretraining
+                release_free_pages()
     log.info("reader trained for %d steps in %.0f s", steps, time.time() - started)
     out = Path(out_dir)
     settings = ReaderSettings(
