@@ -128,8 +128,16 @@ class ReaderConfig:
     unanswerable_ratio: float = field(
         default=0.0,
         metadata={
-            "help": "Extra no-answer questions (question + another paragraph of its article), "
-            "as a share of the training questions."
+            "help": "Extra no-answer questions (see unanswerable_style), as a share of the "
+            "training questions."
+        },
+    )
+    unanswerable_style: str = field(
+        default="other_paragraph",
+        metadata={
+            "help": "How no-answer copies lose their answer: other_paragraph (another paragraph "
+            "of the article), answer_removed (own paragraph minus the answer's sentences) or "
+            "mixed. Used for training and for the held-out calibration questions."
         },
     )
     calibration_examples: int = field(

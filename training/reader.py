@@ -30,7 +30,7 @@ from training.attention import attention_implementation
 from training.checkpoint import save_checkpoint
 from training.configs import ReaderConfig
 from training.precision import autocast, use_bf16
-from training.squad import load_squad, make_unanswerable
+from training.squad import UNANSWERABLE_STYLES, load_squad, make_unanswerable
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,11 @@ def train_reader(
     device: str | None = None,
 ) -> Path:
     """Finetune checkpoint ``init`` on SQuAD ``train_data``; saves a reader folder at ``out_dir``."""
+    if cfg.unanswerable_style not in UNANSWERABLE_STYLES:  # fail before minutes of loading
+        raise ValueError(
+            f"reader.unanswerable_style {cfg.unanswerable_style!r} is unknown; "
+            f"use one of {', '.join(UNANSWERABLE_STYLES)}"
+        )
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -114,7 +119,9 @@ def train_reader(
     )
     if cfg.max_train_examples:
         examples = examples[: cfg.max_train_examples]
-    negatives = make_unanswerable(examples, cfg.unanswerable_ratio, cfg.seed)
+    negatives = make_unanswerable(
+        examples, cfg.unanswerable_ratio, cfg.seed, style=cfg.unanswerable_style
+    )
     examples = examples + negatives
     features = train_features(examples, tokenizer, cfg)
     log.info(
@@ -180,7 +187,9 @@ def train_reader(
     )
     state = {"steps": steps, "init": str(init)}
     if calibration:
-        held_out = calibration + make_unanswerable(calibration, 1.0, cfg.seed + 1)
+        held_out = calibration + make_unanswerable(
+            calibration, 1.0, cfg.seed + 1, style=cfg.unanswerable_style
+        )
         reader = Reader(model.eval(), tokenizer, settings)
         threshold, scores = calibrate_null_threshold(reader, held_out)
         settings.null_threshold = useful_threshold(threshold, scores, cfg.calibration_min_gain)
@@ -247,10 +256,12 @@ def useful_threshold(
     return threshold if gain >= min_gain else None
 
 
-def calibrate_null_threshold(
+def null_margins(
     reader: Reader, examples: list[dict]
-) -> tuple[float, dict[str, float]]:
-    """Choose ``null_threshold`` on held-out (answerable + unanswerable) questions."""
+) -> tuple[list[float], list[float], list[bool]]:
+    """Per question: null score minus best span score, the best span's F1 against the gold
+    answers (0 when there are none) and whether the question is answerable: all that
+    ``choose_threshold`` and ``v2_f1_at`` need, from one pass of the reader."""
     from rag.metrics import f1_score
 
     diffs, f1s, answerable = [], [], []
@@ -261,6 +272,34 @@ def calibrate_null_threshold(
         golds = [a["text"] for a in example["answers"]]
         f1s.append(max((f1_score(best.text, g) for g in golds), default=0.0) if best else 0.0)
         answerable.append(bool(golds))
+    return diffs, f1s, answerable
+
+
+def v2_f1_at(
+    threshold: float | None,
+    null_minus_best: list[float],
+    answer_f1: list[float],
+    answerable: list[bool],
+) -> float:
+    """SQuAD v2.0 F1 (x 100) when the reader abstains where ``null_minus_best > threshold``
+    (``None``: only where it found no span at all), as ``Reader.abstains`` decides.
+
+    Example:
+        >>> v2_f1_at(0.0, [-1.0, 1.0, 2.0], [0.5, 1.0, 0.0], [True, True, False])
+        50.0    # answers the first (0.5), abstains on the others (0 + 1)
+    """
+    total = 0.0
+    for diff, f1, has_answer in zip(null_minus_best, answer_f1, answerable, strict=True):
+        abstain = diff == float("inf") or (threshold is not None and diff > threshold)
+        total += (0.0 if has_answer else 1.0) if abstain else (f1 if has_answer else 0.0)
+    return 100.0 * total / max(len(answerable), 1)
+
+
+def calibrate_null_threshold(
+    reader: Reader, examples: list[dict]
+) -> tuple[float, dict[str, float]]:
+    """Choose ``null_threshold`` on held-out (answerable + unanswerable) questions."""
+    diffs, f1s, answerable = null_margins(reader, examples)
     threshold, best_f1 = choose_threshold(diffs, f1s, answerable)
     has = [f for f, a in zip(f1s, answerable, strict=True) if a]
     no_answer_share = 1 - len(has) / max(len(f1s), 1)

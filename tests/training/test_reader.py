@@ -12,6 +12,7 @@ from training.reader import (
     predict_squad,
     train_features,
     useful_threshold,
+    v2_f1_at,
 )
 from training.squad import load_squad, make_unanswerable
 from training.tokenizer import load_tokenizer
@@ -107,6 +108,19 @@ def test_threshold_maximises_v2_f1_on_held_out_questions():
     # abstaining on everything is chosen when answers are all wrong
     threshold, best = choose_threshold([0.0, 1.0], [0.0, 0.0], [False, True])
     assert threshold < 0.0 and best == pytest.approx(50.0)
+
+
+def test_v2_f1_at_the_chosen_threshold_is_the_best_score():
+    diffs = [-2.0, -1.0, 0.5, 1.5, 3.0, float("inf")]
+    f1s = [1.0, 0.5, 0.0, 0.8, 0.0, 0.0]
+    answerable = [True, True, False, True, False, True]
+    threshold, best = choose_threshold(diffs, f1s, answerable)
+    assert v2_f1_at(threshold, diffs, f1s, answerable) == best
+    for other in (-3.0, -1.5, 0.0, 1.0, 2.0, 5.0, None):
+        assert v2_f1_at(other, diffs, f1s, answerable) <= best
+    assert v2_f1_at(float("-inf"), diffs, f1s, answerable) == 100.0 * 2 / 6  # abstain everywhere
+    # never abstaining still abstains where no span was found (inf): 0 for that answerable one
+    assert v2_f1_at(None, diffs, f1s, answerable) == 100.0 * (1.0 + 0.5 + 0.8) / 6
 
 
 def test_a_threshold_no_better_than_abstaining_everywhere_is_not_stored():
