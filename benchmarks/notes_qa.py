@@ -6,7 +6,9 @@ real pipeline (chunking, embedding, FAISS + SQLite + BM25). Each dev question is
 * retrieved in each mode (dense, bm25, hybrid): a passage is relevant when it overlaps the
   question's own paragraph in its file; Recall@1/5/20 and MRR@10 over passages;
 * asked (default retrieval mode + reader): EM/F1 of the top answer against the gold answers, with the
-  official SQuAD v1.1 rules (an abstention scores 0).
+  official SQuAD v1.1 rules (an abstention scores 0), the share of questions the reader abstained
+  on (all of them have an answer in the notes) and, asked again with ``null_threshold=None``,
+  the ``always_answer`` EM/F1 of the same pipeline that never abstains.
 
 Also printed: indexing passages/s, ``ask`` latency p50/p95 (one warm question at a time) and the
 peak resident memory of the process.
@@ -14,6 +16,7 @@ peak resident memory of the process.
 Example:
     $ python benchmarks/notes_qa.py --data ../shared/data --limit 2000
     {"retrieval": {"dense": {...}, "bm25": {...}, "hybrid": {...}}, "exact_match": ..., "f1": ...,
+     "abstained": ..., "always_answer": {"exact_match": ..., "f1": ...},
      "index_passages_per_s": ..., "ask_latency_ms": {"p50": ..., "p95": ...}, "peak_rss_mb": ...}
 """
 
@@ -101,12 +104,15 @@ def main() -> None:
             scores = retrieval_scores(rankings, gold, ks=(1, 5, 20), mrr_at=10)
             result["retrieval"][mode] = {k: round(v, 4) for k, v in scores.items()}
 
-        predictions, latencies = {}, []
+        predictions, always_predictions, latencies = {}, {}, []
         for q in questions:
             start = time.perf_counter()
             answers = qa.ask(q["question"], k=args.k, top_answers=1)  # the default mode
             latencies.append((time.perf_counter() - start) * 1000)
             predictions[q["id"]] = answers[0].text if answers else ""
+        for q in questions:  # the same reader, never abstaining: what extraction alone scores
+            answers = qa.ask(q["question"], k=args.k, top_answers=1, null_threshold=None)
+            always_predictions[q["id"]] = answers[0].text if answers else ""
         asked = {q["id"] for q in questions}
         subset = [
             {
@@ -119,10 +125,16 @@ def main() -> None:
             for article in data
         ]
         scores = squad_v1_scores(subset, predictions)
+        always = squad_v1_scores(subset, always_predictions)
         result.update(
             {
                 "exact_match": round(scores["exact_match"], 2),
                 "f1": round(scores["f1"], 2),
+                "abstained": round(sum(not t for t in predictions.values()) / len(predictions), 4),
+                "always_answer": {
+                    "exact_match": round(always["exact_match"], 2),
+                    "f1": round(always["f1"], 2),
+                },
                 "index_passages_per_s": round(index_rate, 1),
                 "ask_latency_ms": {
                     "p50": round(float(np.percentile(latencies, 50)), 1),

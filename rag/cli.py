@@ -85,6 +85,10 @@ def cmd_ask(args) -> int:
 
     qa = NotesQA.from_index(args.index, embedder=args.embedder, reader=args.reader)
     options = _search_options(args)
+    if args.always_answer:
+        options["null_threshold"] = None
+    elif args.null_threshold is not None:
+        options["null_threshold"] = args.null_threshold
     if args.batch:
         return _run_batch(
             args.batch,
@@ -389,6 +393,18 @@ def build_parser() -> argparse.ArgumentParser:
     retrieval_options(p, "read", 5)
     p.add_argument("--answers", type=int, default=3, help="answers to show (default 3)")
     p.add_argument("--reader", help="reader folder (default: the shipped one)")
+    abstain = p.add_mutually_exclusive_group()
+    abstain.add_argument(
+        "--null-threshold",
+        type=float,
+        help="abstain when the reader's no-answer score beats its best span by more than this "
+        "(default: the threshold calibrated and stored with the reader; higher abstains less)",
+    )
+    abstain.add_argument(
+        "--always-answer",
+        action="store_true",
+        help="never abstain: always show the best span found",
+    )
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("search", help="show the passages closest to a query")

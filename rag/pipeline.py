@@ -26,7 +26,7 @@ import numpy as np
 from embedder import Embedder
 from rag.chunking import Chunk, ChunkingConfig, chunk_document
 from rag.documents import load_notes
-from rag.reader import Reader
+from rag.reader import STORED, Reader
 from rag.retrieve import DEFAULT_MODE
 from rag.spans import Span, surrounding_sentence
 from rag.store import NotesStore
@@ -135,9 +135,16 @@ class IndexLock:
 
 
 def extract_answers(
-    reader: Reader, question: str, passages: list[SearchHit], top_answers: int = 3
+    reader: Reader,
+    question: str,
+    passages: list[SearchHit],
+    top_answers: int = 3,
+    null_threshold: float | None | str = STORED,
 ) -> list[Answer]:
     """Answers read from ``passages``, best first, duplicates merged; [] when the reader abstains.
+
+    ``null_threshold``: the reader's stored one by default (``STORED``); a number overrides it
+    (higher abstains less); None always answers when any span was found.
 
     Offsets are in the passage's file (``passage.start`` + offset in the passage). Shared by
     ``NotesQA.ask`` and the LangChain ``NotesReader``.
@@ -167,7 +174,7 @@ def extract_answers(
     if not ranked:
         return []
     top = ranked[0]
-    if reader.abstains(Span(top.text, top.start, top.end, top.score), best_null):
+    if reader.abstains(Span(top.text, top.start, top.end, top.score), best_null, null_threshold):
         return []
     return ranked[:top_answers]
 
@@ -425,12 +432,14 @@ class NotesQA:
         mode: str = DEFAULT_MODE,
         path_glob: str | None = None,
         heading: str | None = None,
+        null_threshold: float | None | str = STORED,
     ) -> list[Answer]:
-        """Extract answers from the top ``k`` passages; [] when the reader abstains."""
+        """Extract answers from the top ``k`` passages; [] when the reader abstains
+        (``null_threshold`` as in ``extract_answers``: the reader's stored one by default)."""
         hits = self.search(question, k, mode, path_glob, heading)
         if not hits:
             return []
-        return extract_answers(self.reader, question, hits, top_answers)
+        return extract_answers(self.reader, question, hits, top_answers, null_threshold)
 
     def close(self) -> None:
         if self._store is not None:

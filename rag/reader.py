@@ -49,6 +49,10 @@ def encode_windows(
     )
 
 
+# ``threshold`` value meaning "the null threshold stored with the reader" (the default)
+STORED = "stored"
+
+
 @dataclass
 class ReaderSettings:
     """Inference settings saved beside a reader checkpoint (``notesqa_reader.json``)."""
@@ -208,9 +212,13 @@ class Reader:
         """Spans for one question in each of ``contexts``."""
         return self.read_pairs([(question, c) for c in contexts])
 
-    def abstains(self, best: Span | None, null_score: float) -> bool:
-        """True when the model prefers "no answer" by more than the stored threshold."""
+    def abstains(
+        self, best: Span | None, null_score: float, threshold: float | None | str = STORED
+    ) -> bool:
+        """True when the model prefers "no answer" by more than ``threshold``: by default the
+        one stored with the reader; a number overrides it; None never abstains on a span."""
         if best is None:
             return True
-        threshold = self.settings.null_threshold
+        if threshold == STORED:
+            threshold = self.settings.null_threshold
         return threshold is not None and null_score - best.score > threshold

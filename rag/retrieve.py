@@ -27,9 +27,9 @@ from rag.store import Hit, NotesStore
 
 MODES = ("dense", "bm25", "hybrid")
 # The default is chosen by measurement, not by principle. With the shipped embedder, BM25 alone
-# retrieves best (benchmarks/retrieval.py on SQuAD dev: Recall@5 0.908 vs dense 0.470 and hybrid
-# 0.724; on a held-out train slice no dense weight in the fusion beat BM25's MRR). Switch back to
-# "hybrid" once the embedder beats BM25.
+# retrieves best (benchmarks/retrieval.py on SQuAD dev: Recall@5 0.908 vs dense 0.555 and hybrid
+# 0.803; with an earlier embedder, no dense weight in the fusion beat BM25's MRR on a held-out
+# train slice). Switch back to "hybrid" once the embedder beats BM25.
 DEFAULT_MODE = "bm25"
 RRF_K = 60  # the constant of Cormack et al. (2009); robust across collections
 

@@ -266,3 +266,26 @@ def test_eval_commands_print_json(tiny_reader_dir, tiny_embedder_dir, data_dir, 
     )
     scores = json.loads(capsys.readouterr().out)
     assert {"recall@1", "recall@5", "recall@20", "mrr@10"} <= set(scores)
+
+
+def test_ask_threshold_flags_override_the_readers(
+    notes, tiny_embedder_dir, tiny_reader_dir, capsys
+):
+    assert main(["index", str(notes), "--embedder", str(tiny_embedder_dir), "--json"]) == 0
+    capsys.readouterr()
+    common = [
+        "--index",
+        str(notes / ".notesqa"),
+        "--json",
+        "--embedder",
+        str(tiny_embedder_dir),
+        "--reader",
+        str(tiny_reader_dir),
+    ]
+    question = "Where was Ada Smithson born?"
+    assert main(["ask", question, *common, "--null-threshold=-1e9"]) == 0
+    assert json.loads(capsys.readouterr().out)["answers"] == []  # the --json shape is kept
+    assert main(["ask", question, *common, "--always-answer"]) == 0
+    assert json.loads(capsys.readouterr().out)["answers"]
+    with pytest.raises(SystemExit):  # one or the other
+        main(["ask", question, *common, "--always-answer", "--null-threshold", "0"])

@@ -113,3 +113,15 @@ def test_missing_notes_folder(tmp_path, tiny_embedder_dir):
     with pytest.raises((FileNotFoundError, NotADirectoryError)):
         NotesQA.open(tmp_path / "missing", embedder=tiny_embedder_dir).index(progress=False)
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_the_null_threshold_can_be_overridden_per_question(qa):
+    qa.index(progress=False)
+    question = "Where was Ada Smithson born?"
+    assert qa.ask(question, k=3, null_threshold=-1e9) == []  # abstains whatever the scores
+    always = qa.ask(question, k=3, null_threshold=None)
+    assert always  # never abstains when a span was found
+    assert qa.ask(question, k=3, null_threshold=1e9) == always
+    # the default is the threshold stored with the reader
+    qa.reader.settings.null_threshold = -1e9
+    assert qa.ask(question, k=3) == []
