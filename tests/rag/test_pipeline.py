@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.pipeline import NotesQA
+from rag.pipeline import NotesQA, SearchHit, extract_answers
+from rag.reader import Reader, ReaderSettings
+from rag.spans import Span
 
 NOTES = {
     "people/ada.md": "# People\n\n## Ada\n\nAda Smithson was born in Oslo in 1850. "
@@ -125,3 +127,37 @@ def test_the_null_threshold_can_be_overridden_per_question(qa):
     # the default is the threshold stored with the reader
     qa.reader.settings.null_threshold = -1e9
     assert qa.ask(question, k=3) == []
+
+
+class _ScriptedReader(Reader):
+    """A reader whose spans and null scores are given per passage text (no model)."""
+
+    def __init__(self, outputs: dict[str, tuple[list[Span], float]], threshold: float | None):
+        self.outputs = outputs
+        self.settings = ReaderSettings(null_threshold=threshold)
+
+    def read(self, question, contexts):
+        return [self.outputs[c] for c in contexts]
+
+
+def test_the_best_span_is_weighed_against_the_null_score_of_its_own_passage():
+    relevant = "Ada Smithson was born in Oslo."
+    unrelated = "Cairo is a city on the Nile."
+    reader = _ScriptedReader(
+        {
+            relevant: ([Span("Oslo", 25, 29, 6.0)], 1.0),  # confident span, low null
+            unrelated: ([Span("Cairo", 0, 5, 0.5)], 9.0),  # no answer here: high null
+        },
+        threshold=0.0,
+    )
+    hits = [
+        SearchHit(relevant, 0.9, "ada.md", 10, 40, ""),
+        SearchHit(unrelated, 0.5, "c.md", 0, 28, ""),
+    ]
+    answers = extract_answers(reader, "Where was Ada born?", hits, top_answers=2)
+    # 1.0 - 6.0 < 0: answered, although the unrelated passage's null (9.0) beats the span
+    assert [(a.text, a.source, a.start, a.end) for a in answers[:1]] == [("Oslo", "ada.md", 35, 39)]
+    # when the span's own passage prefers "no answer", the reader abstains
+    reader.outputs[relevant] = ([Span("Oslo", 25, 29, 6.0)], 7.0)
+    assert extract_answers(reader, "Where was Ada born?", hits) == []
+    assert extract_answers(reader, "Where was Ada born?", hits, null_threshold=None)
