@@ -103,12 +103,21 @@ def sidebar(qa: NotesQA) -> dict:
         "embedder's ranking; dense: the embedder alone.",
     )
     path_glob = st.sidebar.text_input("Only files matching", placeholder="biology/*", key="filter")
+    always_answer = st.sidebar.checkbox(
+        "Always show the best span",
+        key="always_answer",
+        help="By default the reader says 'no answer' when it finds none it trusts (its calibrated "
+        "no-answer threshold); tick this to see its best guess anyway.",
+    )
     with st.sidebar.expander("Index statistics"):
         try:
             st.json(qa.stats())
         except FileNotFoundError:
             st.write("No index yet.")
-    return {"k": k, "top_answers": answers, "mode": mode, "path_glob": path_glob or None}
+    settings = {"k": k, "top_answers": answers, "mode": mode, "path_glob": path_glob or None}
+    if always_answer:
+        settings["null_threshold"] = None
+    return settings
 
 
 def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
@@ -122,7 +131,7 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
         return
     if not answers:
         st.info("No answer in your notes. The closest passages:")
-        search = {k: v for k, v in settings.items() if k != "top_answers"}
+        search = {k: v for k, v in settings.items() if k not in ("top_answers", "null_threshold")}
         for hit in qa.search(question, **{**search, "k": min(settings["k"], 3)}):
             st.markdown(
                 f"`{hit.source}` {('› ' + hit.heading) if hit.heading else ''} · score {hit.score:.2f}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,29 @@ def test_index_then_ask_shows_answers_with_their_source(app):
     assert answered or abstained
     if answered:
         assert "<mark" in shown  # the answer is highlighted inside its passage
+
+
+def test_always_show_the_best_span_overrides_a_reader_that_abstains(
+    app, tmp_path, monkeypatch, tiny_reader_dir
+):
+    reader = tmp_path / "abstaining-reader"
+    shutil.copytree(tiny_reader_dir, reader)
+    settings = json.loads((reader / "notesqa_reader.json").read_text())
+    settings["null_threshold"] = -1e9  # prefers "no answer" on every question
+    (reader / "notesqa_reader.json").write_text(json.dumps(settings))
+    monkeypatch.setenv("NOTESQA_READER", str(reader))
+    at, _ = app
+    at.run()
+    at.button(key="index").click()
+    at.run()
+    at = _ask(at, "Where was Ada Smithson born?")
+    assert any("No answer in your notes" in i.value for i in at.info)
+    at.checkbox(key="always_answer").check()
+    at = _ask(at.run(), "Where was Ada Smithson born?")
+    assert not at.exception
+    assert not any("No answer in your notes" in i.value for i in at.info)
+    shown = " ".join(c.value for c in at.caption)
+    assert "characters" in shown  # an answer card with its offsets
 
 
 def test_a_folder_that_does_not_exist_is_a_clear_error(app, tmp_path):
