@@ -30,7 +30,7 @@ from training.attention import attention_implementation
 from training.checkpoint import save_checkpoint
 from training.configs import ReaderConfig
 from training.precision import autocast, use_bf16
-from training.squad import UNANSWERABLE_STYLES, load_squad, make_unanswerable
+from training.squad import check_unanswerable_style, load_squad, make_unanswerable
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,7 @@ def train_reader(
     device: str | None = None,
 ) -> Path:
     """Finetune checkpoint ``init`` on SQuAD ``train_data``; saves a reader folder at ``out_dir``."""
-    if cfg.unanswerable_style not in UNANSWERABLE_STYLES:  # fail before minutes of loading
-        raise ValueError(
-            f"reader.unanswerable_style {cfg.unanswerable_style!r} is unknown; "
-            f"use one of {', '.join(UNANSWERABLE_STYLES)}"
-        )
+    check_unanswerable_style(cfg.unanswerable_style)  # fail before minutes of loading
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)

@@ -66,6 +66,14 @@ UNANSWERABLE_STYLES = ("other_paragraph", "answer_removed", "mixed")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
+def check_unanswerable_style(style: str) -> None:
+    """Raise a ValueError naming the valid choices unless ``style`` is one of them."""
+    if style not in UNANSWERABLE_STYLES:
+        raise ValueError(
+            f"unknown unanswerable_style {style!r}; use one of {', '.join(UNANSWERABLE_STYLES)}"
+        )
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """``(start, end)`` character spans of the sentences of ``text``, without the spaces between.
 
@@ -132,10 +140,7 @@ def make_unanswerable(
         >>> negatives[0]["is_impossible"], negatives[0]["id"].endswith("-neg")
         (True, True)
     """
-    if style not in UNANSWERABLE_STYLES:
-        raise ValueError(
-            f"unknown unanswerable style {style!r}; use one of {', '.join(UNANSWERABLE_STYLES)}"
-        )
+    check_unanswerable_style(style)
     if ratio <= 0:
         return []
     paragraphs: dict[str, list[str]] = {}
