@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -201,8 +202,11 @@ def cmd_train_pretrain(args) -> int:
         if not corpus:
             raise ValueError("no corpus: pass --corpus FILES or set data.corpus in the recipe")
         train_tokenizer(corpus, recipe.tokenizer, tokenizer_dir)
+    cfg = recipe.pretrain
+    if args.init:
+        cfg = dataclasses.replace(cfg, init_from=str(args.init))
     out = pretrain(
-        recipe.pretrain,
+        cfg,
         corpus,
         tokenizer_dir,
         run,
@@ -220,7 +224,12 @@ def cmd_train_reader(args) -> int:
     data = args.data or recipe.data.squad_train
     if not data:
         raise ValueError("no training data: pass --data train-v1.1.json(.gz)")
-    out = train_reader(recipe.reader, args.init, data, args.out, device=args.device)
+    out = train_reader(
+        recipe.reader, args.init, data, args.out, device=args.device, max_minutes=args.max_minutes
+    )
+    if Path(out) != Path(args.out):
+        print(f"stopped; checkpoint: {out} (run the same command again to resume)")
+        return 0
     print(f"reader saved to {out}")
     return 0
 
@@ -449,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", nargs="+", help="text files (default: the recipe's data.corpus)")
     p.add_argument("--tokenizer", help="tokenizer folder (default: train one into OUT/tokenizer)")
     p.add_argument("--out", help="run folder (default runs/RECIPE)")
+    p.add_argument(
+        "--init",
+        help="start from this model folder's weights with a fresh optimizer and schedule, e.g. "
+        "a second phase at a longer max_seq_length (default: the recipe's init_from)",
+    )
     p.add_argument("--max-minutes", type=float, help="checkpoint and stop after this long")
     p.set_defaults(func=cmd_train_pretrain)
 
@@ -463,6 +477,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--data", help="SQuAD v1.1 train JSON(.gz) (default: the recipe's)")
         p.add_argument("--out", required=True, help="output folder")
+        if stage == "reader":
+            p.add_argument(
+                "--max-minutes",
+                type=float,
+                help="checkpoint to OUT.checkpoint and stop after this long; the same command "
+                "resumes (so does a rerun after Ctrl-C, SIGTERM or a crash)",
+            )
         if stage == "embedder":
             p.add_argument(
                 "--sts",

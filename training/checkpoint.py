@@ -13,14 +13,19 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+log = logging.getLogger(__name__)
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -97,25 +102,67 @@ def find_checkpoint(folder: str | Path) -> Path | None:
     return None
 
 
+def load_weights(folder: str | Path, model) -> None:
+    """Load ``folder/model.safetensors`` into ``model`` (same architecture), keeping ties.
+
+    Example:
+        >>> load_weights(run / "model", build_model(cfg, tokenizer))
+    """
+    folder = Path(folder)
+    if not (folder / "model.safetensors").exists():
+        raise FileNotFoundError(
+            f"{folder} has no model.safetensors; point to a pretraining run's model/ or checkpoint/"
+        )
+    weights = load_file(folder / "model.safetensors")
+    own = model.state_dict()
+    resized = [k for k, v in weights.items() if k in own and own[k].shape != v.shape]
+    if resized:
+        raise ValueError(
+            f"checkpoint {folder} does not match the model: {resized[0]} is "
+            f"{tuple(weights[resized[0]].shape)} there and {tuple(own[resized[0]].shape)} here "
+            "(the recipe's model sizes must equal the checkpoint's)"
+        )
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    # tied decoder weights are stored once; anything else missing is a real error
+    missing = [m for m in missing if "decoder" not in m]
+    if missing or unexpected:
+        raise ValueError(
+            f"checkpoint {folder} does not match the model: missing {missing}, unexpected "
+            f"{unexpected} (the recipe's model sizes must equal the checkpoint's)"
+        )
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+
+
 def load_checkpoint(
     folder: str | Path, model, optimizer: torch.optim.Optimizer | None
 ) -> dict[str, Any]:
     """Restore weights, optimizer moments and RNG from ``folder``; return the trainer state."""
     folder = Path(folder)
     state = json.loads((folder / "trainer_state.json").read_text())
-    weights = load_file(folder / "model.safetensors")
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    # tied decoder weights are stored once; anything else missing is a real error
-    missing = [m for m in missing if "decoder" not in m]
-    if missing or unexpected:
-        raise ValueError(
-            f"checkpoint {folder} does not match the model: missing {missing}, unexpected {unexpected}"
-        )
-    if hasattr(model, "tie_weights"):
-        model.tie_weights()
+    load_weights(folder, model)
     if optimizer is not None and (folder / "optimizer.safetensors").exists():
         optimizer_from_tensors(
             optimizer, load_file(folder / "optimizer.safetensors"), state["param_groups"]
         )
     torch.set_rng_state(load_file(folder / "rng.safetensors")["torch"])
     return state
+
+
+class StopFlag:
+    """Turns SIGTERM/SIGINT into a clean 'checkpoint and stop' at the end of the current step."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self._previous = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):  # not in the main thread
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        log.warning("signal %s: saving a checkpoint and stopping", signum)
+        self.stop = True
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

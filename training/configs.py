@@ -104,6 +104,24 @@ class PretrainConfig:
             "every step (glibc; see training/allocator.py)."
         },
     )
+    init_from: str = field(
+        default="",
+        metadata={
+            "help": "Start from this model folder's weights (a pretraining run's model/) with a "
+            "fresh optimizer and schedule: BERT's second phase, which pretrained most steps at "
+            "sequence 128 and the last ones at 512 so the later position embeddings are "
+            "trained. Ignored when the run folder already has a checkpoint (resume)."
+        },
+    )
+    tile_positions: int = field(
+        default=0,
+        metadata={
+            "help": "With init_from: copy its first N position embeddings over all later ones "
+            "(Longformer's initialisation; N = the first phase's max_seq_length). A "
+            "128-trained base predicts masked tokens past 128 at 11% with untrained positions, "
+            "31% tiled (benchmarks/mlm_by_position.py)."
+        },
+    )
     seed: int = 0
     # bookkeeping
     log_every: int = 20
@@ -164,6 +182,13 @@ class ReaderConfig:
         default="auto", metadata={"help": "auto | sdpa | eager, as pretraining."}
     )
     seed: int = 0
+    save_every: int = field(
+        default=200,
+        metadata={
+            "help": "Steps between resumable checkpoints in OUT.checkpoint (0 = only on a stop "
+            "and at the end); rerun the same command to resume."
+        },
+    )
     log_every: int = 20
 
 

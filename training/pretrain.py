@@ -22,7 +22,6 @@ import json
 import logging
 import math
 import os
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,13 @@ from transformers import BertConfig, BertForPreTraining
 
 from training.allocator import release_free_pages, retain_freed_memory
 from training.attention import attention_implementation
-from training.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from training.checkpoint import (
+    StopFlag,
+    find_checkpoint,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from training.configs import PretrainConfig, to_dict
 from training.precision import autocast, use_bf16
 from training.pretraining_data import (
@@ -91,6 +96,22 @@ def set_prior_bias(model: BertForPreTraining, log_prior: np.ndarray) -> None:
 
 
 SLOW_PARAMETERS = ("predictions.transform.", "token_type_embeddings.")
+
+
+def tile_position_embeddings(model: BertForPreTraining, trained: int) -> None:
+    """Copy the first ``trained`` position embeddings over every later one, in blocks.
+
+    Position ``trained + i`` starts as position ``i``, so the local order the model learned holds
+    there too (Longformer extended RoBERTa's 512 positions this way); training then separates them.
+
+    Example:
+        >>> tile_position_embeddings(model, 128)   # rows 128..255, 256..383, ... = rows 0..127
+    """
+    with torch.no_grad():
+        table = model.bert.embeddings.position_embeddings.weight  # (max_positions, H)
+        for start in range(trained, table.shape[0], trained):
+            end = min(start + trained, table.shape[0])
+            table[start:end] = table[: end - start]
 
 
 def is_slow_parameter(name: str) -> bool:
@@ -328,25 +349,6 @@ class RunLogger:
             self.writer.close()
 
 
-class _StopFlag:
-    """Turns SIGTERM/SIGINT into a clean 'checkpoint and stop' at the end of the current step."""
-
-    def __init__(self) -> None:
-        self.stop = False
-        self._previous = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(ValueError):  # not in the main thread
-                self._previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum, frame) -> None:
-        log.warning("signal %s: saving a checkpoint and stopping", signum)
-        self.stop = True
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
 def pretrain(
     cfg: PretrainConfig,
     corpus: list[str | Path] | None,
@@ -421,6 +423,12 @@ def pretrain(
         resumed_tokens = int(state.get("tokens", 0))
         if ddp.is_main:
             log.info("resuming from %s at step %d", found, step)
+    elif cfg.init_from:
+        load_weights(cfg.init_from, model)  # new phase: fresh optimizer, schedule and step count
+        if cfg.tile_positions:
+            tile_position_embeddings(model, cfg.tile_positions)
+        if ddp.is_main:
+            log.info("starting from the weights of %s", cfg.init_from)
     if not ddp.is_main:  # different dropout on each rank
         torch.manual_seed(cfg.seed + 1_000_003 * ddp.rank + step)
     heads: nn.Module = PretrainingHeads(model)
@@ -434,7 +442,7 @@ def pretrain(
     batches = train_stream.batches(
         cfg.batch_size, start_batch=step * cfg.grad_accum, rank=ddp.rank, world_size=ddp.world_size
     )
-    stop = _StopFlag()
+    stop = StopFlag()
     started = time.time()
     tokens_seen = resumed_tokens  # counted across resumes
     window_tokens, window_start = 0, time.time()

@@ -14,9 +14,12 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
+import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -27,8 +30,8 @@ from rag.metrics import is_squad_v2, squad_v1_scores, squad_v2_scores
 from rag.reader import Reader, ReaderSettings, encode_windows
 from training.allocator import release_free_pages, retain_freed_memory
 from training.attention import attention_implementation
-from training.checkpoint import save_checkpoint
-from training.configs import ReaderConfig
+from training.checkpoint import StopFlag, find_checkpoint, load_checkpoint, save_checkpoint
+from training.configs import ReaderConfig, to_dict
 from training.precision import autocast, use_bf16
 from training.squad import check_unanswerable_style, load_squad, make_unanswerable
 from training.tokenizer import load_tokenizer
@@ -92,14 +95,54 @@ def collate(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     }
 
 
+def batch_order(num_features: int, batch_size: int, seed: int) -> Iterator[list[int]]:
+    """Endless batches of feature indices: seeded shuffled passes, each batch drawn in order.
+
+    A resumed run skips the batches already trained on and continues the same sequence.
+
+    Example:
+        >>> list(itertools.islice(batch_order(5, 2, seed=0), 3))
+        [[2, 1], [0, 4], [3, 0]]     # the third batch straddles two passes
+    """
+    rng = random.Random(seed)
+    order: list[int] = []
+    while True:
+        if len(order) < batch_size:
+            fresh = list(range(num_features))
+            rng.shuffle(fresh)
+            order.extend(fresh)
+        batch, order = order[:batch_size], order[batch_size:]
+        yield batch
+
+
+def reader_learning_rate(step: int, steps: int, cfg: ReaderConfig) -> float:
+    """Linear warm-up over ``warmup_ratio`` of the steps, then linear decay to 0."""
+    warmup = int(steps * cfg.warmup_ratio)
+    if step < warmup:
+        return cfg.learning_rate * (step + 1) / max(1, warmup)
+    return cfg.learning_rate * max(0.0, (steps - step) / max(1, steps - warmup))
+
+
+def reader_checkpoint_dir(out_dir: str | Path) -> Path:
+    """Where an unfinished reader run keeps its resumable checkpoint: ``OUT.checkpoint``."""
+    out = Path(out_dir)
+    return out.with_name(out.name + ".checkpoint")
+
+
 def train_reader(
     cfg: ReaderConfig,
     init: str | Path,
     train_data: str | Path,
     out_dir: str | Path,
     device: str | None = None,
+    max_minutes: float | None = None,
 ) -> Path:
-    """Finetune checkpoint ``init`` on SQuAD ``train_data``; saves a reader folder at ``out_dir``."""
+    """Finetune checkpoint ``init`` on SQuAD ``train_data``; saves a reader folder at ``out_dir``.
+
+    Every ``cfg.save_every`` steps (and on SIGTERM/Ctrl-C or after ``max_minutes``) the run
+    writes ``OUT.checkpoint`` (weights, AdamW moments, RNG, step); calling it again with the same
+    arguments resumes there exactly. Returns ``out_dir`` when finished, else the checkpoint folder.
+    """
     check_unanswerable_style(cfg.unanswerable_style)  # fail before minutes of loading
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     random.seed(cfg.seed)
@@ -138,44 +181,65 @@ def train_reader(
         model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
     )
     steps = max(1, int(len(features) * cfg.epochs) // cfg.batch_size)
-    warmup = int(steps * cfg.warmup_ratio)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: (
-            (s + 1) / max(1, warmup)
-            if s < warmup
-            else max(0.0, (steps - s) / max(1, steps - warmup))
-        ),
-    )
-    rng = random.Random(cfg.seed)
-    order: list[int] = []
-    model.train()
-    bar = tqdm(range(steps), desc="reader", unit="step")
-    started, running = time.time(), 0.0
-    for step in bar:
-        if len(order) < cfg.batch_size:
-            fresh = list(range(len(features)))
-            rng.shuffle(fresh)
-            order.extend(fresh)
-        batch_idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
-        batch = {
-            k: v.to(dev)
-            for k, v in collate([features[i] for i in batch_idx], tokenizer.pad_token_id).items()
-        }
-        with autocast(bf16, dev):
-            loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
-        if step % cfg.log_every == 0:
-            bar.set_postfix(loss=f"{running:.3f}")
-            if retained:  # bound the heap, as in pretraining
-                release_free_pages()
-    log.info("reader trained for %d steps in %.0f s", steps, time.time() - started)
     out = Path(out_dir)
+    checkpoint_dir = reader_checkpoint_dir(out)
+    settings_that_matter = {
+        k: v for k, v in to_dict(cfg).items() if k not in ("save_every", "log_every")
+    }
+    run_state = {"init": str(init), "train_data": str(train_data), "config": settings_that_matter}
+    first_step = 0
+    found = find_checkpoint(checkpoint_dir)
+    if found is not None:
+        saved = load_checkpoint(found, model, optimizer)
+        if {k: saved.get(k) for k in run_state} != run_state:
+            raise ValueError(
+                f"{found} belongs to a reader run with other settings (init, data or recipe); "
+                f"rerun with those, or delete {checkpoint_dir} to start over"
+            )
+        first_step = saved["step"]
+        log.info("resuming the reader from %s at step %d", found, first_step)
+
+    def checkpoint(done: int) -> None:
+        save_checkpoint(checkpoint_dir, model, tokenizer, optimizer, {**run_state, "step": done})
+
+    batches = itertools.islice(
+        batch_order(len(features), cfg.batch_size, cfg.seed), first_step, None
+    )
+    model.train()
+    bar = tqdm(range(first_step, steps), desc="reader", unit="step")
+    started, running = time.time(), 0.0
+    stop = StopFlag()
+    try:
+        for step in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = reader_learning_rate(step, steps, cfg)
+            batch = {
+                k: v.to(dev)
+                for k, v in collate(
+                    [features[i] for i in next(batches)], tokenizer.pad_token_id
+                ).items()
+            }
+            with autocast(bf16, dev):
+                loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            running = 0.98 * running + 0.02 * loss.item() if step > first_step else loss.item()
+            if step % cfg.log_every == 0:
+                bar.set_postfix(loss=f"{running:.3f}")
+                if retained:  # bound the heap, as in pretraining
+                    release_free_pages()
+            out_of_time = max_minutes is not None and (time.time() - started) / 60 >= max_minutes
+            if stop.stop or out_of_time:
+                checkpoint(step + 1)
+                log.warning("reader stopped at step %d; run it again to resume", step + 1)
+                return checkpoint_dir
+            if (cfg.save_every and (step + 1) % cfg.save_every == 0) or step + 1 == steps:
+                checkpoint(step + 1)  # the last one lets a stop during calibration resume there
+    finally:
+        stop.restore()
+    log.info("reader trained for %d steps in %.0f s", steps - first_step, time.time() - started)
     settings = ReaderSettings(
         max_seq_length=cfg.max_seq_length,
         doc_stride=cfg.doc_stride,
@@ -204,6 +268,8 @@ def train_reader(
         )
     save_checkpoint(out, model, tokenizer, None, state)
     settings.save(out)
+    for leftover in (checkpoint_dir, checkpoint_dir.with_name(f".{checkpoint_dir.name}.old")):
+        shutil.rmtree(leftover, ignore_errors=True)
     return out
 
 

@@ -1,6 +1,8 @@
 import json
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from rag.cli import main
 
@@ -161,6 +163,20 @@ def test_train_tokenizer_and_pretrain_from_the_cli(tmp_path, data_dir, capsys):
     )
     assert (tmp_path / "run" / "model" / "config.json").exists()
     assert (tmp_path / "run" / "tokenizer" / "vocab.txt").exists()
+
+    # a second phase at twice the sequence, from those weights, positions 0..31 tiled first
+    phase2 = json.loads(recipe.read_text())
+    phase2["pretrain"].update(max_seq_length=64, tile_positions=32, max_steps=2, eval_every=100)
+    recipe2 = tmp_path / "r2.json"
+    recipe2.write_text(json.dumps(phase2))
+    args = ["--config", str(recipe2), "--corpus", corpus, "--init", str(tmp_path / "run" / "model")]
+    args += ["--tokenizer", str(tmp_path / "run" / "tokenizer"), "--out", str(tmp_path / "run2")]
+    assert main(["train", "pretrain", *args]) == 0
+    key = "bert.embeddings.position_embeddings.weight"  # (512, 32)
+    first = load_file(tmp_path / "run" / "model" / "model.safetensors")[key]
+    second = load_file(tmp_path / "run2" / "model" / "model.safetensors")[key]
+    # rows 64.. are used by neither phase: copies of the first phase's rows 0..31
+    torch.testing.assert_close(second[64:96], first[:32], atol=1e-3, rtol=0)
     assert (
         main(
             [

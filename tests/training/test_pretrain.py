@@ -15,7 +15,13 @@ from transformers import BertForPreTraining
 from training.checkpoint import find_checkpoint
 from training.configs import to_dict
 from training.plot import plot_run
-from training.pretrain import build_model, learning_rate, make_optimizer, pretrain
+from training.pretrain import (
+    build_model,
+    learning_rate,
+    make_optimizer,
+    pretrain,
+    tile_position_embeddings,
+)
 from training.pretraining_data import Shards
 from training.tokenizer import load_tokenizer
 
@@ -270,3 +276,59 @@ def test_two_process_ddp_equals_one_process_with_the_same_global_batch(
     la = [float(r["loss"]) for r in _rows(tmp_path / "single") if r["loss"]]
     lb = [float(r["loss"]) for r in _rows(tmp_path / "ddp") if r["loss"]]
     assert la == pytest.approx(lb, rel=1e-4)
+
+
+def test_second_phase_starts_from_the_weights_and_trains_the_later_positions(
+    tmp_path, data_dir, tiny_tokenizer_dir, tiny_recipe, tiny_bert_dir
+):
+    first = tiny_recipe.pretrain
+    corpus = [data_dir / "corpus.jsonl.gz"]
+    frozen = _deterministic(first, init_from=str(tiny_bert_dir), max_steps=2, learning_rate=0.0)
+    same = pretrain(frozen, corpus, tiny_tokenizer_dir, tmp_path / "frozen")
+    before = BertForPreTraining.from_pretrained(str(tiny_bert_dir)).state_dict()
+    after = BertForPreTraining.from_pretrained(str(same)).state_dict()
+    for key in before:  # learning rate 0: the weights are the first phase's, not a fresh init
+        torch.testing.assert_close(before[key], after[key])
+
+    longer = _deterministic(
+        first,
+        init_from=str(tiny_bert_dir),
+        max_seq_length=2 * first.max_seq_length,
+        max_steps=6,
+        warmup_steps=1,
+    )
+    grown = pretrain(longer, corpus, tiny_tokenizer_dir, tmp_path / "longer")
+    key = "bert.embeddings.position_embeddings.weight"  # (max_position_embeddings, H)
+    moved = (BertForPreTraining.from_pretrained(str(grown)).state_dict()[key] - before[key]).norm(
+        dim=1
+    )
+    limit = first.max_seq_length
+    # positions the first phase never saw now train (the tiny corpus fills the first of them
+    # most); positions neither phase uses only feel weight decay
+    assert moved[limit : limit + 8].min() > 20 * moved[2 * limit :].max()
+    assert moved[limit : 2 * limit].mean() > 20 * moved[2 * limit :].max()
+
+
+def test_second_phase_from_a_model_of_another_size_is_a_clear_error(
+    tmp_path, data_dir, tiny_tokenizer_dir, tiny_recipe, tiny_bert_dir
+):
+    cfg = _deterministic(
+        tiny_recipe.pretrain,
+        init_from=str(tiny_bert_dir),
+        hidden_size=2 * tiny_recipe.pretrain.hidden_size,
+        max_steps=1,
+    )
+    with pytest.raises(ValueError, match="model sizes"):
+        pretrain(cfg, [data_dir / "corpus.jsonl.gz"], tiny_tokenizer_dir, tmp_path / "run")
+
+
+def test_tile_position_embeddings_copies_the_trained_block_over_the_rest(
+    tiny_recipe, tiny_tokenizer_dir
+):
+    model = build_model(tiny_recipe.pretrain, load_tokenizer(tiny_tokenizer_dir))
+    table = model.bert.embeddings.position_embeddings.weight  # (P, H)
+    trained = table[:48].detach().clone()
+    tile_position_embeddings(model, 48)
+    for start in range(0, table.shape[0], 48):
+        end = min(start + 48, table.shape[0])
+        torch.testing.assert_close(table[start:end].detach(), trained[: end - start])

@@ -1,16 +1,23 @@
+import dataclasses
+import itertools
 import json
 import math
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from rag.reader import Reader
 from training.configs import ReaderConfig
 from training.reader import (
+    batch_order,
     calibrate_null_threshold,
     choose_threshold,
     evaluate_reader,
     predict_squad,
+    reader_checkpoint_dir,
     train_features,
+    train_reader,
     useful_threshold,
     v2_f1_at,
 )
@@ -152,3 +159,40 @@ def test_calibration_on_held_out_questions_beats_always_answering(tiny_reader_di
     assert scores["held_out_f1_with_threshold"] >= 50.0  # never worse than abstaining everywhere
     assert scores["held_out_no_answer_share"] == 0.5
     assert math.isfinite(threshold)
+
+
+def test_batch_order_is_seeded_passes_and_resumes_by_skipping():
+    batches = list(itertools.islice(batch_order(10, 4, seed=3), 6))  # 24 draws over 10 features
+    assert all(len(b) == 4 for b in batches)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
+    assert list(itertools.islice(batch_order(10, 4, seed=3), 2, 6)) == batches[2:]
+    assert batches != list(itertools.islice(batch_order(10, 4, seed=4), 6))
+
+
+def test_reader_training_resumes_exactly_after_a_stop(
+    tmp_path, data_dir, tiny_bert_dir, tiny_recipe
+):
+    cfg = dataclasses.replace(
+        tiny_recipe.reader,
+        max_train_examples=96,
+        calibration_examples=0,
+        precision="fp32",
+        dropout=0.1,  # the resumed run must also restore the dropout RNG
+        save_every=0,
+    )
+    train = data_dir / "squad-train.json"
+    straight = train_reader(cfg, tiny_bert_dir, train, tmp_path / "a")
+    stopped = train_reader(cfg, tiny_bert_dir, train, tmp_path / "b", max_minutes=0.0)
+    assert stopped == reader_checkpoint_dir(tmp_path / "b") and not (tmp_path / "b").exists()
+    assert json.loads((stopped / "trainer_state.json").read_text())["step"] == 1
+    other = dataclasses.replace(cfg, learning_rate=cfg.learning_rate / 2)
+    with pytest.raises(ValueError, match="other settings"):
+        train_reader(other, tiny_bert_dir, train, tmp_path / "b")
+    resumed = train_reader(cfg, tiny_bert_dir, train, tmp_path / "b")
+    assert resumed == tmp_path / "b" and not stopped.exists()
+    a = load_file(straight / "model.safetensors")
+    b = load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
