@@ -53,6 +53,7 @@ from training.pretraining_data import (
     continuation_mask,
     special_token_ids,
 )
+from training.schedule import warmup_then_decay
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -225,14 +226,9 @@ def evaluate(
 
 def learning_rate(step: int, cfg: PretrainConfig) -> float:
     """Linear warm-up to ``learning_rate``, then linear (or cosine, one-cycle) decay to 0 at ``max_steps``."""
-    if step < cfg.warmup_steps:
-        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
-    remaining = max(0, cfg.max_steps - step) / max(1, cfg.max_steps - cfg.warmup_steps)
-    if cfg.schedule == "cosine":
-        return cfg.learning_rate * 0.5 * (1 - math.cos(math.pi * remaining))
-    if cfg.schedule != "linear":
-        raise ValueError(f"unknown schedule {cfg.schedule!r}; use 'linear' or 'cosine'")
-    return cfg.learning_rate * remaining
+    return warmup_then_decay(
+        step, cfg.learning_rate, cfg.warmup_steps, cfg.max_steps, schedule=cfg.schedule
+    )
 
 
 def make_optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.AdamW:

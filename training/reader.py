@@ -33,6 +33,7 @@ from training.attention import attention_implementation
 from training.checkpoint import StopFlag, find_checkpoint, load_checkpoint, save_checkpoint
 from training.configs import ReaderConfig, to_dict
 from training.precision import autocast, use_bf16
+from training.schedule import warmup_then_decay
 from training.squad import check_unanswerable_style, load_squad, make_unanswerable
 from training.tokenizer import load_tokenizer
 
@@ -117,10 +118,7 @@ def batch_order(num_features: int, batch_size: int, seed: int) -> Iterator[list[
 
 def reader_learning_rate(step: int, steps: int, cfg: ReaderConfig) -> float:
     """Linear warm-up over ``warmup_ratio`` of the steps, then linear decay to 0."""
-    warmup = int(steps * cfg.warmup_ratio)
-    if step < warmup:
-        return cfg.learning_rate * (step + 1) / max(1, warmup)
-    return cfg.learning_rate * max(0.0, (steps - step) / max(1, steps - warmup))
+    return warmup_then_decay(step, cfg.learning_rate, int(steps * cfg.warmup_ratio), steps)
 
 
 def reader_checkpoint_dir(out_dir: str | Path) -> Path:
