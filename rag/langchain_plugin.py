@@ -23,6 +23,8 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, PrivateAttr
 
+from rag.modes import DEFAULT_MODE
+
 
 class NotesRetriever(BaseRetriever):
     """The ``k`` passages of an indexed notes folder closest to the query, as ``Document``s.
@@ -39,8 +41,8 @@ class NotesRetriever(BaseRetriever):
     """Embedder folder (default: the shipped one); must be the one that built the index."""
     k: int = 4
     """Passages to return."""
-    mode: str = "bm25"
-    """Retrieval: ``bm25`` (default, see ``rag.retrieve.DEFAULT_MODE``), ``hybrid`` or ``dense``."""
+    mode: str = DEFAULT_MODE
+    """Retrieval: ``hybrid`` (default, see ``rag.modes``), ``bm25`` or ``dense``."""
     filter: str | None = None
     """Only files whose path matches this glob (e.g. ``"biology/*"``), applied inside the search."""
 

@@ -26,8 +26,8 @@ import numpy as np
 from embedder import Embedder
 from rag.chunking import Chunk, ChunkingConfig, chunk_document
 from rag.documents import load_notes
+from rag.modes import DEFAULT_MODE
 from rag.reader import STORED, Reader
-from rag.retrieve import DEFAULT_MODE
 from rag.spans import Span, surrounding_sentence
 from rag.store import NotesStore
 

@@ -108,9 +108,26 @@ class Reader:
         model.to(device or "cpu")
         return cls(model, tokenizer, ReaderSettings.load(folder), name=folder.name)
 
+    def question_limit(self) -> int:
+        """Tokens a question may keep: ``max_query_length``, or fewer when a window would then
+        hold no more context than ``doc_stride`` (the tokenizer cannot slide such a window).
+
+        Example:
+            >>> Reader(model, tok, ReaderSettings(max_seq_length=128, doc_stride=64)).question_limit()
+            60
+        """
+        s = self.settings
+        room = s.max_seq_length - s.doc_stride - 4  # [CLS] q [SEP] context [SEP], > stride left
+        if room < 1:
+            raise ValueError(
+                f"doc_stride {s.doc_stride} leaves no room for a question in windows of "
+                f"{s.max_seq_length} tokens; lower doc_stride in {READER_SETTINGS}"
+            )
+        return min(s.max_query_length, room)
+
     def _truncate_question(self, question: str) -> str:
         enc = self.tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
-        limit = self.settings.max_query_length
+        limit = self.question_limit()
         if len(enc["input_ids"]) <= limit:
             return question
         return question[: enc["offset_mapping"][limit - 1][1]]

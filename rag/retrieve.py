@@ -6,15 +6,17 @@ Scores by mode (documented because users compare them):
 * ``bm25``: the BM25 score of the passage for the query's words (> 0, unbounded); when fewer
   than ``k`` passages share a word with the query, the rest come from the embedder's ranking with
   score 0.0;
-* ``hybrid``: reciprocal rank fusion of the two rankings,
-  ``sum over rankings of 1 / (60 + rank)`` (rank from 1), so at most ``2 / 61 ~ 0.033``;
-  fusing ranks rather than raw scores is what makes two incomparable scales combinable.
+* ``hybrid``: a convex combination of the two scores, each min-max normalised over its own
+  top-``depth`` candidates of the query (best 1, worst 0; a passage missing from one list gets 0
+  there): ``HYBRID_DENSE_WEIGHT * dense + (1 - HYBRID_DENSE_WEIGHT) * bm25``, in [0, 1].
+  Normalising per query is what makes the two incomparable scales combinable; the weight is
+  measured (``rag.modes``), not assumed.
 
 Example:
     >>> hits = retrieve(store, embedder, "adam moment estimates", k=3, mode="hybrid",
     ...                 path_glob="ml/*")
     >>> [(h.chunk.source, round(h.score, 4)) for h in hits]
-    [('ml/optimisers.md', 0.0328), ('ml/optimisers.md', 0.0323), ('ml/transformers.md', 0.0161)]
+    [('ml/optimisers.md', 1.0), ('ml/optimisers.md', 0.6412), ('ml/transformers.md', 0.2875)]
 """
 
 from __future__ import annotations
@@ -23,30 +25,69 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rag.modes import DEFAULT_MODE, FUSION_DEPTH, HYBRID_DENSE_WEIGHT, MODES, RRF_K
 from rag.store import Hit, NotesStore
 
-MODES = ("dense", "bm25", "hybrid")
-# The default is chosen by measurement, not by principle. With the shipped embedder, BM25 alone
-# retrieves best (benchmarks/retrieval.py on SQuAD dev: Recall@5 0.908 vs dense 0.555 and hybrid
-# 0.803; with an earlier embedder, no dense weight in the fusion beat BM25's MRR on a held-out
-# train slice). Switch back to "hybrid" once the embedder beats BM25.
-DEFAULT_MODE = "bm25"
-RRF_K = 60  # the constant of Cormack et al. (2009); robust across collections
+
+def min_max(scores: Sequence[float]) -> list[float]:
+    """``scores`` mapped onto [0, 1] (best 1, worst 0; all 1.0 when they are equal).
+
+    Example:
+        >>> min_max([8.0, 5.0, 2.0])
+        [1.0, 0.5, 0.0]
+    """
+    if not scores:
+        return []
+    top, bottom = max(scores), min(scores)
+    if top == bottom:
+        return [1.0] * len(scores)
+    return [(s - bottom) / (top - bottom) for s in scores]
+
+
+def convex_fusion(
+    dense: Sequence[tuple[int, float]],
+    sparse: Sequence[tuple[int, float]],
+    k: int,
+    dense_weight: float = HYBRID_DENSE_WEIGHT,
+) -> list[tuple[int, float]]:
+    """The top ``k`` ``(id, score)`` of ``dense_weight * dense + (1 - dense_weight) * sparse``,
+    each side min-max normalised over its own list; ties keep BM25's order, then dense's.
+
+    Example:
+        >>> convex_fusion([(7, 0.9), (3, 0.5), (5, 0.1)], [(3, 12.0), (9, 4.0)], k=3)
+        [(3, 0.85), (7, 0.3), (9, 0.0)]
+    """
+    if not 0.0 <= dense_weight <= 1.0:
+        raise ValueError(f"dense_weight must lie in [0, 1], got {dense_weight}")
+    fused: dict[int, float] = {}
+    for ranking, weight in ((sparse, 1.0 - dense_weight), (dense, dense_weight)):
+        for (item, _), normalised in zip(ranking, min_max([s for _, s in ranking]), strict=True):
+            fused[item] = fused.get(item, 0.0) + weight * normalised
+    order = sorted(fused, key=lambda item: -fused[item])  # stable: BM25's order breaks ties
+    return [(item, fused[item]) for item in order[:k]]
 
 
 def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[int]], k: int, rrf_k: int = RRF_K
+    rankings: Sequence[Sequence[int]],
+    k: int,
+    rrf_k: int = RRF_K,
+    weights: Sequence[float] | None = None,
 ) -> list[tuple[int, float]]:
-    """Fuse ranked id lists into the top ``k`` ``(id, score)``; ties keep first-seen order.
+    """Fuse ranked id lists into the top ``k`` ``(id, score)`` (``sum of weight / (rrf_k +
+    rank)``, weights 1 by default); ties keep first-seen order. The alternative to
+    ``convex_fusion`` that ``benchmarks/hybrid_fusion.py`` measures.
 
     Example:
         >>> reciprocal_rank_fusion([[7, 3, 5], [3, 9]], k=3)
         [(3, 0.0325), (7, 0.0164), (9, 0.0161)]     # rounded
     """
+    weights = [1.0] * len(rankings) if weights is None else list(weights)
+    if len(weights) != len(rankings):
+        raise ValueError(f"{len(weights)} weights for {len(rankings)} rankings")
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights, strict=True):
         for rank, item in enumerate(ranking, 1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (rrf_k + rank)
+            scores[item] = scores.get(item, 0.0) + weight / (rrf_k + rank)
     return sorted(scores.items(), key=lambda pair: -pair[1])[:k]
 
 
@@ -59,10 +100,12 @@ def retrieve(
     path_glob: str | None = None,
     heading: str | None = None,
     depth: int | None = None,
+    dense_weight: float = HYBRID_DENSE_WEIGHT,
 ) -> list[Hit]:
     """The ``k`` best passages for ``query``; ``path_glob``/``heading`` filter inside the search.
 
-    ``depth`` is how many candidates each ranking contributes to the fusion (default ``max(4k, 20)``).
+    ``depth`` is how many candidates each side contributes to the hybrid fusion (default
+    ``max(4k, FUSION_DEPTH)``), ``dense_weight`` the dense side's share of it.
     """
     if mode not in MODES:
         raise ValueError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
@@ -71,21 +114,20 @@ def retrieve(
     allowed = store.ids_matching(path_glob, heading) if (path_glob or heading) else None
     if allowed is not None and len(allowed) == 0:
         return []
-    depth = depth or max(4 * k, 20)
+    depth = depth or max(4 * k, FUSION_DEPTH)
 
-    def dense(n: int) -> list[Hit]:
+    def dense(n: int) -> list[tuple[int, float]]:
         vector = np.asarray(embedder.encode([query], kind="query")[0], dtype=np.float32)
-        return store.search(vector, n, allowed=allowed)
+        return store.nearest(vector, n, allowed=allowed)
 
     if mode == "dense":
-        return dense(k)
+        return store.hits(dense(k))
     if mode == "bm25":
         sparse = store.bm25.search(query, k, allowed=allowed)
         if len(sparse) < k:  # too few keyword matches: fill up from the embedder's ranking
             seen = {i for i, _ in sparse}
-            fill = [h.chunk_id for h in dense(k + len(sparse)) if h.chunk_id not in seen]
+            fill = [i for i, _ in dense(k + len(sparse)) if i not in seen]
             sparse += [(i, 0.0) for i in fill[: k - len(sparse)]]
         return store.hits(sparse)
-    dense_ids = [h.chunk_id for h in dense(depth)]
-    sparse_ids = [i for i, _ in store.bm25.search(query, depth, allowed=allowed)]
-    return store.hits(reciprocal_rank_fusion([dense_ids, sparse_ids], k))
+    sparse = store.bm25.search(query, depth, allowed=allowed)
+    return store.hits(convex_fusion(dense(depth), sparse, k, dense_weight))

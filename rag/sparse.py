@@ -18,15 +18,22 @@ from pathlib import Path
 import numpy as np
 
 log = logging.getLogger(__name__)
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
+
+
+def _bm25s():
+    """The ``bm25s`` module, imported on first use with its logger quietened: on import it sets
+    its own level to DEBUG and then logs every index build."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
 
 STOPWORDS = "en"
 
 
 def _tokenize(texts: list[str], return_ids: bool):
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords=STOPWORDS, return_ids=return_ids, show_progress=False)
+    return _bm25s().tokenize(texts, stopwords=STOPWORDS, return_ids=return_ids, show_progress=False)
 
 
 class BM25Index:
@@ -38,9 +45,7 @@ class BM25Index:
 
     @classmethod
     def build(cls, texts: list[str]) -> BM25Index:
-        import bm25s
-
-        retriever = bm25s.BM25()
+        retriever = _bm25s().BM25()
         if texts:
             retriever.index(_tokenize(list(texts), return_ids=True), show_progress=False)
         return cls(retriever, len(texts))
@@ -55,8 +60,7 @@ class BM25Index:
 
     @classmethod
     def load(cls, folder: str | Path) -> BM25Index:
-        import bm25s
-
+        bm25s = _bm25s()
         folder = Path(folder)
         size = int((folder / "size.txt").read_text())
         retriever = bm25s.BM25.load(str(folder), allow_pickle=False) if size else bm25s.BM25()

@@ -393,6 +393,8 @@ class NotesStore:
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` chunks most similar to ``query`` (shape ``(d,)`` or ``(1, d)``), best first.
 
+        ``nearest`` without loading the chunks is what fusion uses for its candidates.
+
         ``allowed`` (chunk ids) restricts the search itself (a FAISS ID selector), so a filter
         never returns fewer than ``k`` hits while enough matching chunks exist.
 
@@ -401,6 +403,13 @@ class NotesStore:
             >>> [h.chunk_id for h in store.search(store.vectors()[3], k=2)]  # doctest: +SKIP
             [3, 7]
         """
+        return self.hits(self.nearest(query, k, allowed))
+
+    def nearest(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """``(chunk_id, cosine)`` of the ``k`` chunks most similar to ``query``, best first;
+        ``allowed`` as in ``search``."""
         q = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))  # (1, d)
         if q.shape[1] != self._index.d:
             raise ValueError(
@@ -422,15 +431,16 @@ class NotesStore:
                     sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
                 )
             scores, ids = self._index.search(q, k, params=params)  # (1, k), (1, k)
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        return self.hits(pairs)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
-    def _exact_subset_search(self, query: np.ndarray, k: int, allowed: np.ndarray) -> list[Hit]:
+    def _exact_subset_search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray
+    ) -> list[tuple[int, float]]:
         """Exact search among ``allowed`` chunk ids (filters on approximate indexes)."""
         ids = np.asarray(allowed, dtype=np.int64)
         scores = self.vectors()[ids] @ query  # (A,)
         top = np.argsort(-scores)[:k]
-        return self.hits([(int(ids[i]), float(scores[i])) for i in top])
+        return [(int(ids[i]), float(scores[i])) for i in top]
 
     def chunk(self, chunk_id: int) -> Chunk:
         """The chunk with id ``chunk_id``; ``KeyError`` if there is none."""

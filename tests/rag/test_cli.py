@@ -5,6 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from rag.cli import main
+from rag.reader import ReaderSettings
 
 
 @pytest.fixture
@@ -282,6 +283,29 @@ def test_eval_commands_print_json(tiny_reader_dir, tiny_embedder_dir, data_dir, 
     )
     scores = json.loads(capsys.readouterr().out)
     assert {"recall@1", "recall@5", "recall@20", "mrr@10"} <= set(scores)
+
+
+def test_eval_squad_window_flags_override_the_readers(tiny_reader_dir, monkeypatch, capsys):
+    import training.reader
+
+    seen = {}
+
+    def fake_evaluate(reader, data, limit=0):
+        seen["settings"] = reader.settings
+        return {"f1": 0.0}
+
+    monkeypatch.setattr(training.reader, "evaluate_reader", fake_evaluate)
+    common = ["eval", "squad", "--model", str(tiny_reader_dir), "--data", "x.json", "--json"]
+    assert main([*common, "--max-seq-length", "48", "--doc-stride", "16"]) == 0
+    assert (seen["settings"].max_seq_length, seen["settings"].doc_stride) == (48, 16)
+    own = ReaderSettings.load(tiny_reader_dir)
+    assert main(common) == 0
+    assert (seen["settings"].max_seq_length, seen["settings"].doc_stride) == (
+        own.max_seq_length,
+        own.doc_stride,
+    )
+    assert (48, 16) != (own.max_seq_length, own.doc_stride)
+    capsys.readouterr()
 
 
 def test_ask_threshold_flags_override_the_readers(

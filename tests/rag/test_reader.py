@@ -30,6 +30,25 @@ def test_long_context_uses_several_windows(reader):
     assert all(context[s.start : s.end] == s.text for s in spans)
 
 
+def test_a_long_question_in_short_windows_is_cut_not_a_crash(reader):
+    # 48 - 16 - 4 = 28 tokens of question at most, or the tokenizer could not slide the window
+    short = Reader(
+        reader.model,
+        reader.tokenizer,
+        ReaderSettings(max_seq_length=48, doc_stride=16, max_query_length=64),
+    )
+    assert short.question_limit() == 28
+    question = "Which " + " ".join(f"harbour{i}" for i in range(60)) + " had boats?"
+    context = " ".join(f"Sentence {i} mentions Lisbon and {i * 7} boats." for i in range(10))
+    ((spans, _),) = short.read_pairs([(question, context)])
+    assert spans and all(context[s.start : s.end] == s.text for s in spans)
+    no_room = Reader(
+        reader.model, reader.tokenizer, ReaderSettings(max_seq_length=48, doc_stride=44)
+    )
+    with pytest.raises(ValueError, match="lower doc_stride"):
+        no_room.read_pairs([("Where?", context)])
+
+
 def test_batched_by_length_gives_the_same_answers_as_one_at_a_time(reader):
     pairs = [
         ("Where was Ada born?", "Ada Smith was born in Oslo in 1850."),

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rag.pipeline import IndexLock, NotesQA
-from rag.retrieve import reciprocal_rank_fusion
+from rag.retrieve import convex_fusion, min_max, reciprocal_rank_fusion, retrieve
 from rag.sparse import BM25Index
 from rag.store import NotesStore
 
@@ -88,6 +88,55 @@ def test_rrf_rewards_agreement():
     fused = reciprocal_rank_fusion([[7, 3, 5], [3, 9]], k=3)
     assert [i for i, _ in fused] == [3, 7, 9]
     assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+    weighted = reciprocal_rank_fusion([[7, 3, 5], [3, 9]], k=3, weights=[0.0, 1.0])
+    assert [i for i, _ in weighted][:2] == [3, 9]  # the first ranking has no say
+    with pytest.raises(ValueError, match="1 weights for 2 rankings"):
+        reciprocal_rank_fusion([[1], [2]], k=1, weights=[1.0])
+
+
+def test_min_max_maps_best_to_one_and_worst_to_zero():
+    assert min_max([8.0, 5.0, 2.0]) == [1.0, 0.5, 0.0]
+    assert min_max([0.3, 0.3]) == [1.0, 1.0]  # one score, or all equal: each is the best
+    assert min_max([]) == []
+
+
+def test_convex_fusion_weighs_normalised_scores():
+    dense = [(7, 0.9), (3, 0.5), (5, 0.1)]  # cosines
+    sparse = [(3, 12.0), (9, 4.0)]  # BM25, another scale
+    fused = dict(convex_fusion(dense, sparse, k=4, dense_weight=0.3))
+    # 3: 0.7 * 1 (best BM25) + 0.3 * 0.5 (middle cosine); 7: only the dense side's best
+    assert fused[3] == pytest.approx(0.85) and fused[7] == pytest.approx(0.3)
+    assert fused[9] == 0.0 and fused[5] == 0.0
+    # the weight's ends are the single rankings
+    assert [i for i, _ in convex_fusion(dense, sparse, k=2, dense_weight=0.0)] == [3, 9]
+    assert [i for i, _ in convex_fusion(dense, sparse, k=2, dense_weight=1.0)] == [7, 3]
+    # the scales do not matter, only the order within each side
+    scaled = convex_fusion(dense, [(i, s * 1000) for i, s in sparse], k=4, dense_weight=0.3)
+    assert scaled == convex_fusion(dense, sparse, k=4, dense_weight=0.3)
+    with pytest.raises(ValueError, match=r"dense_weight must lie in \[0, 1\]"):
+        convex_fusion(dense, sparse, k=1, dense_weight=1.5)
+
+
+def test_hybrid_search_scores_lie_in_zero_one_and_follow_the_weight(qa):
+    qa.index(progress=False)
+    store, embedder = qa.store, qa.embedder
+    hits = retrieve(store, embedder, "Adam moving averages", k=3, mode="hybrid")
+    assert hits and all(0.0 <= h.score <= 1.0 for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    only_bm25 = retrieve(store, embedder, "Adam moving averages", k=1, mode="bm25")
+    only_dense = retrieve(store, embedder, "Adam moving averages", k=1, mode="dense")
+    at_zero = retrieve(store, embedder, "Adam moving averages", k=1, dense_weight=0.0)
+    at_one = retrieve(store, embedder, "Adam moving averages", k=1, dense_weight=1.0)
+    assert at_zero[0].chunk_id == only_bm25[0].chunk_id
+    assert at_one[0].chunk_id == only_dense[0].chunk_id
+
+
+def test_bm25s_stays_quiet_even_though_its_import_sets_debug(caplog):
+    import logging
+
+    logging.getLogger("bm25s").setLevel(logging.DEBUG)  # what importing bm25s does
+    BM25Index.build(["adam keeps moving averages"])
+    assert logging.getLogger("bm25s").getEffectiveLevel() >= logging.WARNING
 
 
 def test_bm25_round_trips_without_pickle(tmp_path):
