@@ -58,6 +58,16 @@ def fuse(dense: Scored, bm25: Scored, method: str, weight: float, k: int = 20) -
     return [i for i, _ in ranked]
 
 
+def searched(
+    embedder: Embedder, examples: list[dict], depth: int
+) -> tuple[list[int], list[Scored], list[Scored]]:
+    """(gold paragraph, dense top-``depth``, BM25 top-``depth``) of every answerable question,
+    searched among the paragraphs of ``examples``."""
+    paragraphs, questions, gold = paragraph_corpus(examples)
+    dense = dense_rankings(embedder, paragraphs, questions, depth)
+    return gold, dense, bm25_rankings(paragraphs, questions, depth)
+
+
 def score(rankings: list[list[int]], gold: list[int]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in retrieval_scores(rankings, gold, (1, 5, 20), 10).items()}
 
@@ -83,13 +93,11 @@ def main() -> None:
 
     _, train = load_squad(squad / "train-v1.1.json.gz")
     _, heldout = split_articles(train, cfg.eval_articles, cfg.seed)
-    paragraphs, questions, gold = paragraph_corpus(heldout)
-    dense = dense_rankings(embedder, paragraphs, questions, args.depth)
-    bm25 = bm25_rankings(paragraphs, questions, args.depth)
+    gold, dense, bm25 = searched(embedder, heldout, args.depth)
     result: dict = {
         "heldout": {
-            "questions": len(questions),
-            "paragraphs": len(paragraphs),
+            "questions": len(gold),
+            "paragraphs": len(set(gold)),
             "bm25": score([[i for i, _ in r] for r in bm25], gold),
             "dense": score([[i for i, _ in r] for r in dense], gold),
         },
@@ -105,9 +113,7 @@ def main() -> None:
         result["chosen"][method] = float(best)
 
     _, dev = load_squad(squad / "dev-v1.1.json.gz")
-    paragraphs, questions, gold = paragraph_corpus(dev)
-    dense = dense_rankings(embedder, paragraphs, questions, args.depth)
-    bm25 = bm25_rankings(paragraphs, questions, args.depth)
+    gold, dense, bm25 = searched(embedder, dev, args.depth)
     report = {
         "bm25": score([[i for i, _ in r] for r in bm25], gold),
         "dense": score([[i for i, _ in r] for r in dense], gold),

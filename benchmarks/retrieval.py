@@ -42,16 +42,17 @@ Scored = list[tuple[int, float]]  # (paragraph index, score), best first
 
 def squad_corpus(path: Path, limit: int = 0) -> tuple[list[str], list[str], list[int]]:
     """(paragraphs, questions, index of each question's paragraph) of a SQuAD file."""
-    _, examples = load_squad(path)
+    return paragraph_corpus(load_squad(path)[1], limit)
+
+
+def paragraph_corpus(
+    examples: list[dict], limit: int = 0
+) -> tuple[list[str], list[str], list[int]]:
+    """(paragraphs, questions, index of each question's paragraph) of the answerable questions
+    (the first ``limit`` of them when given)."""
     examples = [e for e in examples if not e.get("is_impossible")]
     if limit:
         examples = examples[:limit]
-    return paragraph_corpus(examples)
-
-
-def paragraph_corpus(examples: list[dict]) -> tuple[list[str], list[str], list[int]]:
-    """(paragraphs, questions, index of each question's paragraph) of answerable questions."""
-    examples = [e for e in examples if not e.get("is_impossible")]
     paragraphs: dict[str, int] = {}
     questions, gold = [], []
     for e in examples:
