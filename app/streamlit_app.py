@@ -102,7 +102,8 @@ def sidebar(qa: NotesQA) -> dict:
         horizontal=True,
         key="mode",
         help="hybrid (default, best with the shipped models): keyword search weighed with the "
-        "embedder's similarity; bm25: keywords alone; dense: the embedder alone.",
+        "embedder's similarity; rrf: the same two rankings fused by rank (reciprocal rank "
+        "fusion); bm25: keywords alone; dense: the embedder alone.",
     )
     path_glob = st.sidebar.text_input("Only files matching", placeholder="biology/*", key="filter")
     always_answer = st.sidebar.checkbox(

@@ -123,7 +123,14 @@ class Embedder:
         return self.model.tokenizer
 
     def count_tokens(self, text: str) -> int:
-        """Word-piece tokens of ``text`` (no special tokens)."""
+        """Word-piece tokens of ``text`` (no special tokens), for any length of text.
+
+        A fast tokenizer's Rust backend counts without transformers' "longer than the maximum
+        sequence length" warning (a chunker measures whole paragraphs on purpose).
+        """
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            return len(backend.encode(text, add_special_tokens=False).ids)
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     @property

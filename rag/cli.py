@@ -386,8 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
             choices=MODES,
             default=DEFAULT_MODE,
             help=f"retrieval: hybrid (BM25 and the embedder's scores, normalised and weighed "
-            f"{1 - HYBRID_DENSE_WEIGHT:.1f}/{HYBRID_DENSE_WEIGHT:.1f}), bm25 (keywords) or dense "
-            f"(the embedder alone); default {DEFAULT_MODE}",
+            f"{1 - HYBRID_DENSE_WEIGHT:.1f}/{HYBRID_DENSE_WEIGHT:.1f}), rrf (the same two rankings "
+            f"by reciprocal rank fusion, equal weights), bm25 (keywords) or dense (the embedder "
+            f"alone); default {DEFAULT_MODE}",
         )
         p.add_argument(
             "--filter",

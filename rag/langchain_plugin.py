@@ -42,7 +42,7 @@ class NotesRetriever(BaseRetriever):
     k: int = 4
     """Passages to return."""
     mode: str = DEFAULT_MODE
-    """Retrieval: ``hybrid`` (default, see ``rag.modes``), ``bm25`` or ``dense``."""
+    """Retrieval: ``hybrid`` (default, see ``rag.modes``), ``rrf``, ``bm25`` or ``dense``."""
     filter: str | None = None
     """Only files whose path matches this glob (e.g. ``"biology/*"``), applied inside the search."""
 

@@ -6,7 +6,9 @@ Example:
     True
 """
 
-MODES = ("hybrid", "bm25", "dense")  # the default first
+# hybrid: min-max convex fusion (the default); rrf: the classic reciprocal rank fusion of the
+# same two rankings, equal weights, for those who want fusion that ignores score scales
+MODES = ("hybrid", "rrf", "bm25", "dense")  # the default first
 # Chosen by measurement, not by principle (benchmarks/hybrid_fusion.py, shipped embedder): on
 # SQuAD train articles the embedder never saw, a dense weight of 0.3 gave the best Recall@5
 # (0.948 against BM25's 0.934); scored once on SQuAD v1.1 dev it beats BM25 alone on every

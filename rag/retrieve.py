@@ -10,7 +10,10 @@ Scores by mode (documented because users compare them):
   top-``depth`` candidates of the query (best 1, worst 0; a passage missing from one list gets 0
   there): ``HYBRID_DENSE_WEIGHT * dense + (1 - HYBRID_DENSE_WEIGHT) * bm25``, in [0, 1].
   Normalising per query is what makes the two incomparable scales combinable; the weight is
-  measured (``rag.modes``), not assumed.
+  measured (``rag.modes``), not assumed;
+* ``rrf``: reciprocal rank fusion of the same two top-``depth`` rankings with equal weights,
+  ``sum 1 / (RRF_K + rank)`` (rank from 1), in (0, 2 / (RRF_K + 1)]; only ranks count, so it
+  needs no normalisation, but it lets the weaker side count as much as the stronger.
 
 Example:
     >>> hits = retrieve(store, embedder, "adam moment estimates", k=3, mode="hybrid",
@@ -130,4 +133,7 @@ def retrieve(
             sparse += [(i, 0.0) for i in fill[: k - len(sparse)]]
         return store.hits(sparse)
     sparse = store.bm25.search(query, depth, allowed=allowed)
+    if mode == "rrf":
+        rankings = [[i for i, _ in dense(depth)], [i for i, _ in sparse]]
+        return store.hits(reciprocal_rank_fusion(rankings, k))
     return store.hits(convex_fusion(dense(depth), sparse, k, dense_weight))

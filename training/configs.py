@@ -154,8 +154,10 @@ class ReaderConfig:
         default="other_paragraph",
         metadata={
             "help": "How no-answer copies lose their answer: other_paragraph (another paragraph "
-            "of the article), answer_removed (own paragraph minus the answer's sentences) or "
-            "mixed. Used for training and for the held-out calibration questions."
+            "of the article), answer_removed (own paragraph minus the answer's sentences), "
+            "entity_swap (own paragraph, a name or number of the question swapped for another "
+            "of the article), mixed (the first two) or all (the three). Used for training and "
+            "for the held-out calibration questions."
         },
     )
     calibration_examples: int = field(

@@ -61,7 +61,7 @@ def load_squad(path: str | Path) -> tuple[list[dict], list[dict]]:
     return data, flatten_squad(data)
 
 
-UNANSWERABLE_STYLES = ("other_paragraph", "answer_removed", "mixed")
+UNANSWERABLE_STYLES = ("other_paragraph", "answer_removed", "entity_swap", "mixed", "all")
 # a sentence ends at . ! or ? followed by space and something that can start a sentence
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[\"'(\[]?[A-Z0-9])")
 
@@ -121,6 +121,107 @@ def remove_answer_sentences(example: dict, min_sentences: int = 2) -> str | None
     return remaining
 
 
+_WORD = re.compile(r"\w[\w'’-]*")
+# capitalised only because they start a sentence; never the start of a name
+_FUNCTION_WORDS = frozenset(
+    "a an the in on at of it he she they we this that these those his her its their during "
+    "after before however when while as by for from with to and but or if there what which "
+    "who whom whose where why how is was were are".split()
+)
+_MONTHS = frozenset(
+    "january february march april may june july august september october november december".split()
+)
+
+
+def entity_spans(text: str, sentence_starts: bool = True) -> list[tuple[int, int, str]]:
+    """``(start, end, kind)`` of the names, months and numbers in ``text``. A name is a run of
+    capitalised words, of kind ``"name"`` (one word) or ``"names"`` (several); a month has kind
+    ``"month"``; a number is a word starting with a digit, of kind its shape (every digit
+    written ``0``, so that a year only stands in for a year). ``sentence_starts=False`` leaves
+    out the names that begin a sentence (there a capital says nothing).
+
+    Example:
+        >>> entity_spans("In 1815 Ada Lovelace met Babbage in May.")
+        [(3, 7, '0000'), (8, 20, 'names'), (25, 32, 'name'), (36, 39, 'month')]
+    """
+    spans: list[tuple[int, int, str]] = []
+    run_end = None  # end of the name being extended, if the previous word was one
+    for match in _WORD.finditer(text):
+        word, start = match.group(), match.start()
+        if word[0].isdigit():
+            spans.append((start, match.end(), re.sub(r"\d", "0", word)))
+            run_end = None
+        elif word.lower() in _MONTHS:
+            spans.append((start, match.end(), "month"))
+            run_end = None
+        elif word[0].isupper() and not (run_end is None and word.lower() in _FUNCTION_WORDS):
+            if run_end is not None and text[run_end:start] == " ":
+                spans[-1] = (spans[-1][0], match.end(), "names")
+            elif sentence_starts or text[:start].rstrip()[-1:] not in ("", ".", "!", "?", '"'):
+                spans.append((start, match.end(), "name"))
+            else:
+                run_end = None
+                continue
+            run_end = match.end()
+        else:
+            run_end = None
+    return spans
+
+
+def swap_question_entity(
+    example: dict, pool: dict[str, list[str]], rng: random.Random
+) -> str | None:
+    """The question of ``example`` with one of its names or numbers that its paragraph also
+    mentions replaced by one of the same kind from ``pool`` (gathered from the rest of the
+    article) that the paragraph never mentions; None when no such swap exists.
+
+    This is SQuAD v2.0's commonest kind of unanswerable question ("entity swap", Rajpurkar et
+    al. 2018): on topic, sharing most words with the paragraph, with a plausible answer span in
+    it, yet the paragraph does not say it.
+
+    Example:
+        >>> swap_question_entity({"question": "Where did Ada live in 1840?",
+        ...     "context": "In 1840 Ada lived in Oslo."}, {"0000": ["1815"]}, random.Random(0))
+        'Where did Ada live in 1815?'
+    """
+    question, context = example["question"], example["context"]
+    lowered = context.lower()
+    swappable = [
+        (start, end, kind)
+        for start, end, kind in entity_spans(question)
+        if start > 0 and question[start:end] in context  # the first word is usually Wh-
+    ]
+    rng.shuffle(swappable)
+    for start, end, kind in swappable:
+        original = question[start:end].lower()
+        options = [
+            other
+            for other in pool.get(kind, [])
+            if other.lower() not in lowered and original not in other.lower()
+        ]
+        if options:
+            return question[:start] + rng.choice(options) + question[end:]
+    return None
+
+
+def article_entities(examples: list[dict]) -> dict[str, dict[str, list[str]]]:
+    """Per article title: the names, months and numbers of its paragraphs (those of
+    ``examples``) by kind (``entity_spans``, sentence starts left out), in order of first
+    appearance, for ``swap_question_entity``."""
+    pools: dict[str, dict[str, dict[str, None]]] = {}
+    seen: set[tuple[str, str]] = set()
+    for e in examples:
+        if (e["title"], e["context"]) in seen:
+            continue
+        seen.add((e["title"], e["context"]))
+        pool = pools.setdefault(e["title"], {})
+        for start, end, kind in entity_spans(e["context"], sentence_starts=False):
+            pool.setdefault(kind, {})[e["context"][start:end]] = None
+    return {
+        title: {kind: list(names) for kind, names in pool.items()} for title, pool in pools.items()
+    }
+
+
 def make_unanswerable(
     examples: list[dict], ratio: float, seed: int = 0, style: str = "other_paragraph"
 ) -> list[dict]:
@@ -131,7 +232,11 @@ def make_unanswerable(
       contains none of its answers;
     * ``answer_removed``: its own paragraph without the sentences that hold the answer
       (``remove_answer_sentences``), a harder, on-topic negative;
-    * ``mixed``: either, with equal chance (falling back to the other when one is impossible).
+    * ``entity_swap``: its own paragraph with a name or number of the question swapped for one
+      from elsewhere in the article (``swap_question_entity``), the hardest of the three;
+    * ``mixed``: ``other_paragraph`` or ``answer_removed``, with equal chance (falling back to
+      the other when one is impossible);
+    * ``all``: any of the three, with equal chance (falling back to the others in random order).
 
     Returned records have ``answers=[]``, ``is_impossible=True`` and the id suffix ``-neg``.
 
@@ -159,30 +264,42 @@ def make_unanswerable(
         ]
         return rng.choice(others) if others else None
 
+    entities = article_entities(examples) if style in ("entity_swap", "all") else {}
+
+    # each way of losing the answer: the changed fields of the copy, or None when impossible
+    def new_paragraph(e: dict) -> dict | None:
+        context = other_paragraph(e)
+        return None if context is None else {"context": context}
+
+    def without_answer(e: dict) -> dict | None:
+        context = remove_answer_sentences(e)
+        return None if context is None else {"context": context}
+
+    def swapped(e: dict) -> dict | None:
+        question = swap_question_entity(e, entities[e["title"]], rng)
+        return None if question is None else {"question": question}
+
     negatives = []
     for e in examples:
         if rng.random() >= ratio:
             continue
         if style == "other_paragraph":
-            context = other_paragraph(e)
+            change = new_paragraph(e)
         elif style == "answer_removed":
-            context = remove_answer_sentences(e)
+            change = without_answer(e)
+        elif style == "entity_swap":
+            change = swapped(e)
         else:
-            makers = [other_paragraph, remove_answer_sentences]
-            if rng.random() < 0.5:
+            makers = [new_paragraph, without_answer]
+            if style == "all":
+                makers.append(swapped)
+                rng.shuffle(makers)
+            elif rng.random() < 0.5:
                 makers.reverse()
-            context = makers[0](e)
-            if context is None:
-                context = makers[1](e)
-        if context is None:
+            change = next((c for c in (make(e) for make in makers) if c is not None), None)
+        if change is None:
             continue
         negatives.append(
-            {
-                **e,
-                "id": f"{e['id']}-neg",
-                "context": context,
-                "answers": [],
-                "is_impossible": True,
-            }
+            {**e, **change, "id": f"{e['id']}-neg", "answers": [], "is_impossible": True}
         )
     return negatives

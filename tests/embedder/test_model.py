@@ -58,6 +58,19 @@ def test_long_texts_are_truncated_with_one_warning(emb, caplog):
     assert sum("truncated" in r.message for r in caplog.records) == 1
 
 
+def test_count_tokens_measures_long_texts_without_the_length_warning(emb, capsys, caplog):
+    piece = "alpha beta, gamma. "
+    text = piece * 400  # far longer than the model's window
+    # word pieces never cross whitespace, so the count is the piece's count times 400
+    expected = 400 * len(emb.tokenizer(piece, add_special_tokens=False)["input_ids"])
+    emb.tokenizer.deprecation_warnings.clear()  # transformers warns once per tokenizer
+    capsys.readouterr()
+    with caplog.at_level("WARNING"):
+        assert emb.count_tokens(text) == expected > emb.max_seq_length
+    assert "sequence length" not in capsys.readouterr().err
+    assert not [r for r in caplog.records if "sequence length" in r.getMessage()]
+
+
 def test_folder_without_tokenizer_fails_loudly(tiny_embedder_dir, copy_dir):
     broken = copy_dir(tiny_embedder_dir)
     for name in ("tokenizer.json", "vocab.txt"):

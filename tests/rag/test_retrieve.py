@@ -70,7 +70,7 @@ def test_incremental_index_equals_a_full_rebuild_after_edits(qa, tmp_path, tiny_
 
 def test_modes_and_filters_inside_the_search(qa):
     qa.index(progress=False)
-    for mode in ("dense", "bm25", "hybrid"):
+    for mode in ("dense", "bm25", "hybrid", "rrf"):
         hits = qa.search("mitochondria ATP", k=2, mode=mode)
         assert 1 <= len(hits) <= 2
     assert qa.search("mitochondria ATP", k=1, mode="bm25")[0].source == "biology/cells.md"
@@ -129,6 +129,21 @@ def test_hybrid_search_scores_lie_in_zero_one_and_follow_the_weight(qa):
     at_one = retrieve(store, embedder, "Adam moving averages", k=1, dense_weight=1.0)
     assert at_zero[0].chunk_id == only_bm25[0].chunk_id
     assert at_one[0].chunk_id == only_dense[0].chunk_id
+
+
+def test_rrf_mode_fuses_the_dense_and_bm25_rankings_by_rank(qa):
+    qa.index(progress=False)
+    store, embedder = qa.store, qa.embedder
+    query, depth = "Adam moving averages", 10
+    hits = retrieve(store, embedder, query, k=3, mode="rrf", depth=depth)
+    dense = retrieve(store, embedder, query, k=depth, mode="dense")
+    sparse = store.bm25.search(query, depth)
+    expected = reciprocal_rank_fusion([[h.chunk_id for h in dense], [i for i, _ in sparse]], k=3)
+    assert [(h.chunk_id, pytest.approx(h.score)) for h in hits] == expected
+    assert all(0.0 < h.score <= 2 / 61 for h in hits)
+    # a filter applies inside the fused search too
+    filtered = retrieve(store, embedder, query, k=5, mode="rrf", path_glob="history/*")
+    assert filtered and {h.chunk.source for h in filtered} == {"history/rome.md"}
 
 
 def test_bm25s_stays_quiet_even_though_its_import_sets_debug(caplog):

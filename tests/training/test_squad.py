@@ -3,9 +3,11 @@ import pytest
 from training.configs import ReaderConfig
 from training.reader import train_reader
 from training.squad import (
+    entity_spans,
     make_unanswerable,
     remove_answer_sentences,
     sentence_spans,
+    swap_question_entity,
 )
 
 
@@ -94,6 +96,68 @@ def test_mixed_negatives_use_both_styles_and_unknown_styles_are_refused():
     assert 0.3 < from_other_paragraph / len(negatives) < 0.7  # the rest lost their answer sentence
     with pytest.raises(ValueError, match="answer_removed"):
         make_unanswerable(examples, ratio=1.0, style="same_paragraph")
+
+
+def test_entity_spans_find_names_months_and_numbers():
+    text = "The Treaty of Paris was signed in May 1815 by King Louis XVIII. Élise wrote 57th."
+    found = [(text[start:end], kind) for start, end, kind in entity_spans(text)]
+    assert found == [
+        ("Treaty", "name"),  # "of" ends the run; "The" only starts the sentence
+        ("Paris", "name"),
+        ("May", "month"),
+        ("1815", "0000"),
+        ("King Louis XVIII", "names"),
+        ("Élise", "name"),
+        ("57th", "00th"),
+    ]
+    # a capital that only starts a sentence says nothing: left out when asked
+    names = [text[a:b] for a, b, _ in entity_spans(text, sentence_starts=False)]
+    assert "Élise" not in names and "King Louis XVIII" in names
+    short = "Used cars. Used by Ada."
+    assert [short[a:b] for a, b, _ in entity_spans(short, sentence_starts=False)] == ["Ada"]
+
+
+def test_entity_swap_keeps_the_paragraph_and_swaps_a_mentioned_entity_for_an_absent_one():
+    import random
+
+    example = {"question": "Where did Ada live in 1840?", "context": "In 1840 Ada lived in Oslo."}
+    pool = {"name": ["Ada", "Oslo", "Boris"], "0000": ["1840", "1815"]}
+    swaps = {swap_question_entity(example, pool, random.Random(seed)) for seed in range(20)}
+    # either the name or the year changes, never to something the paragraph mentions
+    assert swaps == {"Where did Boris live in 1840?", "Where did Ada live in 1815?"}
+    # nothing of the same kind outside the paragraph: no swap
+    assert swap_question_entity(example, {"name": ["Oslo"]}, random.Random(0)) is None
+    # the question's first word (usually Wh-) and words the paragraph lacks are never swapped
+    unrelated = {"question": "Ada asked about Rome?", "context": "Ada lived in Oslo."}
+    assert swap_question_entity(unrelated, {"name": ["Boris"]}, random.Random(0)) is None
+
+
+def test_entity_swap_and_all_styles_make_unanswerable_copies_on_their_own_paragraph():
+    examples = _article()
+    examples[0]["question"] = "Where did Ada live after 1815?"
+    examples[1]["question"] = "Where did Boris live?"
+    examples[2]["question"] = "where did she live?"  # nothing to swap
+    negatives = make_unanswerable(examples, ratio=1.0, style="entity_swap")
+    assert [n["id"] for n in negatives] == ["q0-neg", "q1-neg"]
+    for original, negative in zip(examples[:2], negatives, strict=True):
+        assert negative["context"] == original["context"] and negative["answers"] == []
+        assert negative["question"] != original["question"]
+    # Ada's paragraph names Ada (swappable) and 1815 (no other year in the article); names are
+    # not typed, so a place can stand in for a person
+    swapped_in = negatives[0]["question"].split()[2]
+    assert negatives[0]["question"] == f"Where did {swapped_in} live after 1815?"
+    assert swapped_in in {"Boris", "Rome", "Clara", "Lima"}
+    many = [dict(e, id=f"q{i}") for i, e in enumerate(examples * 30)]
+    kinds = set()
+    for n in make_unanswerable(many, ratio=1.0, seed=5, style="all"):
+        original = many[int(n["id"][1:-4])]
+        if n["question"] != original["question"]:
+            kinds.add("entity_swap")
+        elif n["context"] in {e["context"] for e in examples}:
+            kinds.add("other_paragraph")
+        else:
+            kinds.add("answer_removed")
+    assert kinds == {"entity_swap", "other_paragraph", "answer_removed"}
 
 
 def test_train_reader_refuses_an_unknown_style_before_loading_anything(tmp_path):
