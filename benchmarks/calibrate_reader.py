@@ -5,7 +5,7 @@ questions it held out (the first ``calibration_examples``; for a recipe without 
 ``--count`` questions after the ``max_train_examples`` it trained on), adds an unanswerable copy of
 each (``--style``, by default the recipe's ``unanswerable_style``; several styles compare how the
 choice of negatives moves the threshold), and prints the threshold that maximises SQuAD v2-style
-F1 on them, with the always-answering and always-abstaining references. With ``--v2-dev`` it also
+F1 on them (``--no-answer-share`` weighs them so the unanswerable ones count as that share), with the always-answering and always-abstaining references. With ``--v2-dev`` it also
 scores each threshold on SQuAD v2.0 dev (one pass of the reader), beside always abstaining and, as
 an upper bound only, the best threshold chosen on dev itself. ``--write`` stores the threshold of
 the (single) style in the reader's ``notesqa_reader.json`` when it beats always abstaining by the
@@ -58,12 +58,21 @@ def main() -> None:
         choices=UNANSWERABLE_STYLES,
         help="how the unanswerable copies are made (default: the recipe's unanswerable_style)",
     )
+    parser.add_argument(
+        "--no-answer-share",
+        type=float,
+        help="weigh the held-out questions so the unanswerable ones count as this share "
+        "(default: the recipe's calibration_no_answer_share; 0 = as made)",
+    )
     parser.add_argument("--v2-dev", help="SQuAD v2.0 dev JSON(.gz): score each threshold on it")
     parser.add_argument("--write", action="store_true", help="save the threshold with the reader")
     args = parser.parse_args()
     torch.set_num_threads(2)
     cfg = load_recipe(args.recipe).reader
     styles = args.style or [cfg.unanswerable_style]
+    share = (
+        cfg.calibration_no_answer_share if args.no_answer_share is None else args.no_answer_share
+    )
     if args.write and len(styles) != 1:
         parser.error("--write needs exactly one --style")
     _, examples = load_squad(Path(args.data) / "squad" / "train-v1.1.json.gz")
@@ -75,10 +84,14 @@ def main() -> None:
     answerable = examples[start : start + (args.count or cfg.calibration_examples or 1500)]
     reader = Reader.load(args.model)
     dev = null_margins(reader, load_squad(args.v2_dev)[1]) if args.v2_dev else None
-    result: dict = {"questions_answerable": len(answerable), "styles": {}}
+    result: dict = {
+        "questions_answerable": len(answerable),
+        "no_answer_share": share or None,
+        "styles": {},
+    }
     for style in styles:
         held_out = answerable + make_unanswerable(answerable, 1.0, seed=cfg.seed + 1, style=style)
-        threshold, scores = calibrate_null_threshold(reader, held_out)
+        threshold, scores = calibrate_null_threshold(reader, held_out, share or None)
         stored = useful_threshold(threshold, scores, cfg.calibration_min_gain)
         entry = {
             "null_threshold": threshold,

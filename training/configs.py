@@ -164,6 +164,13 @@ class ReaderConfig:
         default=0,
         metadata={"help": "Train questions held out to choose the no-answer threshold (0 = none)."},
     )
+    calibration_no_answer_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weigh the held-out calibration questions so that the unanswerable ones count "
+            "as this share of them (0 = as made; SQuAD v2.0 dev has 0.5)."
+        },
+    )
     calibration_min_gain: float = field(
         default=1.0,
         metadata={

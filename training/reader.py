@@ -142,6 +142,11 @@ def train_reader(
     arguments resumes there exactly. Returns ``out_dir`` when finished, else the checkpoint folder.
     """
     check_unanswerable_style(cfg.unanswerable_style)  # fail before minutes of loading
+    if cfg.calibration_no_answer_share and not 0.0 < cfg.calibration_no_answer_share < 1.0:
+        raise ValueError(
+            f"calibration_no_answer_share must lie strictly between 0 and 1 (or be 0 to weigh "
+            f"the held-out questions as made), not {cfg.calibration_no_answer_share}"
+        )
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -249,7 +254,9 @@ def train_reader(
             calibration, 1.0, cfg.seed + 1, style=cfg.unanswerable_style
         )
         reader = Reader(model.eval(), tokenizer, settings)
-        threshold, scores = calibrate_null_threshold(reader, held_out)
+        threshold, scores = calibrate_null_threshold(
+            reader, held_out, cfg.calibration_no_answer_share or None
+        )
         settings.null_threshold = useful_threshold(threshold, scores, cfg.calibration_min_gain)
         state["calibration"] = {
             "questions": len(held_out),
@@ -271,14 +278,41 @@ def train_reader(
     return out
 
 
+def class_weights(answerable: list[bool], no_answer_share: float | None) -> tuple[float, float]:
+    """``(weight of an answerable question, weight of an unanswerable one)`` that make the
+    unanswerable questions count as ``no_answer_share`` of the total (``None``: both 1).
+
+    Held-out negatives are made by rules that fail for some questions, so their share drifts
+    from what the threshold should assume (SQuAD v2.0 dev: half).
+
+    Example:
+        >>> class_weights([True, True, True, False], 0.5)
+        (0.6666666666666666, 2.0)
+    """
+    n, negatives = len(answerable), sum(1 for a in answerable if not a)
+    if no_answer_share is None or n == 0:
+        return 1.0, 1.0
+    if not 0.0 < no_answer_share < 1.0:
+        raise ValueError(
+            f"no_answer_share must lie strictly between 0 and 1, not {no_answer_share}"
+        )
+    if negatives in (0, n):
+        raise ValueError("no_answer_share needs both answerable and unanswerable questions")
+    return (1 - no_answer_share) * n / (n - negatives), no_answer_share * n / negatives
+
+
 def choose_threshold(
-    null_minus_best: list[float], answer_f1: list[float], answerable: list[bool]
+    null_minus_best: list[float],
+    answer_f1: list[float],
+    answerable: list[bool],
+    no_answer_share: float | None = None,
 ) -> tuple[float, float]:
     """The abstention threshold that maximises SQuAD v2.0 F1 on held-out questions.
 
     For question i the reader abstains when ``null_minus_best[i] > threshold``; abstaining earns
     1 on an unanswerable question and 0 otherwise, answering earns ``answer_f1[i]`` (0 on an
-    unanswerable one). Returns ``(threshold, best mean F1 x 100)``.
+    unanswerable one). ``no_answer_share`` reweighs the two kinds of question
+    (``class_weights``). Returns ``(threshold, best mean F1 x 100)``, the mean weighted.
 
     Example:
         >>> choose_threshold([-3.0, 2.0], [1.0, 0.0], [True, False])
@@ -287,12 +321,13 @@ def choose_threshold(
     n = len(null_minus_best)
     if n == 0:
         return 0.0, 0.0
+    has_weight, no_weight = class_weights(answerable, no_answer_share)
     order = sorted(range(n), key=lambda i: null_minus_best[i])
     # threshold below every score: abstain everywhere
-    score = sum(1.0 for a in answerable if not a)
+    score = sum(no_weight for a in answerable if not a)
     best_score, best_threshold = score, min(null_minus_best) - 1.0
     for i in order:  # raise the threshold past question i: it switches to answering
-        score += (answer_f1[i] if answerable[i] else 0.0) - (0.0 if answerable[i] else 1.0)
+        score += has_weight * answer_f1[i] if answerable[i] else -no_weight
         if score > best_score:
             best_score, best_threshold = score, null_minus_best[i]
     return float(best_threshold), 100.0 * best_score / n
@@ -356,18 +391,19 @@ def v2_f1_at(
 
 
 def calibrate_null_threshold(
-    reader: Reader, examples: list[dict]
+    reader: Reader, examples: list[dict], no_answer_share: float | None = None
 ) -> tuple[float, dict[str, float]]:
-    """Choose ``null_threshold`` on held-out (answerable + unanswerable) questions."""
+    """Choose ``null_threshold`` on held-out (answerable + unanswerable) questions, weighed so
+    that the unanswerable ones count as ``no_answer_share`` of them when it is given."""
     diffs, f1s, answerable = null_margins(reader, examples)
-    threshold, best_f1 = choose_threshold(diffs, f1s, answerable)
+    threshold, best_f1 = choose_threshold(diffs, f1s, answerable, no_answer_share)
     has = [f for f, a in zip(f1s, answerable, strict=True) if a]
-    no_answer_share = 1 - len(has) / max(len(f1s), 1)
+    observed_share = 1 - len(has) / max(len(f1s), 1)
     return threshold, {
         "held_out_f1_with_threshold": round(best_f1, 2),
-        "always_abstain_f1": round(100.0 * no_answer_share, 2),
+        "always_abstain_f1": round(100.0 * (no_answer_share or observed_share), 2),
         "held_out_has_answer_f1_always_answering": round(100.0 * sum(has) / max(len(has), 1), 2),
-        "held_out_no_answer_share": round(no_answer_share, 3),
+        "held_out_no_answer_share": round(observed_share, 3),
     }
 
 

@@ -61,7 +61,14 @@ def load_squad(path: str | Path) -> tuple[list[dict], list[dict]]:
     return data, flatten_squad(data)
 
 
-UNANSWERABLE_STYLES = ("other_paragraph", "answer_removed", "entity_swap", "mixed", "all")
+UNANSWERABLE_STYLES = (
+    "other_paragraph",
+    "answer_removed",
+    "entity_swap",
+    "question_edit",
+    "mixed",
+    "all",
+)
 # a sentence ends at . ! or ? followed by space and something that can start a sentence
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[\"'(\[]?[A-Z0-9])")
 
@@ -204,6 +211,54 @@ def swap_question_entity(
     return None
 
 
+# opposites for SQuAD v2.0's second commonest kind of unanswerable question (antonym); not
+# most/least or more/less, which also quantify nouns ("most of India")
+_OPPOSITES = (
+    ("first", "last"),
+    ("largest", "smallest"),
+    ("highest", "lowest"),
+    ("earliest", "latest"),
+    ("oldest", "youngest"),
+    ("before", "after"),
+    ("longest", "shortest"),
+    ("increase", "decrease"),
+    ("best", "worst"),
+    ("major", "minor"),
+    ("north", "south"),
+    ("east", "west"),
+    ("maximum", "minimum"),
+)
+_OPPOSITE = (
+    {a: b for a, b in _OPPOSITES}
+    | {b: a for a, b in _OPPOSITES}
+    | {"biggest": "smallest", "greatest": "least"}
+)
+
+
+def swap_question_antonym(example: dict, rng: random.Random) -> str | None:
+    """The question of ``example`` with one word turned into its opposite (``first`` ->
+    ``last``, ``before`` -> ``after``, ...), where the paragraph never uses the opposite; None
+    when no word of the question has one. SQuAD v2.0's second commonest kind of unanswerable
+    question ("antonym", Rajpurkar et al. 2018).
+
+    Example:
+        >>> swap_question_antonym({"question": "What was her first album?",
+        ...     "context": "Her first album was Dangerously in Love."}, random.Random(0))
+        'What was her last album?'
+    """
+    question, lowered = example["question"], example["context"].lower()
+    words = [m for m in _WORD.finditer(question) if m.group().lower() in _OPPOSITE]
+    rng.shuffle(words)
+    for match in words:
+        opposite = _OPPOSITE[match.group().lower()]
+        if re.search(rf"\b{opposite}\b", lowered):
+            continue  # the paragraph may well answer the opposite question
+        if match.group()[0].isupper():
+            opposite = opposite.capitalize()
+        return question[: match.start()] + opposite + question[match.end() :]
+    return None
+
+
 def article_entities(examples: list[dict]) -> dict[str, dict[str, list[str]]]:
     """Per article title: the names, months and numbers of its paragraphs (those of
     ``examples``) by kind (``entity_spans``, sentence starts left out), in order of first
@@ -234,6 +289,9 @@ def make_unanswerable(
       (``remove_answer_sentences``), a harder, on-topic negative;
     * ``entity_swap``: its own paragraph with a name or number of the question swapped for one
       from elsewhere in the article (``swap_question_entity``), the hardest of the three;
+    * ``question_edit``: its own paragraph with the question edited, an antonym swapped in
+      (``swap_question_antonym``) or an entity swapped, with equal chance (falling back to the
+      other);
     * ``mixed``: ``other_paragraph`` or ``answer_removed``, with equal chance (falling back to
       the other when one is impossible);
     * ``all``: any of the three, with equal chance (falling back to the others in random order).
@@ -264,7 +322,9 @@ def make_unanswerable(
         ]
         return rng.choice(others) if others else None
 
-    entities = article_entities(examples) if style in ("entity_swap", "all") else {}
+    entities = (
+        article_entities(examples) if style in ("entity_swap", "question_edit", "all") else {}
+    )
 
     # each way of losing the answer: the changed fields of the copy, or None when impossible
     def new_paragraph(e: dict) -> dict | None:
@@ -279,6 +339,10 @@ def make_unanswerable(
         question = swap_question_entity(e, entities[e["title"]], rng)
         return None if question is None else {"question": question}
 
+    def opposite(e: dict) -> dict | None:
+        question = swap_question_antonym(e, rng)
+        return None if question is None else {"question": question}
+
     negatives = []
     for e in examples:
         if rng.random() >= ratio:
@@ -290,7 +354,9 @@ def make_unanswerable(
         elif style == "entity_swap":
             change = swapped(e)
         else:
-            makers = [new_paragraph, without_answer]
+            makers = (
+                [opposite, swapped] if style == "question_edit" else [new_paragraph, without_answer]
+            )
             if style == "all":
                 makers.append(swapped)
                 rng.shuffle(makers)

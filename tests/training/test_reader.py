@@ -13,6 +13,7 @@ from training.reader import (
     batch_order,
     calibrate_null_threshold,
     choose_threshold,
+    class_weights,
     evaluate_reader,
     predict_squad,
     reader_checkpoint_dir,
@@ -115,6 +116,34 @@ def test_threshold_maximises_v2_f1_on_held_out_questions():
     # abstaining on everything is chosen when answers are all wrong
     threshold, best = choose_threshold([0.0, 1.0], [0.0, 0.0], [False, True])
     assert threshold < 0.0 and best == pytest.approx(50.0)
+
+
+def test_a_no_answer_share_reweighs_the_questions_and_moves_the_threshold():
+    # one unanswerable question among four answerable ones, each half right
+    diffs = [-3.0, -2.0, -1.0, 0.0, -2.5]
+    f1s = [0.5, 0.5, 0.5, 0.5, 0.0]
+    answerable = [True, True, True, True, False]
+    threshold, best = choose_threshold(diffs, f1s, answerable)
+    assert threshold == 0.0 and best == pytest.approx(100 * 2.0 / 5)  # answering all wins
+    # counted as half of the questions, abstaining on it pays, even at the cost of three answers
+    threshold, best = choose_threshold(diffs, f1s, answerable, no_answer_share=0.5)
+    has, no = class_weights(answerable, 0.5)
+    assert (has, no) == (pytest.approx(5 / 8), pytest.approx(2.5))
+    assert threshold == -3.0
+    assert best == pytest.approx(100 * (has * 0.5 + no) / 5)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        class_weights(answerable, 1.0)
+    with pytest.raises(ValueError, match="both answerable and unanswerable"):
+        class_weights([True, True], 0.5)
+    assert class_weights(answerable, None) == (1.0, 1.0)
+
+
+def test_train_reader_refuses_a_bad_no_answer_share_before_loading_anything(tmp_path):
+    cfg = ReaderConfig(calibration_no_answer_share=1.5)
+    with pytest.raises(ValueError, match="calibration_no_answer_share"):
+        train_reader(
+            cfg, init=tmp_path / "missing", train_data=tmp_path / "missing.json", out_dir=tmp_path
+        )
 
 
 def test_v2_f1_at_the_chosen_threshold_is_the_best_score():

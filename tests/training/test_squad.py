@@ -7,6 +7,7 @@ from training.squad import (
     make_unanswerable,
     remove_answer_sentences,
     sentence_spans,
+    swap_question_antonym,
     swap_question_entity,
 )
 
@@ -130,6 +131,41 @@ def test_entity_swap_keeps_the_paragraph_and_swaps_a_mentioned_entity_for_an_abs
     # the question's first word (usually Wh-) and words the paragraph lacks are never swapped
     unrelated = {"question": "Ada asked about Rome?", "context": "Ada lived in Oslo."}
     assert swap_question_entity(unrelated, {"name": ["Boris"]}, random.Random(0)) is None
+
+
+def test_antonym_swap_turns_one_word_into_its_opposite_the_paragraph_never_uses():
+    import random
+
+    example = {
+        "question": "What was the first album released after 2003?",
+        "context": "Her first album was released in 2003; the last one came before the tour.",
+    }
+    # "last" and "before" occur in the paragraph, so neither swap is safe
+    assert swap_question_antonym(example, random.Random(0)) is None
+    example["context"] = "Her first album came out in 2003."
+    swaps = {swap_question_antonym(example, random.Random(seed)) for seed in range(20)}
+    assert swaps == {
+        "What was the last album released after 2003?",
+        "What was the first album released before 2003?",
+    }
+    assert (
+        swap_question_antonym({"question": "Who sang?", "context": "x"}, random.Random(0)) is None
+    )
+    capital = {"question": "Before 1857, who ruled?", "context": "In 1857 Ada ruled."}
+    assert swap_question_antonym(capital, random.Random(0)) == "After 1857, who ruled?"
+
+
+def test_question_edit_negatives_change_only_the_question():
+    examples = [dict(e, id=f"q{i}") for i, e in enumerate(_article() * 10)]
+    for e in examples:
+        e["question"] = "Where did Ada live first after 1815?"
+    negatives = make_unanswerable(examples, ratio=1.0, seed=2, style="question_edit")
+    assert len(negatives) == len(examples)
+    edited = {n["question"] for n in negatives}
+    assert "Where did Ada live last after 1815?" in edited  # an antonym
+    assert any(q.split()[2] != "Ada" for q in edited)  # an entity, in Ada's paragraph
+    for n in negatives:
+        assert n["context"] == examples[int(n["id"][1:-4])]["context"] and n["answers"] == []
 
 
 def test_entity_swap_and_all_styles_make_unanswerable_copies_on_their_own_paragraph():
