@@ -5,7 +5,8 @@ questions it held out (the first ``calibration_examples``; for a recipe without 
 ``--count`` questions after the ``max_train_examples`` it trained on), adds an unanswerable copy of
 each (``--style``, by default the recipe's ``unanswerable_style``; several styles compare how the
 choice of negatives moves the threshold), and prints the threshold that maximises SQuAD v2-style
-F1 on them (``--no-answer-share`` weighs them so the unanswerable ones count as that share), with the always-answering and always-abstaining references. With ``--v2-dev`` it also
+F1 on them (``--no-answer-share`` weighs them so the unanswerable ones count as that share), with
+the always-answering and always-abstaining references. With ``--v2-dev`` it also
 scores each threshold on SQuAD v2.0 dev (one pass of the reader), beside always abstaining and, as
 an upper bound only, the best threshold chosen on dev itself. ``--write`` stores the threshold of
 the (single) style in the reader's ``notesqa_reader.json`` when it beats always abstaining by the

@@ -156,8 +156,9 @@ class ReaderConfig:
             "help": "How no-answer copies lose their answer: other_paragraph (another paragraph "
             "of the article), answer_removed (own paragraph minus the answer's sentences), "
             "entity_swap (own paragraph, a name or number of the question swapped for another "
-            "of the article), mixed (the first two) or all (the three). Used for training and "
-            "for the held-out calibration questions."
+            "of the article), question_edit (an entity swap or an antonym, first -> last), "
+            "mixed (the first two) or all (the first three). Used for training and for the "
+            "held-out calibration questions."
         },
     )
     calibration_examples: int = field(
