@@ -73,7 +73,7 @@ def main() -> None:
     styles = args.style or [cfg.unanswerable_style]
     share = (
         cfg.calibration_no_answer_share if args.no_answer_share is None else args.no_answer_share
-    )
+    ) or None  # 0: the questions as made
     if args.write and len(styles) != 1:
         parser.error("--write needs exactly one --style")
     _, examples = load_squad(Path(args.data) / "squad" / "train-v1.1.json.gz")
@@ -87,12 +87,12 @@ def main() -> None:
     dev = null_margins(reader, load_squad(args.v2_dev)[1]) if args.v2_dev else None
     result: dict = {
         "questions_answerable": len(answerable),
-        "no_answer_share": share or None,
+        "no_answer_share": share,
         "styles": {},
     }
     for style in styles:
         held_out = answerable + make_unanswerable(answerable, 1.0, seed=cfg.seed + 1, style=style)
-        threshold, scores = calibrate_null_threshold(reader, held_out, share or None)
+        threshold, scores = calibrate_null_threshold(reader, held_out, share)
         stored = useful_threshold(threshold, scores, cfg.calibration_min_gain)
         entry = {
             "null_threshold": threshold,

@@ -142,11 +142,8 @@ def train_reader(
     arguments resumes there exactly. Returns ``out_dir`` when finished, else the checkpoint folder.
     """
     check_unanswerable_style(cfg.unanswerable_style)  # fail before minutes of loading
-    if cfg.calibration_no_answer_share and not 0.0 < cfg.calibration_no_answer_share < 1.0:
-        raise ValueError(
-            f"calibration_no_answer_share must lie strictly between 0 and 1 (or be 0 to weigh "
-            f"the held-out questions as made), not {cfg.calibration_no_answer_share}"
-        )
+    if cfg.calibration_no_answer_share:
+        check_no_answer_share(cfg.calibration_no_answer_share)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -278,6 +275,15 @@ def train_reader(
     return out
 
 
+def check_no_answer_share(share: float) -> None:
+    """Raise a ValueError unless ``share`` (``calibration_no_answer_share``) lies in (0, 1)."""
+    if not 0.0 < share < 1.0:
+        raise ValueError(
+            f"calibration_no_answer_share must lie strictly between 0 and 1 (or be 0 to weigh "
+            f"the held-out questions as made), not {share}"
+        )
+
+
 def class_weights(answerable: list[bool], no_answer_share: float | None) -> tuple[float, float]:
     """``(weight of an answerable question, weight of an unanswerable one)`` that make the
     unanswerable questions count as ``no_answer_share`` of the total (``None``: both 1).
@@ -292,10 +298,7 @@ def class_weights(answerable: list[bool], no_answer_share: float | None) -> tupl
     n, negatives = len(answerable), sum(1 for a in answerable if not a)
     if no_answer_share is None or n == 0:
         return 1.0, 1.0
-    if not 0.0 < no_answer_share < 1.0:
-        raise ValueError(
-            f"no_answer_share must lie strictly between 0 and 1, not {no_answer_share}"
-        )
+    check_no_answer_share(no_answer_share)
     if negatives in (0, n):
         raise ValueError("no_answer_share needs both answerable and unanswerable questions")
     return (1 - no_answer_share) * n / (n - negatives), no_answer_share * n / negatives

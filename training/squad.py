@@ -140,6 +140,14 @@ _MONTHS = frozenset(
 )
 
 
+def _starts_sentence(text: str, start: int) -> bool:
+    """Whether ``start`` begins ``text`` or follows a sentence's end (. ! ? or a closing quote)."""
+    i = start - 1
+    while i >= 0 and text[i].isspace():
+        i -= 1
+    return i < 0 or text[i] in '.!?"'
+
+
 def entity_spans(text: str, sentence_starts: bool = True) -> list[tuple[int, int, str]]:
     """``(start, end, kind)`` of the names, months and numbers in ``text``. A name is a run of
     capitalised words, of kind ``"name"`` (one word) or ``"names"`` (several); a month has kind
@@ -164,7 +172,7 @@ def entity_spans(text: str, sentence_starts: bool = True) -> list[tuple[int, int
         elif word[0].isupper() and not (run_end is None and word.lower() in _FUNCTION_WORDS):
             if run_end is not None and text[run_end:start] == " ":
                 spans[-1] = (spans[-1][0], match.end(), "names")
-            elif sentence_starts or text[:start].rstrip()[-1:] not in ("", ".", "!", "?", '"'):
+            elif sentence_starts or not _starts_sentence(text, start):
                 spans.append((start, match.end(), "name"))
             else:
                 run_end = None
@@ -326,33 +334,27 @@ def make_unanswerable(
         article_entities(examples) if style in ("entity_swap", "question_edit", "all") else {}
     )
 
-    # each way of losing the answer: the changed fields of the copy, or None when impossible
-    def new_paragraph(e: dict) -> dict | None:
-        context = other_paragraph(e)
-        return None if context is None else {"context": context}
+    # each way of losing the answer: the field it changes and the new value (None: impossible)
+    new_paragraph = ("context", other_paragraph)
+    without_answer = ("context", remove_answer_sentences)
+    swapped = ("question", lambda e: swap_question_entity(e, entities[e["title"]], rng))
+    opposite = ("question", lambda e: swap_question_antonym(e, rng))
 
-    def without_answer(e: dict) -> dict | None:
-        context = remove_answer_sentences(e)
-        return None if context is None else {"context": context}
-
-    def swapped(e: dict) -> dict | None:
-        question = swap_question_entity(e, entities[e["title"]], rng)
-        return None if question is None else {"question": question}
-
-    def opposite(e: dict) -> dict | None:
-        question = swap_question_antonym(e, rng)
-        return None if question is None else {"question": question}
+    def changed(maker: tuple, e: dict) -> dict | None:
+        field, make = maker
+        value = make(e)
+        return None if value is None else {field: value}
 
     negatives = []
     for e in examples:
         if rng.random() >= ratio:
             continue
         if style == "other_paragraph":
-            change = new_paragraph(e)
+            change = changed(new_paragraph, e)
         elif style == "answer_removed":
-            change = without_answer(e)
+            change = changed(without_answer, e)
         elif style == "entity_swap":
-            change = swapped(e)
+            change = changed(swapped, e)
         else:
             makers = (
                 [opposite, swapped] if style == "question_edit" else [new_paragraph, without_answer]
@@ -362,7 +364,7 @@ def make_unanswerable(
                 rng.shuffle(makers)
             elif rng.random() < 0.5:
                 makers.reverse()
-            change = next((c for c in (make(e) for make in makers) if c is not None), None)
+            change = next((c for c in (changed(m, e) for m in makers) if c is not None), None)
         if change is None:
             continue
         negatives.append(
