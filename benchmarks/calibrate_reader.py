@@ -32,14 +32,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rag.reader import Reader  # noqa: E402
 from training.configs import load_recipe  # noqa: E402
+from training.hard_negatives import MINED  # noqa: E402
 from training.reader import (  # noqa: E402
     calibrate_null_threshold,
     choose_threshold,
+    no_answer_copies,
     null_margins,
     useful_threshold,
     v2_f1_at,
 )
-from training.squad import UNANSWERABLE_STYLES, load_squad, make_unanswerable  # noqa: E402
+from training.squad import UNANSWERABLE_STYLES, load_squad  # noqa: E402
 
 
 def main() -> None:
@@ -56,8 +58,10 @@ def main() -> None:
     parser.add_argument(
         "--style",
         nargs="+",
-        choices=UNANSWERABLE_STYLES,
-        help="how the unanswerable copies are made (default: the recipe's unanswerable_style)",
+        choices=(*UNANSWERABLE_STYLES, MINED),
+        help="how the unanswerable copies are made (default: the recipe's unanswerable_style; "
+        "mined: of the single-rule copies of a question, the one this reader answers most "
+        "confidently)",
     )
     parser.add_argument(
         "--no-answer-share",
@@ -84,14 +88,14 @@ def main() -> None:
     start = 0 if cfg.calibration_examples else cfg.max_train_examples
     answerable = examples[start : start + (args.count or cfg.calibration_examples or 1500)]
     reader = Reader.load(args.model)
-    dev = null_margins(reader, load_squad(args.v2_dev)[1]) if args.v2_dev else None
+    dev = null_margins(reader, load_squad(args.v2_dev)[1], desc="v2.0 dev") if args.v2_dev else None
     result: dict = {
         "questions_answerable": len(answerable),
         "no_answer_share": share,
         "styles": {},
     }
     for style in styles:
-        held_out = answerable + make_unanswerable(answerable, 1.0, seed=cfg.seed + 1, style=style)
+        held_out = answerable + no_answer_copies(answerable, 1.0, cfg.seed + 1, style, reader)
         threshold, scores = calibrate_null_threshold(reader, held_out, share)
         stored = useful_threshold(threshold, scores, cfg.calibration_min_gain)
         entry = {

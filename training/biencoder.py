@@ -232,13 +232,20 @@ def train_embedder(
         SentenceTransformerTrainingArguments,
     )
 
+    if cfg.sts_only and not sts_files:
+        raise ValueError(
+            "sts_only trains on scored pairs alone, but none were given: pass --sts "
+            "sts-train.csv SICK_train.txt, or set the recipe's data.sts_train"
+        )
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     _, examples = load_squad(train_data)
     evaluator = None
     if cfg.eval_articles:
         examples, heldout = split_articles(examples, cfg.eval_articles, cfg.seed)
         evaluator = retrieval_evaluator(heldout, prompts=cfg.prompts)
-    if cfg.hard_negatives:
+    if cfg.sts_only:
+        columns = {}
+    elif cfg.hard_negatives:
         triplets = squad_triplets(examples, cfg.seed)
         if cfg.max_train_pairs:
             triplets = triplets[: cfg.max_train_pairs]
@@ -253,7 +260,7 @@ def train_embedder(
         if cfg.max_train_pairs:
             pairs = pairs[: cfg.max_train_pairs]
         columns = {"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]}
-    if len(columns["anchor"]) < cfg.batch_size:
+    if columns and len(columns["anchor"]) < cfg.batch_size:
         raise ValueError(
             f"only {len(columns['anchor'])} training pairs for batch_size {cfg.batch_size}; "
             "lower batch_size"
@@ -281,27 +288,31 @@ def train_embedder(
         if cfg.cached_mnrl
         else MultipleNegativesRankingLoss(model)
     )
-    dataset = Dataset.from_dict(columns)
-    loss = matryoshka(squad_loss)
+    datasets, losses = {}, {}
+    if columns:
+        datasets["squad"], losses["squad"] = Dataset.from_dict(columns), matryoshka(squad_loss)
     if sts_files:
         scored = [pair for path in sts_files for pair in read_scored_pairs(path)]
         random.Random(cfg.seed).shuffle(scored)
         if cfg.max_sts_pairs:
             scored = scored[: cfg.max_sts_pairs]
-        sts = Dataset.from_dict(
+        datasets["sts"] = Dataset.from_dict(
             {
                 "sentence1": [a for a, _, _ in scored],
                 "sentence2": [b for _, b, _ in scored],
                 "score": [y for _, _, y in scored],
             }
         )
-        dataset = {"squad": dataset, "sts": sts}
-        loss = {"squad": loss, "sts": matryoshka(CoSENTLoss(model))}
-    pairs = dataset["squad"] if isinstance(dataset, dict) else dataset
+        losses["sts"] = matryoshka(CoSENTLoss(model))
+    # one dataset trains alone; two make a multi-dataset run (proportional sampling)
+    single = len(datasets) == 1
+    dataset = next(iter(datasets.values())) if single else datasets
+    loss = next(iter(losses.values())) if single else losses
+    pairs = datasets.get("squad", datasets.get("sts"))
     log.info(
-        "training on %d SQuAD examples%s",
-        len(pairs),
-        f" and {len(dataset['sts'])} scored pairs" if isinstance(dataset, dict) else "",
+        "training on %d SQuAD examples and %d scored pairs",
+        len(datasets["squad"]) if "squad" in datasets else 0,
+        len(datasets["sts"]) if "sts" in datasets else 0,
     )
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -315,8 +326,8 @@ def train_embedder(
             batch_sampler=BatchSamplers.NO_DUPLICATES,
             # SQuAD columns get the query/passage prompts; STS pairs are symmetric, none
             prompts=(
-                ({"squad": column_prompts} if isinstance(dataset, dict) else column_prompts)
-                if column_prompts
+                ({"squad": column_prompts} if not single else column_prompts)
+                if column_prompts and "squad" in datasets
                 else None
             ),
             bf16=use_bf16(cfg.precision, torch.device(dev)),

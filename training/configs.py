@@ -143,6 +143,13 @@ class ReaderConfig:
     max_train_examples: int = field(
         default=0, metadata={"help": "Questions to train on (0 = all)."}
     )
+    skip_train_examples: int = field(
+        default=0,
+        metadata={
+            "help": "Skip this many of the shuffled training questions (after the held-out ones) "
+            "first, e.g. the max_train_examples an earlier round trained on."
+        },
+    )
     unanswerable_ratio: float = field(
         default=0.0,
         metadata={
@@ -156,9 +163,12 @@ class ReaderConfig:
             "help": "How no-answer copies lose their answer: other_paragraph (another paragraph "
             "of the article), answer_removed (own paragraph minus the answer's sentences), "
             "entity_swap (own paragraph, a name or number of the question swapped for another "
-            "of the article), question_edit (an entity swap or an antonym, first -> last), "
-            "mixed (the first two) or all (the first three). Used for training and for the "
-            "held-out calibration questions."
+            "of the article), antonym (own paragraph, a word of the question turned into its "
+            "opposite, first -> last), question_edit (an entity swap or an antonym), mixed (the "
+            "first two), all (the first three) or mined (of the four single-rule copies, the one "
+            "the --init reader answers most confidently; needs a reader as --init). Used for "
+            "training and for the held-out calibration questions (mined there with the trained "
+            "reader)."
         },
     )
     calibration_examples: int = field(
@@ -227,6 +237,13 @@ class EmbedderConfig:
     )
     max_sts_pairs: int = field(
         default=0, metadata={"help": "STS-B/SICK pairs for the CoSENT loss (0 = all given)."}
+    )
+    sts_only: bool = field(
+        default=False,
+        metadata={
+            "help": "Train on the scored STS-B/SICK pairs alone: a second stage from a trained "
+            "embedder, as SBERT's NLI -> STS-B recipe (the held-out retrieval evaluator still runs)."
+        },
     )
     prompts: dict[str, str] = field(
         default_factory=dict,

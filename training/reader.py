@@ -15,7 +15,9 @@ Example:
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import os
 import random
 import shutil
 import time
@@ -27,17 +29,67 @@ from tqdm.auto import tqdm
 from transformers import BertForQuestionAnswering
 
 from rag.metrics import is_squad_v2, squad_v1_scores, squad_v2_scores
-from rag.reader import Reader, ReaderSettings, encode_windows
+from rag.reader import READER_SETTINGS, Reader, ReaderSettings, encode_windows
 from training.allocator import release_free_pages, retain_freed_memory
 from training.attention import attention_implementation
 from training.checkpoint import StopFlag, find_checkpoint, load_checkpoint, save_checkpoint
 from training.configs import ReaderConfig, to_dict
+from training.hard_negatives import MINED, hardest_per_question, negative_candidates
 from training.precision import autocast, use_bf16
 from training.schedule import warmup_then_decay
-from training.squad import check_unanswerable_style, load_squad, make_unanswerable
+from training.squad import UNANSWERABLE_STYLES, load_squad, make_unanswerable
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
+
+
+def check_reader_style(style: str, init: str | Path | None = None) -> None:
+    """Raise a ValueError unless ``style`` is a ``make_unanswerable`` style or ``mined``, and,
+    for ``mined``, ``init`` is a trained reader (mining needs its answers)."""
+    if style != MINED and style not in UNANSWERABLE_STYLES:
+        raise ValueError(
+            f"unknown unanswerable_style {style!r}; use one of "
+            f"{', '.join((*UNANSWERABLE_STYLES, MINED))}"
+        )
+    if style == MINED and init is not None and not (Path(init) / READER_SETTINGS).exists():
+        raise ValueError(
+            f"unanswerable_style 'mined' keeps the copies a trained reader answers most "
+            f"confidently, but {init} is not a reader ({READER_SETTINGS} missing); pass a reader "
+            "folder as --init, or pick a rule-made style"
+        )
+
+
+def no_answer_copies(
+    examples: list[dict], ratio: float, seed: int, style: str, reader: Reader | None = None
+) -> list[dict]:
+    """Unanswerable copies of ``ratio`` of ``examples``: by rule (``make_unanswerable``), or
+    for ``mined`` the candidate of each question that ``reader`` most wants to answer."""
+    if style != MINED:
+        return make_unanswerable(examples, ratio, seed, style=style)
+    if reader is None:
+        raise ValueError("unanswerable_style 'mined' needs a reader to mine with")
+    candidates = negative_candidates(examples, ratio, seed)
+    margins = null_margins(reader, candidates, desc="mining")[0]
+    return hardest_per_question(candidates, margins)
+
+
+def mined_copies_cached(
+    cache: Path, key: dict, examples: list[dict], cfg: ReaderConfig, reader: Reader
+) -> list[dict]:
+    """``no_answer_copies`` for training, kept in ``cache`` (JSON) so that a resumed run does
+    not mine again; a cache written for another run (``key``) is ignored."""
+    if cache.exists():
+        saved = json.loads(cache.read_text())
+        if saved.get("key") == key:
+            log.info("reusing %d mined negatives from %s", len(saved["negatives"]), cache)
+            return saved["negatives"]
+    negatives = no_answer_copies(
+        examples, cfg.unanswerable_ratio, cfg.seed, cfg.unanswerable_style, reader
+    )
+    staged = cache.with_name(cache.name + ".tmp")
+    staged.write_text(json.dumps({"key": key, "negatives": negatives}))
+    os.replace(staged, cache)
+    return negatives
 
 
 def train_features(examples: list[dict], tokenizer, cfg: ReaderConfig) -> list[dict]:
@@ -141,7 +193,7 @@ def train_reader(
     writes ``OUT.checkpoint`` (weights, AdamW moments, RNG, step); calling it again with the same
     arguments resumes there exactly. Returns ``out_dir`` when finished, else the checkpoint folder.
     """
-    check_unanswerable_style(cfg.unanswerable_style)  # fail before minutes of loading
+    check_reader_style(cfg.unanswerable_style, init)  # fail before minutes of loading
     if cfg.calibration_no_answer_share:
         check_no_answer_share(cfg.calibration_no_answer_share)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -156,11 +208,30 @@ def train_reader(
         examples[: cfg.calibration_examples],
         examples[cfg.calibration_examples :],
     )
+    examples = examples[cfg.skip_train_examples :]
     if cfg.max_train_examples:
         examples = examples[: cfg.max_train_examples]
-    negatives = make_unanswerable(
-        examples, cfg.unanswerable_ratio, cfg.seed, style=cfg.unanswerable_style
-    )
+    retained = dev.type == "cpu" and retain_freed_memory()
+    model = BertForQuestionAnswering.from_pretrained(
+        str(init),
+        attn_implementation=attention_implementation(cfg.attention, dev),
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout,
+    ).to(dev)
+    out = Path(out_dir)
+    settings_that_matter = {
+        k: v for k, v in to_dict(cfg).items() if k not in ("save_every", "log_every")
+    }
+    run_state = {"init": str(init), "train_data": str(train_data), "config": settings_that_matter}
+    if cfg.unanswerable_style == MINED:  # with the init reader, before it learns from them
+        init_reader = Reader(model, tokenizer, ReaderSettings.load(Path(init)))
+        cache = out.with_name(f".{out.name}.mined-negatives.json")
+        negatives = mined_copies_cached(cache, run_state, examples, cfg, init_reader)
+        model.train()
+    else:
+        negatives = no_answer_copies(
+            examples, cfg.unanswerable_ratio, cfg.seed, cfg.unanswerable_style
+        )
     examples = examples + negatives
     features = train_features(examples, tokenizer, cfg)
     log.info(
@@ -169,24 +240,12 @@ def train_reader(
         len(negatives),
         len(features),
     )
-    retained = dev.type == "cpu" and retain_freed_memory()
-    model = BertForQuestionAnswering.from_pretrained(
-        str(init),
-        attn_implementation=attention_implementation(cfg.attention, dev),
-        hidden_dropout_prob=cfg.dropout,
-        attention_probs_dropout_prob=cfg.dropout,
-    ).to(dev)
     bf16 = use_bf16(cfg.precision, dev)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
     )
     steps = max(1, int(len(features) * cfg.epochs) // cfg.batch_size)
-    out = Path(out_dir)
     checkpoint_dir = reader_checkpoint_dir(out)
-    settings_that_matter = {
-        k: v for k, v in to_dict(cfg).items() if k not in ("save_every", "log_every")
-    }
-    run_state = {"init": str(init), "train_data": str(train_data), "config": settings_that_matter}
     first_step = 0
     found = find_checkpoint(checkpoint_dir)
     if found is not None:
@@ -247,10 +306,10 @@ def train_reader(
     )
     state = {"steps": steps, "init": str(init)}
     if calibration:
-        held_out = calibration + make_unanswerable(
-            calibration, 1.0, cfg.seed + 1, style=cfg.unanswerable_style
-        )
         reader = Reader(model.eval(), tokenizer, settings)
+        held_out = calibration + no_answer_copies(
+            calibration, 1.0, cfg.seed + 1, cfg.unanswerable_style, reader
+        )
         threshold, scores = calibrate_null_threshold(
             reader, held_out, cfg.calibration_no_answer_share or None
         )
@@ -272,6 +331,7 @@ def train_reader(
     settings.save(out)
     for leftover in (checkpoint_dir, checkpoint_dir.with_name(f".{checkpoint_dir.name}.old")):
         shutil.rmtree(leftover, ignore_errors=True)
+    out.with_name(f".{out.name}.mined-negatives.json").unlink(missing_ok=True)
     return out
 
 
@@ -355,16 +415,23 @@ def useful_threshold(
 
 
 def null_margins(
-    reader: Reader, examples: list[dict]
+    reader: Reader, examples: list[dict], desc: str | None = None, chunk: int = 512
 ) -> tuple[list[float], list[float], list[bool]]:
     """Per question: null score minus best span score, the best span's F1 against the gold
     answers (0 when there are none) and whether the question is answerable: all that
-    ``choose_threshold`` and ``v2_f1_at`` need, from one pass of the reader."""
+    ``choose_threshold`` and ``v2_f1_at`` need, from one pass of the reader (``chunk``
+    questions at a time, with a progress bar named ``desc`` when given)."""
     from rag.metrics import f1_score
 
     diffs, f1s, answerable = [], [], []
     pairs = [(e["question"], e["context"]) for e in examples]
-    for example, (spans, null) in zip(examples, reader.read_pairs(pairs), strict=True):
+    starts = range(0, len(pairs), chunk)
+    read = [
+        result
+        for b in tqdm(starts, desc=desc, unit="chunk", disable=desc is None)
+        for result in reader.read_pairs(pairs[b : b + chunk])
+    ]
+    for example, (spans, null) in zip(examples, read, strict=True):
         best = spans[0] if spans else None
         diffs.append(null - best.score if best else float("inf"))
         golds = [a["text"] for a in example["answers"]]

@@ -65,6 +65,7 @@ UNANSWERABLE_STYLES = (
     "other_paragraph",
     "answer_removed",
     "entity_swap",
+    "antonym",
     "question_edit",
     "mixed",
     "all",
@@ -297,6 +298,8 @@ def make_unanswerable(
       (``remove_answer_sentences``), a harder, on-topic negative;
     * ``entity_swap``: its own paragraph with a name or number of the question swapped for one
       from elsewhere in the article (``swap_question_entity``), the hardest of the three;
+    * ``antonym``: its own paragraph with a word of the question turned into its opposite
+      (``swap_question_antonym``: first -> last, before -> after, ...);
     * ``question_edit``: its own paragraph with the question edited, an antonym swapped in
       (``swap_question_antonym``) or an entity swapped, with equal chance (falling back to the
       other);
@@ -355,6 +358,8 @@ def make_unanswerable(
             change = changed(without_answer, e)
         elif style == "entity_swap":
             change = changed(swapped, e)
+        elif style == "antonym":
+            change = changed(opposite, e)
         else:
             makers = (
                 [opposite, swapped] if style == "question_edit" else [new_paragraph, without_answer]

@@ -139,3 +139,40 @@ def test_sentence_model_takes_the_finetuning_dropout_and_the_cpu_attention_kerne
     assert bert.config._attn_implementation == "eager"
     kept = build_sentence_model(tiny_bert_dir, 64, "cpu", attention="sdpa")[0].auto_model
     assert kept.config._attn_implementation == "sdpa"
+
+
+def test_an_sts_only_stage_trains_on_scored_pairs_alone(
+    tmp_path, data_dir, tiny_embedder_dir, tiny_recipe
+):
+    import dataclasses
+
+    from training.biencoder import train_embedder
+
+    cfg = dataclasses.replace(
+        tiny_recipe.embedder, sts_only=True, epochs=3.0, batch_size=16, eval_articles=0
+    )
+    with pytest.raises(ValueError, match="scored pairs alone"):
+        train_embedder(cfg, tiny_embedder_dir, tmp_path / "missing.json", tmp_path / "emb")
+    walking = [f"A person number {i} walks." for i in range(32)]
+    similar = [f"Someone number {i} is walking." for i in range(32)]
+    unrelated = [f"The market fell {i} points on Monday." for i in range(32)]
+    sts = tmp_path / "sts-train.csv"
+    sts.write_text(
+        "".join(
+            f"g\tf\ty\t{i}\t{score}\t{a}\t{b}\n"
+            for i, (a, b, score) in enumerate(
+                [(w, s, "5.0") for w, s in zip(walking, similar, strict=True)]
+                + [(w, u, "0.0") for w, u in zip(walking, unrelated, strict=True)]
+            )
+        )
+    )
+
+    def gap(folder) -> float:  # mean cosine of the similar pairs minus the unrelated ones
+        emb = Embedder.load(folder)
+        w, s, u = (emb.encode(texts) for texts in (walking, similar, unrelated))
+        return float(((w * s).sum(1) - (w * u).sum(1)).mean())
+
+    out = train_embedder(
+        cfg, tiny_embedder_dir, data_dir / "squad-train.json", tmp_path / "emb", sts_files=[sts]
+    )
+    assert gap(out) > gap(tiny_embedder_dir) + 0.5

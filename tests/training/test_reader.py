@@ -2,6 +2,7 @@ import dataclasses
 import itertools
 import json
 import math
+import random
 
 import pytest
 import torch
@@ -9,12 +10,16 @@ from safetensors.torch import load_file
 
 from rag.reader import Reader
 from training.configs import ReaderConfig
+from training.hard_negatives import negative_candidates
 from training.reader import (
     batch_order,
     calibrate_null_threshold,
+    check_reader_style,
     choose_threshold,
     class_weights,
     evaluate_reader,
+    no_answer_copies,
+    null_margins,
     predict_squad,
     reader_checkpoint_dir,
     train_features,
@@ -225,3 +230,59 @@ def test_reader_training_resumes_exactly_after_a_stop(
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+def test_mined_style_needs_a_reader_as_init_and_refuses_before_loading(tmp_path, tiny_bert_dir):
+    cfg = ReaderConfig(unanswerable_style="mined", unanswerable_ratio=0.5)
+    with pytest.raises(ValueError, match="not a reader"):
+        train_reader(cfg, tiny_bert_dir, tmp_path / "missing.json", tmp_path / "out")
+    with pytest.raises(ValueError, match="mined"):
+        check_reader_style("minted")
+
+
+def test_mined_copies_are_each_questions_most_confidently_answered_candidate(
+    tiny_reader_dir, data_dir
+):
+    _, examples = load_squad(data_dir / "squad-train.json")
+    examples = examples[:24]
+    reader = Reader.load(tiny_reader_dir)
+    mined = no_answer_copies(examples, 1.0, seed=4, style="mined", reader=reader)
+    candidates = negative_candidates(examples, 1.0, seed=4)
+    margins = null_margins(reader, candidates)[0]
+    lowest: dict[str, float] = {}
+    for c, m in zip(candidates, margins, strict=True):
+        lowest[c["id"]] = min(m, lowest.get(c["id"], float("inf")))
+    assert len(mined) == len(lowest) > 0
+    mined_margins = null_margins(reader, mined)[0]
+    assert [c["id"] for c in mined] == list(lowest)
+    for c, m in zip(mined, mined_margins, strict=True):
+        assert c["is_impossible"] and m == pytest.approx(lowest[c["id"]], abs=1e-4)
+    with pytest.raises(ValueError, match="needs a reader"):
+        no_answer_copies(examples, 1.0, seed=4, style="mined")
+
+
+def test_a_mined_round_skips_earlier_questions_caches_its_negatives_and_resumes(
+    tmp_path, data_dir, tiny_reader_dir, tiny_recipe, caplog
+):
+    cfg = dataclasses.replace(
+        tiny_recipe.reader,
+        max_train_examples=40,
+        skip_train_examples=30,
+        calibration_examples=0,
+        unanswerable_style="mined",
+        unanswerable_ratio=0.5,
+        save_every=0,
+    )
+    train = data_dir / "squad-train.json"
+    stopped = train_reader(cfg, tiny_reader_dir, train, tmp_path / "r", max_minutes=0.0)
+    cache = tmp_path / ".r.mined-negatives.json"
+    assert stopped == reader_checkpoint_dir(tmp_path / "r") and cache.exists()
+    _, examples = load_squad(train)
+    random.Random(cfg.seed).shuffle(examples)  # the order train_reader uses
+    trained_on = {e["id"] for e in examples[30:70]}
+    negatives = json.loads(cache.read_text())["negatives"]
+    assert negatives and all(n["id"][: -len("-neg")] in trained_on for n in negatives)
+    with caplog.at_level("INFO", logger="training.reader"):
+        assert train_reader(cfg, tiny_reader_dir, train, tmp_path / "r") == tmp_path / "r"
+    assert f"reusing {len(negatives)} mined negatives" in caplog.text  # not mined again
+    assert not cache.exists() and not stopped.exists()
