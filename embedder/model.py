@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from pathlib import Path
@@ -128,10 +129,25 @@ class Embedder:
         A fast tokenizer's Rust backend counts without transformers' "longer than the maximum
         sequence length" warning (a chunker measures whole paragraphs on purpose).
         """
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        if backend is not None:
-            return len(backend.encode(text, add_special_tokens=False).ids)
+        counter = self._token_counter
+        if counter is not None:
+            return len(counter.encode(text, add_special_tokens=False).ids)
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @functools.cached_property
+    def _token_counter(self):
+        """A copy of the fast tokenizer's backend that never truncates or pads (``None`` for a
+        slow tokenizer). The model's own backend may carry the truncation it was trained with
+        (a sentence-transformers save keeps it), which would cap every count at the window."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        from tokenizers import Tokenizer
+
+        counter = Tokenizer.from_str(backend.to_str())
+        counter.no_truncation()
+        counter.no_padding()
+        return counter
 
     @property
     def prompts(self) -> dict[str, str]:
