@@ -37,7 +37,7 @@ from training.configs import ReaderConfig, to_dict
 from training.hard_negatives import MINED, hardest_per_question, negative_candidates
 from training.precision import autocast, use_bf16
 from training.schedule import warmup_then_decay
-from training.squad import UNANSWERABLE_STYLES, load_squad, make_unanswerable
+from training.squad import check_unanswerable_style, load_squad, make_unanswerable
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -46,11 +46,7 @@ log = logging.getLogger(__name__)
 def check_reader_style(style: str, init: str | Path | None = None) -> None:
     """Raise a ValueError unless ``style`` is a ``make_unanswerable`` style or ``mined``, and,
     for ``mined``, ``init`` is a trained reader (mining needs its answers)."""
-    if style != MINED and style not in UNANSWERABLE_STYLES:
-        raise ValueError(
-            f"unknown unanswerable_style {style!r}; use one of "
-            f"{', '.join((*UNANSWERABLE_STYLES, MINED))}"
-        )
+    check_unanswerable_style(style, also=(MINED,))
     if style == MINED and init is not None and not (Path(init) / READER_SETTINGS).exists():
         raise ValueError(
             f"unanswerable_style 'mined' keeps the copies a trained reader answers most "

@@ -74,12 +74,12 @@ UNANSWERABLE_STYLES = (
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
-def check_unanswerable_style(style: str) -> None:
-    """Raise a ValueError naming the valid choices unless ``style`` is one of them."""
-    if style not in UNANSWERABLE_STYLES:
-        raise ValueError(
-            f"unknown unanswerable_style {style!r}; use one of {', '.join(UNANSWERABLE_STYLES)}"
-        )
+def check_unanswerable_style(style: str, also: tuple[str, ...] = ()) -> None:
+    """Raise a ValueError naming the valid choices unless ``style`` is one of them (or of
+    ``also``, styles a caller adds, such as the reader's ``mined``)."""
+    choices = (*UNANSWERABLE_STYLES, *also)
+    if style not in choices:
+        raise ValueError(f"unknown unanswerable_style {style!r}; use one of {', '.join(choices)}")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
