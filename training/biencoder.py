@@ -2,7 +2,8 @@
 
 The model is ``Transformer -> mean pooling -> normalise`` (sentence-transformers format). It is
 trained with ``MultipleNegativesRankingLoss`` on (question, paragraph) pairs from SQuAD train with
-the ``NO_DUPLICATES`` batch sampler, so no paragraph is its own negative within a batch. A few
+the ``NO_DUPLICATES`` batch sampler, so no paragraph is its own negative within a batch, or with
+batches filled article by article (``batch_grouping: article``, ``training.batching``). A few
 SQuAD train articles are held out: sentence-transformers' ``InformationRetrievalEvaluator`` scores
 retrieval on them during training, and its final scores are saved as ``eval_results.json``.
 
@@ -30,12 +31,12 @@ from embedder import Embedder
 from rag.metrics import retrieval_scores
 from training.allocator import retain_freed_memory
 from training.attention import attention_implementation
+from training.batching import batch_sampler_for, check_grouping
 from training.configs import EmbedderConfig
 from training.precision import use_bf16
 from training.squad import load_squad
 
 try:  # sentence-transformers >= 6
-    from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.evaluation import (
         InformationRetrievalEvaluator,
     )
@@ -55,7 +56,6 @@ except ImportError:  # sentence-transformers 3 - 5
         MultipleNegativesRankingLoss,
     )
     from sentence_transformers.models import Normalize, Pooling, Transformer
-    from sentence_transformers.training_args import BatchSamplers
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +237,7 @@ def train_embedder(
             "sts_only trains on scored pairs alone, but none were given: pass --sts "
             "sts-train.csv SICK_train.txt, or set the recipe's data.sts_train"
         )
+    check_grouping(cfg.batch_grouping)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     _, examples = load_squad(train_data)
     evaluator = None
@@ -260,6 +261,10 @@ def train_embedder(
         if cfg.max_train_pairs:
             pairs = pairs[: cfg.max_train_pairs]
         columns = {"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]}
+    article_of = {e["context"]: e["title"] for e in examples}
+    batch_sampler = batch_sampler_for(
+        cfg.batch_grouping, [article_of[p] for p in columns.get("positive", [])]
+    )
     if columns and len(columns["anchor"]) < cfg.batch_size:
         raise ValueError(
             f"only {len(columns['anchor'])} training pairs for batch_size {cfg.batch_size}; "
@@ -323,7 +328,7 @@ def train_embedder(
             per_device_train_batch_size=cfg.batch_size,
             learning_rate=cfg.learning_rate,
             warmup_steps=int(cfg.warmup_ratio * cfg.epochs * (len(pairs) // cfg.batch_size)),
-            batch_sampler=BatchSamplers.NO_DUPLICATES,
+            batch_sampler=batch_sampler,
             # SQuAD columns get the query/passage prompts; STS pairs are symmetric, none
             prompts=(
                 ({"squad": column_prompts} if not single else column_prompts)

@@ -226,6 +226,13 @@ class EmbedderConfig:
         default=False,
         metadata={"help": "Add a BM25-mined paragraph of the same article without the answer."},
     )
+    batch_grouping: str = field(
+        default="none",
+        metadata={
+            "help": "none | article: fill SQuAD batches article by article (topic-aware "
+            "sampling), so most in-batch negatives are paragraphs on the question's own subject."
+        },
+    )
     cached_mnrl: bool = field(
         default=False,
         metadata={"help": "CachedMultipleNegativesRankingLoss: large batches in small memory."},

@@ -68,11 +68,20 @@ def test_scored_pairs_from_sts_b_and_sick(tmp_path):
 
 
 def test_multi_dataset_run_with_cosent_cached_loss_and_matryoshka(
-    tmp_path, data_dir, tiny_bert_dir, tiny_recipe
+    tmp_path, data_dir, tiny_bert_dir, tiny_recipe, monkeypatch
 ):
     import dataclasses
 
+    from training import batching
     from training.biencoder import train_embedder
+
+    grouped = []  # the SQuAD dataset's batches, as the article sampler made them
+    make_batches = batching.ArticleBatchSampler._batches
+    monkeypatch.setattr(
+        batching.ArticleBatchSampler,
+        "_batches",
+        lambda self, epoch: grouped.append(make_batches(self, epoch)) or grouped[-1],
+    )
 
     sts = tmp_path / "sts-train.csv"
     sts.write_text(
@@ -84,6 +93,7 @@ def test_multi_dataset_run_with_cosent_cached_loss_and_matryoshka(
     cfg = dataclasses.replace(
         tiny_recipe.embedder,
         max_train_pairs=64,
+        batch_grouping="article",  # SQuAD batches by article, the STS pairs without duplicates
         cached_mnrl=True,
         mini_batch_size=8,
         matryoshka_dims=[tiny_bert_dim(tiny_bert_dir), 16],
@@ -92,6 +102,7 @@ def test_multi_dataset_run_with_cosent_cached_loss_and_matryoshka(
     out = train_embedder(
         cfg, tiny_bert_dir, data_dir / "squad-train.json", tmp_path / "emb", sts_files=[sts]
     )
+    assert grouped and all(len(batch) == cfg.batch_size for batch in grouped[-1])
     emb = Embedder.load(out)
     vectors = emb.encode(["Where was Ada born?", "Ada was born in Oslo."])
     assert vectors.shape == (2, emb.dim)
@@ -176,3 +187,14 @@ def test_an_sts_only_stage_trains_on_scored_pairs_alone(
         cfg, tiny_embedder_dir, data_dir / "squad-train.json", tmp_path / "emb", sts_files=[sts]
     )
     assert gap(out) > gap(tiny_embedder_dir) + 0.5
+
+
+def test_an_unknown_batch_grouping_is_refused_before_any_data_is_read(tmp_path, tiny_recipe):
+    import dataclasses
+
+    from training.biencoder import train_embedder
+
+    cfg = dataclasses.replace(tiny_recipe.embedder, batch_grouping="topic")
+    with pytest.raises(ValueError, match="batch_grouping must be one of none, article"):
+        train_embedder(cfg, tmp_path / "no-model", tmp_path / "missing.json", tmp_path / "emb")
+    assert not (tmp_path / "emb").exists()

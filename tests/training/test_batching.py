@@ -1,0 +1,67 @@
+import pytest
+from datasets import Dataset
+
+from training.batching import ArticleBatchSampler, batch_sampler_for
+
+
+def squad_like(articles: int = 4, paragraphs: int = 10, questions: int = 3):
+    """Rows (question, paragraph) with each paragraph asked `questions` times, and their articles."""
+    rows, groups = [], []
+    for a in range(articles):
+        for p in range(paragraphs):
+            for q in range(questions):
+                rows.append(
+                    (f"question {q} on paragraph {p} of article {a}?", f"A{a} paragraph {p}.")
+                )
+                groups.append(f"A{a}")
+    data = Dataset.from_dict({"anchor": [r[0] for r in rows], "positive": [r[1] for r in rows]})
+    return data, groups
+
+
+def test_batches_hold_unique_texts_and_mostly_one_article():
+    data, groups = squad_like()
+    sampler = ArticleBatchSampler(data, batch_size=8, drop_last=True, seed=1, groups=groups)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) and all(len(b) == 8 for b in batches)
+    used = [row for batch in batches for row in batch]
+    assert len(used) == len(set(used))  # no row twice in an epoch
+    assert len(used) >= len(data) - 2 * 10 * 3  # at most the last articles' leftovers are dropped
+    for batch in batches:
+        paragraphs = [data[row]["positive"] for row in batch]
+        assert len(set(paragraphs)) == len(paragraphs)  # no paragraph is its own negative
+        # filled article by article: a batch spans at most two of the four articles
+        assert len({groups[row] for row in batch}) <= 2
+
+
+def test_article_order_is_seeded_and_changes_with_the_epoch():
+    data, groups = squad_like()
+
+    def batches(seed, epoch=0):
+        sampler = ArticleBatchSampler(data, batch_size=8, drop_last=True, seed=seed, groups=groups)
+        sampler.set_epoch(epoch)
+        return list(sampler)
+
+    assert batches(3) == batches(3)
+    assert batches(3) != batches(3, epoch=1)
+
+
+def test_without_drop_last_every_row_is_used_once():
+    data, groups = squad_like(articles=2, paragraphs=3, questions=4)
+    batches = list(ArticleBatchSampler(data, batch_size=4, drop_last=False, groups=groups))
+    used = sorted(row for batch in batches for row in batch)
+    assert used == list(range(len(data)))
+    for batch in batches:  # even the short batches made of the repeated paragraphs' questions
+        assert len({data[row]["positive"] for row in batch}) == len(batch)
+
+
+def test_sampler_choice_by_grouping():
+    assert batch_sampler_for("none") == "no_duplicates"
+    with pytest.raises(ValueError, match="batch_grouping must be one of none, article"):
+        batch_sampler_for("topic")
+    data, groups = squad_like()
+    factory = batch_sampler_for("article", groups)
+    assert isinstance(factory(data, batch_size=8, drop_last=True), ArticleBatchSampler)
+    sts = Dataset.from_dict({"sentence1": ["a"] * 4, "sentence2": ["b"] * 4, "score": [1.0] * 4})
+    assert not isinstance(factory(sts, batch_size=2, drop_last=True), ArticleBatchSampler)
+    with pytest.raises(ValueError, match="needs each training row's article"):
+        batch_sampler_for("article")
