@@ -60,21 +60,20 @@ class ArticleBatchSampler(DefaultBatchSampler):
         text_columns = [c for c in dataset.column_names if c not in set(valid_label_columns or [])]
         columns = [dataset[c] for c in text_columns]
         self.row_texts = [frozenset(values) for values in zip(*columns, strict=True)]
-        self.groups = list(groups)
+        self.rows_by_group: dict[str, list[int]] = {}
+        for row, group in enumerate(groups):
+            self.rows_by_group.setdefault(group, []).append(row)
         self._cached: tuple[int, list[list[int]]] | None = None
 
     def _batches(self, epoch: int) -> list[list[int]]:
         if self._cached is not None and self._cached[0] == epoch:
             return self._cached[1]
         rng = random.Random(self.seed + epoch)
-        rows_by_group: dict[str, list[int]] = {}
-        for row, group in enumerate(self.groups):
-            rows_by_group.setdefault(group, []).append(row)
-        order = list(rows_by_group)
+        order = list(self.rows_by_group)
         rng.shuffle(order)
         stream: list[int] = []
         for group in order:
-            rows = rows_by_group[group]
+            rows = list(self.rows_by_group[group])
             rng.shuffle(rows)
             stream.extend(rows)
         pending = deque(stream)  # rows not yet in a batch, in stream order
