@@ -97,6 +97,32 @@ def squad_triplets(examples: list[dict], seed: int = 0) -> list[tuple[str, str, 
     return triplets
 
 
+def paragraphs_with_the_answer(examples: list[dict]) -> dict[tuple[str, str], frozenset[str]]:
+    """For each answerable (question, paragraph): the *other* paragraphs of its article that
+    contain one of its answers (case-insensitive), likely false negatives in an article's batch.
+
+    Example:
+        >>> paragraphs_with_the_answer(squad_examples)[("Who?", "Ada wrote it.")]
+        frozenset({'Ada was born in 1815.'})
+    """
+    by_title: dict[str, dict[str, str]] = {}
+    for e in examples:
+        by_title.setdefault(e["title"], {})[e["context"]] = e["context"].lower()
+    found: dict[tuple[str, str], frozenset[str]] = {}
+    for e in examples:
+        if e["is_impossible"]:
+            continue
+        answers = {a["text"].lower() for a in e["answers"] if a["text"].strip()}
+        others = frozenset(
+            context
+            for context, lowered in by_title[e["title"]].items()
+            if context != e["context"] and any(a in lowered for a in answers)
+        )
+        key = (e["question"].strip(), e["context"])
+        found[key] = found.get(key, frozenset()) | others
+    return found
+
+
 def split_articles(
     examples: list[dict], heldout_articles: int, seed: int = 0
 ) -> tuple[list[dict], list[dict]]:
@@ -237,7 +263,7 @@ def train_embedder(
             "sts_only trains on scored pairs alone, but none were given: pass --sts "
             "sts-train.csv SICK_train.txt, or set the recipe's data.sts_train"
         )
-    check_grouping(cfg.batch_grouping)
+    check_grouping(cfg.batch_grouping, cfg.separate_answer_paragraphs)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     _, examples = load_squad(train_data)
     evaluator = None
@@ -262,8 +288,14 @@ def train_embedder(
             pairs = pairs[: cfg.max_train_pairs]
         columns = {"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]}
     article_of = {e["context"]: e["title"] for e in examples}
+    apart = None
+    if cfg.separate_answer_paragraphs and columns:
+        with_answer = paragraphs_with_the_answer(examples)
+        apart = [
+            with_answer[(q, p)] for q, p in zip(columns["anchor"], columns["positive"], strict=True)
+        ]
     batch_sampler = batch_sampler_for(
-        cfg.batch_grouping, [article_of[p] for p in columns.get("positive", [])]
+        cfg.batch_grouping, [article_of[p] for p in columns.get("positive", [])], apart
     )
     if columns and len(columns["anchor"]) < cfg.batch_size:
         raise ValueError(

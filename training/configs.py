@@ -233,6 +233,14 @@ class EmbedderConfig:
             "sampling), so most in-batch negatives are paragraphs on the question's own subject."
         },
     )
+    separate_answer_paragraphs: bool = field(
+        default=False,
+        metadata={
+            "help": "With batch_grouping article: a question never shares a batch with another "
+            "paragraph of its article that contains its answer (a likely false negative; measured "
+            "slightly worse, so off by default)."
+        },
+    )
     cached_mnrl: bool = field(
         default=False,
         metadata={"help": "CachedMultipleNegativesRankingLoss: large batches in small memory."},

@@ -54,6 +54,30 @@ def test_without_drop_last_every_row_is_used_once():
         assert len({data[row]["positive"] for row in batch}) == len(batch)
 
 
+def test_rows_are_kept_apart_from_paragraphs_that_hold_their_answer():
+    data, groups = squad_like(articles=2, paragraphs=6, questions=3)
+    # each question's answer is also in the next paragraph of its article
+    apart = [
+        frozenset({data[row]["positive"].replace(f"paragraph {p}.", f"paragraph {(p + 1) % 6}.")})
+        for row in range(len(data))
+        for p in [int(data[row]["positive"].split()[-1].rstrip("."))]
+    ]
+    assert apart[0] == frozenset({"A0 paragraph 1."}) and data[0]["positive"] == "A0 paragraph 0."
+    for drop_last in (True, False):
+        sampler = ArticleBatchSampler(
+            data, batch_size=4, drop_last=drop_last, seed=2, groups=groups, apart=apart
+        )
+        batches = list(sampler)
+        for batch in batches:
+            in_batch = {data[row]["positive"] for row in batch}
+            assert len(in_batch) == len(batch)
+            assert not any(apart[row] & in_batch for row in batch)  # no known false negative
+    used = sorted(row for batch in batches for row in batch)
+    assert used == list(range(len(data)))  # without drop_last nothing is lost to the rule
+    with pytest.raises(ValueError, match="2 apart sets for a dataset of 36 rows"):
+        ArticleBatchSampler(data, 4, True, groups=groups, apart=apart[:2])
+
+
 def test_sampler_choice_by_grouping():
     assert batch_sampler_for("none") == "no_duplicates"
     with pytest.raises(ValueError, match="batch_grouping must be one of none, article"):
@@ -65,3 +89,7 @@ def test_sampler_choice_by_grouping():
     assert not isinstance(factory(sts, batch_size=2, drop_last=True), ArticleBatchSampler)
     with pytest.raises(ValueError, match="needs each training row's article"):
         batch_sampler_for("article")
+    apart = [frozenset()] * len(data)
+    assert factory(data, batch_size=8, drop_last=True).row_apart == apart
+    with pytest.raises(ValueError, match="separate_answer_paragraphs works on article-grouped"):
+        batch_sampler_for("none", apart=apart)

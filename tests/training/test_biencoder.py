@@ -15,37 +15,52 @@ def test_trained_embedder_retrieves_far_better_than_chance(tiny_embedder_dir, da
     assert scores["recall@1"] > 0.15, scores
 
 
+ADA_EXAMPLES = [
+    {
+        "title": "T",
+        "question": "Where was Ada born?",
+        "context": "Ada was born in Oslo.",
+        "answers": [{"text": "Oslo"}],
+        "is_impossible": False,
+    },
+    {
+        "title": "T",
+        "question": "What did Ada collect?",
+        "context": "Ada collected clocks in Oslo.",
+        "answers": [{"text": "clocks"}],
+        "is_impossible": False,
+    },
+    {
+        "title": "T",
+        "question": "Who sang?",
+        "context": "Boris sang.",
+        "answers": [{"text": "Boris"}],
+        "is_impossible": False,
+    },
+]
+
+
 def test_hard_negatives_come_from_the_same_article_without_the_answer():
     from training.biencoder import squad_triplets
 
-    examples = [
-        {
-            "title": "T",
-            "question": "Where was Ada born?",
-            "context": "Ada was born in Oslo.",
-            "answers": [{"text": "Oslo"}],
-            "is_impossible": False,
-        },
-        {
-            "title": "T",
-            "question": "What did Ada collect?",
-            "context": "Ada collected clocks in Oslo.",
-            "answers": [{"text": "clocks"}],
-            "is_impossible": False,
-        },
-        {
-            "title": "T",
-            "question": "Who sang?",
-            "context": "Boris sang.",
-            "answers": [{"text": "Boris"}],
-            "is_impossible": False,
-        },
-    ]
-    triplets = {q: (pos, neg) for q, pos, neg in squad_triplets(examples)}
+    triplets = {q: (pos, neg) for q, pos, neg in squad_triplets(ADA_EXAMPLES)}
     # the other Ada paragraph also says Oslo, so the negative must be the Boris one
     assert triplets["Where was Ada born?"] == ("Ada was born in Oslo.", "Boris sang.")
     # BM25 prefers the lexically close paragraph that lacks the answer
     assert triplets["What did Ada collect?"][1] == "Ada was born in Oslo."
+
+
+def test_paragraphs_that_also_hold_the_answer_are_found_within_the_article():
+    from training.biencoder import paragraphs_with_the_answer
+
+    elsewhere = {**ADA_EXAMPLES[2], "title": "U", "context": "Ada sang in Oslo."}
+    found = paragraphs_with_the_answer(ADA_EXAMPLES + [elsewhere])
+    # "Oslo" is also in the other Ada paragraph of article T, not counted in article U
+    assert found[("Where was Ada born?", "Ada was born in Oslo.")] == {
+        "Ada collected clocks in Oslo."
+    }
+    assert found[("What did Ada collect?", "Ada collected clocks in Oslo.")] == frozenset()
+    assert found[("Who sang?", "Boris sang.")] == frozenset()
 
 
 def test_scored_pairs_from_sts_b_and_sick(tmp_path):
@@ -75,12 +90,14 @@ def test_multi_dataset_run_with_cosent_cached_loss_and_matryoshka(
     from training import batching
     from training.biencoder import train_embedder
 
-    grouped = []  # the SQuAD dataset's batches, as the article sampler made them
+    grouped, samplers = [], []  # the SQuAD dataset's batches, as the article sampler made them
     make_batches = batching.ArticleBatchSampler._batches
     monkeypatch.setattr(
         batching.ArticleBatchSampler,
         "_batches",
-        lambda self, epoch: grouped.append(make_batches(self, epoch)) or grouped[-1],
+        lambda self, epoch: (
+            samplers.append(self) or grouped.append(make_batches(self, epoch)) or grouped[-1]
+        ),
     )
 
     sts = tmp_path / "sts-train.csv"
@@ -94,6 +111,7 @@ def test_multi_dataset_run_with_cosent_cached_loss_and_matryoshka(
         tiny_recipe.embedder,
         max_train_pairs=64,
         batch_grouping="article",  # SQuAD batches by article, the STS pairs without duplicates
+        separate_answer_paragraphs=True,
         cached_mnrl=True,
         mini_batch_size=8,
         matryoshka_dims=[tiny_bert_dim(tiny_bert_dir), 16],
@@ -103,6 +121,8 @@ def test_multi_dataset_run_with_cosent_cached_loss_and_matryoshka(
         cfg, tiny_bert_dir, data_dir / "squad-train.json", tmp_path / "emb", sts_files=[sts]
     )
     assert grouped and all(len(batch) == cfg.batch_size for batch in grouped[-1])
+    assert len(samplers[-1].row_apart) == cfg.max_train_pairs  # one (empty: one-paragraph
+    # articles) set of answer-bearing paragraphs per training row
     emb = Embedder.load(out)
     vectors = emb.encode(["Where was Ada born?", "Ada was born in Oslo."])
     assert vectors.shape == (2, emb.dim)
@@ -189,12 +209,18 @@ def test_an_sts_only_stage_trains_on_scored_pairs_alone(
     assert gap(out) > gap(tiny_embedder_dir) + 0.5
 
 
-def test_an_unknown_batch_grouping_is_refused_before_any_data_is_read(tmp_path, tiny_recipe):
+def test_a_bad_batch_grouping_is_refused_before_any_data_is_read(tmp_path, tiny_recipe):
     import dataclasses
 
     from training.biencoder import train_embedder
 
     cfg = dataclasses.replace(tiny_recipe.embedder, batch_grouping="topic")
     with pytest.raises(ValueError, match="batch_grouping must be one of none, article"):
+        train_embedder(cfg, tmp_path / "no-model", tmp_path / "missing.json", tmp_path / "emb")
+    assert not (tmp_path / "emb").exists()
+    cfg = dataclasses.replace(
+        tiny_recipe.embedder, batch_grouping="none", separate_answer_paragraphs=True
+    )
+    with pytest.raises(ValueError, match="set batch_grouping to 'article'"):
         train_embedder(cfg, tmp_path / "no-model", tmp_path / "missing.json", tmp_path / "emb")
     assert not (tmp_path / "emb").exists()
