@@ -79,18 +79,19 @@ def squad_triplets(examples: list[dict], seed: int = 0) -> list[tuple[str, str, 
         if e["context"] not in contexts:
             contexts.append(e["context"])
     indexes = {title: BM25Index.build(contexts) for title, contexts in by_title.items()}
+    with_answer = paragraphs_with_the_answer(examples)
     triplets = []
     for e in examples:
         if e["is_impossible"]:
             continue
-        answers = [a["text"].lower() for a in e["answers"]]
+        answer_bearing = with_answer[(e["question"].strip(), e["context"])]
         contexts = by_title[e["title"]]
         ranked = [i for i, _ in indexes[e["title"]].search(e["question"], k=len(contexts))]
         # BM25's best first; paragraphs sharing no word with the question after them
         ranked += [i for i in range(len(contexts)) if i not in set(ranked)]
         for i in ranked:
             other = contexts[i]
-            if other != e["context"] and not any(a in other.lower() for a in answers):
+            if other != e["context"] and other not in answer_bearing:
                 triplets.append((e["question"].strip(), e["context"], other))
                 break
     random.Random(seed).shuffle(triplets)
