@@ -32,21 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.retrieval import sts_spearman  # noqa: E402
 from embedder import Embedder  # noqa: E402
 from training.biencoder import evaluate_retrieval  # noqa: E402
-
-WEIGHTS_FILE = "model.safetensors"
-
-
-def interpolate(start: Path, end: Path, weight: float, out: Path) -> Path:
-    """Copy ``end``'s folder to ``out`` with weights ``(1 - weight) * start + weight * end``."""
-    from safetensors.torch import load_file, save_file
-
-    a, b = load_file(start / WEIGHTS_FILE), load_file(end / WEIGHTS_FILE)
-    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in b):
-        raise ValueError(f"{start} and {end} hold different architectures; interpolate siblings")
-    shutil.copytree(end, out)
-    mixed = {k: torch.lerp(a[k].float(), b[k].float(), weight).to(b[k].dtype) for k in b}
-    save_file({k: v.contiguous() for k, v in mixed.items()}, out / WEIGHTS_FILE, {"format": "pt"})
-    return out
+from training.interpolate import interpolate_models  # noqa: E402
 
 
 def main() -> None:
@@ -63,7 +49,7 @@ def main() -> None:
     points = {}
     with tempfile.TemporaryDirectory() as scratch:
         for weight in sorted(args.weights):
-            folder = interpolate(args.start, args.end, weight, Path(scratch) / f"w{weight}")
+            folder = interpolate_models(args.start, args.end, weight, Path(scratch) / f"w{weight}")
             embedder = Embedder.load(folder)
             scores = evaluate_retrieval(embedder, squad)
             points[str(weight)] = {

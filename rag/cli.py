@@ -259,6 +259,14 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_interpolate(args) -> int:
+    from training.interpolate import interpolate_models
+
+    out = interpolate_models(args.start, args.end, args.weight, args.out)
+    print(f"wrote (1 - {args.weight}) * {args.start} + {args.weight} * {args.end} to {out}")
+    return 0
+
+
 # ---------------------------------------------------------------- evaluation
 
 
@@ -507,6 +515,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
+
+    p = train.add_parser(
+        "interpolate",
+        help="mix two sibling model folders' weights: (1 - weight) * FROM + weight * TO",
+        description="Weight-space interpolation (WiSE-FT) of a model and a finetuning of it, e.g. "
+        "an embedder and its STS stage; benchmarks/weight_interpolation.py measures the line.",
+    )
+    p.add_argument(
+        "--from", dest="start", metavar="FOLDER", required=True, help="model at weight 0"
+    )
+    p.add_argument("--to", dest="end", metavar="FOLDER", required=True, help="model at weight 1")
+    p.add_argument("--weight", type=float, required=True, help="between 0 and 1")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser(
         "app",

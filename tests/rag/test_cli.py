@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -217,6 +218,15 @@ def test_train_tokenizer_and_pretrain_from_the_cli(tmp_path, data_dir, capsys):
             == 0
         )
         assert main(["train", "export", "--model", out, "--out", out + "-fp16"]) == 0
+    # halfway between the embedder and its own fp16 copy: the same model, in the end's fp16
+    mixed = str(tmp_path / "embedder-mix")
+    args = ["--from", str(tmp_path / "embedder"), "--to", str(tmp_path / "embedder-fp16")]
+    assert main(["train", "interpolate", *args, "--weight", "0.5", "--out", mixed]) == 0
+    from embedder import Embedder
+
+    texts = ["Where was Ada born?", "Ada was born in Oslo."]
+    original, halfway = Embedder.load(tmp_path / "embedder"), Embedder.load(mixed)
+    assert np.allclose(original.encode(texts), halfway.encode(texts), atol=2e-2)
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "ada.md").write_text(

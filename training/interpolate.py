@@ -1,0 +1,61 @@
+"""Weight-space interpolation of two fine-tuned siblings (WiSE-FT, "model soups").
+
+``(1 - weight) * start + weight * end``, tensor by tensor, for two model folders of one
+architecture, typically a model and a finetuning of it (an embedder and its STS stage): the
+interpolated model often trades better than either end (``benchmarks/weight_interpolation.py``
+measures the whole line). The result is ``end``'s folder (configs, tokenizer, modules) with the
+mixed ``model.safetensors``, written atomically.
+
+Example:
+    >>> interpolate_models("runs/embedder-joint", "runs/embedder-article-sts", 0.5, "runs/soup")
+    PosixPath('runs/soup')
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+WEIGHTS_FILE = "model.safetensors"
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    path = folder / WEIGHTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: pass model folders saved by notesqa train")
+    return load_file(path)
+
+
+def interpolate_models(start: str | Path, end: str | Path, weight: float, out: str | Path) -> Path:
+    """Write ``(1 - weight) * start + weight * end`` to ``out`` (0 <= weight <= 1)."""
+    start, end, out = Path(start), Path(end), Path(out)
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be between 0 (start) and 1 (end), not {weight}")
+    a, b = _weights(start), _weights(end)
+    mismatched = sorted(set(a) ^ set(b)) or [k for k in b if a[k].shape != b[k].shape]
+    if mismatched:
+        raise ValueError(
+            f"{start} and {end} are different architectures (first difference: "
+            f"{mismatched[0]}); interpolate a model with a finetuning of it"
+        )
+    mixed = {
+        # fp32 arithmetic, stored in end's dtype: (1 - w) * a + w * b
+        k: torch.lerp(a[k].float(), b[k].float(), weight).to(b[k].dtype).contiguous()
+        if b[k].is_floating_point()
+        else b[k]
+        for k in b
+    }
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(end, tmp, ignore=shutil.ignore_patterns(WEIGHTS_FILE, "checkpoint-*"))
+    save_file(mixed, tmp / WEIGHTS_FILE, metadata={"format": "pt"})
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
+
+
+__all__ = ["interpolate_models"]
