@@ -244,8 +244,26 @@ def cmd_train_embedder(args) -> int:
     if not data:
         raise ValueError("no training data: pass --data train-v1.1.json(.gz)")
     sts = args.sts if args.sts is not None else recipe.data.sts_train
+    corpus = args.corpus if args.corpus is not None else recipe.data.corpus
+    exclude = []
+    if (
+        recipe.embedder.ict_pairs
+        and recipe.data.squad_dev
+        and Path(recipe.data.squad_dev).is_file()
+    ):
+        from training.squad import load_squad
+
+        # inverse-cloze pairs never come from the articles the dev evaluation asks about
+        exclude = sorted({e["title"] for e in load_squad(recipe.data.squad_dev)[1]})
     out = train_embedder(
-        recipe.embedder, args.init, data, args.out, device=args.device, sts_files=sts or None
+        recipe.embedder,
+        args.init,
+        data,
+        args.out,
+        device=args.device,
+        sts_files=sts or None,
+        corpus_files=corpus or None,
+        exclude_titles=exclude,
     )
     print(f"embedder saved to {out}")
     return 0
@@ -508,6 +526,13 @@ def build_parser() -> argparse.ArgumentParser:
                 nargs="*",
                 help="scored pairs for a CoSENT loss: STS-B sts-train.csv, SICK_train.txt "
                 "(default: the recipe's data.sts_train)",
+            )
+            p.add_argument(
+                "--corpus",
+                nargs="*",
+                help="text for the recipe's inverse-cloze pairs (embedder.ict_pairs): JSONL(.gz) "
+                "articles or plain text (default: the recipe's data.corpus; its data.squad_dev "
+                "articles are left out)",
             )
         p.set_defaults(func=func)
 

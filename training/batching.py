@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 try:  # sentence-transformers >= 6
     from sentence_transformers.base.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
@@ -125,35 +126,51 @@ def check_grouping(grouping: str, separate_answer_paragraphs: bool = False) -> N
         )
 
 
-def batch_sampler_for(
-    grouping: str,
-    groups: Sequence[str] | None = None,
-    apart: Sequence[frozenset[str]] | None = None,
-) -> Callable | str:
+@dataclass(frozen=True)
+class GroupedRows:
+    """One dataset's rows for article batches: its ``anchors`` column (which names the dataset
+    to the sampler factory), each row's article (``groups``) and optional ``apart`` texts."""
+
+    anchors: Sequence[str]
+    groups: Sequence[str]
+    apart: Sequence[frozenset[str]] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.groups) != len(self.anchors):
+            raise ValueError(f"{len(self.groups)} groups for {len(self.anchors)} rows")
+        if self.apart is not None and len(self.apart) != len(self.groups):
+            raise ValueError(f"{len(self.apart)} apart sets for {len(self.groups)} rows")
+
+
+def batch_sampler_for(grouping: str, grouped: Sequence[GroupedRows] = ()) -> Callable | str:
     """The trainer's ``batch_sampler`` for ``grouping`` (``none`` | ``article``).
 
-    ``article`` gives a factory that samples the SQuAD dataset (the one with ``len(groups)`` rows
-    and an ``anchor`` column) by article, keeping each row away from its ``apart`` texts when
-    given, and any other dataset of a multi-dataset run (STS pairs) without duplicates.
+    ``article`` gives a factory that samples each dataset listed in ``grouped`` (SQuAD pairs,
+    inverse-cloze pairs; found by their ``anchor`` column) by article, keeping each row away from
+    its ``apart`` texts when given, and any other dataset of a multi-dataset run (STS pairs)
+    without duplicates.
 
     Example:
         >>> batch_sampler_for("none")
         'no_duplicates'
     """
-    check_grouping(grouping, apart is not None)
+    check_grouping(grouping, any(rows.apart is not None for rows in grouped))
     if grouping == "none":
         return "no_duplicates"
-    if groups is None:
+    if not grouped:
         raise ValueError("batch_grouping 'article' needs each training row's article")
-    if apart is not None and len(apart) != len(groups):
-        raise ValueError(f"{len(apart)} apart sets for {len(groups)} rows")
 
     def sampler(dataset, **kwargs):
-        if "anchor" in dataset.column_names and len(dataset) == len(groups):
-            return ArticleBatchSampler(dataset, groups=groups, apart=apart, **kwargs)
+        if "anchor" in dataset.column_names:
+            anchors = dataset["anchor"]
+            for rows in grouped:
+                if len(rows.anchors) == len(dataset) and list(rows.anchors) == list(anchors):
+                    return ArticleBatchSampler(
+                        dataset, groups=rows.groups, apart=rows.apart, **kwargs
+                    )
         return NoDuplicatesBatchSampler(dataset, **kwargs)
 
     return sampler
 
 
-__all__ = ["ArticleBatchSampler", "batch_sampler_for", "check_grouping", "GROUPINGS"]
+__all__ = ["ArticleBatchSampler", "GroupedRows", "batch_sampler_for", "check_grouping", "GROUPINGS"]

@@ -3,7 +3,9 @@
 The model is ``Transformer -> mean pooling -> normalise`` (sentence-transformers format). It is
 trained with ``MultipleNegativesRankingLoss`` on (question, paragraph) pairs from SQuAD train with
 the ``NO_DUPLICATES`` batch sampler, so no paragraph is its own negative within a batch, or with
-batches filled article by article (``batch_grouping: article``, ``training.batching``). A few
+batches filled article by article (``batch_grouping: article``, ``training.batching``);
+inverse-cloze pairs from the pretraining corpus (``ict_pairs``, ``training.inverse_cloze``) and
+scored STS-B/SICK pairs (CoSENT) can join or replace them in a multi-dataset run. A few
 SQuAD train articles are held out: sentence-transformers' ``InformationRetrievalEvaluator`` scores
 retrieval on them during training, and its final scores are saved as ``eval_results.json``.
 
@@ -18,9 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,8 +31,10 @@ from embedder import Embedder
 from rag.metrics import retrieval_scores
 from training.allocator import retain_freed_memory
 from training.attention import attention_implementation
-from training.batching import batch_sampler_for, check_grouping
+from training.batching import GroupedRows, batch_sampler_for, check_grouping
 from training.configs import EmbedderConfig
+from training.folders import replace_folder
+from training.inverse_cloze import inverse_cloze_pairs
 from training.precision import use_bf16
 from training.squad import load_squad
 
@@ -246,12 +248,17 @@ def train_embedder(
     out_dir: str | Path,
     device: str | None = None,
     sts_files: list[str | Path] | None = None,
+    corpus_files: list[str | Path] | None = None,
+    exclude_titles: list[str] | None = None,
 ) -> Path:
-    """Train on SQuAD pairs (+ scored STS pairs when given) and save a sentence-transformers folder.
+    """Train on SQuAD pairs (+ scored STS pairs, inverse-cloze pairs) and save a
+    sentence-transformers folder.
 
     SQuAD (question, paragraph[, hard negative]) pairs use in-batch negatives (MNRL, or its cached
     variant); ``sts_files`` add a CoSENT loss on scored pairs in the same multi-dataset run;
-    ``matryoshka_dims`` wrap both losses so truncated vectors work too. Saved atomically.
+    ``cfg.ict_pairs`` add inverse-cloze pairs from ``corpus_files`` (``training.inverse_cloze``)
+    under the same in-batch loss, skipping the articles in ``exclude_titles`` and the held-out
+    ones; ``matryoshka_dims`` wrap every loss so truncated vectors work too. Saved atomically.
     """
     from datasets import Dataset
     from sentence_transformers import (
@@ -264,14 +271,32 @@ def train_embedder(
             "sts_only trains on scored pairs alone, but none were given: pass --sts "
             "sts-train.csv SICK_train.txt, or set the recipe's data.sts_train"
         )
+    if cfg.ict_pairs and not corpus_files:
+        raise ValueError(
+            "ict_pairs draws inverse-cloze pairs from the pretraining corpus, but none was given: "
+            "set the recipe's data.corpus or ict_pairs to 0"
+        )
+    if not cfg.squad and not cfg.ict_pairs and not sts_files:
+        raise ValueError("squad is false and no other data is set: set ict_pairs or data.sts_train")
+    if cfg.separate_answer_paragraphs and (cfg.sts_only or not cfg.squad):
+        raise ValueError("separate_answer_paragraphs needs SQuAD pairs: set squad to true")
     check_grouping(cfg.batch_grouping, cfg.separate_answer_paragraphs)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     _, examples = load_squad(train_data)
-    evaluator = None
+    evaluator, heldout = None, []
     if cfg.eval_articles:
         examples, heldout = split_articles(examples, cfg.eval_articles, cfg.seed)
         evaluator = retrieval_evaluator(heldout, prompts=cfg.prompts)
-    if cfg.sts_only:
+    cloze = []
+    if cfg.ict_pairs:
+        cloze = inverse_cloze_pairs(
+            corpus_files,
+            cfg.ict_pairs,
+            seed=cfg.seed,
+            keep_sentence=cfg.ict_keep_sentence,
+            exclude_titles=[*(exclude_titles or []), *{e["title"] for e in heldout}],
+        )
+    if cfg.sts_only or not cfg.squad:
         columns = {}
     elif cfg.hard_negatives:
         triplets = squad_triplets(examples, cfg.seed)
@@ -288,21 +313,28 @@ def train_embedder(
         if cfg.max_train_pairs:
             pairs = pairs[: cfg.max_train_pairs]
         columns = {"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]}
-    article_of = {e["context"]: e["title"] for e in examples}
-    apart = None
-    if cfg.separate_answer_paragraphs and columns:
-        with_answer = paragraphs_with_the_answer(examples)
-        apart = [
-            with_answer[(q, p)] for q, p in zip(columns["anchor"], columns["positive"], strict=True)
-        ]
-    batch_sampler = batch_sampler_for(
-        cfg.batch_grouping, [article_of[p] for p in columns.get("positive", [])], apart
-    )
-    if columns and len(columns["anchor"]) < cfg.batch_size:
-        raise ValueError(
-            f"only {len(columns['anchor'])} training pairs for batch_size {cfg.batch_size}; "
-            "lower batch_size"
-        )
+    cloze_columns = {"anchor": [c.sentence for c in cloze], "positive": [c.passage for c in cloze]}
+    grouped = []
+    if columns:
+        article_of = {e["context"]: e["title"] for e in examples}
+        apart = None
+        if cfg.separate_answer_paragraphs:
+            with_answer = paragraphs_with_the_answer(examples)
+            apart = [
+                with_answer[(q, p)]
+                for q, p in zip(columns["anchor"], columns["positive"], strict=True)
+            ]
+        groups = [article_of[p] for p in columns["positive"]]
+        grouped.append(GroupedRows(columns["anchor"], groups, apart))
+    if cloze:
+        grouped.append(GroupedRows(cloze_columns["anchor"], [c.article for c in cloze]))
+    batch_sampler = batch_sampler_for(cfg.batch_grouping, grouped)
+    for name, rows in (("SQuAD", columns), ("inverse-cloze", cloze_columns)):
+        if rows and 0 < len(rows["anchor"]) < cfg.batch_size:
+            raise ValueError(
+                f"only {len(rows['anchor'])} {name} training pairs for batch_size "
+                f"{cfg.batch_size}; lower batch_size"
+            )
     if torch.device(dev).type == "cpu":
         retain_freed_memory()
     model = build_sentence_model(init, cfg.max_seq_length, dev, cfg.dropout, cfg.attention)
@@ -329,6 +361,8 @@ def train_embedder(
     datasets, losses = {}, {}
     if columns:
         datasets["squad"], losses["squad"] = Dataset.from_dict(columns), matryoshka(squad_loss)
+    if cloze:
+        datasets["ict"], losses["ict"] = Dataset.from_dict(cloze_columns), matryoshka(squad_loss)
     if sts_files:
         scored = [pair for path in sts_files for pair in read_scored_pairs(path)]
         random.Random(cfg.seed).shuffle(scored)
@@ -346,11 +380,12 @@ def train_embedder(
     single = len(datasets) == 1
     dataset = next(iter(datasets.values())) if single else datasets
     loss = next(iter(losses.values())) if single else losses
-    pairs = datasets.get("squad", datasets.get("sts"))
+    sizes = {name: len(rows) for name, rows in datasets.items()}
     log.info(
-        "training on %d SQuAD examples and %d scored pairs",
-        len(datasets["squad"]) if "squad" in datasets else 0,
-        len(datasets["sts"]) if "sts" in datasets else 0,
+        "training on %d SQuAD examples, %d inverse-cloze pairs and %d scored pairs",
+        sizes.get("squad", 0),
+        sizes.get("ict", 0),
+        sizes.get("sts", 0),
     )
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -360,14 +395,13 @@ def train_embedder(
             num_train_epochs=cfg.epochs,
             per_device_train_batch_size=cfg.batch_size,
             learning_rate=cfg.learning_rate,
-            warmup_steps=int(cfg.warmup_ratio * cfg.epochs * (len(pairs) // cfg.batch_size)),
-            batch_sampler=batch_sampler,
-            # SQuAD columns get the query/passage prompts; STS pairs are symmetric, none
-            prompts=(
-                ({"squad": column_prompts} if not single else column_prompts)
-                if column_prompts and "squad" in datasets
-                else None
+            warmup_steps=int(
+                cfg.warmup_ratio * cfg.epochs * sum(n // cfg.batch_size for n in sizes.values())
             ),
+            batch_sampler=batch_sampler,
+            # SQuAD and inverse-cloze columns get the query/passage prompts; STS pairs are
+            # symmetric, none
+            prompts=_dataset_prompts(column_prompts, list(datasets)),
             bf16=use_bf16(cfg.precision, torch.device(dev)),
             use_cpu=dev == "cpu",
             save_strategy="no",
@@ -388,14 +422,19 @@ def train_embedder(
             final = {k: round(float(v), 4) for k, v in evaluator(model).items()}
             log.info("held-out retrieval: %s", final)
             (staged / "eval_results.json").write_text(json.dumps(final, indent=2) + "\n")
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(staged, out)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(staged, out)
     log.info("saved embedder to %s", out)
     return out
+
+
+def _dataset_prompts(column_prompts: dict[str, str], names: list[str]):
+    """The trainer's ``prompts``: per column for one dataset, per dataset name for several."""
+    asymmetric = [name for name in names if name in ("squad", "ict")]
+    if not column_prompts or not asymmetric:
+        return None
+    if len(names) == 1:
+        return column_prompts
+    return {name: column_prompts for name in asymmetric}
 
 
 def evaluate_retrieval(

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from training.folders import previous_copy, replace_folder
+
 log = logging.getLogger(__name__)
 
 
@@ -72,7 +74,6 @@ def save_checkpoint(
     """Write a complete checkpoint to ``folder`` atomically (temp folder, fsync, rename)."""
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp")
-    old = folder.with_name(f".{folder.name}.old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp)
@@ -86,17 +87,13 @@ def save_checkpoint(
     save_file({"torch": torch.get_rng_state()}, tmp / "rng.safetensors")
     (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
     _fsync_tree(tmp)
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_folder(tmp, folder)
 
 
 def find_checkpoint(folder: str | Path) -> Path | None:
     """The complete checkpoint at ``folder`` (or its previous copy if a swap was interrupted)."""
     folder = Path(folder)
-    for candidate in (folder, folder.with_name(f".{folder.name}.old")):
+    for candidate in (folder, previous_copy(folder)):
         if (candidate / "trainer_state.json").exists():
             return candidate
     return None

@@ -260,6 +260,24 @@ class EmbedderConfig:
             "embedder, as SBERT's NLI -> STS-B recipe (the held-out retrieval evaluator still runs)."
         },
     )
+    squad: bool = field(
+        default=True,
+        metadata={
+            "help": "Train on SQuAD (question, paragraph) pairs; false for a stage on the other "
+            "data alone (inverse-cloze pairs, STS pairs)."
+        },
+    )
+    ict_pairs: int = field(
+        default=0,
+        metadata={
+            "help": "Inverse-cloze (sentence, its paragraph) pairs from data.corpus, trained with "
+            "the same in-batch-negatives loss and batch grouping as SQuAD (0 = none)."
+        },
+    )
+    ict_keep_sentence: float = field(
+        default=0.1,
+        metadata={"help": "Share of inverse-cloze passages that keep their query sentence."},
+    )
     prompts: dict[str, str] = field(
         default_factory=dict,
         metadata={

@@ -30,6 +30,21 @@ def _open_text(path: Path) -> io.TextIOBase:
 
 def iter_documents(paths: Iterable[str | Path], max_chars: int = 0) -> Iterator[list[str]]:
     """Yield each document as a list of non-empty paragraphs, stopping after ``max_chars``."""
+    for _, paragraphs in iter_titled_documents(paths, max_chars):
+        yield paragraphs
+
+
+def iter_titled_documents(
+    paths: Iterable[str | Path], max_chars: int = 0
+) -> Iterator[tuple[str, list[str]]]:
+    """Yield ``(title, paragraphs)`` per document, as ``iter_documents``.
+
+    The title is the JSONL line's ``title`` (empty when it has none), a plain-text file's name.
+
+    Example:
+        >>> next(iter_titled_documents(["enwiki-2015-00.jsonl.gz"]))[0]
+        'Anarchism'
+    """
     seen = 0
     for raw in paths:
         path = Path(raw)
@@ -45,14 +60,15 @@ def iter_documents(paths: Iterable[str | Path], max_chars: int = 0) -> Iterator[
                         if not line.strip():
                             continue
                         try:
-                            text = json.loads(line)["text"]
+                            record = json.loads(line)
+                            text = record["text"]
                         except (json.JSONDecodeError, KeyError, TypeError) as err:
                             raise ValueError(
                                 f"{path}:{line_no}: expected a JSON object with a 'text' field ({err})"
                             ) from err
                         paragraphs = [p.strip() for p in text.split("\n") if p.strip()]
                         if paragraphs:
-                            yield paragraphs
+                            yield str(record.get("title") or ""), paragraphs
                             seen += len(text)
                             if max_chars and seen >= max_chars:
                                 return
@@ -60,7 +76,7 @@ def iter_documents(paths: Iterable[str | Path], max_chars: int = 0) -> Iterator[
                     text = handle.read()
                     paragraphs = [p.strip() for p in text.split("\n") if p.strip()]
                     if paragraphs:
-                        yield paragraphs
+                        yield path.name, paragraphs
                         seen += len(text)
                         if max_chars and seen >= max_chars:
                             return

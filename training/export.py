@@ -9,11 +9,12 @@ Example:
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
+
+from training.folders import replace_folder
 
 SKIP = {"optimizer.safetensors", "rng.safetensors", "trainer_state.json"}
 
@@ -39,9 +40,7 @@ def export_fp16(src: str | Path, dst: str | Path) -> Path:
             )
         else:
             shutil.copy2(path, target)
-    shutil.rmtree(dst, ignore_errors=True)
-    os.replace(tmp, dst)
-    return dst
+    return replace_folder(tmp, dst)
 
 
 __all__ = ["export_fp16"]

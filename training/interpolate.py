@@ -13,12 +13,13 @@ Example:
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from training.folders import replace_folder
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -53,9 +54,7 @@ def interpolate_models(start: str | Path, end: str | Path, weight: float, out: s
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(end, tmp, ignore=shutil.ignore_patterns(WEIGHTS_FILE, "checkpoint-*"))
     save_file(mixed, tmp / WEIGHTS_FILE, metadata={"format": "pt"})
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
-    return out
+    return replace_folder(tmp, out)
 
 
 __all__ = ["interpolate_models"]

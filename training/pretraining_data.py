@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -38,6 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from training.corpus import iter_documents, split_sentences
+from training.folders import replace_folder
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +160,7 @@ def build_shards(
     np.save(tmp / "sentences.npy", sentences)
     np.save(tmp / "documents.npy", documents)
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_folder(tmp, out)
     log.info(
         "sharded %d documents, %d tokens into %s", meta["num_documents"], meta["num_tokens"], out
     )

@@ -34,6 +34,7 @@ from training.allocator import release_free_pages, retain_freed_memory
 from training.attention import attention_implementation
 from training.checkpoint import StopFlag, find_checkpoint, load_checkpoint, save_checkpoint
 from training.configs import ReaderConfig, to_dict
+from training.folders import previous_copy
 from training.hard_negatives import MINED, hardest_per_question, negative_candidates
 from training.precision import autocast, use_bf16
 from training.schedule import warmup_then_decay
@@ -325,7 +326,7 @@ def train_reader(
         )
     save_checkpoint(out, model, tokenizer, None, state)
     settings.save(out)
-    for leftover in (checkpoint_dir, checkpoint_dir.with_name(f".{checkpoint_dir.name}.old")):
+    for leftover in (checkpoint_dir, previous_copy(checkpoint_dir)):
         shutil.rmtree(leftover, ignore_errors=True)
     out.with_name(f".{out.name}.mined-negatives.json").unlink(missing_ok=True)
     return out

@@ -1,7 +1,7 @@
 import pytest
 from datasets import Dataset
 
-from training.batching import ArticleBatchSampler, batch_sampler_for
+from training.batching import ArticleBatchSampler, GroupedRows, batch_sampler_for
 
 
 def squad_like(articles: int = 4, paragraphs: int = 10, questions: int = 3):
@@ -83,7 +83,7 @@ def test_sampler_choice_by_grouping():
     with pytest.raises(ValueError, match="batch_grouping must be one of none, article"):
         batch_sampler_for("topic")
     data, groups = squad_like()
-    factory = batch_sampler_for("article", groups)
+    factory = batch_sampler_for("article", [GroupedRows(data["anchor"], groups)])
     assert isinstance(factory(data, batch_size=8, drop_last=True), ArticleBatchSampler)
     sts = Dataset.from_dict({"sentence1": ["a"] * 4, "sentence2": ["b"] * 4, "score": [1.0] * 4})
     assert not isinstance(factory(sts, batch_size=2, drop_last=True), ArticleBatchSampler)
@@ -92,4 +92,26 @@ def test_sampler_choice_by_grouping():
     apart = [frozenset()] * len(data)
     assert factory(data, batch_size=8, drop_last=True).row_apart == apart
     with pytest.raises(ValueError, match="separate_answer_paragraphs works on article-grouped"):
-        batch_sampler_for("none", apart=apart)
+        batch_sampler_for("none", [GroupedRows(data["anchor"], groups, apart)])
+    with pytest.raises(ValueError, match="2 apart sets for 120 rows"):
+        GroupedRows(data["anchor"], groups, apart[:2])
+
+
+def test_each_grouped_dataset_gets_its_own_articles():
+    data, groups = squad_like()
+    cloze = Dataset.from_dict(
+        {"anchor": [f"sentence {i}" for i in range(12)], "positive": [f"p{i}" for i in range(12)]}
+    )
+    cloze_groups = [f"doc{i // 4}" for i in range(12)]
+    factory = batch_sampler_for(
+        "article",
+        [GroupedRows(data["anchor"], groups), GroupedRows(cloze["anchor"], cloze_groups)],
+    )
+    squad_sampler = factory(data, batch_size=8, drop_last=True)
+    cloze_sampler = factory(cloze, batch_size=4, drop_last=True)
+    assert set(squad_sampler.rows_by_group) == set(groups)
+    assert set(cloze_sampler.rows_by_group) == set(cloze_groups)
+    for batch in cloze_sampler:  # 4 rows per document and batches of 4: one document each
+        assert len({cloze_groups[row] for row in batch}) == 1
+    stranger = Dataset.from_dict({"anchor": ["x"] * 12, "positive": [f"q{i}" for i in range(12)]})
+    assert not isinstance(factory(stranger, batch_size=4, drop_last=True), ArticleBatchSampler)

@@ -224,3 +224,56 @@ def test_a_bad_batch_grouping_is_refused_before_any_data_is_read(tmp_path, tiny_
     with pytest.raises(ValueError, match="set batch_grouping to 'article'"):
         train_embedder(cfg, tmp_path / "no-model", tmp_path / "missing.json", tmp_path / "emb")
     assert not (tmp_path / "emb").exists()
+
+
+def test_an_inverse_cloze_stage_trains_on_corpus_sentences_by_article(
+    tmp_path, data_dir, tiny_bert_dir, tiny_recipe, monkeypatch
+):
+    import dataclasses
+    import gzip
+
+    from training import batching
+    from training.biencoder import train_embedder
+
+    samplers = []
+    make_batches = batching.ArticleBatchSampler._batches
+    monkeypatch.setattr(
+        batching.ArticleBatchSampler,
+        "_batches",
+        lambda self, epoch: samplers.append(self) or make_batches(self, epoch),
+    )
+    corpus = tmp_path / "wiki.jsonl.gz"
+    with gzip.open(corpus, "wt", encoding="utf-8") as handle:
+        for d in range(6):
+            paragraphs = [
+                " ".join(
+                    f"Town {d} street {p} has house number {d * 50 + p + s}." for s in range(4)
+                )
+                + " It is a long enough paragraph to count for the inverse cloze task."
+                for p in range(8)
+            ]
+            record = {"title": f"Town_{d}", "text": "\n".join(paragraphs)}
+            handle.write(json.dumps(record) + "\n")
+    cfg = dataclasses.replace(
+        tiny_recipe.embedder, squad=False, ict_pairs=40, batch_size=8, batch_grouping="article"
+    )
+    with pytest.raises(ValueError, match="set the recipe's data.corpus"):
+        train_embedder(cfg, tiny_bert_dir, data_dir / "squad-train.json", tmp_path / "emb")
+    nothing = dataclasses.replace(cfg, ict_pairs=0)
+    with pytest.raises(ValueError, match="squad is false and no other data"):
+        train_embedder(nothing, tiny_bert_dir, data_dir / "squad-train.json", tmp_path / "emb")
+    assert not (tmp_path / "emb").exists()
+
+    out = train_embedder(
+        cfg,
+        tiny_bert_dir,
+        data_dir / "squad-train.json",
+        tmp_path / "emb",
+        corpus_files=[corpus],
+        exclude_titles=["Town 5"],
+    )
+    cloze = samplers[-1]  # the only dataset: 40 pairs from towns 0-4, batched by town
+    assert sum(len(rows) for rows in cloze.rows_by_group.values()) == 40
+    assert sorted(g.split(":")[1] for g in cloze.rows_by_group) == [f"Town_{d}" for d in range(5)]
+    assert Embedder.load(out).encode(["Town 3 street 2"]).shape[0] == 1
+    assert (out / "eval_results.json").exists()  # the SQuAD held-out evaluator still ran

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from training.corpus import iter_documents, split_sentences
+from training.corpus import iter_documents, iter_titled_documents, split_sentences
 
 
 def test_jsonl_gz_and_text_documents(tmp_path):
@@ -15,6 +15,8 @@ def test_jsonl_gz_and_text_documents(tmp_path):
     text.write_text("Line one.\n\nLine two 🙂.\n", encoding="utf-8")
     docs = list(iter_documents([jsonl, text]))
     assert docs == [["Para one.", "Para two. Still two."], ["Line one.", "Line two 🙂."]]
+    titles = [title for title, _ in iter_titled_documents([jsonl, text])]
+    assert titles == ["T", "b.txt"]  # a JSONL line's title, a plain-text file's name
 
 
 def test_max_chars_stops_early(tmp_path):
