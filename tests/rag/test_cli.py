@@ -339,3 +339,35 @@ def test_ask_threshold_flags_override_the_readers(
     assert json.loads(capsys.readouterr().out)["answers"]
     with pytest.raises(SystemExit):  # one or the other
         main(["ask", question, *common, "--always-answer", "--null-threshold", "0"])
+
+
+def test_train_embedder_hands_the_corpus_and_the_dev_articles_to_the_inverse_cloze_pairs(
+    tmp_path, data_dir, monkeypatch, capsys
+):
+    import training.biencoder
+
+    seen = {}
+
+    def fake_train(cfg, init, data, out, **kwargs):
+        seen.update(kwargs, ict_pairs=cfg.ict_pairs)
+        return out
+
+    monkeypatch.setattr(training.biencoder, "train_embedder", fake_train)
+    dev = data_dir / "squad-dev.json"
+    recipe = tmp_path / "ict.json"
+    recipe.write_text(
+        json.dumps(
+            {
+                "data": {"corpus": ["wiki.jsonl.gz"], "squad_dev": str(dev)},
+                "embedder": {"squad": False, "ict_pairs": 100},
+            }
+        )
+    )
+    common = ["train", "embedder", "--config", str(recipe), "--init", "m", "--out", "o"]
+    assert main([*common, "--data", "train.json"]) == 0
+    titles = {a["title"] for a in json.loads(dev.read_text())["data"]}
+    assert seen["corpus_files"] == ["wiki.jsonl.gz"] and seen["ict_pairs"] == 100
+    assert set(seen["exclude_titles"]) == titles and titles  # dev articles never become pairs
+    assert main([*common, "--data", "train.json", "--corpus", "other.txt"]) == 0
+    assert seen["corpus_files"] == ["other.txt"]
+    capsys.readouterr()
