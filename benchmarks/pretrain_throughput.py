@@ -12,7 +12,9 @@ positions masked, NSP labels) on the same machine, one after the other:
 
 Model FLOPs utilisation divides the model's training FLOPs per second (6 x matmul parameters per
 token, attention, and the decoder at the predicted positions) by the fastest dense matmul rate
-measured in the same run (bf16 and fp32 are both measured and reported).
+measured in the same run (bf16 and fp32 are both measured and reported). On a CPU the bf16 matmul
+rate of one thread is reported too: virtual CPUs that share a physical core's AMX unit show it
+(2 threads barely faster than 1), and so does a machine whose absolute tokens/s is low.
 
 Example:
     $ python benchmarks/pretrain_throughput.py --hidden 256 --layers 4 --steps 8
@@ -29,14 +31,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from transformers import BertConfig, BertForPreTraining
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training.allocator import retain_freed_memory  # noqa: E402
 from training.attention import ATTENTIONS, attention_implementation  # noqa: E402
 from training.precision import autocast, use_bf16  # noqa: E402
-from training.pretrain import PretrainingHeads  # noqa: E402
+from training.pretrain import PretrainingHeads, pretraining_loss  # noqa: E402
 
 
 def matmul_flops_per_s(
@@ -220,18 +221,10 @@ def main() -> None:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
         fused = False
 
-    def our_step(batch: dict) -> None:
+    def our_step(batch: dict) -> None:  # the training loop's step (training.pretrain.pretrain)
         with autocast(bf16, device):
-            mlm_logits, nsp_logits = heads(
-                batch["input_ids"],
-                batch["attention_mask"],
-                batch["token_type_ids"],
-                batch["mlm_positions"],
-            )
-        loss = F.cross_entropy(mlm_logits.float(), batch["mlm_labels"]) + F.cross_entropy(
-            nsp_logits.float(), batch["nsp_labels"]
-        )
-        loss.backward()
+            out = pretraining_loss(heads, batch)
+        out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -241,6 +234,12 @@ def main() -> None:
     tokens = args.batch * args.seq
     peak_bf16 = matmul_flops_per_s(torch.bfloat16, device)
     peak_fp32 = matmul_flops_per_s(torch.float32, device)
+    one_thread_bf16 = None
+    if device.type == "cpu":  # how much the second thread adds: vCPUs may share one AMX unit
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        one_thread_bf16 = matmul_flops_per_s(torch.bfloat16, device)
+        torch.set_num_threads(threads)
     achieved = model_flops_per_token(config, args.seq, mask_prob) * tokens / ours_s
     result = {
         "baseline_tokens_per_s": round(tokens / baseline_s, 1),
@@ -251,6 +250,7 @@ def main() -> None:
         "model_tflops_per_s": round(achieved / 1e12, 5),
         "matmul_tflops_bf16": round(peak_bf16 / 1e12, 5),
         "matmul_tflops_fp32": round(peak_fp32 / 1e12, 5),
+        "matmul_tflops_bf16_one_thread": one_thread_bf16 and round(one_thread_bf16 / 1e12, 5),
         "ours_bf16_autocast": bf16,
         "ours_fused_adamw": fused,
         "ours_attention": config._attn_implementation,

@@ -2,6 +2,7 @@
 
 The loop is thin; the work is in small pieces: ``build_model`` (a standard `BertForPreTraining`),
 ``PretrainingHeads`` (MLM decoder run only at masked positions, NSP on the pooled [CLS]),
+``vocab_cross_entropy`` (the MLM loss without fp32 copies of the (M, V) logits),
 ``evaluate`` (held-out documents), ``RunLogger`` (CSV + TensorBoard) and the checkpoint module
 (atomic, exact resume). The same function runs data-parallel under
 ``torchrun --nproc_per_node N -m training.pretrain ...`` or ``torchrun ... $(which notesqa) train
@@ -45,6 +46,7 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.configs import PretrainConfig, to_dict
+from training.cross_entropy import vocab_cross_entropy
 from training.precision import autocast, use_bf16
 from training.pretraining_data import (
     PretrainingStream,
@@ -175,7 +177,7 @@ def pretraining_loss(
     mlm_logits, nsp_logits = heads(
         batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], batch["mlm_positions"]
     )
-    mlm_sum = F.cross_entropy(mlm_logits.float(), batch["mlm_labels"], reduction="sum")
+    mlm_sum = vocab_cross_entropy(mlm_logits, batch["mlm_labels"])  # fp32, no (M, V) fp32 copies
     nsp_sum = F.cross_entropy(nsp_logits.float(), batch["nsp_labels"], reduction="sum")
     mlm_loss = mlm_sum / (mlm_count or batch["mlm_labels"].numel())
     nsp_loss = nsp_sum / (nsp_count or batch["nsp_labels"].numel())

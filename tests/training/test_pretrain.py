@@ -112,6 +112,32 @@ def _deterministic(cfg, **changes):
     return _small(cfg, **{**quiet, **changes})
 
 
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
+    tmp_path, data_dir, tiny_tokenizer_dir, tiny_recipe, monkeypatch
+):
+    import training.pretrain as pretrain_module
+
+    real_loss, calls = pretrain_module.pretraining_loss, []
+
+    def loss_that_blows_up_at_step_5(*args, **kwargs):
+        out = real_loss(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 5:
+            nan = torch.tensor(float("nan"))
+            out = {**out, "loss": out["loss"] * nan, "mlm_sum": out["mlm_sum"] * nan}
+        return out
+
+    monkeypatch.setattr(pretrain_module, "pretraining_loss", loss_that_blows_up_at_step_5)
+    cfg = _deterministic(tiny_recipe.pretrain, max_steps=10, save_every=3, grad_accum=1)
+    run = tmp_path / "run"
+    with pytest.raises(FloatingPointError, match=r"loss became nan at step 5; the last good"):
+        pretrain(cfg, [data_dir / "corpus.jsonl.gz"], tiny_tokenizer_dir, run)
+    checkpoint = find_checkpoint(run / "checkpoint")
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["step"] == 3
+    weights = BertForPreTraining.from_pretrained(str(checkpoint)).state_dict()
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
 def test_learning_rate_warms_up_then_decays_to_zero(tiny_recipe):
     for schedule in ("linear", "cosine"):
         cfg = _small(tiny_recipe.pretrain, warmup_steps=10, max_steps=100, schedule=schedule)
