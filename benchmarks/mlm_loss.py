@@ -31,11 +31,15 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import training.pretrain as pretrain  # noqa: E402
-from benchmarks.pretrain_throughput import make_batches  # noqa: E402
+from transformers import BertForPreTraining  # noqa: E402
+
+from benchmarks.pretrain_throughput import (  # noqa: E402
+    benchmark_config,
+    make_batches,
+    training_step,
+)
 from training.allocator import retain_freed_memory  # noqa: E402
 from training.cross_entropy import vocab_cross_entropy  # noqa: E402
-from training.precision import autocast  # noqa: E402
 
 
 def reference_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -58,47 +62,25 @@ def peak_loss_memory_mb(loss: str, masked: int, vocab: int) -> float:
 
 def paired_step_rates(rounds: int, steps: int, batch: int) -> dict[str, list[float]]:
     """Tokens/s of the pretraining step with each loss, ``rounds`` alternating rounds."""
-    from transformers import BertConfig, BertForPreTraining
-
     retain_freed_memory()
-    config = BertConfig(
-        vocab_size=16384,
-        hidden_size=256,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=1024,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    config = benchmark_config()
     config._attn_implementation = "eager"
     torch.manual_seed(0)
     model = BertForPreTraining(config).train()
-    heads = pretrain.PretrainingHeads(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
     batches = make_batches(steps, batch, 128, config.vocab_size, 0.15, seed=0)
     cpu = torch.device("cpu")
-
-    def step(batch: dict) -> None:
-        with autocast(True, cpu):
-            out = pretrain.pretraining_loss(heads, batch)
-        out["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
+    step_with = {
+        name: training_step(model, optimizer, True, cpu, loss) for name, loss in LOSSES.items()
+    }
     rates: dict[str, list[float]] = {name: [] for name in LOSSES}
-    original = pretrain.vocab_cross_entropy
-    try:
-        for _ in range(rounds):
-            for name, loss in LOSSES.items():
-                pretrain.vocab_cross_entropy = loss  # what pretraining_loss calls
-                step(batches[0])  # warm-up after the switch
-                start = time.perf_counter()
-                for b in batches:
-                    step(b)
-                rates[name].append(len(batches) * batch * 128 / (time.perf_counter() - start))
-    finally:
-        pretrain.vocab_cross_entropy = original
+    for _ in range(rounds):
+        for name, step in step_with.items():
+            step(batches[0])  # warm-up after the switch
+            start = time.perf_counter()
+            for b in batches:
+                step(b)
+            rates[name].append(len(batches) * batch * 128 / (time.perf_counter() - start))
     return rates
 
 

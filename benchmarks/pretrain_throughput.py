@@ -101,6 +101,51 @@ def make_batches(
     return batches
 
 
+def benchmark_config(
+    vocab: int = 16384,
+    hidden: int = 256,
+    layers: int = 4,
+    heads: int = 0,
+    intermediate: int = 0,
+    seq: int = 128,
+    dropout: float = 0.0,
+) -> BertConfig:
+    """The benchmarked BERT's shape (heads default to hidden // 64, the FFN to 4 x hidden)."""
+    return BertConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads or max(1, hidden // 64),
+        intermediate_size=intermediate or 4 * hidden,
+        max_position_embeddings=max(512, seq),
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
+
+
+def training_step(
+    model: BertForPreTraining,
+    optimizer: torch.optim.Optimizer,
+    bf16: bool,
+    device: torch.device,
+    mlm_cross_entropy=None,
+):
+    """The training loop's step (``training.pretrain.pretrain``) as a function of one batch;
+    ``mlm_cross_entropy`` replaces the MLM loss (default: the loop's own)."""
+    heads = PretrainingHeads(model)
+    loss_kwargs = {"mlm_cross_entropy": mlm_cross_entropy} if mlm_cross_entropy else {}
+
+    def step(batch: dict) -> None:
+        with autocast(bf16, device):
+            out = pretraining_loss(heads, batch, **loss_kwargs)
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
 def model_flops_per_token(config: BertConfig, seq: int, mask_prob: float) -> float:
     """Training FLOPs per token of *our* step (forward + backward = 3 x forward)."""
     h, layers, inter, vocab = (
@@ -187,15 +232,8 @@ def main() -> None:
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    config = BertConfig(
-        vocab_size=args.vocab,
-        hidden_size=args.hidden,
-        num_hidden_layers=args.layers,
-        num_attention_heads=args.heads or max(1, args.hidden // 64),
-        intermediate_size=args.intermediate or 4 * args.hidden,
-        max_position_embeddings=max(512, args.seq),
-        hidden_dropout_prob=args.dropout,
-        attention_probs_dropout_prob=args.dropout,
+    config = benchmark_config(
+        args.vocab, args.hidden, args.layers, args.heads, args.intermediate, args.seq, args.dropout
     )
     mask_prob = 0.15
     batches = [
@@ -213,7 +251,6 @@ def main() -> None:
     torch.manual_seed(0)
     config._attn_implementation = attention_implementation(args.attention, device)
     model = BertForPreTraining(config).to(device).train()
-    heads = PretrainingHeads(model)
     try:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
         fused = True
@@ -221,14 +258,7 @@ def main() -> None:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
         fused = False
 
-    def our_step(batch: dict) -> None:  # the training loop's step (training.pretrain.pretrain)
-        with autocast(bf16, device):
-            out = pretraining_loss(heads, batch)
-        out["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
+    our_step = training_step(model, optimizer, bf16, device)
     ours_s = time_steps(our_step, batches, args.warmup, device)
 
     tokens = args.batch * args.seq

@@ -40,13 +40,14 @@ class VocabCrossEntropy(torch.autograd.Function):
             log_sum_exp[rows] = chunk.sub_(peak).exp_().sum(dim=-1).log_().add_(peak.squeeze(1))
         target = logits.gather(1, labels.unsqueeze(1)).squeeze(1).to(compute)  # (M,)
         ctx.save_for_backward(logits, labels)
+        ctx.compute = compute
         return (log_sum_exp - target).sum()
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
         logits, labels = ctx.saved_tensors
         grad = torch.empty_like(logits)  # (M, V), the logits' dtype
-        compute = torch.promote_types(logits.dtype, torch.float32)
+        compute = ctx.compute
         scale = grad_output.to(compute)
         for start in range(0, logits.shape[0], ROWS_PER_CHUNK):
             rows = slice(start, start + ROWS_PER_CHUNK)

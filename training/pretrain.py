@@ -166,8 +166,12 @@ def pretraining_loss(
     batch: dict[str, torch.Tensor],
     mlm_count: float | None = None,
     nsp_count: float | None = None,
+    mlm_cross_entropy=vocab_cross_entropy,
 ) -> dict[str, torch.Tensor]:
     """MLM + NSP loss; sums are divided by the (global) counts, defaulting to this batch's.
+
+    ``mlm_cross_entropy(logits (M, V), labels (M,))`` returns the summed MLM loss
+    (``benchmarks/mlm_loss.py`` passes the plain ``F.cross_entropy`` to compare).
 
     Under DDP pass the global masked-token and example counts times ``1 / world_size``'s inverse
     (see ``pretrain``), so that DDP's gradient averaging yields exactly the single-process mean.
@@ -177,7 +181,7 @@ def pretraining_loss(
     mlm_logits, nsp_logits = heads(
         batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], batch["mlm_positions"]
     )
-    mlm_sum = vocab_cross_entropy(mlm_logits, batch["mlm_labels"])  # fp32, no (M, V) fp32 copies
+    mlm_sum = mlm_cross_entropy(mlm_logits, batch["mlm_labels"])  # fp32, no (M, V) fp32 copies
     nsp_sum = F.cross_entropy(nsp_logits.float(), batch["nsp_labels"], reduction="sum")
     mlm_loss = mlm_sum / (mlm_count or batch["mlm_labels"].numel())
     nsp_loss = nsp_sum / (nsp_count or batch["nsp_labels"].numel())
