@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.retrieval import Scored, bm25_rankings, dense_rankings, paragraph_corpus  # noqa: E402
-from embedder import Embedder  # noqa: E402
+from embedder import Embedder, WindowConfig  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
 from rag.modes import FUSION_DEPTH  # noqa: E402
 from rag.retrieve import convex_fusion, reciprocal_rank_fusion  # noqa: E402
@@ -59,12 +59,13 @@ def fuse(dense: Scored, bm25: Scored, method: str, weight: float, k: int = 20) -
 
 
 def searched(
-    embedder: Embedder, examples: list[dict], depth: int
+    embedder: Embedder, examples: list[dict], depth: int, windows: WindowConfig
 ) -> tuple[list[int], list[Scored], list[Scored]]:
     """(gold paragraph, dense top-``depth``, BM25 top-``depth``) of every answerable question,
-    searched among the paragraphs of ``examples``."""
+    searched among the paragraphs of ``examples`` (dense: by each paragraph's best vector among
+    its own and its token ``windows``', as the notes index searches)."""
     paragraphs, questions, gold = paragraph_corpus(examples)
-    dense = dense_rankings(embedder, paragraphs, questions, depth)
+    dense = dense_rankings(embedder, paragraphs, questions, depth, windows)
     return gold, dense, bm25_rankings(paragraphs, questions, depth)
 
 
@@ -82,8 +83,17 @@ def main() -> None:
         help="the embedder's recipe: its eval_articles and seed name the held-out articles",
     )
     parser.add_argument("--depth", type=int, default=FUSION_DEPTH, help="candidates from each side")
+    parser.add_argument(
+        "--window-tokens",
+        type=int,
+        default=WindowConfig().tokens,
+        help="token windows of the dense side (default: the notes index's, %(default)s; 0: one "
+        "vector per paragraph)",
+    )
+    parser.add_argument("--window-stride", type=int, default=WindowConfig().stride)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    windows = WindowConfig(tokens=args.window_tokens, stride=args.window_stride)
     torch.set_num_threads(args.threads)
     squad = Path(args.data) / "squad"
     cfg = load_recipe(args.recipe).embedder
@@ -93,7 +103,7 @@ def main() -> None:
 
     _, train = load_squad(squad / "train-v1.1.json.gz")
     _, heldout = split_articles(train, cfg.eval_articles, cfg.seed)
-    gold, dense, bm25 = searched(embedder, heldout, args.depth)
+    gold, dense, bm25 = searched(embedder, heldout, args.depth, windows)
     result: dict = {
         "heldout": {
             "questions": len(gold),
@@ -113,7 +123,7 @@ def main() -> None:
         result["chosen"][method] = float(best)
 
     _, dev = load_squad(squad / "dev-v1.1.json.gz")
-    gold, dense, bm25 = searched(embedder, dev, args.depth)
+    gold, dense, bm25 = searched(embedder, dev, args.depth, windows)
     report = {
         "bm25": score([[i for i, _ in r] for r in bm25], gold),
         "dense": score([[i for i, _ in r] for r in dense], gold),
@@ -124,6 +134,7 @@ def main() -> None:
         )
     result["squad_dev"] = report
     result["model"] = args.model or "shipped"
+    result["windows"] = windows.to_dict()
     print(json.dumps(result, indent=1))
 
 

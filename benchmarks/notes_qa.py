@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from embedder import WindowConfig  # noqa: E402
 from rag.metrics import retrieval_scores, squad_v1_scores  # noqa: E402
 from rag.pipeline import NotesQA  # noqa: E402
 from training.squad import read_squad_json  # noqa: E402
@@ -77,9 +78,18 @@ def main() -> None:
     parser.add_argument("--embedder", help="default: the shipped one")
     parser.add_argument("--reader", help="default: the shipped one")
     parser.add_argument("-k", type=int, default=5, help="passages the reader reads per question")
+    parser.add_argument(
+        "--window-tokens",
+        type=int,
+        default=WindowConfig().tokens,
+        help="token windows of every passage (default: notesqa index's, %(default)s; 0 = one "
+        "vector per passage)",
+    )
+    parser.add_argument("--window-stride", type=int, default=WindowConfig().stride)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    windows = WindowConfig(tokens=args.window_tokens, stride=args.window_stride)
 
     data = read_squad_json(Path(args.data) / "squad" / "dev-v1.1.json.gz")
     with tempfile.TemporaryDirectory(prefix="notesqa-bench-") as tmp:
@@ -88,7 +98,7 @@ def main() -> None:
         questions = write_notes(data, notes)
         if args.limit:
             questions = questions[: args.limit]
-        qa = NotesQA.open(notes, embedder=args.embedder, reader=args.reader)
+        qa = NotesQA.open(notes, embedder=args.embedder, reader=args.reader, windows=windows)
         _ = (qa.embedder, qa.reader)  # load the models before timing
         summary = qa.index(progress=False)
         index_rate = summary.chunks / summary.seconds
@@ -148,6 +158,8 @@ def main() -> None:
                 "questions": len(questions),
                 "files": summary.files,
                 "passages": summary.chunks,
+                "vectors": summary.vectors,
+                "windows": windows.to_dict(),
                 "k": args.k,
                 "threads": args.threads,
             }

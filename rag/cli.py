@@ -17,6 +17,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from embedder.windows import WindowConfig
 from rag.modes import DEFAULT_MODE, HYBRID_DENSE_WEIGHT, MODES
 
 log = logging.getLogger("notesqa")
@@ -32,7 +33,15 @@ def _print_json(payload) -> None:
 def cmd_index(args) -> int:
     from rag.pipeline import NotesQA
 
-    qa = NotesQA.open(args.notes_dir, args.index, embedder=args.embedder, dim=args.dim)
+    windows = None  # the existing index's, else the default
+    if args.window_tokens is not None:
+        stride = args.window_stride or max(args.window_tokens // 2, 1)
+        windows = WindowConfig(tokens=args.window_tokens, stride=stride)
+    elif args.window_stride is not None:
+        raise ValueError("--window-stride needs --window-tokens: pass both, e.g. 32 and 16")
+    qa = NotesQA.open(
+        args.notes_dir, args.index, embedder=args.embedder, dim=args.dim, windows=windows
+    )
     summary = qa.index(progress=not args.json, rebuild=args.rebuild, index_type=args.index_type)
     if args.json:
         _print_json(summary.to_dict())
@@ -44,7 +53,7 @@ def cmd_index(args) -> int:
     print(
         f"  {len(summary.added)} added, {len(summary.changed)} changed, "
         f"{len(summary.removed)} removed, {summary.unchanged} unchanged; "
-        f"{summary.embedded} passages embedded"
+        f"{summary.embedded} passages embedded; {summary.vectors} vectors"
     )
     if summary.recall_at_10 is not None:
         print(
@@ -399,6 +408,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="flat",
         help="flat = exact (default); hnsw / ivfpq = approximate, for large collections "
         "(recall against exact search is printed)",
+    )
+    p.add_argument(
+        "--window-tokens",
+        type=int,
+        metavar="N",
+        help="also embed each passage longer than N tokens as windows of N tokens, and score a "
+        f"passage by its best vector (default: the existing index's, else {WindowConfig().tokens}; "
+        "0 = one vector per passage, a smaller index; changing it re-embeds every passage)",
+    )
+    p.add_argument(
+        "--window-stride",
+        type=int,
+        metavar="N",
+        help="a window starts every N tokens (default: half the window)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_index)

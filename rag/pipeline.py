@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedder import Embedder
+from embedder import Embedder, WindowConfig
 from rag.chunking import Chunk, ChunkingConfig, chunk_document
 from rag.documents import load_notes
 from rag.modes import DEFAULT_MODE
@@ -79,6 +79,7 @@ class IndexSummary:
     removed: list[str] = field(default_factory=list)  # files gone from the folder
     unchanged: int = 0
     embedded: int = 0  # passages embedded now (the rest reused their stored vectors)
+    vectors: int = 0  # passage vectors in the index (several per passage with token windows)
     index_type: str = "flat"
     recall_at_10: float | None = None  # of an approximate index against exact search
 
@@ -197,6 +198,11 @@ def resolve_index_dir(index: str | Path | None) -> Path:
 class NotesQA:
     """Index a notes folder and answer questions over it with sources.
 
+    ``windows`` gives each passage longer than a window extra vectors, one per token window
+    (``WindowConfig(tokens=0)`` for one vector per passage), and the dense search scores a
+    passage by its best vector (``embedder.windows``). Left ``None``, an existing index keeps its
+    own windows and a new one gets the default, 32 tokens every 16.
+
     ``dim`` keeps the first ``dim`` components of each vector (for a Matryoshka-trained embedder:
     256 -> 64 makes the index 4x smaller). Left ``None``, an existing index keeps its own size and
     a new one gets the model's full size.
@@ -210,12 +216,14 @@ class NotesQA:
         reader: str | Path | None = None,
         chunking: ChunkingConfig | None = None,
         dim: int | None = None,
+        windows: WindowConfig | None = None,
     ) -> None:
         self.notes_dir = Path(notes_dir).expanduser().resolve() if notes_dir else None
         self.index_dir = Path(index_dir).expanduser()
         self._embedder_path = embedder
         self._reader_path = reader
         self.chunking = chunking or ChunkingConfig()
+        self._windows = windows
         self._dim = dim
         self._adopt_index_dim = True  # False while rebuilding: a rebuild starts from full size
         self._embedder: Embedder | None = None
@@ -243,13 +251,34 @@ class NotesQA:
             self._embedder = emb
         return self._embedder
 
+    @property
+    def windows(self) -> WindowConfig:
+        """The token windows ``index`` embeds: as given, else the existing index's, else the
+        default."""
+        if self._windows is None:
+            stored = self._manifest_value("windows")
+            try:
+                self._windows = WindowConfig(**stored) if stored else WindowConfig()
+            except (TypeError, ValueError):  # not a windows record: the default
+                self._windows = WindowConfig()
+        return self._windows
+
+    @windows.setter
+    def windows(self, config: WindowConfig) -> None:
+        self._windows = config
+
+    def _manifest_value(self, key: str):
+        """``key`` of the existing index's manifest (``None`` without a readable one)."""
+        try:
+            manifest = json.loads((self.index_dir / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return manifest.get(key) if isinstance(manifest, dict) else None
+
     def _index_dim(self) -> int | None:
         """The vector size recorded in the existing index's manifest, if any."""
-        try:
-            dim = json.loads((self.index_dir / "manifest.json").read_text(encoding="utf-8"))["dim"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return dim if isinstance(dim, int) and dim > 0 else None
+        dim = self._manifest_value("dim")
+        return dim if isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 else None
 
     @property
     def reader(self) -> Reader:
@@ -316,23 +345,23 @@ class NotesQA:
             old_docs, old_vectors = ({}, {}) if rebuild else self._previous_index()
             todo = [i for i, c in enumerate(chunks) if c.text not in old_vectors]
             fresh = self._embed_chunks([chunks[i] for i in todo], progress, on_progress)
-            vectors = np.zeros((len(chunks), emb.dim), dtype=np.float32)
-            for i, chunk in enumerate(chunks):
-                if chunk.text in old_vectors:
-                    vectors[i] = old_vectors[chunk.text]
-            if todo:
-                vectors[todo] = fresh
+            groups = [old_vectors.get(c.text) for c in chunks]  # (n_i, d) vectors of chunk i
+            for i, group in zip(todo, fresh, strict=True):
+                groups[i] = group
+            vectors = np.concatenate(groups) if chunks else np.zeros((0, emb.dim), np.float32)
+            owners = np.repeat(np.arange(len(chunks)), [len(g) for g in groups])  # (N,)
             manifest = {
                 "embedder": emb.identity,
                 "dim": emb.dim,
                 "notes_root": str(self.notes_dir),
                 "chunking": {"max_tokens": cfg.max_tokens, "overlap_tokens": cfg.overlap_tokens},
+                "windows": self.windows.to_dict(),
             }
             if self._store is not None:
                 self._store.close()
                 self._store = None
             built = NotesStore.build(
-                self.index_dir, documents, chunks, vectors, manifest, index_type
+                self.index_dir, documents, chunks, vectors, manifest, index_type, owners
             )
             ann = {k: v for k, v in built.manifest.items() if k in ("index_type", "recall_at_10")}
             built.close()
@@ -349,12 +378,14 @@ class NotesQA:
             removed=sorted(set(old_docs) - set(new_docs)),
             unchanged=sum(1 for p in new_docs if old_docs.get(p) == new_docs[p]),
             embedded=len(todo),
+            vectors=len(vectors),
             index_type=ann.get("index_type", "flat"),
             recall_at_10=ann.get("recall_at_10"),
         )
 
     def _previous_index(self) -> tuple[dict[str, str], dict[str, np.ndarray]]:
-        """``({path: sha256}, {passage text: vector})`` of the current index, if reusable."""
+        """``({path: sha256}, {passage text: (n, d) vectors})`` of the current index; no vectors
+        when it was built with other token windows (they are all re-embedded then)."""
         try:
             old = NotesStore.open(self.index_dir)
         except FileNotFoundError:
@@ -374,9 +405,17 @@ class NotesQA:
                     "`notesqa index NOTES_DIR --rebuild` to re-embed everything with the new one"
                 )
             docs = {d["path"]: d["sha256"] for d in old.documents()}
-            vectors = dict(
-                zip((c.text for c in old.chunks()), np.array(old.vectors()), strict=True)
-            )
+            stored_windows = manifest.get("windows", WindowConfig(tokens=0).to_dict())
+            if stored_windows != self.windows.to_dict():
+                log.info(
+                    "token windows changed (%s before): re-embedding every passage", stored_windows
+                )
+                return docs, {}
+            rows = np.array(old.vectors())  # (N, d)
+            bounds = np.searchsorted(old.vector_chunk_ids(), np.arange(len(old) + 1))
+            vectors = {
+                chunk.text: rows[bounds[i] : bounds[i + 1]] for i, chunk in enumerate(old.chunks())
+            }
             return docs, vectors
         finally:
             old.close()
@@ -387,21 +426,26 @@ class NotesQA:
         progress: bool,
         on_progress: Callable[[int, int], None] | None,
         group: int = 256,
-    ) -> np.ndarray:
-        """(N, D) float32 vectors of the chunks, embedded in groups so progress can be reported."""
+    ) -> list[np.ndarray]:
+        """Each chunk's ``(n_i, D)`` float32 vectors (its own, then its token windows'), embedded
+        in groups of chunks so progress can be reported."""
         emb = self.embedder
         if not chunks:
-            return np.zeros((0, emb.dim), np.float32)
+            return []
+        texts = [c.text for c in chunks]
         if on_progress is None:
-            return emb.encode([c.text for c in chunks], show_progress=progress, kind="passage")
-        parts = []
-        on_progress(0, len(chunks))
-        for first in range(0, len(chunks), group):
-            parts.append(
-                emb.encode([c.text for c in chunks[first : first + group]], kind="passage")
-            )
-            on_progress(min(first + group, len(chunks)), len(chunks))
-        return np.concatenate(parts)
+            vectors, owners = emb.encode_with_windows(texts, self.windows, show_progress=progress)
+        else:
+            parts, part_owners = [], []
+            on_progress(0, len(chunks))
+            for first in range(0, len(chunks), group):
+                part, owned = emb.encode_with_windows(texts[first : first + group], self.windows)
+                parts.append(part)
+                part_owners.append(owned + first)
+                on_progress(min(first + group, len(chunks)), len(chunks))
+            vectors, owners = np.concatenate(parts), np.concatenate(part_owners)
+        bounds = np.searchsorted(owners, np.arange(len(chunks) + 1))
+        return [vectors[bounds[i] : bounds[i + 1]] for i in range(len(chunks))]
 
     def stats(self) -> dict:
         """Counts and settings of the index: files, passages, embedder, dimension, chunking."""

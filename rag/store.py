@@ -2,14 +2,20 @@
 
 Layout of the folder (no pickle anywhere)::
 
-    manifest.json    {"format_version", "embedder", "dim", "num_chunks", "num_documents",
-                      "created", ...whatever the caller adds (e.g. chunking settings)}
-    vectors.faiss    faiss.write_index of IndexIDMap2(IndexFlatIP(dim)); ids = chunk ids
+    manifest.json    {"format_version", "embedder", "dim", "num_chunks", "num_vectors",
+                      "num_documents", "created", ...whatever the caller adds (e.g. chunking
+                      and window settings)}
+    vectors.faiss    faiss.write_index of the vectors (flat inner product unless approximate);
+                     FAISS ids = vector ids, 0..num_vectors-1
     notes.sqlite     documents(id, path UNIQUE, sha256, mtime, size)
                      chunks(id PRIMARY KEY, document_id, start, end, heading, text)
+                     vectors(id PRIMARY KEY, chunk_id): the chunk each vector belongs to
     bm25/            bm25s keyword index over the same chunks (JSON + .npy, no pickle)
 
-Vectors are unit rows, so the inner product FAISS returns is the cosine similarity.
+Vectors are unit rows, so the inner product FAISS returns is the cosine similarity. A chunk has
+one vector or several (its own and its token windows', ``embedder.windows``); vectors are grouped
+by chunk in chunk order, and a search scores a chunk by its best vector. With one vector per
+chunk, vector id = chunk id.
 
 :meth:`NotesStore.build` writes a complete index into a temporary sibling folder, fsyncs it and
 only then swaps it in for the old one: an error or a crash while writing leaves the previous
@@ -50,7 +56,8 @@ from rag.sparse import BM25Index
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: adds the bm25/ keyword index
+FORMAT_VERSION = 3  # 2: adds the bm25/ keyword index; 3: several vectors per chunk
+READABLE_VERSIONS = (2, 3)  # a version-2 index has one vector per chunk and no vectors table
 MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.faiss"
 SQLITE_FILE = "notes.sqlite"
@@ -76,6 +83,10 @@ CREATE TABLE chunks (
     text TEXT NOT NULL
 );
 CREATE INDEX chunks_document_id ON chunks(document_id);
+CREATE TABLE vectors (
+    id INTEGER PRIMARY KEY,
+    chunk_id INTEGER NOT NULL REFERENCES chunks(id)
+);
 """
 _CHUNK_SELECT = (
     'SELECT c.id, d.path, c.start, c."end", c.text, c.heading '
@@ -85,7 +96,8 @@ _CHUNK_SELECT = (
 
 @dataclass
 class Hit:
-    """One search result; ``score`` is the cosine similarity of query and chunk vectors."""
+    """One search result; ``score`` is the cosine similarity of the query and the chunk's best
+    vector."""
 
     chunk: Chunk
     score: float
@@ -106,20 +118,52 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _check_vector_chunks(vector_chunks: np.ndarray | None, num_vectors: int, num_chunks: int):
+    """The chunk id of every vector as int64 (``arange`` when ``None``), validated."""
+    if vector_chunks is None:
+        if num_vectors != num_chunks:
+            raise ValueError(
+                f"vectors has {num_vectors} rows but there are {num_chunks} chunks; pass one "
+                "vector per chunk in the same order, or vector_chunks naming each row's chunk"
+            )
+        return np.arange(num_chunks, dtype=np.int64)
+    owners = np.asarray(vector_chunks)
+    if owners.shape != (num_vectors,) or not np.issubdtype(owners.dtype, np.integer):
+        raise ValueError(
+            f"vector_chunks must be {num_vectors} integer chunk ids, one per vector row, got "
+            f"shape {owners.shape} of {owners.dtype}"
+        )
+    owners = owners.astype(np.int64)
+    if num_vectors and (np.any(np.diff(owners) < 0) or owners[0] < 0):
+        raise ValueError(
+            "vector_chunks must be non-decreasing chunk ids >= 0: group each chunk's vectors "
+            "together, in chunk order"
+        )
+    present = np.unique(owners)
+    if len(present) != num_chunks or (num_chunks and present[-1] != num_chunks - 1):
+        raise ValueError(
+            f"vector_chunks names {len(present)} distinct chunks ({present[:3].tolist()}...) "
+            f"but there are {num_chunks} chunks, ids 0..{num_chunks - 1}; every chunk needs at "
+            "least one vector, so that a search can find it"
+        )
+    return owners
+
+
 def _check_inputs(
-    documents: list[Document], chunks: list[Chunk], vectors: np.ndarray, manifest: dict
-) -> np.ndarray:
-    """Validate everything before touching the disk; return vectors as C-contiguous float32."""
+    documents: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    manifest: dict,
+    vector_chunks: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate everything before touching the disk; return vectors as C-contiguous float32 and
+    every vector's chunk id."""
     vectors = np.asarray(vectors)
     if vectors.ndim != 2:
         raise ValueError(
-            f"vectors must be a 2-D array (num_chunks, dim), got shape {vectors.shape}"
+            f"vectors must be a 2-D array (num_vectors, dim), got shape {vectors.shape}"
         )
-    if vectors.shape[0] != len(chunks):
-        raise ValueError(
-            f"vectors has {vectors.shape[0]} rows but there are {len(chunks)} chunks; "
-            "pass exactly one vector per chunk, in the same order"
-        )
+    owners = _check_vector_chunks(vector_chunks, vectors.shape[0], len(chunks))
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if not np.all(np.isfinite(vectors)):
         raise ValueError("vectors contain NaN or inf; check the embedder output")
@@ -157,10 +201,12 @@ def _check_inputs(
             f"chunks refer to documents that were not passed: {missing[:5]}; "
             "pass the Document of every chunk's source"
         )
-    return vectors
+    return vectors, owners
 
 
-def _write_sqlite(path: Path, documents: list[Document], chunks: list[Chunk]) -> None:
+def _write_sqlite(
+    path: Path, documents: list[Document], chunks: list[Chunk], owners: np.ndarray
+) -> None:
     doc_ids = {d.path: i for i, d in enumerate(documents)}
     conn = sqlite3.connect(str(path))
     try:
@@ -176,6 +222,10 @@ def _write_sqlite(path: Path, documents: list[Document], chunks: list[Chunk]) ->
                 (i, doc_ids[c.source], c.start, c.end, c.heading, c.text)
                 for i, c in enumerate(chunks)
             ],
+        )
+        conn.executemany(
+            "INSERT INTO vectors (id, chunk_id) VALUES (?, ?)",
+            ((i, chunk_id) for i, chunk_id in enumerate(owners.tolist())),
         )
         conn.commit()
     finally:
@@ -218,6 +268,16 @@ class NotesStore:
         self._lock = threading.Lock()
         self._bm25: BM25Index | None = None
         self._exact: np.ndarray | None = None
+        self._owners: np.ndarray | None = None  # chunk id of every vector; None: the same id
+        if index.ntotal != self._manifest["num_chunks"]:  # several vectors per chunk
+            rows = self._query("SELECT chunk_id FROM vectors ORDER BY id")
+            self._owners = np.asarray([row[0] for row in rows], dtype=np.int64)
+            if len(self._owners) != index.ntotal:
+                self.close()
+                raise ValueError(
+                    f"index at {folder} is inconsistent: vectors.faiss holds {index.ntotal} "
+                    f"vectors, its vectors table {len(rows)}; {_REBUILD_HINT}"
+                )
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -230,18 +290,21 @@ class NotesStore:
         vectors: np.ndarray,
         manifest: dict,
         index_type: str = "flat",
+        vector_chunks: np.ndarray | None = None,
     ) -> NotesStore:
         """Write a complete index to ``folder`` (replacing any old one) and open it.
 
         ``index_type`` is ``flat`` (exact, the default), ``hnsw`` or ``ivfpq`` (approximate, for
         large collections; their recall against exact search is measured and put in the manifest).
 
-        ``vectors`` is ``(len(chunks), dim)`` float32 with unit rows; chunk ``i`` gets id ``i``.
+        ``vectors`` is ``(num_vectors, dim)`` float32 with unit rows; chunk ``i`` gets id ``i``.
+        ``vector_chunks`` (``(num_vectors,)`` ints, non-decreasing) names each row's chunk when a
+        chunk has several vectors; ``None`` means one vector per chunk, in chunk order.
         ``manifest`` needs ``"embedder"`` (str) and ``"dim"`` (int); ``format_version``,
-        ``num_chunks``, ``num_documents`` and ``created`` are added here.
+        ``num_chunks``, ``num_vectors``, ``num_documents`` and ``created`` are added here.
         """
         folder = Path(folder).expanduser()
-        vectors = _check_inputs(documents, chunks, vectors, manifest)
+        vectors, owners = _check_inputs(documents, chunks, vectors, manifest, vector_chunks)
         # Never replace something that is not an index: the old folder gets deleted.
         if folder.exists() and (
             not folder.is_dir()
@@ -255,6 +318,7 @@ class NotesStore:
             **copy.deepcopy(manifest),
             "format_version": FORMAT_VERSION,
             "num_chunks": len(chunks),
+            "num_vectors": len(owners),
             "num_documents": len(documents),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
@@ -266,7 +330,7 @@ class NotesStore:
             faiss.write_index(index, str(tmp / VECTORS_FILE))
             if ann_info["index_type"] != "flat":  # exact copies: reuse and filtered search
                 np.save(tmp / EXACT_VECTORS_FILE, vectors, allow_pickle=False)
-            _write_sqlite(tmp / SQLITE_FILE, documents, chunks)
+            _write_sqlite(tmp / SQLITE_FILE, documents, chunks, owners)
             BM25Index.build([c.text for c in chunks]).save(tmp / BM25_DIR)
             # The manifest goes last: a folder with a manifest is a finished index.
             (tmp / MANIFEST_FILE).write_text(
@@ -280,8 +344,9 @@ class NotesStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         logger.info(
-            "wrote index with %d chunks from %d documents to %s",
+            "wrote index with %d chunks (%d vectors) from %d documents to %s",
             len(chunks),
+            len(owners),
             len(documents),
             folder,
         )
@@ -315,10 +380,10 @@ class NotesStore:
         if not isinstance(manifest, dict):
             raise ValueError(f"{manifest_path} is not a JSON object; {_REBUILD_HINT}")
         stored_version = manifest.get("format_version")
-        if stored_version != FORMAT_VERSION:
+        if stored_version not in READABLE_VERSIONS:
             raise ValueError(
                 f"index at {folder} has format_version={stored_version!r} but this notesqa "
-                f"reads format_version={FORMAT_VERSION}; {_REBUILD_HINT}"
+                f"reads format_version {' or '.join(map(str, READABLE_VERSIONS))}; {_REBUILD_HINT}"
             )
         # Compare as JSON sees it, so a tuple in `expected` equals the stored list.
         for key, want in json.loads(json.dumps(expected or {})).items():
@@ -332,10 +397,11 @@ class NotesStore:
             if not (folder / name).is_file():
                 raise ValueError(f"index at {folder} is missing {name}; {_REBUILD_HINT}")
         index = faiss.read_index(str(folder / VECTORS_FILE))
-        if index.d != manifest.get("dim") or index.ntotal != manifest.get("num_chunks"):
+        num_vectors = manifest.get("num_vectors", manifest.get("num_chunks"))  # v2: one each
+        if index.d != manifest.get("dim") or index.ntotal != num_vectors:
             raise ValueError(
                 f"index at {folder} is inconsistent: vectors.faiss holds {index.ntotal} vectors "
-                f"of dim {index.d}, manifest says {manifest.get('num_chunks')} of dim "
+                f"of dim {index.d}, manifest says {num_vectors} of dim "
                 f"{manifest.get('dim')}; {_REBUILD_HINT}"
             )
         uri = (folder / SQLITE_FILE).resolve().as_uri() + "?mode=ro"
@@ -348,7 +414,18 @@ class NotesStore:
         return copy.deepcopy(self._manifest)
 
     def __len__(self) -> int:
+        """The number of chunks (``num_vectors`` counts their vectors)."""
+        return int(self._manifest["num_chunks"])
+
+    @property
+    def num_vectors(self) -> int:
         return int(self._index.ntotal)
+
+    def vector_chunk_ids(self) -> np.ndarray:
+        """``(num_vectors,)`` int64: the chunk id of every stored vector (non-decreasing)."""
+        if self._owners is None:
+            return np.arange(self.num_vectors, dtype=np.int64)
+        return self._owners.copy()
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         if self._conn is None:
@@ -409,7 +486,7 @@ class NotesStore:
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
         """``(chunk_id, cosine)`` of the ``k`` chunks most similar to ``query``, best first;
-        ``allowed`` as in ``search``."""
+        a chunk's cosine is its best vector's; ``allowed`` as in ``search``."""
         q = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))  # (1, d)
         if q.shape[1] != self._index.d:
             raise ValueError(
@@ -420,6 +497,27 @@ class NotesStore:
         k = min(int(k), len(self) if allowed is None else len(allowed))
         if k <= 0:
             return []
+        owners = self._owners
+        if owners is None:  # vector id = chunk id
+            return self._nearest_vectors(q, k, allowed)
+        allowed_vectors = None
+        if allowed is not None:
+            allowed_vectors = np.flatnonzero(np.isin(owners, np.asarray(allowed, np.int64)))
+        available = self.num_vectors if allowed_vectors is None else len(allowed_vectors)
+        fetch = min(available, 2 * k * -(-self.num_vectors // max(len(self), 1)))
+        while True:  # fetch vectors until k distinct chunks are among them
+            best: dict[int, float] = {}
+            for vector_id, score in self._nearest_vectors(q, fetch, allowed_vectors):
+                best.setdefault(int(owners[vector_id]), score)  # the first is the best
+            if len(best) >= k or fetch >= available:
+                return list(best.items())[:k]
+            fetch = min(available, 2 * fetch)
+
+    def _nearest_vectors(
+        self, q: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """``(vector_id, cosine)`` of the ``k`` vectors nearest the ``(1, d)`` query ``q``,
+        best first, among the ``allowed`` vector ids (all when ``None``)."""
         if allowed is not None and self._manifest.get("index_type", "flat") != "flat":
             return self._exact_subset_search(q[0], k, allowed)
         if self._manifest.get("index_type", "flat") != "flat":  # candidates re-ranked exactly
@@ -436,7 +534,7 @@ class NotesStore:
     def _exact_subset_search(
         self, query: np.ndarray, k: int, allowed: np.ndarray
     ) -> list[tuple[int, float]]:
-        """Exact search among ``allowed`` chunk ids (filters on approximate indexes)."""
+        """Exact search among ``allowed`` vector ids (filters on approximate indexes)."""
         ids = np.asarray(allowed, dtype=np.int64)
         scores = self.vectors()[ids] @ query  # (A,)
         top = np.argsort(-scores)[:k]
@@ -454,18 +552,19 @@ class NotesStore:
         return [self._row_to_chunk(r) for r in self._query(f"{_CHUNK_SELECT} ORDER BY c.id")]
 
     def vectors(self) -> np.ndarray:
-        """All stored vectors, ``(num_chunks, dim)`` float32, row ``i`` = chunk id ``i``.
+        """All stored vectors, ``(num_vectors, dim)`` float32; row ``i`` belongs to chunk
+        ``vector_chunk_ids()[i]`` (to chunk ``i`` when each chunk has one).
 
         Lets an incremental re-index keep the vectors of unchanged files instead of re-embedding.
         """
-        if len(self) == 0:
+        if self.num_vectors == 0:
             return np.zeros((0, self._index.d), dtype=np.float32)
         exact = self.folder / EXACT_VECTORS_FILE
         if exact.exists():  # approximate indexes may not reconstruct exactly (PQ)
             if self._exact is None:  # mapped once; a search reads only its candidates' rows
                 self._exact = np.load(exact, mmap_mode="r", allow_pickle=False)
             return self._exact
-        return self._index.reconstruct_batch(np.arange(len(self), dtype=np.int64))
+        return self._index.reconstruct_batch(np.arange(self.num_vectors, dtype=np.int64))
 
     def documents(self) -> list[dict]:
         """One dict per document: ``path, sha256, mtime, size, num_chunks`` (in id order)."""
@@ -482,6 +581,7 @@ class NotesStore:
             "embedder",
             "dim",
             "chunking",
+            "windows",
             "notes_root",
             "created",
             "format_version",
@@ -492,6 +592,7 @@ class NotesStore:
             "index_dir": str(self.folder),
             "files": len(self.documents()),
             "passages": len(self),
+            "vectors": self.num_vectors,
             **{key: self._manifest.get(key) for key in keys},
         }
 
@@ -511,6 +612,6 @@ class NotesStore:
 
     def __repr__(self) -> str:
         return (
-            f"NotesStore({str(self.folder)!r}, chunks={len(self)}, "
+            f"NotesStore({str(self.folder)!r}, chunks={len(self)}, vectors={self.num_vectors}, "
             f"embedder={self._manifest.get('embedder')!r})"
         )

@@ -23,6 +23,11 @@ def test_index_ask_search_json(notes, tiny_embedder_dir, tiny_reader_dir, capsys
     summary = json.loads(capsys.readouterr().out)
     assert summary["files"] == 2 and summary["chunks"] >= 2
     index = str(notes / ".notesqa")
+    windowed = ["--window-tokens", "4", "--json"]  # the stride defaults to half the window
+    assert main(["index", str(notes), "--embedder", str(tiny_embedder_dir), *windowed]) == 0
+    assert json.loads(capsys.readouterr().out)["vectors"] > summary["chunks"]
+    assert main(["stats", "--index", index, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["windows"] == {"tokens": 4, "stride": 2}
 
     assert (
         main(
@@ -104,6 +109,10 @@ def test_errors_are_one_line_and_non_zero(tmp_path, tiny_embedder_dir, capsys, m
     err = capsys.readouterr().err
     assert err.startswith("notesqa: error:") and "notesqa index" in err and err.count("\n") == 1
     assert main(["index", str(tmp_path / "missing"), "--embedder", str(tiny_embedder_dir)]) == 2
+    assert main(["index", str(tmp_path), "--window-tokens", "8", "--window-stride", "9"]) == 2
+    assert "would skip text" in capsys.readouterr().err
+    assert main(["index", str(tmp_path), "--window-stride", "9"]) == 2
+    assert "needs --window-tokens" in capsys.readouterr().err
     assert (
         main(["eval", "squad", "--data", str(tmp_path / "none.json"), "--model", str(tmp_path)])
         == 2

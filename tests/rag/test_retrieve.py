@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embedder import WindowConfig
 from rag.pipeline import IndexLock, NotesQA
 from rag.retrieve import convex_fusion, min_max, reciprocal_rank_fusion, retrieve
 from rag.sparse import BM25Index
@@ -46,9 +47,14 @@ def _snapshot(index_dir: Path) -> tuple[list, np.ndarray, list]:
         return chunks, store.vectors(), docs
 
 
-def test_incremental_index_equals_a_full_rebuild_after_edits(qa, tmp_path, tiny_embedder_dir):
+@pytest.mark.parametrize("windows", [WindowConfig(tokens=0), WindowConfig(tokens=4, stride=2)])
+def test_incremental_index_equals_a_full_rebuild_after_edits(
+    qa, tmp_path, tiny_embedder_dir, windows
+):
+    qa.windows = windows
     first = qa.index(progress=False)
     assert first.added == sorted(NOTES) and first.embedded == first.chunks
+    assert (first.vectors > first.chunks) == windows.enabled
     root = qa.notes_dir
     (root / "history/rome.md").write_text("# Rome\n\nRome was founded in 753 BC by Romulus.\n")
     (root / "ml/adam.txt").unlink()
@@ -60,12 +66,32 @@ def test_incremental_index_equals_a_full_rebuild_after_edits(qa, tmp_path, tiny_
     again = qa.index(progress=False)
     assert again.embedded == 0 and not (again.added or again.changed or again.removed)
 
-    fresh = NotesQA.open(root, tmp_path / "fresh-index", embedder=tiny_embedder_dir)
+    fresh = NotesQA.open(root, tmp_path / "fresh", embedder=tiny_embedder_dir, windows=windows)
     fresh.index(progress=False)
     inc_chunks, inc_vectors, inc_docs = _snapshot(qa.index_dir)
     new_chunks, new_vectors, new_docs = _snapshot(fresh.index_dir)
     assert inc_chunks == new_chunks and inc_docs == new_docs
     np.testing.assert_allclose(inc_vectors, new_vectors, atol=1e-5)
+    with NotesStore.open(qa.index_dir) as a, NotesStore.open(fresh.index_dir) as b:
+        np.testing.assert_array_equal(a.vector_chunk_ids(), b.vector_chunk_ids())
+
+
+def test_new_token_windows_re_embed_every_passage(qa, tiny_embedder_dir):
+    qa.windows = WindowConfig(tokens=0)
+    plain = qa.index(progress=False)
+    assert plain.vectors == plain.chunks and qa.stats()["windows"] == {"tokens": 0, "stride": 0}
+    qa.windows = WindowConfig(tokens=4, stride=2)
+    windowed = qa.index(progress=False)
+    assert windowed.embedded == windowed.chunks and windowed.vectors > windowed.chunks
+    assert qa.stats()["windows"] == {"tokens": 4, "stride": 2}
+    assert qa.stats()["vectors"] == windowed.vectors
+    assert qa.index(progress=False).embedded == 0  # the same windows again: all reused
+    later = NotesQA.open(qa.notes_dir, embedder=tiny_embedder_dir)  # no windows given
+    assert later.windows == WindowConfig(tokens=4, stride=2)  # the index's own are kept
+    assert later.index(progress=False).embedded == 0
+    hits = qa.search("Ribosomes build proteins from amino acids", k=3, mode="dense")
+    assert len(hits) == 3 and len({(h.source, h.start) for h in hits}) == 3  # distinct passages
+    assert hits[0].source == "biology/cells.md"
 
 
 def test_modes_and_filters_inside_the_search(qa):

@@ -89,11 +89,13 @@ def test_sqlite_schema(built) -> None:
     folder = built[0]
     conn = sqlite3.connect(folder / "notes.sqlite")
     cols = {
-        t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in ("documents", "chunks")
+        t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]
+        for t in ("documents", "chunks", "vectors")
     }
     conn.close()
     assert cols["documents"] == ["id", "path", "sha256", "mtime", "size"]
     assert cols["chunks"] == ["id", "document_id", "start", "end", "heading", "text"]
+    assert cols["vectors"] == ["id", "chunk_id"]
 
 
 def test_search_finds_the_chunk_with_the_query_vector(built) -> None:
@@ -198,3 +200,68 @@ def test_empty_index(tmp_path: Path) -> None:
         assert len(store) == 0
         assert store.search(unit_rows(1)[0], k=5) == []
         assert store.chunks() == [] and store.documents() == []
+
+
+def several_vectors(n_chunks: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """1, 2, 3, 1, 2, 3, ... vectors per chunk: ``(vectors (N, DIM), owners (N,))``."""
+    owners = np.repeat(np.arange(n_chunks), [1 + i % 3 for i in range(n_chunks)])
+    return unit_rows(len(owners), seed=seed), owners
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw"])
+def test_a_chunk_with_several_vectors_is_scored_by_its_best(tmp_path: Path, index_type) -> None:
+    docs, chunks = corpus()
+    vectors, owners = several_vectors(len(chunks))
+    folder = tmp_path / ".notesqa"
+    NotesStore.build(folder, docs, chunks, vectors, MANIFEST, index_type, owners).close()
+    with NotesStore.open(folder) as store:
+        assert (len(store), store.num_vectors) == (len(chunks), len(owners))
+        assert store.manifest["num_vectors"] == len(owners)
+        assert store.stats()["vectors"] == len(owners)
+        np.testing.assert_array_equal(store.vector_chunk_ids(), owners)
+        np.testing.assert_allclose(store.vectors(), vectors, atol=1e-6)
+        for query in unit_rows(5, seed=9):
+            cosines = vectors @ query  # (N,)
+            best = {c: float(cosines[owners == c].max()) for c in range(len(chunks))}
+            truth = sorted(best, key=lambda c: -best[c])
+            hits = store.nearest(query, k=len(chunks))
+            assert [c for c, _ in hits] == truth  # every chunk once, by its best vector
+            assert [s for _, s in hits] == pytest.approx([best[c] for c in truth], abs=1e-5)
+            allowed = np.asarray([truth[-1], truth[-2]])  # the two worst chunks only
+            assert [c for c, _ in store.nearest(query, k=5, allowed=allowed)] == truth[-2:]
+        for row, chunk_id in enumerate(owners):  # every vector finds its own chunk
+            assert store.search(vectors[row], k=1)[0].chunk_id == chunk_id
+
+
+def test_vector_chunk_ids_are_checked_before_anything_is_written(built) -> None:
+    folder, docs, chunks, _ = built
+    before = (folder / "manifest.json").read_text()
+    vectors, owners = several_vectors(len(chunks))
+    cases = [
+        (owners[:-1], "one per vector row"),
+        (owners[::-1].copy(), "non-decreasing"),
+        (np.where(owners == 1, 0, owners), "every chunk needs at least one vector"),
+        (owners.astype(np.float32), "integer chunk ids"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(ValueError, match=message):
+            NotesStore.build(folder, docs, chunks, vectors, MANIFEST, vector_chunks=bad)
+    with pytest.raises(ValueError, match="or vector_chunks"):
+        NotesStore.build(folder, docs, chunks, vectors, MANIFEST)
+    assert (folder / "manifest.json").read_text() == before and leftovers(folder) == []
+
+
+def test_a_version_2_index_still_opens(built) -> None:
+    folder, _, chunks, vectors = built
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["num_vectors"]
+    path.write_text(json.dumps({**manifest, "format_version": 2}))
+    conn = sqlite3.connect(folder / "notes.sqlite")
+    conn.execute("DROP TABLE vectors")
+    conn.commit()
+    conn.close()
+    with NotesStore.open(folder) as store:
+        assert store.num_vectors == len(store) == len(chunks)
+        np.testing.assert_array_equal(store.vector_chunk_ids(), np.arange(len(chunks)))
+        assert store.search(vectors[2], k=1)[0].chunk_id == 2
