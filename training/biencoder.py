@@ -5,7 +5,9 @@ trained with ``MultipleNegativesRankingLoss`` on (question, paragraph) pairs fro
 the ``NO_DUPLICATES`` batch sampler, so no paragraph is its own negative within a batch, or with
 batches filled article by article (``batch_grouping: article``, ``training.batching``);
 inverse-cloze pairs from the pretraining corpus (``ict_pairs``, ``training.inverse_cloze``) and
-scored STS-B/SICK pairs (CoSENT) can join or replace them in a multi-dataset run. A few
+scored STS-B/SICK pairs (CoSENT) can join or replace them in a multi-dataset run, and a share
+of the paragraphs can be swapped for the token window that holds the answer (``answer_windows``,
+``training.answer_windows``), the unit the notes index searches. A few
 SQuAD train articles are held out: sentence-transformers' ``InformationRetrievalEvaluator`` scores
 retrieval on them during training, and its final scores are saved as ``eval_results.json``.
 
@@ -27,9 +29,11 @@ from pathlib import Path
 import faiss
 import torch
 
-from embedder import Embedder
+from embedder import Embedder, WindowConfig
+from embedder.windows import untruncated_tokenizer
 from rag.metrics import retrieval_scores
 from training.allocator import retain_freed_memory
+from training.answer_windows import answer_window_positives
 from training.attention import attention_implementation
 from training.batching import GroupedRows, batch_sampler_for, check_grouping
 from training.configs import EmbedderConfig
@@ -280,6 +284,11 @@ def train_embedder(
         raise ValueError("squad is false and no other data is set: set ict_pairs or data.sts_train")
     if cfg.separate_answer_paragraphs and (cfg.sts_only or not cfg.squad):
         raise ValueError("separate_answer_paragraphs needs SQuAD pairs: set squad to true")
+    if cfg.answer_windows and (cfg.sts_only or not cfg.squad or cfg.hard_negatives):
+        raise ValueError(
+            "answer_windows replaces SQuAD positives: set squad to true and hard_negatives to "
+            "false, or answer_windows to 0"
+        )
     check_grouping(cfg.batch_grouping, cfg.separate_answer_paragraphs)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     _, examples = load_squad(train_data)
@@ -338,6 +347,25 @@ def train_embedder(
     if torch.device(dev).type == "cpu":
         retain_freed_memory()
     model = build_sentence_model(init, cfg.max_seq_length, dev, cfg.dropout, cfg.attention)
+    if cfg.answer_windows:  # after the batches were grouped by the paragraphs' articles
+        windows = WindowConfig(cfg.answer_window_tokens, max(cfg.answer_window_tokens // 2, 1))
+        paragraphs, tokenizer = columns["positive"], untruncated_tokenizer(model.tokenizer)
+        if tokenizer is None:
+            raise ValueError(f"answer_windows needs a fast tokenizer (tokenizer.json) in {init}")
+        columns["positive"] = answer_window_positives(
+            examples,
+            list(zip(columns["anchor"], paragraphs, strict=True)),
+            tokenizer,
+            windows,
+            cfg.answer_windows,
+            cfg.seed,
+        )
+        log.info(
+            "%d of %d SQuAD positives are answer windows of %d tokens",
+            sum(a != b for a, b in zip(paragraphs, columns["positive"], strict=True)),
+            len(paragraphs),
+            windows.tokens,
+        )
     column_prompts = {}
     if cfg.prompts:
         unknown = set(cfg.prompts) - {"query", "passage"}

@@ -278,6 +278,16 @@ class EmbedderConfig:
         default=0.1,
         metadata={"help": "Share of inverse-cloze passages that keep their query sentence."},
     )
+    answer_windows: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of SQuAD positives replaced by a token window of the paragraph that "
+            "holds the answer, cut as the notes index cuts passages (training.answer_windows)."
+        },
+    )
+    answer_window_tokens: int = field(
+        default=32, metadata={"help": "Those windows' size in tokens (stride: half of it)."}
+    )
     prompts: dict[str, str] = field(
         default_factory=dict,
         metadata={
