@@ -34,7 +34,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.retrieval import Scored, bm25_rankings, dense_rankings, paragraph_corpus  # noqa: E402
+from benchmarks.retrieval import (  # noqa: E402
+    Scored,
+    add_window_options,
+    bm25_rankings,
+    dense_rankings,
+    paragraph_corpus,
+    window_options,
+)
 from embedder import Embedder, WindowConfig  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
 from rag.modes import FUSION_DEPTH  # noqa: E402
@@ -83,17 +90,10 @@ def main() -> None:
         help="the embedder's recipe: its eval_articles and seed name the held-out articles",
     )
     parser.add_argument("--depth", type=int, default=FUSION_DEPTH, help="candidates from each side")
-    parser.add_argument(
-        "--window-tokens",
-        type=int,
-        default=WindowConfig().tokens,
-        help="token windows of the dense side (default: the notes index's, %(default)s; 0: one "
-        "vector per paragraph)",
-    )
-    parser.add_argument("--window-stride", type=int, default=WindowConfig().stride)
+    add_window_options(parser, "the dense side's paragraphs")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    windows = WindowConfig(tokens=args.window_tokens, stride=args.window_stride)
+    windows = window_options(args)
     torch.set_num_threads(args.threads)
     squad = Path(args.data) / "squad"
     cfg = load_recipe(args.recipe).embedder

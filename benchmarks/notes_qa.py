@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from embedder import WindowConfig  # noqa: E402
+from benchmarks.retrieval import add_window_options, window_options  # noqa: E402
 from rag.metrics import retrieval_scores, squad_v1_scores  # noqa: E402
 from rag.pipeline import NotesQA  # noqa: E402
 from training.squad import read_squad_json  # noqa: E402
@@ -78,18 +78,11 @@ def main() -> None:
     parser.add_argument("--embedder", help="default: the shipped one")
     parser.add_argument("--reader", help="default: the shipped one")
     parser.add_argument("-k", type=int, default=5, help="passages the reader reads per question")
-    parser.add_argument(
-        "--window-tokens",
-        type=int,
-        default=WindowConfig().tokens,
-        help="token windows of every passage (default: notesqa index's, %(default)s; 0 = one "
-        "vector per passage)",
-    )
-    parser.add_argument("--window-stride", type=int, default=WindowConfig().stride)
+    add_window_options(parser, "every passage")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    windows = WindowConfig(tokens=args.window_tokens, stride=args.window_stride)
+    windows = window_options(args)
 
     data = read_squad_json(Path(args.data) / "squad" / "dev-v1.1.json.gz")
     with tempfile.TemporaryDirectory(prefix="notesqa-bench-") as tmp:

