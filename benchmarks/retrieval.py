@@ -40,6 +40,7 @@ from rag.metrics import retrieval_scores  # noqa: E402
 from rag.modes import FUSION_DEPTH  # noqa: E402
 from rag.retrieve import convex_fusion  # noqa: E402
 from rag.sparse import BM25Index  # noqa: E402
+from rag.store import best_per_owner, candidates_for  # noqa: E402
 from training.squad import load_squad  # noqa: E402
 
 Scored = list[tuple[int, float]]  # (paragraph index, score), best first
@@ -82,17 +83,12 @@ def dense_rankings(
     index = faiss.IndexFlatIP(embedder.dim)
     index.add(vectors)
     queries = embedder.encode(questions, batch_size=128, kind="query")  # (Q, d)
-    per_paragraph = -(-len(owners) // max(len(paragraphs), 1))
-    scores, ids = index.search(queries, min(2 * depth * per_paragraph, len(owners)))  # (Q, F)
-    rankings = []
-    for row_ids, row_scores in zip(ids, scores, strict=True):
-        best: dict[int, float] = {}
-        for i, s in zip(row_ids, row_scores, strict=True):
-            best.setdefault(int(owners[i]), float(s))  # a paragraph's first vector is its best
-            if len(best) == depth:
-                break
-        rankings.append(list(best.items()))
-    return rankings
+    fetch = candidates_for(depth, len(owners), len(paragraphs))
+    scores, ids = index.search(queries, fetch)  # (Q, fetch) each
+    return [
+        best_per_owner(row_ids, row_scores, owners, depth)
+        for row_ids, row_scores in zip(ids, scores, strict=True)
+    ]
 
 
 def add_window_options(parser, what: str) -> None:
@@ -111,8 +107,7 @@ def add_window_options(parser, what: str) -> None:
 
 def window_options(args) -> WindowConfig:
     """The ``WindowConfig`` of ``add_window_options``' arguments."""
-    stride = args.window_stride or max(args.window_tokens // 2, 1)
-    return WindowConfig(tokens=args.window_tokens, stride=stride)
+    return WindowConfig.of(args.window_tokens, args.window_stride)
 
 
 def bm25_rankings(paragraphs: list[str], questions: list[str], depth: int) -> list[Scored]:

@@ -41,6 +41,16 @@ class WindowConfig:
                 f"{self.stride}; a larger stride would skip text"
             )
 
+    @classmethod
+    def of(cls, tokens: int, stride: int | None = None) -> WindowConfig:
+        """Windows of ``tokens`` tokens every ``stride`` (default: half the window).
+
+        Example:
+            >>> WindowConfig.of(32)
+            WindowConfig(tokens=32, stride=16)
+        """
+        return cls(tokens=tokens, stride=stride or max(tokens // 2, 1))
+
     @property
     def enabled(self) -> bool:
         return self.tokens > 0

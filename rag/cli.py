@@ -35,8 +35,7 @@ def cmd_index(args) -> int:
 
     windows = None  # the existing index's, else the default
     if args.window_tokens is not None:
-        stride = args.window_stride or max(args.window_tokens // 2, 1)
-        windows = WindowConfig(tokens=args.window_tokens, stride=stride)
+        windows = WindowConfig.of(args.window_tokens, args.window_stride)
     elif args.window_stride is not None:
         raise ValueError("--window-stride needs --window-tokens: pass both, e.g. 32 and 16")
     qa = NotesQA.open(

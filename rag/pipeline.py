@@ -87,6 +87,18 @@ class IndexSummary:
         return asdict(self)
 
 
+def rows_by_owner(vectors: np.ndarray, owners: np.ndarray, count: int) -> list[np.ndarray]:
+    """``vectors`` ``(N, d)`` split into ``count`` blocks, block ``i`` the rows whose
+    (non-decreasing) ``owners`` entry is ``i``.
+
+    Example:
+        >>> [len(b) for b in rows_by_owner(np.zeros((4, 2)), np.array([0, 0, 2, 2]), 3)]
+        [2, 0, 2]
+    """
+    bounds = np.searchsorted(owners, np.arange(count + 1))
+    return [vectors[bounds[i] : bounds[i + 1]] for i in range(count)]
+
+
 class IndexLock:
     """An exclusive lock beside the index folder so two indexers never write it at once.
 
@@ -411,12 +423,8 @@ class NotesQA:
                     "token windows changed (%s before): re-embedding every passage", stored_windows
                 )
                 return docs, {}
-            rows = np.array(old.vectors())  # (N, d)
-            bounds = np.searchsorted(old.vector_chunk_ids(), np.arange(len(old) + 1))
-            vectors = {
-                chunk.text: rows[bounds[i] : bounds[i + 1]] for i, chunk in enumerate(old.chunks())
-            }
-            return docs, vectors
+            groups = rows_by_owner(np.array(old.vectors()), old.vector_chunk_ids(), len(old))
+            return docs, {c.text: g for c, g in zip(old.chunks(), groups, strict=True)}
         finally:
             old.close()
 
@@ -444,8 +452,7 @@ class NotesQA:
                 part_owners.append(owned + first)
                 on_progress(min(first + group, len(chunks)), len(chunks))
             vectors, owners = np.concatenate(parts), np.concatenate(part_owners)
-        bounds = np.searchsorted(owners, np.arange(len(chunks) + 1))
-        return [vectors[bounds[i] : bounds[i + 1]] for i in range(len(chunks))]
+        return rows_by_owner(vectors, owners, len(chunks))
 
     def stats(self) -> dict:
         """Counts and settings of the index: files, passages, embedder, dimension, chunking."""

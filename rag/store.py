@@ -41,6 +41,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,32 @@ class Hit:
     chunk: Chunk
     score: float
     chunk_id: int
+
+
+def best_per_owner(
+    ids: Sequence[int], scores: Sequence[float], owners: np.ndarray, k: int
+) -> list[tuple[int, float]]:
+    """``(owner, score)`` of the first ``k`` distinct owners of ``ids`` (vector ids ranked best
+    first, ``-1`` = no hit), each scored by its best vector: a chunk's score is its best window's.
+
+    Example:
+        >>> best_per_owner([4, 0, 5, 1], [0.9, 0.8, 0.7, 0.6], np.array([0, 0, 1, 1, 2, 2]), 2)
+        [(2, 0.9), (0, 0.8)]
+    """
+    best: dict[int, float] = {}
+    for vector_id, score in zip(ids, scores, strict=True):
+        if vector_id < 0:
+            continue
+        best.setdefault(int(owners[vector_id]), float(score))  # the first is the best
+        if len(best) == k:
+            break
+    return list(best.items())
+
+
+def candidates_for(k: int, num_vectors: int, num_owners: int) -> int:
+    """How many vectors to fetch so that ``k`` distinct owners are likely among them: twice
+    ``k`` times the (rounded-up) vectors per owner."""
+    return min(num_vectors, 2 * k * -(-num_vectors // max(num_owners, 1)))
 
 
 def _fsync(path: Path) -> None:
@@ -504,13 +531,12 @@ class NotesStore:
         if allowed is not None:
             allowed_vectors = np.flatnonzero(np.isin(owners, np.asarray(allowed, np.int64)))
         available = self.num_vectors if allowed_vectors is None else len(allowed_vectors)
-        fetch = min(available, 2 * k * -(-self.num_vectors // max(len(self), 1)))
+        fetch = min(available, candidates_for(k, self.num_vectors, len(self)))
         while True:  # fetch vectors until k distinct chunks are among them
-            best: dict[int, float] = {}
-            for vector_id, score in self._nearest_vectors(q, fetch, allowed_vectors):
-                best.setdefault(int(owners[vector_id]), score)  # the first is the best
+            hits = self._nearest_vectors(q, fetch, allowed_vectors)
+            best = best_per_owner([i for i, _ in hits], [s for _, s in hits], owners, k)
             if len(best) >= k or fetch >= available:
-                return list(best.items())[:k]
+                return best
             fetch = min(available, 2 * fetch)
 
     def _nearest_vectors(

@@ -348,7 +348,7 @@ def train_embedder(
         retain_freed_memory()
     model = build_sentence_model(init, cfg.max_seq_length, dev, cfg.dropout, cfg.attention)
     if cfg.answer_windows:  # after the batches were grouped by the paragraphs' articles
-        windows = WindowConfig(cfg.answer_window_tokens, max(cfg.answer_window_tokens // 2, 1))
+        windows = WindowConfig.of(cfg.answer_window_tokens)
         paragraphs, tokenizer = columns["positive"], untruncated_tokenizer(model.tokenizer)
         if tokenizer is None:
             raise ValueError(f"answer_windows needs a fast tokenizer (tokenizer.json) in {init}")
