@@ -272,7 +272,11 @@ def cmd_train_embedder(args) -> int:
         sts_files=sts or None,
         corpus_files=corpus or None,
         exclude_titles=exclude,
+        max_minutes=args.max_minutes,
     )
+    if Path(out) != Path(args.out):
+        print(f"stopped; checkpoint: {out} (run the same command again to resume)")
+        return 0
     print(f"embedder saved to {out}")
     return 0
 
@@ -535,13 +539,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--data", help="SQuAD v1.1 train JSON(.gz) (default: the recipe's)")
         p.add_argument("--out", required=True, help="output folder")
-        if stage == "reader":
-            p.add_argument(
-                "--max-minutes",
-                type=float,
-                help="checkpoint to OUT.checkpoint and stop after this long; the same command "
-                "resumes (so does a rerun after Ctrl-C, SIGTERM or a crash)",
-            )
+        p.add_argument(
+            "--max-minutes",
+            type=float,
+            help="checkpoint to OUT.checkpoint and stop after this long; the same command "
+            "resumes (so does a rerun after Ctrl-C, SIGTERM or a crash)",
+        )
         if stage == "embedder":
             p.add_argument(
                 "--sts",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -36,8 +37,8 @@ from training.allocator import retain_freed_memory
 from training.answer_windows import answer_window_positives
 from training.attention import attention_implementation
 from training.batching import GroupedRows, batch_sampler_for, check_grouping
-from training.configs import EmbedderConfig
-from training.folders import replace_folder
+from training.configs import EmbedderConfig, to_dict
+from training.folders import checkpoint_folder, replace_folder
 from training.inverse_cloze import inverse_cloze_pairs
 from training.precision import use_bf16
 from training.squad import load_squad
@@ -254,6 +255,7 @@ def train_embedder(
     sts_files: list[str | Path] | None = None,
     corpus_files: list[str | Path] | None = None,
     exclude_titles: list[str] | None = None,
+    max_minutes: float | None = None,
 ) -> Path:
     """Train on SQuAD pairs (+ scored STS pairs, inverse-cloze pairs) and save a
     sentence-transformers folder.
@@ -263,11 +265,20 @@ def train_embedder(
     ``cfg.ict_pairs`` add inverse-cloze pairs from ``corpus_files`` (``training.inverse_cloze``)
     under the same in-batch loss, skipping the articles in ``exclude_titles`` and the held-out
     ones; ``matryoshka_dims`` wrap every loss so truncated vectors work too. Saved atomically.
+
+    Every ``cfg.save_every`` steps (and on Ctrl-C / SIGTERM or after ``max_minutes``) the run
+    checkpoints to ``OUT.checkpoint`` (pickle-free, ``training.trainer_checkpoints``); calling it
+    again with the same arguments resumes there. Returns ``out_dir`` when finished, else the
+    checkpoint folder.
     """
     from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    from training.trainer_checkpoints import (
+        PickleFreeTrainer,
+        StopCallback,
+        claim_run,
+        resume_point,
     )
 
     if cfg.sts_only and not sts_files:
@@ -291,6 +302,17 @@ def train_embedder(
         )
     check_grouping(cfg.batch_grouping, cfg.separate_answer_paragraphs)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    out = Path(out_dir)
+    checkpoints = checkpoint_folder(out)
+    run_state = {
+        "init": str(init),
+        "train_data": str(train_data),
+        "sts_files": [str(p) for p in sts_files or []],
+        "corpus_files": [str(p) for p in corpus_files or []],
+        "exclude_titles": sorted(exclude_titles or []),
+        "config": {k: v for k, v in to_dict(cfg).items() if k != "save_every"},
+    }
+    resume_point(checkpoints, run_state)  # refuse another run's folder before minutes of loading
     _, examples = load_squad(train_data)
     evaluator, heldout = None, []
     if cfg.eval_articles:
@@ -415,11 +437,13 @@ def train_embedder(
         sizes.get("ict", 0),
         sizes.get("sts", 0),
     )
-    out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
+    found = claim_run(checkpoints, run_state)
+    if found is not None:
+        log.info("resuming the embedder from %s", found)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.trainer-") as scratch:
         args = SentenceTransformerTrainingArguments(
-            output_dir=scratch,
+            output_dir=str(checkpoints),
             num_train_epochs=cfg.epochs,
             per_device_train_batch_size=cfg.batch_size,
             learning_rate=cfg.learning_rate,
@@ -432,7 +456,9 @@ def train_embedder(
             prompts=_dataset_prompts(column_prompts, list(datasets)),
             bf16=use_bf16(cfg.precision, torch.device(dev)),
             use_cpu=dev == "cpu",
-            save_strategy="no",
+            save_strategy="steps" if cfg.save_every else "no",
+            save_steps=cfg.save_every or 500,
+            save_total_limit=1,
             eval_strategy="steps" if evaluator else "no",
             eval_steps=cfg.eval_steps if evaluator else None,
             report_to="none",
@@ -440,10 +466,15 @@ def train_embedder(
             seed=cfg.seed,
             dataloader_drop_last=True,
         )
-        trainer = SentenceTransformerTrainer(
+        trainer = PickleFreeTrainer(
             model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator
         )
-        trainer.train()
+        stop = StopCallback(max_minutes)
+        trainer.add_callback(stop)
+        trainer.train(resume_from_checkpoint=str(found) if found else None)
+        if stop.stopped:
+            log.warning("embedder stopped; checkpoint in %s: run it again to resume", checkpoints)
+            return checkpoints
         staged = Path(scratch) / "model"
         model.save(str(staged))
         if evaluator is not None:
@@ -451,6 +482,7 @@ def train_embedder(
             log.info("held-out retrieval: %s", final)
             (staged / "eval_results.json").write_text(json.dumps(final, indent=2) + "\n")
         replace_folder(staged, out)
+    shutil.rmtree(checkpoints, ignore_errors=True)
     log.info("saved embedder to %s", out)
     return out
 

@@ -312,6 +312,13 @@ class EmbedderConfig:
         default="auto", metadata={"help": "auto | sdpa | eager, as pretraining."}
     )
     seed: int = 0
+    save_every: int = field(
+        default=200,
+        metadata={
+            "help": "Steps between resumable checkpoints in OUT.checkpoint (0 = only on a stop); "
+            "rerun the same command to resume."
+        },
+    )
 
 
 @dataclass

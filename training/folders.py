@@ -23,6 +23,17 @@ def previous_copy(folder: str | Path) -> Path:
     return folder.with_name(f".{folder.name}.old")
 
 
+def checkpoint_folder(out_dir: str | Path) -> Path:
+    """Where an unfinished run that will write ``out_dir`` keeps its resumable checkpoint.
+
+    Example:
+        >>> checkpoint_folder("runs/emb")
+        PosixPath('runs/emb.checkpoint')
+    """
+    out = Path(out_dir)
+    return out.with_name(out.name + ".checkpoint")
+
+
 def replace_folder(staged: str | Path, target: str | Path) -> Path:
     """Move the complete folder ``staged`` to ``target``, replacing what was there."""
     staged, target = Path(staged), Path(target)
@@ -35,4 +46,4 @@ def replace_folder(staged: str | Path, target: str | Path) -> Path:
     return target
 
 
-__all__ = ["previous_copy", "replace_folder"]
+__all__ = ["checkpoint_folder", "previous_copy", "replace_folder"]

@@ -34,7 +34,7 @@ from training.allocator import release_free_pages, retain_freed_memory
 from training.attention import attention_implementation
 from training.checkpoint import StopFlag, find_checkpoint, load_checkpoint, save_checkpoint
 from training.configs import ReaderConfig, to_dict
-from training.folders import previous_copy
+from training.folders import checkpoint_folder, previous_copy
 from training.hard_negatives import MINED, hardest_per_question, negative_candidates
 from training.precision import autocast, use_bf16
 from training.schedule import warmup_then_decay
@@ -172,8 +172,7 @@ def reader_learning_rate(step: int, steps: int, cfg: ReaderConfig) -> float:
 
 def reader_checkpoint_dir(out_dir: str | Path) -> Path:
     """Where an unfinished reader run keeps its resumable checkpoint: ``OUT.checkpoint``."""
-    out = Path(out_dir)
-    return out.with_name(out.name + ".checkpoint")
+    return checkpoint_folder(out_dir)
 
 
 def train_reader(

@@ -277,3 +277,69 @@ def test_an_inverse_cloze_stage_trains_on_corpus_sentences_by_article(
     assert sorted(g.split(":")[1] for g in cloze.rows_by_group) == [f"Town_{d}" for d in range(5)]
     assert Embedder.load(out).encode(["Town 3 street 2"]).shape[0] == 1
     assert (out / "eval_results.json").exists()  # the SQuAD held-out evaluator still ran
+
+
+def test_embedder_training_resumes_after_a_stop_from_pickle_free_checkpoints(
+    tmp_path, data_dir, tiny_bert_dir, tiny_recipe, monkeypatch
+):
+    import dataclasses
+
+    import torch
+    from safetensors.torch import load_file
+
+    from training.biencoder import train_embedder
+    from training.folders import checkpoint_folder
+    from training.trainer_checkpoints import PickleFreeTrainer
+
+    steps = []  # optimisation steps each call trains
+    one_step = PickleFreeTrainer.training_step
+    monkeypatch.setattr(
+        PickleFreeTrainer,
+        "training_step",
+        lambda self, *a, **k: steps.append(1) or one_step(self, *a, **k),
+    )
+
+    sts = tmp_path / "sts-train.csv"
+    sts.write_text(
+        "".join(
+            f"g\tf\ty\t{i}\t{i % 6}.0\tA person number {i} walks.\tSomeone number {i} is walking.\n"
+            for i in range(48)
+        )
+    )
+    cfg = dataclasses.replace(
+        tiny_recipe.embedder,
+        max_train_pairs=64,
+        batch_grouping="article",  # the data order must replay exactly after the resume
+        eval_articles=0,
+        precision="fp32",
+        dropout=0.1,  # and the dropout RNG
+        save_every=2,
+    )
+    train = data_dir / "squad-train.json"
+    straight = train_embedder(cfg, tiny_bert_dir, train, tmp_path / "a", sts_files=[sts])
+    assert straight == tmp_path / "a" and not checkpoint_folder(straight).exists()
+    total, steps[:] = len(steps), []
+    assert total > 4  # past a save_every of 2: the straight run checkpointed on the way
+
+    stopped = train_embedder(
+        cfg, tiny_bert_dir, train, tmp_path / "b", sts_files=[sts], max_minutes=0.0
+    )
+    assert stopped == checkpoint_folder(tmp_path / "b") and not (tmp_path / "b").exists()
+    (saved,) = stopped.glob("checkpoint-*")
+    assert saved.name == "checkpoint-1" and len(steps) == 1
+    files = {p.name for p in saved.iterdir()}
+    assert {"model.safetensors", "optimizer.safetensors", "rng.safetensors"} <= files
+    assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl"))]  # no pickles
+
+    other = dataclasses.replace(cfg, learning_rate=cfg.learning_rate / 2)
+    with pytest.raises(ValueError, match="other settings"):
+        train_embedder(other, tiny_bert_dir, train, tmp_path / "b", sts_files=[sts])
+    steps[:] = []
+    resumed = train_embedder(cfg, tiny_bert_dir, train, tmp_path / "b", sts_files=[sts])
+    assert resumed == tmp_path / "b" and not stopped.exists()
+    assert len(steps) == total - 1  # went on from step 1
+    a = load_file(straight / "model.safetensors")
+    b = load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
