@@ -255,13 +255,13 @@ def cmd_train_embedder(args) -> int:
     corpus = args.corpus if args.corpus is not None else recipe.data.corpus
     exclude = []
     if (
-        recipe.embedder.ict_pairs
+        (recipe.embedder.ict_pairs or recipe.embedder.simcse_sentences)
         and recipe.data.squad_dev
         and Path(recipe.data.squad_dev).is_file()
     ):
         from training.squad import load_squad
 
-        # inverse-cloze pairs never come from the articles the dev evaluation asks about
+        # corpus pairs and sentences never come from the articles the dev evaluation asks about
         exclude = sorted({e["title"] for e in load_squad(recipe.data.squad_dev)[1]})
     out = train_embedder(
         recipe.embedder,

@@ -4,7 +4,8 @@ The model is ``Transformer -> mean pooling -> normalise`` (sentence-transformers
 trained with ``MultipleNegativesRankingLoss`` on (question, paragraph) pairs from SQuAD train with
 the ``NO_DUPLICATES`` batch sampler, so no paragraph is its own negative within a batch, or with
 batches filled article by article (``batch_grouping: article``, ``training.batching``);
-inverse-cloze pairs from the pretraining corpus (``ict_pairs``, ``training.inverse_cloze``) and
+inverse-cloze pairs from the pretraining corpus (``ict_pairs``, ``training.inverse_cloze``),
+sentences paired with themselves under dropout (unsupervised SimCSE, ``simcse_sentences``) and
 scored STS-B/SICK pairs (CoSENT) can join or replace them in a multi-dataset run, and a share
 of the paragraphs can be swapped for the token window that holds the answer (``answer_windows``,
 ``training.answer_windows``), the unit the notes index searches. A few
@@ -41,6 +42,7 @@ from training.configs import EmbedderConfig, to_dict
 from training.folders import checkpoint_folder, replace_folder
 from training.inverse_cloze import inverse_cloze_pairs
 from training.precision import use_bf16
+from training.simcse import corpus_sentences
 from training.squad import load_squad
 
 try:  # sentence-transformers >= 6
@@ -263,7 +265,8 @@ def train_embedder(
     SQuAD (question, paragraph[, hard negative]) pairs use in-batch negatives (MNRL, or its cached
     variant); ``sts_files`` add a CoSENT loss on scored pairs in the same multi-dataset run;
     ``cfg.ict_pairs`` add inverse-cloze pairs from ``corpus_files`` (``training.inverse_cloze``)
-    under the same in-batch loss, skipping the articles in ``exclude_titles`` and the held-out
+    under the same in-batch loss, and ``cfg.simcse_sentences`` unsupervised SimCSE sentences
+    (``training.simcse``), both skipping the articles in ``exclude_titles`` and the held-out
     ones; ``matryoshka_dims`` wrap every loss so truncated vectors work too. Saved atomically.
 
     Every ``cfg.save_every`` steps (and on Ctrl-C / SIGTERM or after ``max_minutes``) the run
@@ -291,8 +294,21 @@ def train_embedder(
             "ict_pairs draws inverse-cloze pairs from the pretraining corpus, but none was given: "
             "set the recipe's data.corpus or ict_pairs to 0"
         )
-    if not cfg.squad and not cfg.ict_pairs and not sts_files:
-        raise ValueError("squad is false and no other data is set: set ict_pairs or data.sts_train")
+    if cfg.simcse_sentences and not corpus_files:
+        raise ValueError(
+            "simcse_sentences draws sentences from the pretraining corpus, but none was given: "
+            "set the recipe's data.corpus or simcse_sentences to 0"
+        )
+    if cfg.simcse_sentences and not cfg.dropout:
+        raise ValueError(
+            "SimCSE's two views of a sentence differ only by dropout: set dropout above 0 "
+            "(e.g. 0.1) or simcse_sentences to 0"
+        )
+    if not cfg.squad and not cfg.ict_pairs and not cfg.simcse_sentences and not sts_files:
+        raise ValueError(
+            "squad is false and no other data is set: set ict_pairs, simcse_sentences or "
+            "data.sts_train"
+        )
     if cfg.separate_answer_paragraphs and (cfg.sts_only or not cfg.squad):
         raise ValueError("separate_answer_paragraphs needs SQuAD pairs: set squad to true")
     if cfg.answer_windows and (cfg.sts_only or not cfg.squad or cfg.hard_negatives):
@@ -325,6 +341,14 @@ def train_embedder(
             cfg.ict_pairs,
             seed=cfg.seed,
             keep_sentence=cfg.ict_keep_sentence,
+            exclude_titles=[*(exclude_titles or []), *{e["title"] for e in heldout}],
+        )
+    simcse = []
+    if cfg.simcse_sentences:
+        simcse = corpus_sentences(
+            corpus_files,
+            cfg.simcse_sentences,
+            seed=cfg.seed,
             exclude_titles=[*(exclude_titles or []), *{e["title"] for e in heldout}],
         )
     if cfg.sts_only or not cfg.squad:
@@ -413,6 +437,9 @@ def train_embedder(
         datasets["squad"], losses["squad"] = Dataset.from_dict(columns), matryoshka(squad_loss)
     if cloze:
         datasets["ict"], losses["ict"] = Dataset.from_dict(cloze_columns), matryoshka(squad_loss)
+    if simcse:  # each sentence is its own positive; dropout makes the two views differ
+        datasets["simcse"] = Dataset.from_dict({"anchor": simcse, "positive": list(simcse)})
+        losses["simcse"] = matryoshka(MultipleNegativesRankingLoss(model))
     if sts_files:
         scored = [pair for path in sts_files for pair in read_scored_pairs(path)]
         random.Random(cfg.seed).shuffle(scored)
@@ -432,9 +459,11 @@ def train_embedder(
     loss = next(iter(losses.values())) if single else losses
     sizes = {name: len(rows) for name, rows in datasets.items()}
     log.info(
-        "training on %d SQuAD examples, %d inverse-cloze pairs and %d scored pairs",
+        "training on %d SQuAD examples, %d inverse-cloze pairs, %d SimCSE sentences and %d "
+        "scored pairs",
         sizes.get("squad", 0),
         sizes.get("ict", 0),
+        sizes.get("simcse", 0),
         sizes.get("sts", 0),
     )
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -278,6 +278,13 @@ class EmbedderConfig:
         default=0.1,
         metadata={"help": "Share of inverse-cloze passages that keep their query sentence."},
     )
+    simcse_sentences: int = field(
+        default=0,
+        metadata={
+            "help": "Unsupervised SimCSE: this many data.corpus sentences, each its own positive "
+            "under the in-batch loss, dropout the only difference between the views (0 = none)."
+        },
+    )
     answer_windows: float = field(
         default=0.0,
         metadata={

@@ -343,3 +343,49 @@ def test_embedder_training_resumes_after_a_stop_from_pickle_free_checkpoints(
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+def test_a_simcse_stage_spreads_unrelated_sentences_apart(
+    tmp_path, data_dir, tiny_bert_dir, tiny_recipe
+):
+    import dataclasses
+    import gzip
+
+    from training.biencoder import train_embedder
+
+    corpus = tmp_path / "wiki.jsonl.gz"
+    sentences = [
+        f"Town {d} has a market where {d * 7 + s} traders sell fruit."
+        for d in range(8)
+        for s in range(8)
+    ]
+    with gzip.open(corpus, "wt", encoding="utf-8") as handle:
+        for d in range(8):
+            text = " ".join(sentences[d * 8 : d * 8 + 8])
+            handle.write(json.dumps({"title": f"Town_{d}", "text": text}) + "\n")
+    cfg = dataclasses.replace(
+        tiny_recipe.embedder,
+        squad=False,
+        simcse_sentences=64,
+        batch_size=16,
+        epochs=8.0,
+        eval_articles=0,
+        dropout=0.1,
+    )
+    squad = data_dir / "squad-train.json"
+    with pytest.raises(ValueError, match="data.corpus or simcse_sentences"):
+        train_embedder(cfg, tiny_bert_dir, squad, tmp_path / "emb")
+    with pytest.raises(ValueError, match="only by dropout"):
+        no_dropout = dataclasses.replace(cfg, dropout=0.0)
+        train_embedder(no_dropout, tiny_bert_dir, squad, tmp_path / "emb", corpus_files=[corpus])
+    assert not (tmp_path / "emb").exists()
+
+    def mean_cosine(vectors) -> float:  # between different sentences
+        sims = vectors @ vectors.T
+        return float((sims.sum() - np.trace(sims)) / (len(sims) * (len(sims) - 1)))
+
+    out = train_embedder(cfg, tiny_bert_dir, squad, tmp_path / "emb", corpus_files=[corpus])
+    init = build_sentence_model(tiny_bert_dir, cfg.max_seq_length)  # mean-pooled, normalised
+    before = mean_cosine(init.encode(sentences))
+    after = mean_cosine(Embedder.load(out).encode(sentences))
+    assert after < before - 0.1, (before, after)
