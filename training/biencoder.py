@@ -334,6 +334,8 @@ def train_embedder(
     if cfg.eval_articles:
         examples, heldout = split_articles(examples, cfg.eval_articles, cfg.seed)
         evaluator = retrieval_evaluator(heldout, prompts=cfg.prompts)
+    # corpus text never comes from the evaluation's articles nor the held-out ones
+    left_out = [*(exclude_titles or []), *{e["title"] for e in heldout}]
     cloze = []
     if cfg.ict_pairs:
         cloze = inverse_cloze_pairs(
@@ -341,15 +343,12 @@ def train_embedder(
             cfg.ict_pairs,
             seed=cfg.seed,
             keep_sentence=cfg.ict_keep_sentence,
-            exclude_titles=[*(exclude_titles or []), *{e["title"] for e in heldout}],
+            exclude_titles=left_out,
         )
     simcse = []
     if cfg.simcse_sentences:
         simcse = corpus_sentences(
-            corpus_files,
-            cfg.simcse_sentences,
-            seed=cfg.seed,
-            exclude_titles=[*(exclude_titles or []), *{e["title"] for e in heldout}],
+            corpus_files, cfg.simcse_sentences, seed=cfg.seed, exclude_titles=left_out
         )
     if cfg.sts_only or not cfg.squad:
         columns = {}
