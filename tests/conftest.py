@@ -206,3 +206,17 @@ def copy_dir(tmp_path):
         return dst
 
     return _copy
+
+
+def _write_articles(path: Path, docs) -> Path:
+    """``docs``: (title, paragraphs) pairs, written as JSONL.gz articles (one per line)."""
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        for title, paragraphs in docs:
+            handle.write(json.dumps({"title": title, "text": "\n".join(paragraphs)}) + "\n")
+    return path
+
+
+@pytest.fixture
+def write_articles():
+    """A corpus file from (title, paragraphs) pairs: ``write_articles(tmp_path / "w.jsonl.gz", docs)``."""
+    return _write_articles

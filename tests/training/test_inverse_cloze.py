@@ -1,6 +1,3 @@
-import gzip
-import json
-
 import pytest
 
 from training.inverse_cloze import inverse_cloze_pairs, normalise_title
@@ -13,20 +10,12 @@ def paragraph(doc: int, par: int, sentences: int = 4) -> str:
     )
 
 
-def write_corpus(path, docs):
-    """``docs``: (title, paragraphs) pairs, written as JSONL.gz articles."""
-    with gzip.open(path, "wt", encoding="utf-8") as handle:
-        for title, paragraphs in docs:
-            handle.write(json.dumps({"title": title, "text": "\n".join(paragraphs)}) + "\n")
-    return path
-
-
 @pytest.fixture()
-def corpus(tmp_path):
+def corpus(tmp_path, write_articles):
     docs = [(f"Doc {d}", [paragraph(d, p) for p in range(6)]) for d in range(5)]
     docs.insert(1, ("Short", [paragraph(9, p) for p in range(3)]))  # too few paragraphs
     docs.insert(2, ("Headings", ["History.", "See also."] + [paragraph(8, p) for p in range(3)]))
-    return write_corpus(tmp_path / "wiki.jsonl.gz", docs)
+    return write_articles(tmp_path / "wiki.jsonl.gz", docs)
 
 
 def test_a_sentence_is_cut_from_its_paragraph(corpus):
@@ -58,11 +47,11 @@ def test_evaluation_articles_are_left_out(corpus, tmp_path):
     assert normalise_title("Beyonc%C3%A9") == normalise_title("Beyoncé")
 
 
-def test_bad_settings_and_a_corpus_without_pairs_are_refused(corpus, tmp_path):
+def test_bad_settings_and_a_corpus_without_pairs_are_refused(corpus, tmp_path, write_articles):
     with pytest.raises(ValueError, match="keep_sentence is a probability"):
         inverse_cloze_pairs([corpus], max_pairs=10, keep_sentence=1.5)
     with pytest.raises(ValueError, match="max_pairs must be positive"):
         inverse_cloze_pairs([corpus], max_pairs=0)
-    thin = write_corpus(tmp_path / "thin.jsonl.gz", [("T", ["One line.", "Two lines."])])
+    thin = write_articles(tmp_path / "thin.jsonl.gz", [("T", ["One line.", "Two lines."])])
     with pytest.raises(ValueError, match="gave no inverse-cloze pairs"):
         inverse_cloze_pairs([thin], max_pairs=10)

@@ -1,20 +1,10 @@
-import gzip
-import json
-
 import pytest
 
 from training.simcse import corpus_sentences
 
 
-def write_corpus(path, docs):
-    with gzip.open(path, "wt", encoding="utf-8") as handle:
-        for title, paragraphs in docs:
-            handle.write(json.dumps({"title": title, "text": "\n".join(paragraphs)}) + "\n")
-    return path
-
-
 @pytest.fixture()
-def corpus(tmp_path):
+def corpus(tmp_path, write_articles):
     docs = []
     for d in range(4):
         long = [
@@ -25,7 +15,7 @@ def corpus(tmp_path):
         ]
         docs.append((f"Place {d}", ["History.", *long, "Too short here.", "A " * 60 + "end."]))
     docs.append(("Place 4", ["Place 0 row 0 keeps item number 0."]))  # a copy of Place 0's
-    return write_corpus(tmp_path / "wiki.jsonl.gz", docs)
+    return write_articles(tmp_path / "wiki.jsonl.gz", docs)
 
 
 def test_sentences_are_distinct_bounded_and_sampled_per_document(corpus):
@@ -41,12 +31,14 @@ def test_sentences_are_distinct_bounded_and_sampled_per_document(corpus):
     assert capped != corpus_sentences([corpus], max_sentences=7, seed=3)
 
 
-def test_evaluation_articles_are_left_out_and_bad_requests_refused(corpus, tmp_path):
+def test_evaluation_articles_are_left_out_and_bad_requests_refused(
+    corpus, tmp_path, write_articles
+):
     squad_style = ["Place_0", "Place%201", "Place_4"]  # as SQuAD writes titles
     kept = corpus_sentences([corpus], max_sentences=1000, exclude_titles=squad_style)
     assert {s.split()[1] for s in kept} == {"2", "3"}
     with pytest.raises(ValueError, match="positive"):
         corpus_sentences([corpus], max_sentences=0)
-    empty = write_corpus(tmp_path / "empty.jsonl.gz", [("Stub", ["Tiny."])])
+    empty = write_articles(tmp_path / "empty.jsonl.gz", [("Stub", ["Tiny."])])
     with pytest.raises(ValueError, match="no sentences"):
         corpus_sentences([empty], max_sentences=10)
