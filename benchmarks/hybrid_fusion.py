@@ -69,8 +69,8 @@ def searched(
     embedder: Embedder, examples: list[dict], depth: int, windows: WindowConfig
 ) -> tuple[list[int], list[Scored], list[Scored]]:
     """(gold paragraph, dense top-``depth``, BM25 top-``depth``) of every answerable question,
-    searched among the paragraphs of ``examples`` (dense: by each paragraph's best vector among
-    its own and its token ``windows``', as the notes index searches)."""
+    searched among the paragraphs of ``examples`` (dense: each paragraph scored over its own
+    vector and its token ``windows``', as the notes index searches)."""
     paragraphs, questions, gold = paragraph_corpus(examples)
     dense = dense_rankings(embedder, paragraphs, questions, depth, windows)
     return gold, dense, bm25_rankings(paragraphs, questions, depth)

@@ -10,7 +10,8 @@ embedder:
 * ``whole``: one vector per paragraph (truncated to the model's window), the baseline;
 * ``whole_and_windows``: the paragraph's vector and one per window of W tokens every S tokens
   (``embedder.windows``: whole words, the last window ending with the paragraph), a paragraph
-  scored by its best vector: what ``notesqa index`` stores for every passage.
+  scored over all its vectors (``rag.store.soft_best``): what ``notesqa index`` stores and
+  searches for every passage.
 
 Example:
     $ python benchmarks/passage_windows.py --data ../shared/data --windows 64:32 32:16

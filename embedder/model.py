@@ -9,8 +9,8 @@ Models trained with Matryoshka dims (``matryoshka_dims`` in the recipe) can be l
 large collection's index shrinks (256 -> 64 dims is 4x smaller); the identity records the size.
 
 Passages longer than a short window can also get one vector per token window besides their own
-(``encode_with_windows``, see ``embedder.windows``), so a search can score a passage by its best
-window.
+(``encode_with_windows``, see ``embedder.windows``), so a search can score a passage by its
+windows as well as by its own vector.
 
 Example:
     >>> emb = Embedder.load()                     # the shipped default

@@ -417,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="also embed each passage longer than N tokens as windows of N tokens, and score a "
-        f"passage by its best vector (default: the existing index's, else {WindowConfig().tokens}; "
+        "passage over all its vectors (default: the existing index's, else "
+        f"{WindowConfig().tokens}; "
         "0 = one vector per passage, a smaller index; changing it re-embeds every passage)",
     )
     p.add_argument(

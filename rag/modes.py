@@ -10,8 +10,8 @@ Example:
 # same two rankings, equal weights, for those who want fusion that ignores score scales
 MODES = ("hybrid", "rrf", "bm25", "dense")  # the default first
 # Chosen by measurement, not by principle (benchmarks/hybrid_fusion.py, shipped embedder, dense
-# side searched as the notes index searches: each paragraph's best vector among its own and its
-# 32-token windows'): on SQuAD train articles the embedder never saw, a dense weight of 0.35 gave
+# side searched as the notes index searched then: each paragraph's best vector among its own
+# and its 32-token windows'): on SQuAD train articles the embedder never saw, dense weight 0.35 gave
 # the best Recall@5 (0.9545 against BM25's 0.9341; 0.3: 0.9527, 0.4: 0.9542); scored once on
 # SQuAD v1.1 dev it beats BM25 alone on every metric (Recall@1/5/20 0.768/0.924/0.972 against
 # 0.750/0.908/0.959, MRR@10 0.836 against 0.818). Equal-weight rank fusion falls to 0.885

@@ -212,8 +212,8 @@ class NotesQA:
 
     ``windows`` gives each passage longer than a window extra vectors, one per token window
     (``WindowConfig(tokens=0)`` for one vector per passage), and the dense search scores a
-    passage by its best vector (``embedder.windows``). Left ``None``, an existing index keeps its
-    own windows and a new one gets the default, 32 tokens every 16.
+    passage over all its vectors (``rag.store.soft_best``). Left ``None``, an existing index
+    keeps its own windows and a new one gets the default, 32 tokens every 16.
 
     ``dim`` keeps the first ``dim`` components of each vector (for a Matryoshka-trained embedder:
     256 -> 64 makes the index 4x smaller). Left ``None``, an existing index keeps its own size and

@@ -13,7 +13,7 @@ import pytest
 import rag.store as store_mod
 from rag.chunking import Chunk, chunk_document, whitespace_token_count
 from rag.documents import Document
-from rag.store import FORMAT_VERSION, Hit, NotesStore
+from rag.store import FORMAT_VERSION, Hit, NotesStore, rescore_owners, soft_best
 
 DIM = 16
 MANIFEST = {"embedder": "test-embedder", "dim": DIM, "chunking": {"max_tokens": 8}}
@@ -202,6 +202,30 @@ def test_empty_index(tmp_path: Path) -> None:
         assert store.chunks() == [] and store.documents() == []
 
 
+def test_soft_best_lies_between_the_mean_and_the_best_and_rewards_more_matches() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        cosines = rng.uniform(-1, 1, size=rng.integers(1, 12))
+        assert cosines.mean() - 1e-9 <= soft_best(cosines) <= cosines.max() + 1e-9
+        assert soft_best(cosines, temperature=1e-4) == pytest.approx(cosines.max(), abs=1e-3)
+    assert soft_best(np.array([0.7])) == pytest.approx(0.7)
+    two_matches, one_match = np.array([0.8, 0.8]), np.array([0.8, 0.2])
+    assert soft_best(two_matches) > soft_best(one_match)
+    assert soft_best(np.array([0.8, 0.8, 0.2, 0.2])) == pytest.approx(soft_best(one_match))
+
+
+def test_rescore_owners_ranks_candidates_over_all_their_vectors() -> None:
+    rows = {
+        0: np.array([[1.0, 0.0], [0.0, 1.0]]),  # one exact match, one orthogonal window
+        1: np.array([[0.99, 0.141], [0.99, 0.141]]),  # two near matches
+        2: np.array([[-1.0, 0.0]]),
+    }
+    query = np.array([1.0, 0.0])
+    ranked = rescore_owners([2, 0, 1], query, rows.__getitem__, k=2)
+    assert [owner for owner, _ in ranked] == [1, 0]  # the best single vector is not enough
+    assert ranked[0][1] == pytest.approx(0.99)
+
+
 def several_vectors(n_chunks: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """1, 2, 3, 1, 2, 3, ... vectors per chunk: ``(vectors (N, DIM), owners (N,))``."""
     owners = np.repeat(np.arange(n_chunks), [1 + i % 3 for i in range(n_chunks)])
@@ -209,7 +233,7 @@ def several_vectors(n_chunks: int, seed: int = 3) -> tuple[np.ndarray, np.ndarra
 
 
 @pytest.mark.parametrize("index_type", ["flat", "hnsw"])
-def test_a_chunk_with_several_vectors_is_scored_by_its_best(tmp_path: Path, index_type) -> None:
+def test_a_chunk_with_several_vectors_is_scored_by_all_of_them(tmp_path: Path, index_type) -> None:
     docs, chunks = corpus()
     vectors, owners = several_vectors(len(chunks))
     folder = tmp_path / ".notesqa"
@@ -222,10 +246,10 @@ def test_a_chunk_with_several_vectors_is_scored_by_its_best(tmp_path: Path, inde
         np.testing.assert_allclose(store.vectors(), vectors, atol=1e-6)
         for query in unit_rows(5, seed=9):
             cosines = vectors @ query  # (N,)
-            best = {c: float(cosines[owners == c].max()) for c in range(len(chunks))}
+            best = {c: soft_best(cosines[owners == c]) for c in range(len(chunks))}
             truth = sorted(best, key=lambda c: -best[c])
             hits = store.nearest(query, k=len(chunks))
-            assert [c for c, _ in hits] == truth  # every chunk once, by its best vector
+            assert [c for c, _ in hits] == truth  # every chunk once, by all its vectors
             assert [s for _, s in hits] == pytest.approx([best[c] for c in truth], abs=1e-5)
             allowed = np.asarray([truth[-1], truth[-2]])  # the two worst chunks only
             assert [c for c, _ in store.nearest(query, k=5, allowed=allowed)] == truth[-2:]
