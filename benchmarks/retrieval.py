@@ -42,7 +42,12 @@ from rag.metrics import retrieval_scores  # noqa: E402
 from rag.modes import FUSION_DEPTH  # noqa: E402
 from rag.retrieve import convex_fusion  # noqa: E402
 from rag.sparse import BM25Index  # noqa: E402
-from rag.store import best_per_owner, candidates_for, rescore_owners  # noqa: E402
+from rag.store import (  # noqa: E402
+    best_per_owner,
+    candidates_for,
+    owner_bounds,
+    rescore_owners,
+)
 from training.squad import load_squad  # noqa: E402
 
 Scored = list[tuple[int, float]]  # (paragraph index, score), best first
@@ -88,11 +93,12 @@ def dense_rankings(
     queries = embedder.encode(questions, batch_size=128, kind="query")  # (Q, d)
     fetch = candidates_for(depth, len(owners), len(paragraphs))
     scores, ids = index.search(queries, fetch)  # (Q, fetch) each
-    ends = np.searchsorted(owners, np.arange(len(paragraphs)), side="right")  # (P,)
-    starts = np.r_[0, ends[:-1]]
+    if len(owners) == len(paragraphs):  # one vector each: its cosine is the score
+        return [best_per_owner(i, s, owners, depth) for i, s in zip(ids, scores, strict=True)]
+    bounds = owner_bounds(owners, len(paragraphs))  # (P + 1,)
 
     def vectors_of(owner: int) -> np.ndarray:
-        return vectors[starts[owner] : ends[owner]]  # (n, d)
+        return vectors[bounds[owner] : bounds[owner + 1]]  # (n, d)
 
     ranked = []
     for query, row_ids, row_scores in zip(queries, ids, scores, strict=True):

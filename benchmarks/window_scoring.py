@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.retrieval import add_window_options, paragraph_corpus, window_options  # noqa: E402
 from embedder import Embedder, WindowConfig  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
+from rag.store import owner_bounds  # noqa: E402
 from training.biencoder import split_articles  # noqa: E402
 from training.configs import load_recipe  # noqa: E402
 from training.squad import load_squad  # noqa: E402
@@ -91,8 +92,8 @@ def rankings_by_aggregation(
     how many vectors the passages have."""
     paragraphs, questions, gold = paragraph_corpus(examples)
     vectors, owners = embedder.encode_with_windows(paragraphs, windows, batch_size=64)  # (N, d)
-    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])  # (P,)
-    sizes = np.diff(np.r_[starts, len(owners)]).astype(np.float32)  # (P,)
+    bounds = owner_bounds(owners, len(paragraphs))  # (P + 1,)
+    starts, sizes = bounds[:-1], np.diff(bounds).astype(np.float32)  # (P,) each
     queries = embedder.encode(questions, batch_size=128, kind="query")  # (Q, d)
     depth = min(DEPTH, len(paragraphs))
     ranked: dict[str, list[list[int]]] = {name: [] for name in AGGREGATIONS}

@@ -29,7 +29,7 @@ from rag.documents import load_notes
 from rag.modes import DEFAULT_MODE
 from rag.reader import STORED, Reader
 from rag.spans import Span, surrounding_sentence
-from rag.store import NotesStore
+from rag.store import NotesStore, owner_bounds
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def rows_by_owner(vectors: np.ndarray, owners: np.ndarray, count: int) -> list[n
         >>> [len(b) for b in rows_by_owner(np.zeros((4, 2)), np.array([0, 0, 2, 2]), 3)]
         [2, 0, 2]
     """
-    bounds = np.searchsorted(owners, np.arange(count + 1))
+    bounds = owner_bounds(owners, count)
     return [vectors[bounds[i] : bounds[i + 1]] for i in range(count)]
 
 

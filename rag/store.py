@@ -106,6 +106,17 @@ class Hit:
     chunk_id: int
 
 
+def owner_bounds(owners: np.ndarray, count: int) -> np.ndarray:
+    """``(count + 1,)`` offsets: owner ``i``'s vectors are rows ``bounds[i]:bounds[i + 1]`` of
+    vectors grouped by (non-decreasing) ``owners``; an owner with no vectors gets an empty range.
+
+    Example:
+        >>> owner_bounds(np.array([0, 0, 2, 2]), 3).tolist()
+        [0, 2, 2, 4]
+    """
+    return np.searchsorted(np.asarray(owners), np.arange(count + 1))
+
+
 def best_per_owner(
     ids: Sequence[int], scores: Sequence[float], owners: np.ndarray, k: int
 ) -> list[tuple[int, float]]:
@@ -333,6 +344,7 @@ class NotesStore:
         self._bm25: BM25Index | None = None
         self._exact: np.ndarray | None = None
         self._owners: np.ndarray | None = None  # chunk id of every vector; None: the same id
+        self._bounds: np.ndarray | None = None  # (num_chunks + 1,) each chunk's vector range
         if index.ntotal != self._manifest["num_chunks"]:  # several vectors per chunk
             rows = self._query("SELECT chunk_id FROM vectors ORDER BY id")
             self._owners = np.asarray([row[0] for row in rows], dtype=np.int64)
@@ -342,6 +354,7 @@ class NotesStore:
                     f"index at {folder} is inconsistent: vectors.faiss holds {index.ntotal} "
                     f"vectors, its vectors table {len(rows)}; {_REBUILD_HINT}"
                 )
+            self._bounds = owner_bounds(self._owners, self._manifest["num_chunks"])
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -580,7 +593,7 @@ class NotesStore:
 
     def _vectors_of(self, chunk_id: int) -> np.ndarray:
         """The ``(n, d)`` vectors of one chunk (grouped by chunk, so one contiguous range)."""
-        first, end = np.searchsorted(self._owners, [chunk_id, chunk_id + 1])
+        first, end = self._bounds[chunk_id], self._bounds[chunk_id + 1]
         if self._manifest.get("index_type", "flat") != "flat":  # exact copies beside the index
             return np.asarray(self.vectors()[first:end], dtype=np.float32)
         return self._index.reconstruct_batch(np.arange(first, end, dtype=np.int64))

@@ -13,7 +13,14 @@ import pytest
 import rag.store as store_mod
 from rag.chunking import Chunk, chunk_document, whitespace_token_count
 from rag.documents import Document
-from rag.store import FORMAT_VERSION, Hit, NotesStore, rescore_owners, soft_best
+from rag.store import (
+    FORMAT_VERSION,
+    Hit,
+    NotesStore,
+    owner_bounds,
+    rescore_owners,
+    soft_best,
+)
 
 DIM = 16
 MANIFEST = {"embedder": "test-embedder", "dim": DIM, "chunking": {"max_tokens": 8}}
@@ -212,6 +219,14 @@ def test_soft_best_lies_between_the_mean_and_the_best_and_rewards_more_matches()
     two_matches, one_match = np.array([0.8, 0.8]), np.array([0.8, 0.2])
     assert soft_best(two_matches) > soft_best(one_match)
     assert soft_best(np.array([0.8, 0.8, 0.2, 0.2])) == pytest.approx(soft_best(one_match))
+
+
+def test_owner_bounds_give_each_owner_its_range_and_empty_ones_for_owners_without_vectors():
+    owners = np.array([0, 0, 0, 2, 3, 3])
+    bounds = owner_bounds(owners, 5)
+    assert bounds.tolist() == [0, 3, 3, 4, 6, 6]
+    for owner in range(5):
+        assert (owners[bounds[owner] : bounds[owner + 1]] == owner).all()
 
 
 def test_rescore_owners_ranks_candidates_over_all_their_vectors() -> None:
