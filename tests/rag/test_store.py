@@ -221,7 +221,7 @@ def test_soft_best_lies_between_the_mean_and_the_best_and_rewards_more_matches()
     assert soft_best(np.array([0.8, 0.8, 0.2, 0.2])) == pytest.approx(soft_best(one_match))
 
 
-def test_owner_bounds_give_each_owner_its_range_and_empty_ones_for_owners_without_vectors():
+def test_owner_bounds_give_each_owner_its_range_empty_for_an_owner_without_vectors() -> None:
     owners = np.array([0, 0, 0, 2, 3, 3])
     bounds = owner_bounds(owners, 5)
     assert bounds.tolist() == [0, 3, 3, 4, 6, 6]
