@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 import faiss
-import numpy as np
 import torch
 from scipy.stats import spearmanr
 
@@ -41,14 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from embedder import Embedder, WindowConfig  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
 from rag.modes import FUSION_DEPTH  # noqa: E402
+from rag.pipeline import rows_by_owner  # noqa: E402
 from rag.retrieve import convex_fusion  # noqa: E402
 from rag.sparse import BM25Index  # noqa: E402
-from rag.store import (  # noqa: E402
-    best_per_owner,
-    candidates_for,
-    owner_bounds,
-    rescore_owners,
-)
+from rag.store import best_per_owner, candidates_for, rescore_owners  # noqa: E402
 from training.squad import load_squad  # noqa: E402
 
 Scored = list[tuple[int, float]]  # (paragraph index, score), best first
@@ -96,11 +91,7 @@ def dense_rankings(
     scores, ids = index.search(queries, fetch)  # (Q, fetch) each
     if len(owners) == len(paragraphs):  # one vector each: its cosine is the score
         return [best_per_owner(i, s, owners, depth) for i, s in zip(ids, scores, strict=True)]
-    bounds = owner_bounds(owners, len(paragraphs))  # (P + 1,)
-
-    def vectors_of(owner: int) -> np.ndarray:
-        return vectors[bounds[owner] : bounds[owner + 1]]  # (n, d)
-
+    vectors_of = rows_by_owner(vectors, owners, len(paragraphs)).__getitem__  # (n, d) each
     ranked = []
     for query, row_ids, row_scores in zip(queries, ids, scores, strict=True):
         found = best_per_owner(row_ids, row_scores, owners, len(row_ids))

@@ -22,8 +22,8 @@ aggregation but chooses none.
 
 Example:
     $ python benchmarks/window_scoring.py --data ../shared/data
-    {"heldout": {"questions": ..., "max": {...}, "lse_sum@0.02": {...}, ...},
-     "chosen": "lse_sum@0.02", "squad_dev": {"max": {...}, "lse_sum@0.02": {...}, ...},
+    {"heldout": {"questions": ..., "max": {...}, "lse_mean@0.02": {...}, ...},
+     "chosen": "lse_mean@0.02", "squad_dev": {"max": {...}, "lse_mean@0.02": {...}, ...},
      "ratio_recall@5": ...}
 """
 
