@@ -281,6 +281,59 @@ def cmd_train_embedder(args) -> int:
     return 0
 
 
+def cmd_train_cross_encoder(args) -> int:
+    from training.biencoder import read_scored_pairs
+    from training.cross_encoder import train_cross_encoder
+
+    recipe = _recipe(args)
+    sts = args.sts or [p for p in recipe.data.sts_train if not p.endswith(".jsonl")]
+    if not sts:
+        raise ValueError(
+            "no scored pairs: pass --sts sts-train.csv SICK_train.txt, or set the recipe's "
+            "data.sts_train"
+        )
+    dev_file = args.dev if args.dev is not None else recipe.data.sts_dev
+    out = train_cross_encoder(
+        recipe.cross_encoder,
+        args.init,
+        [pair for path in sts for pair in read_scored_pairs(path)],
+        args.out,
+        dev_pairs=read_scored_pairs(dev_file) if dev_file else None,
+        device=args.device,
+        max_minutes=args.max_minutes,
+    )
+    if Path(out) != Path(args.out):
+        print(f"stopped; checkpoint: {out} (run the same command again to resume)")
+        return 0
+    scores = json.loads((Path(out) / "eval_results.json").read_text())
+    dev_note = f"; dev Spearman x 100: {scores['dev_spearman']}" if "dev_spearman" in scores else ""
+    print(f"cross-encoder saved to {out}{dev_note}")
+    return 0
+
+
+def cmd_train_silver_sts(args) -> int:
+    from embedder import Embedder
+    from training.biencoder import read_scored_pairs
+    from training.cross_encoder import SimilarityCrossEncoder
+    from training.silver_pairs import neighbour_pairs, write_silver_pairs
+
+    recipe = _recipe(args)
+    cfg = recipe.silver_pairs
+    sts = args.sts or [p for p in recipe.data.sts_train if not p.endswith(".jsonl")]
+    if not sts:
+        raise ValueError(
+            "no gold pairs to pair up: pass --sts sts-train.csv SICK_train.txt, or set the "
+            "recipe's data.sts_train"
+        )
+    teacher = SimilarityCrossEncoder.load(args.cross_encoder, device=args.device)
+    embedder = Embedder.load(args.embedder) if cfg.dense_neighbours else None
+    gold = [pair for path in sts for pair in read_scored_pairs(path)]
+    pairs = neighbour_pairs(gold, cfg, embedder)
+    out = write_silver_pairs(teacher, pairs, args.out, cfg.batch_size)
+    print(f"wrote {len(pairs)} silver pairs (from {len(gold)} gold) to {out}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from training.export import export_fp16
 
@@ -491,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stats)
 
     train = sub.add_parser(
-        "train", help="train a tokenizer, BERT, reader or embedder"
+        "train", help="train a tokenizer, BERT, reader, embedder or its STS teacher"
     ).add_subparsers(dest="stage", required=True, metavar="STAGE")
 
     def recipe_option(p, required=False):
@@ -550,8 +603,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--sts",
                 nargs="*",
-                help="scored pairs for a CoSENT loss: STS-B sts-train.csv, SICK_train.txt "
-                "(default: the recipe's data.sts_train)",
+                help="scored pairs for a CoSENT loss: STS-B sts-train.csv, SICK_train.txt, "
+                "silver pairs from `notesqa train silver-sts` (.jsonl) (default: the recipe's "
+                "data.sts_train)",
             )
             p.add_argument(
                 "--corpus",
@@ -561,6 +615,57 @@ def build_parser() -> argparse.ArgumentParser:
                 "articles are left out)",
             )
         p.set_defaults(func=func)
+
+    p = train.add_parser(
+        "cross-encoder",
+        help="finetune a checkpoint as a sentence-similarity cross-encoder (labels silver pairs)",
+        description="Trains BertForSequenceClassification (one logit) on scored pairs, STS-B "
+        "and SICK by default, with binary cross entropy against the [0, 1] scores. Its only use "
+        "is teaching: `notesqa train silver-sts` labels new pairs with it. The shipped reader is "
+        "the best start measured (it already compares two texts). Resumable.",
+    )
+    recipe_option(p)
+    p.add_argument("--init", required=True, help="checkpoint folder, e.g. models/reader")
+    p.add_argument(
+        "--sts",
+        nargs="*",
+        help="scored pairs: STS-B sts-train.csv, SICK_train.txt (default: the recipe's "
+        "data.sts_train, its .jsonl silver files left out)",
+    )
+    p.add_argument(
+        "--dev", help="scored pairs to measure on at the end (default: the recipe's data.sts_dev)"
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        help="checkpoint to OUT.checkpoint and stop after this long; the same command resumes",
+    )
+    p.set_defaults(func=cmd_train_cross_encoder)
+
+    p = train.add_parser(
+        "silver-sts",
+        help="pair up the gold STS sentences anew and label the pairs with the cross-encoder",
+        description="Augmented SBERT: each sentence of the gold pairs is paired with its best "
+        "BM25 matches and its nearest neighbours under --embedder (recipe section "
+        "silver_pairs), the cross-encoder scores every new pair, and the result is a JSONL file "
+        "to list in the embedder recipe's data.sts_train beside the gold files.",
+    )
+    recipe_option(p)
+    p.add_argument(
+        "--cross-encoder", required=True, help="folder from `notesqa train cross-encoder`"
+    )
+    p.add_argument(
+        "--embedder",
+        help="embedder for the nearest-neighbour pairs (default: the shipped one)",
+    )
+    p.add_argument(
+        "--sts",
+        nargs="*",
+        help="gold scored pairs (default: the recipe's data.sts_train without .jsonl files)",
+    )
+    p.add_argument("--out", required=True, help="JSONL file to write, e.g. runs/silver-sts.jsonl")
+    p.set_defaults(func=cmd_train_silver_sts)
 
     p = train.add_parser("export", help="write an fp16 safetensors copy of a model folder")
     p.add_argument("--model", required=True)

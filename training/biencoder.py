@@ -186,7 +186,9 @@ def retrieval_evaluator(
 
 
 def read_scored_pairs(path: str | Path) -> list[tuple[str, str, float]]:
-    """(sentence 1, sentence 2, similarity in [0, 1]) from STS-B ``sts-*.csv`` or SICK ``SICK_*.txt``.
+    """(sentence 1, sentence 2, similarity in [0, 1]) from STS-B ``sts-*.csv``, SICK ``SICK_*.txt``
+    or a JSONL file of ``{"sentence1", "sentence2", "score"}`` rows with scores in [0, 1] (the
+    silver pairs of ``notesqa train silver-sts``).
 
     Example:
         >>> read_scored_pairs("stsbenchmark/sts-train.csv")[0]
@@ -195,6 +197,8 @@ def read_scored_pairs(path: str | Path) -> list[tuple[str, str, float]]:
     import csv
 
     path = Path(path)
+    if path.suffix == ".jsonl":
+        return _read_scored_jsonl(path)
     pairs = []
     with open(path, encoding="utf-8") as handle:
         rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -206,6 +210,33 @@ def read_scored_pairs(path: str | Path) -> list[tuple[str, str, float]]:
                 pairs.append((row[5], row[6], float(row[4]) / 5.0))
     if not pairs:
         raise ValueError(f"{path} holds no scored sentence pairs (expected STS-B csv or SICK txt)")
+    return pairs
+
+
+def _read_scored_jsonl(path: Path) -> list[tuple[str, str, float]]:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no silver pairs at {path}: write them with `notesqa train silver-sts --out {path}` "
+            "(after `notesqa train cross-encoder`), or drop the file from data.sts_train"
+        )
+    pairs = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                pair = (str(row["sentence1"]), str(row["sentence2"]), float(row["score"]))
+            except (ValueError, KeyError, TypeError) as error:
+                raise ValueError(
+                    f"{path}:{number} is not a scored pair ({error}); each line must be "
+                    '{"sentence1": ..., "sentence2": ..., "score": 0..1}'
+                ) from None
+            if not 0.0 <= pair[2] <= 1.0:
+                raise ValueError(f"{path}:{number}: score {pair[2]} is outside [0, 1]")
+            pairs.append(pair)
+    if not pairs:
+        raise ValueError(f"{path} holds no scored sentence pairs")
     return pairs
 
 
@@ -263,7 +294,8 @@ def train_embedder(
     sentence-transformers folder.
 
     SQuAD (question, paragraph[, hard negative]) pairs use in-batch negatives (MNRL, or its cached
-    variant); ``sts_files`` add a CoSENT loss on scored pairs in the same multi-dataset run;
+    variant); ``sts_files`` add a CoSENT loss on scored pairs in the same multi-dataset run (silver
+    ``.jsonl`` files as a dataset of their own);
     ``cfg.ict_pairs`` add inverse-cloze pairs from ``corpus_files`` (``training.inverse_cloze``)
     under the same in-batch loss, and ``cfg.simcse_sentences`` unsupervised SimCSE sentences
     (``training.simcse``), both skipping the articles in ``exclude_titles`` and the held-out
@@ -439,31 +471,39 @@ def train_embedder(
     if simcse:  # each sentence is its own positive; dropout makes the two views differ
         datasets["simcse"] = Dataset.from_dict({"anchor": simcse, "positive": list(simcse)})
         losses["simcse"] = matryoshka(MultipleNegativesRankingLoss(model))
-    if sts_files:
-        scored = [pair for path in sts_files for pair in read_scored_pairs(path)]
+    # gold pairs and silver ones (a teacher's scores, another scale) are separate datasets, so
+    # CoSENT, which compares every pair of a batch with every other, never mixes the two scales
+    for name, files in (
+        ("sts", [p for p in sts_files or [] if Path(p).suffix != ".jsonl"]),
+        ("silver", [p for p in sts_files or [] if Path(p).suffix == ".jsonl"]),
+    ):
+        if not files:
+            continue
+        scored = [pair for path in files for pair in read_scored_pairs(path)]
         random.Random(cfg.seed).shuffle(scored)
         if cfg.max_sts_pairs:
             scored = scored[: cfg.max_sts_pairs]
-        datasets["sts"] = Dataset.from_dict(
+        datasets[name] = Dataset.from_dict(
             {
                 "sentence1": [a for a, _, _ in scored],
                 "sentence2": [b for _, b, _ in scored],
                 "score": [y for _, _, y in scored],
             }
         )
-        losses["sts"] = matryoshka(CoSENTLoss(model))
+        losses[name] = matryoshka(CoSENTLoss(model))
     # one dataset trains alone; two make a multi-dataset run (proportional sampling)
     single = len(datasets) == 1
     dataset = next(iter(datasets.values())) if single else datasets
     loss = next(iter(losses.values())) if single else losses
     sizes = {name: len(rows) for name, rows in datasets.items()}
     log.info(
-        "training on %d SQuAD examples, %d inverse-cloze pairs, %d SimCSE sentences and %d "
-        "scored pairs",
+        "training on %d SQuAD examples, %d inverse-cloze pairs, %d SimCSE sentences, %d "
+        "scored pairs and %d silver ones",
         sizes.get("squad", 0),
         sizes.get("ict", 0),
         sizes.get("simcse", 0),
         sizes.get("sts", 0),
+        sizes.get("silver", 0),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     found = claim_run(checkpoints, run_state)

@@ -1,8 +1,8 @@
 """Dataclass configs for every training stage, loaded from JSON recipes.
 
 A recipe is one JSON object with a section per stage (``tokenizer``, ``pretrain``, ``reader``,
-``embedder``); each section maps onto one dataclass below. Unknown keys are an error, so a typo in
-a recipe never silently falls back to a default.
+``embedder``, ``cross_encoder``, ``silver_pairs``); each section maps onto one dataclass below.
+Unknown keys are an error, so a typo in a recipe never silently falls back to a default.
 
 Example:
     >>> cfg = load_recipe("training/recipes/tiny.json")
@@ -251,7 +251,10 @@ class EmbedderConfig:
         metadata={"help": "Also train truncated vectors of these sizes (e.g. [256, 128, 64])."},
     )
     max_sts_pairs: int = field(
-        default=0, metadata={"help": "STS-B/SICK pairs for the CoSENT loss (0 = all given)."}
+        default=0,
+        metadata={
+            "help": "Scored pairs for the CoSENT loss, gold and silver each (0 = all given)."
+        },
     )
     sts_only: bool = field(
         default=False,
@@ -329,6 +332,48 @@ class EmbedderConfig:
 
 
 @dataclass
+class CrossEncoderConfig:
+    """The similarity cross-encoder that labels silver STS pairs (``training.cross_encoder``)."""
+
+    max_seq_length: int = field(
+        default=128, metadata={"help": "Tokens of both sentences together, specials included."}
+    )
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    epochs: float = 4.0
+    warmup_ratio: float = field(default=0.1, metadata={"help": "Share of steps warming up."})
+    dropout: float = field(
+        default=0.1, metadata={"help": "Hidden and attention dropout while finetuning."}
+    )
+    precision: str = "auto"
+    attention: str = field(
+        default="auto", metadata={"help": "auto | sdpa | eager, as pretraining."}
+    )
+    seed: int = 0
+    log_every: int = 20
+    save_every: int = field(
+        default=200,
+        metadata={"help": "Steps between resumable checkpoints in OUT.checkpoint (0 = on a stop)."},
+    )
+
+
+@dataclass
+class SilverPairsConfig:
+    """New sentence pairs, labelled by the cross-encoder (``training.silver_pairs``)."""
+
+    bm25_neighbours: int = field(
+        default=3,
+        metadata={"help": "Pair each gold sentence with its top BM25 matches among the others."},
+    )
+    dense_neighbours: int = field(
+        default=3,
+        metadata={"help": "... and with its nearest neighbours under the embedder (0 = none)."},
+    )
+    batch_size: int = field(default=256, metadata={"help": "Pairs per cross-encoder batch."})
+
+
+@dataclass
 class DataConfig:
     """Where a recipe's data lives (paths relative to the working directory); CLI flags override."""
 
@@ -341,6 +386,10 @@ class DataConfig:
             "help": "Scored sentence pairs for the embedder: STS-B sts-train.csv, SICK_train.txt."
         },
     )
+    sts_dev: str = field(
+        default="",
+        metadata={"help": "Scored pairs the cross-encoder is measured on (sts-dev.csv)."},
+    )
 
 
 @dataclass
@@ -350,6 +399,8 @@ class Recipe:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    cross_encoder: CrossEncoderConfig = field(default_factory=CrossEncoderConfig)
+    silver_pairs: SilverPairsConfig = field(default_factory=SilverPairsConfig)
 
 
 T = TypeVar("T")
@@ -381,6 +432,8 @@ def load_recipe(path: str | Path) -> Recipe:
         "pretrain": PretrainConfig,
         "reader": ReaderConfig,
         "embedder": EmbedderConfig,
+        "cross_encoder": CrossEncoderConfig,
+        "silver_pairs": SilverPairsConfig,
     }
     unknown = sorted(set(data) - set(sections) - {"description"})
     if unknown:

@@ -380,3 +380,56 @@ def test_train_embedder_hands_the_corpus_and_the_dev_articles_to_the_inverse_clo
     assert main([*common, "--data", "train.json", "--corpus", "other.txt"]) == 0
     assert seen["corpus_files"] == ["other.txt"]
     capsys.readouterr()
+
+
+def test_silver_sts_pairs_from_the_cli_teach_the_embedder(
+    tmp_path, tiny_bert_dir, tiny_embedder_dir, data_dir, capsys
+):
+    from training.biencoder import read_scored_pairs
+
+    walking = [f"A person number {i} walks." for i in range(24)]
+    similar = [f"Someone number {i} is walking." for i in range(24)]
+    unrelated = [f"The market fell {i} points on Monday." for i in range(24)]
+    rows = [(w, s, "5.0") for w, s in zip(walking, similar, strict=True)]
+    rows += [(w, u, "0.0") for w, u in zip(walking, unrelated, strict=True)]
+    gold = tmp_path / "sts-train.csv"
+    gold.write_text("".join(f"g\tf\ty\t{i}\t{y}\t{a}\t{b}\n" for i, (a, b, y) in enumerate(rows)))
+    recipe = tmp_path / "silver.json"
+    recipe.write_text(
+        json.dumps(
+            {
+                "data": {"sts_train": [str(gold), str(tmp_path / "silver.jsonl")]},
+                "cross_encoder": {"batch_size": 16, "epochs": 2.0, "precision": "fp32"},
+                "silver_pairs": {"bm25_neighbours": 2, "dense_neighbours": 1},
+                "embedder": {"sts_only": True, "epochs": 1.0, "batch_size": 16, "eval_articles": 0},
+            }
+        )
+    )
+    teacher, silver = tmp_path / "sts-cross", tmp_path / "silver.jsonl"
+    config = ["--config", str(recipe)]
+    # the recipe's .jsonl entry is the file this very step writes: only the gold is read
+    assert (
+        main(
+            ["train", "cross-encoder", *config, "--init", str(tiny_bert_dir), "--out", str(teacher)]
+        )
+        == 0
+    )
+    assert "cross-encoder saved to" in capsys.readouterr().out
+    args = [
+        "--cross-encoder",
+        str(teacher),
+        "--embedder",
+        str(tiny_embedder_dir),
+        "--out",
+        str(silver),
+    ]
+    assert main(["train", "silver-sts", *config, *args]) == 0
+    assert "silver pairs (from 48 gold)" in capsys.readouterr().out
+    pairs = read_scored_pairs(silver)
+    assert len(pairs) > 48 and all(0 <= y <= 1 for _, _, y in pairs)
+    out = tmp_path / "emb"
+    common = ["--init", str(tiny_embedder_dir), "--data", str(data_dir / "squad-train.json")]
+    assert main(["train", "embedder", *config, *common, "--out", str(out)]) == 0
+    assert (out / "model.safetensors").exists()
+    assert main(["train", "silver-sts", *config, *args[:-1], str(tmp_path / "silver.csv")]) == 2
+    assert ".jsonl" in capsys.readouterr().err

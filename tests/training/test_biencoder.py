@@ -389,3 +389,55 @@ def test_a_simcse_stage_spreads_unrelated_sentences_apart(
     before = mean_cosine(init.encode(sentences))
     after = mean_cosine(Embedder.load(out).encode(sentences))
     assert after < before - 0.1, (before, after)
+
+
+def test_silver_pairs_train_as_their_own_dataset_beside_the_gold(
+    tmp_path, data_dir, tiny_embedder_dir, tiny_recipe, monkeypatch
+):
+    import dataclasses
+
+    from training.biencoder import train_embedder
+    from training.trainer_checkpoints import PickleFreeTrainer
+
+    seen = {}
+    make = PickleFreeTrainer.__init__
+
+    def capture(self, *args, **kwargs):
+        seen.update(datasets=kwargs["train_dataset"], losses=kwargs["loss"])
+        make(self, *args, **kwargs)
+
+    monkeypatch.setattr(PickleFreeTrainer, "__init__", capture)
+    gold = tmp_path / "sts-train.csv"
+    gold.write_text(
+        "".join(
+            f"g\tf\ty\t{i}\t{i % 6}.0\tA man {i} walks.\tA man {i} is walking.\n" for i in range(20)
+        )
+    )
+    silver = tmp_path / "silver.jsonl"
+    silver.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "sentence1": f"A man {i} walks.",
+                    "sentence2": f"A man {i + 1} walks.",
+                    "score": 0.7,
+                }
+            )
+            + "\n"
+            for i in range(20)
+        )
+    )
+    cfg = dataclasses.replace(
+        tiny_recipe.embedder, sts_only=True, epochs=1.0, batch_size=8, eval_articles=0
+    )
+    train_embedder(
+        cfg,
+        tiny_embedder_dir,
+        data_dir / "squad-train.json",
+        tmp_path / "emb",
+        sts_files=[gold, silver],
+    )
+    # CoSENT compares every pair of a batch with every other: gold and silver scales never meet
+    assert set(seen["datasets"]) == set(seen["losses"]) == {"sts", "silver"}
+    assert set(seen["datasets"]["silver"]["score"]) == {0.7}
+    assert len(seen["datasets"]["sts"]) == 20 and 0.7 not in set(seen["datasets"]["sts"]["score"])
