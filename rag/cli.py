@@ -621,8 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="finetune a checkpoint as a sentence-similarity cross-encoder (labels silver pairs)",
         description="Trains BertForSequenceClassification (one logit) on scored pairs, STS-B "
         "and SICK by default, with binary cross entropy against the [0, 1] scores. Its only use "
-        "is teaching: `notesqa train silver-sts` labels new pairs with it. The shipped reader is "
-        "the best start measured (it already compares two texts). Resumable.",
+        "is teaching: `notesqa train silver-sts` labels new pairs with it. The shipped reader was "
+        "the better start tried (it already compares two texts). Resumable.",
     )
     recipe_option(p)
     p.add_argument("--init", required=True, help="checkpoint folder, e.g. models/reader")
