@@ -225,6 +225,19 @@ class Reader:
             )
         return results
 
+    def relevance(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """(len(pairs),) float32: how strongly each context answers its question, the best span's
+        score minus the null score (the reader's own no-answer evidence); -inf where no span fits.
+
+        Example:
+            >>> reader.relevance([("Who wrote it?", "Ada wrote it."), ("Who wrote it?", "Rain.")])
+            array([ 9.1, -6.3], dtype=float32)
+        """
+        scores = [
+            spans[0].score - null if spans else -np.inf for spans, null in self.read_pairs(pairs)
+        ]
+        return np.asarray(scores, dtype=np.float32)
+
     def read(self, question: str, contexts: Sequence[str]) -> list[tuple[list[Span], float]]:
         """Spans for one question in each of ``contexts``."""
         return self.read_pairs([(question, c) for c in contexts])

@@ -5,12 +5,13 @@ trained with ``MultipleNegativesRankingLoss`` on (question, paragraph) pairs fro
 the ``NO_DUPLICATES`` batch sampler, so no paragraph is its own negative within a batch, or with
 batches filled article by article (``batch_grouping: article``, ``training.batching``);
 inverse-cloze pairs from the pretraining corpus (``ict_pairs``, ``training.inverse_cloze``),
-sentences paired with themselves under dropout (unsupervised SimCSE, ``simcse_sentences``) and
-scored STS-B/SICK pairs (CoSENT) can join or replace them in a multi-dataset run, and a share
-of the paragraphs can be swapped for the token window that holds the answer (``answer_windows``,
-``training.answer_windows``), the unit the notes index searches. A few
-SQuAD train articles are held out: sentence-transformers' ``InformationRetrievalEvaluator`` scores
-retrieval on them during training, and its final scores are saved as ``eval_results.json``.
+sentences paired with themselves under dropout (unsupervised SimCSE, ``simcse_sentences``),
+scored STS-B/SICK pairs (CoSENT, silver ones as a dataset of their own) and the reader's relevance
+margins on hard negatives (MarginMSE, ``training.reader_margins``) can join or replace them in a
+multi-dataset run, and a share of the paragraphs can be swapped for the token window that holds
+the answer (``answer_windows``, ``training.answer_windows``), the unit the notes index searches.
+A few SQuAD train articles are held out: sentence-transformers' ``InformationRetrievalEvaluator``
+scores retrieval on them during training, and its final scores are saved as ``eval_results.json``.
 
 Example:
     >>> train_embedder(load_recipe("tiny").embedder, "runs/tiny/model", "train-v1.1.json.gz", "runs/emb")
@@ -52,6 +53,7 @@ try:  # sentence-transformers >= 6
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
         CoSENTLoss,
+        MarginMSELoss,
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
     )
@@ -61,6 +63,7 @@ except ImportError:  # sentence-transformers 3 - 5
     from sentence_transformers.losses import (
         CachedMultipleNegativesRankingLoss,
         CoSENTLoss,
+        MarginMSELoss,
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
     )
@@ -336,10 +339,21 @@ def train_embedder(
             "SimCSE's two views of a sentence differ only by dropout: set dropout above 0 "
             "(e.g. 0.1) or simcse_sentences to 0"
         )
-    if not cfg.squad and not cfg.ict_pairs and not cfg.simcse_sentences and not sts_files:
+    if cfg.margin_triplets and not cfg.margin_teacher:
         raise ValueError(
-            "squad is false and no other data is set: set ict_pairs, simcse_sentences or "
-            "data.sts_train"
+            "margin_triplets needs a teacher: set margin_teacher to a reader folder "
+            "(e.g. models/reader), or margin_triplets to 0"
+        )
+    if (
+        not cfg.squad
+        and not cfg.ict_pairs
+        and not cfg.simcse_sentences
+        and not cfg.margin_triplets
+        and not sts_files
+    ):
+        raise ValueError(
+            "squad is false and no other data is set: set ict_pairs, simcse_sentences, "
+            "margin_triplets or data.sts_train"
         )
     if cfg.separate_answer_paragraphs and (cfg.sts_only or not cfg.squad):
         raise ValueError("separate_answer_paragraphs needs SQuAD pairs: set squad to true")
@@ -414,7 +428,9 @@ def train_embedder(
         grouped.append(GroupedRows(columns["anchor"], groups, apart))
     if cloze:
         grouped.append(GroupedRows(cloze_columns["anchor"], [c.article for c in cloze]))
-    batch_sampler = batch_sampler_for(cfg.batch_grouping, grouped)
+    batch_sampler = batch_sampler_for(
+        cfg.batch_grouping, grouped, distilled=bool(cfg.margin_triplets)
+    )
     for name, rows in (("SQuAD", columns), ("inverse-cloze", cloze_columns)):
         if rows and 0 < len(rows["anchor"]) < cfg.batch_size:
             raise ValueError(
@@ -468,6 +484,23 @@ def train_embedder(
         datasets["squad"], losses["squad"] = Dataset.from_dict(columns), matryoshka(squad_loss)
     if cloze:
         datasets["ict"], losses["ict"] = Dataset.from_dict(cloze_columns), matryoshka(squad_loss)
+    if cfg.margin_triplets:  # the reader's judgement of a hard negative, as a margin to match
+        from rag.reader import Reader
+        from training.reader_margins import margin_columns
+
+        teacher = Reader.load(cfg.margin_teacher, device=dev)
+        triplets = squad_triplets(examples, cfg.seed)[: cfg.margin_triplets]
+        if not triplets:
+            raise ValueError(
+                f"{train_data} gives no (question, paragraph, hard negative) triplets: a hard "
+                "negative is another paragraph of the question's article, and every article "
+                "here has one; set margin_triplets to 0 or train on SQuAD's own file"
+            )
+        datasets["margins"] = Dataset.from_dict(
+            margin_columns(teacher, triplets, cfg.margin_scale, cfg.precision)
+        )
+        losses["margins"] = matryoshka(MarginMSELoss(model))
+        del teacher
     if simcse:  # each sentence is its own positive; dropout makes the two views differ
         datasets["simcse"] = Dataset.from_dict({"anchor": simcse, "positive": list(simcse)})
         losses["simcse"] = matryoshka(MultipleNegativesRankingLoss(model))
@@ -498,12 +531,13 @@ def train_embedder(
     sizes = {name: len(rows) for name, rows in datasets.items()}
     log.info(
         "training on %d SQuAD examples, %d inverse-cloze pairs, %d SimCSE sentences, %d "
-        "scored pairs and %d silver ones",
+        "scored pairs, %d silver ones and %d reader-margin triplets",
         sizes.get("squad", 0),
         sizes.get("ict", 0),
         sizes.get("simcse", 0),
         sizes.get("sts", 0),
         sizes.get("silver", 0),
+        sizes.get("margins", 0),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     found = claim_run(checkpoints, run_state)
@@ -557,7 +591,7 @@ def train_embedder(
 
 def _dataset_prompts(column_prompts: dict[str, str], names: list[str]):
     """The trainer's ``prompts``: per column for one dataset, per dataset name for several."""
-    asymmetric = [name for name in names if name in ("squad", "ict")]
+    asymmetric = [name for name in names if name in ("squad", "ict", "margins")]
     if not column_prompts or not asymmetric:
         return None
     if len(names) == 1:

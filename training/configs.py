@@ -267,7 +267,7 @@ class EmbedderConfig:
         default=True,
         metadata={
             "help": "Train on SQuAD (question, paragraph) pairs; false for a stage on the other "
-            "data alone (inverse-cloze pairs, STS pairs)."
+            "data alone (inverse-cloze pairs, STS pairs, reader margins)."
         },
     )
     ict_pairs: int = field(
@@ -280,6 +280,20 @@ class EmbedderConfig:
     ict_keep_sentence: float = field(
         default=0.1,
         metadata={"help": "Share of inverse-cloze passages that keep their query sentence."},
+    )
+    margin_triplets: int = field(
+        default=0,
+        metadata={
+            "help": "SQuAD (question, paragraph, BM25 hard negative) triplets whose margin the "
+            "reader of margin_teacher scores, for a MarginMSE loss (0 = none)."
+        },
+    )
+    margin_teacher: str = field(
+        default="", metadata={"help": "Reader folder that scores the margins, e.g. models/reader."}
+    )
+    margin_scale: float = field(
+        default=0.02,
+        metadata={"help": "Multiplies the reader's margins (span logits) into cosine units."},
     )
     simcse_sentences: int = field(
         default=0,

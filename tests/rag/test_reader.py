@@ -106,3 +106,13 @@ def test_same_best_span_as_plain_transformers_and_the_qa_pipeline(tiny_reader_di
 
     qa = pipeline("question-answering", model=str(tiny_reader_dir))
     assert qa(question=question, context=context)["answer"].strip() == ours
+
+
+def test_relevance_is_the_best_span_score_above_the_null_score(reader):
+    question = "Where was Ada born?"
+    contexts = ["Ada Smithson was born in Oslo in 1850.", "Boris collected clocks."]
+    relevance = reader.relevance([(question, c) for c in contexts])
+    assert relevance.dtype == "float32" and relevance.shape == (2,)
+    for score, (spans, null) in zip(relevance, reader.read(question, contexts), strict=True):
+        assert score == pytest.approx(spans[0].score - null, abs=1e-4)
+    assert reader.relevance([]).shape == (0,)

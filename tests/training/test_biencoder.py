@@ -441,3 +441,58 @@ def test_silver_pairs_train_as_their_own_dataset_beside_the_gold(
     assert set(seen["datasets"]) == set(seen["losses"]) == {"sts", "silver"}
     assert set(seen["datasets"]["silver"]["score"]) == {0.7}
     assert len(seen["datasets"]["sts"]) == 20 and 0.7 not in set(seen["datasets"]["sts"]["score"])
+
+
+def test_reader_margins_teach_the_embedder_with_margin_mse(
+    tmp_path, data_dir, tiny_embedder_dir, tiny_reader_dir, tiny_recipe, monkeypatch
+):
+    import dataclasses
+
+    from rag.reader import Reader
+    from training.biencoder import squad_triplets, train_embedder
+    from training.squad import load_squad
+    from training.trainer_checkpoints import PickleFreeTrainer
+
+    seen = {}
+    make = PickleFreeTrainer.__init__
+
+    def capture(self, *args, **kwargs):
+        seen.update(dataset=kwargs["train_dataset"], args=kwargs["args"])
+        make(self, *args, **kwargs)
+
+    monkeypatch.setattr(PickleFreeTrainer, "__init__", capture)
+    cfg = dataclasses.replace(
+        tiny_recipe.embedder,
+        squad=False,
+        margin_triplets=24,
+        epochs=1.0,
+        batch_size=8,
+        eval_articles=0,
+        prompts={"query": "query: ", "passage": "passage: "},
+    )
+    one_per_article = data_dir / "squad-train.json"
+    squad = json.loads(one_per_article.read_text())
+    paragraphs = [p for article in squad["data"] for p in article["paragraphs"]]
+    squad["data"] = [  # five paragraphs an article, so each question has same-article negatives
+        {"title": f"article {i}", "paragraphs": paragraphs[i : i + 5]}
+        for i in range(0, len(paragraphs), 5)
+    ]
+    train_file = tmp_path / "squad-train.json"
+    train_file.write_text(json.dumps(squad))
+    with pytest.raises(ValueError, match="margin_teacher"):
+        train_embedder(cfg, tiny_embedder_dir, train_file, tmp_path / "emb")
+    cfg = dataclasses.replace(cfg, margin_teacher=str(tiny_reader_dir), margin_scale=0.5)
+    with pytest.raises(ValueError, match="no \\(question, paragraph, hard negative\\)"):
+        train_embedder(cfg, tiny_embedder_dir, one_per_article, tmp_path / "emb")
+    out = train_embedder(cfg, tiny_embedder_dir, train_file, tmp_path / "emb")
+    assert (out / "model.safetensors").exists()
+    rows = seen["dataset"]  # one dataset: the margins alone
+    triplets = squad_triplets(load_squad(train_file)[1], cfg.seed)[:24]
+    reader = Reader.load(tiny_reader_dir)
+    expected = 0.5 * (
+        reader.relevance([(q, p) for q, p, _ in triplets])
+        - reader.relevance([(q, n) for q, _, n in triplets])
+    )
+    assert rows["anchor"] == [q for q, _, _ in triplets]
+    np.testing.assert_allclose(rows["label"], expected, rtol=0.1, atol=0.5)  # bf16 vs fp32
+    assert seen["args"].prompts["negative"] == "passage: "  # the negative is a passage too
