@@ -281,17 +281,24 @@ def cmd_train_embedder(args) -> int:
     return 0
 
 
+def _gold_sts_files(args, recipe) -> list[str]:
+    """``--sts`` or the recipe's data.sts_train without its .jsonl silver files (the files the
+    cross-encoder steps make cannot be their own input)."""
+    sts = args.sts or [p for p in recipe.data.sts_train if not p.endswith(".jsonl")]
+    if not sts:
+        raise ValueError(
+            "no gold scored pairs: pass --sts sts-train.csv SICK_train.txt, or set the recipe's "
+            "data.sts_train"
+        )
+    return sts
+
+
 def cmd_train_cross_encoder(args) -> int:
     from training.biencoder import read_scored_pairs
     from training.cross_encoder import train_cross_encoder
 
     recipe = _recipe(args)
-    sts = args.sts or [p for p in recipe.data.sts_train if not p.endswith(".jsonl")]
-    if not sts:
-        raise ValueError(
-            "no scored pairs: pass --sts sts-train.csv SICK_train.txt, or set the recipe's "
-            "data.sts_train"
-        )
+    sts = _gold_sts_files(args, recipe)
     dev_file = args.dev if args.dev is not None else recipe.data.sts_dev
     out = train_cross_encoder(
         recipe.cross_encoder,
@@ -319,12 +326,7 @@ def cmd_train_silver_sts(args) -> int:
 
     recipe = _recipe(args)
     cfg = recipe.silver_pairs
-    sts = args.sts or [p for p in recipe.data.sts_train if not p.endswith(".jsonl")]
-    if not sts:
-        raise ValueError(
-            "no gold pairs to pair up: pass --sts sts-train.csv SICK_train.txt, or set the "
-            "recipe's data.sts_train"
-        )
+    sts = _gold_sts_files(args, recipe)
     teacher = SimilarityCrossEncoder.load(args.cross_encoder, device=args.device)
     embedder = Embedder.load(args.embedder) if cfg.dense_neighbours else None
     gold = [pair for path in sts for pair in read_scored_pairs(path)]

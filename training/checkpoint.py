@@ -146,6 +146,29 @@ def load_checkpoint(
     return state
 
 
+def resume_step(
+    folder: str | Path, model, optimizer: torch.optim.Optimizer, run_state: dict, what: str
+) -> int:
+    """Restore the unfinished run checkpointed at ``folder`` (weights, optimizer, RNG) and return
+    its step, or 0 when there is none; a checkpoint of another run (``run_state`` differs: init,
+    data or recipe) is refused, naming the folder to delete.
+
+    Example:
+        >>> first_step = resume_step(run / "out.checkpoint", model, optimizer, run_state, "reader")
+    """
+    found = find_checkpoint(folder)
+    if found is None:
+        return 0
+    saved = load_checkpoint(found, model, optimizer)
+    if {k: saved.get(k) for k in run_state} != run_state:
+        raise ValueError(
+            f"{found} belongs to a {what} run with other settings (init, data or recipe); "
+            f"rerun with those, or delete {folder} to start over"
+        )
+    log.info("resuming the %s from %s at step %d", what, found, saved["step"])
+    return saved["step"]
+
+
 class StopFlag:
     """Turns SIGTERM/SIGINT into a clean 'checkpoint and stop' at the end of the current step."""
 

@@ -33,10 +33,11 @@ from tqdm.auto import tqdm
 
 from training.allocator import release_free_pages, retain_freed_memory
 from training.attention import attention_implementation
-from training.checkpoint import StopFlag, find_checkpoint, load_checkpoint, save_checkpoint
+from training.checkpoint import StopFlag, resume_step, save_checkpoint
 from training.configs import CrossEncoderConfig, to_dict
 from training.folders import checkpoint_folder, previous_copy, replace_folder
 from training.precision import autocast, use_bf16
+from training.schedule import warmup_then_decay
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -128,14 +129,6 @@ def spearman_x100(scorer: SimilarityCrossEncoder, pairs: list[ScoredPair]) -> fl
     return float(100 * spearmanr(predicted, [y for _, _, y in pairs]).statistic)
 
 
-def learning_rate(step: int, steps: int, cfg: CrossEncoderConfig) -> float:
-    """Linear warm-up over ``warmup_ratio`` of the steps, then linear decay to 0."""
-    warmup = max(1, int(cfg.warmup_ratio * steps))
-    if step < warmup:
-        return cfg.learning_rate * (step + 1) / warmup
-    return cfg.learning_rate * max(0.0, (steps - step) / max(1, steps - warmup))
-
-
 def batch_order(size: int, batch_size: int, seed: int):
     """Endless index batches, each epoch a fresh shuffle (deterministic from ``seed``)."""
     for epoch in itertools.count():
@@ -196,18 +189,9 @@ def train_cross_encoder(
         model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
     )
     steps = max(1, int(len(train_pairs) * cfg.epochs) // cfg.batch_size)
+    warmup = max(1, int(cfg.warmup_ratio * steps))  # linear warm-up, then linear decay to 0
     checkpoints = checkpoint_folder(out)
-    first_step = 0
-    found = find_checkpoint(checkpoints)
-    if found is not None:
-        saved = load_checkpoint(found, model, optimizer)
-        if {k: saved.get(k) for k in run_state} != run_state:
-            raise ValueError(
-                f"{found} belongs to a cross-encoder run with other settings (init, data or "
-                f"recipe); rerun with those, or delete {checkpoints} to start over"
-            )
-        first_step = saved["step"]
-        log.info("resuming the cross-encoder from %s at step %d", found, first_step)
+    first_step = resume_step(checkpoints, model, optimizer, run_state, "cross-encoder")
     batches = itertools.islice(
         batch_order(len(train_pairs), cfg.batch_size, cfg.seed), first_step, None
     )
@@ -218,7 +202,7 @@ def train_cross_encoder(
     try:
         for step in bar:
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, steps, cfg)
+                group["lr"] = warmup_then_decay(step, cfg.learning_rate, warmup, steps)
             chunk = [train_pairs[i] for i in next(batches)]
             flips = random.Random(f"{cfg.seed}:{step}")  # per step, so a resume flips alike
             pairs = [(a, b) if flips.random() < 0.5 else (b, a) for a, b, _ in chunk]

@@ -32,7 +32,7 @@ from rag.metrics import is_squad_v2, squad_v1_scores, squad_v2_scores
 from rag.reader import READER_SETTINGS, Reader, ReaderSettings, encode_windows
 from training.allocator import release_free_pages, retain_freed_memory
 from training.attention import attention_implementation
-from training.checkpoint import StopFlag, find_checkpoint, load_checkpoint, save_checkpoint
+from training.checkpoint import StopFlag, resume_step, save_checkpoint
 from training.configs import ReaderConfig, to_dict
 from training.folders import checkpoint_folder, previous_copy
 from training.hard_negatives import MINED, hardest_per_question, negative_candidates
@@ -242,17 +242,7 @@ def train_reader(
     )
     steps = max(1, int(len(features) * cfg.epochs) // cfg.batch_size)
     checkpoint_dir = reader_checkpoint_dir(out)
-    first_step = 0
-    found = find_checkpoint(checkpoint_dir)
-    if found is not None:
-        saved = load_checkpoint(found, model, optimizer)
-        if {k: saved.get(k) for k in run_state} != run_state:
-            raise ValueError(
-                f"{found} belongs to a reader run with other settings (init, data or recipe); "
-                f"rerun with those, or delete {checkpoint_dir} to start over"
-            )
-        first_step = saved["step"]
-        log.info("resuming the reader from %s at step %d", found, first_step)
+    first_step = resume_step(checkpoint_dir, model, optimizer, run_state, "reader")
 
     def checkpoint(done: int) -> None:
         save_checkpoint(checkpoint_dir, model, tokenizer, optimizer, {**run_state, "step": done})

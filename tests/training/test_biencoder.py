@@ -391,22 +391,29 @@ def test_a_simcse_stage_spreads_unrelated_sentences_apart(
     assert after < before - 0.1, (before, after)
 
 
+def trainer_kwargs(monkeypatch) -> dict:
+    """The keyword arguments the embedder hands its trainer, filled in when it is made."""
+    from training.trainer_checkpoints import PickleFreeTrainer
+
+    seen: dict = {}
+    make = PickleFreeTrainer.__init__
+
+    def capture(self, *args, **kwargs):
+        seen.update(kwargs)
+        make(self, *args, **kwargs)
+
+    monkeypatch.setattr(PickleFreeTrainer, "__init__", capture)
+    return seen
+
+
 def test_silver_pairs_train_as_their_own_dataset_beside_the_gold(
     tmp_path, data_dir, tiny_embedder_dir, tiny_recipe, monkeypatch
 ):
     import dataclasses
 
     from training.biencoder import train_embedder
-    from training.trainer_checkpoints import PickleFreeTrainer
 
-    seen = {}
-    make = PickleFreeTrainer.__init__
-
-    def capture(self, *args, **kwargs):
-        seen.update(datasets=kwargs["train_dataset"], losses=kwargs["loss"])
-        make(self, *args, **kwargs)
-
-    monkeypatch.setattr(PickleFreeTrainer, "__init__", capture)
+    seen = trainer_kwargs(monkeypatch)
     gold = tmp_path / "sts-train.csv"
     gold.write_text(
         "".join(
@@ -438,9 +445,10 @@ def test_silver_pairs_train_as_their_own_dataset_beside_the_gold(
         sts_files=[gold, silver],
     )
     # CoSENT compares every pair of a batch with every other: gold and silver scales never meet
-    assert set(seen["datasets"]) == set(seen["losses"]) == {"sts", "silver"}
-    assert set(seen["datasets"]["silver"]["score"]) == {0.7}
-    assert len(seen["datasets"]["sts"]) == 20 and 0.7 not in set(seen["datasets"]["sts"]["score"])
+    datasets, losses = seen["train_dataset"], seen["loss"]
+    assert set(datasets) == set(losses) == {"sts", "silver"}
+    assert set(datasets["silver"]["score"]) == {0.7}
+    assert len(datasets["sts"]) == 20 and 0.7 not in set(datasets["sts"]["score"])
 
 
 def test_reader_margins_teach_the_embedder_with_margin_mse(
@@ -451,16 +459,8 @@ def test_reader_margins_teach_the_embedder_with_margin_mse(
     from rag.reader import Reader
     from training.biencoder import squad_triplets, train_embedder
     from training.squad import load_squad
-    from training.trainer_checkpoints import PickleFreeTrainer
 
-    seen = {}
-    make = PickleFreeTrainer.__init__
-
-    def capture(self, *args, **kwargs):
-        seen.update(dataset=kwargs["train_dataset"], args=kwargs["args"])
-        make(self, *args, **kwargs)
-
-    monkeypatch.setattr(PickleFreeTrainer, "__init__", capture)
+    seen = trainer_kwargs(monkeypatch)
     cfg = dataclasses.replace(
         tiny_recipe.embedder,
         squad=False,
@@ -486,7 +486,7 @@ def test_reader_margins_teach_the_embedder_with_margin_mse(
         train_embedder(cfg, tiny_embedder_dir, one_per_article, tmp_path / "emb")
     out = train_embedder(cfg, tiny_embedder_dir, train_file, tmp_path / "emb")
     assert (out / "model.safetensors").exists()
-    rows = seen["dataset"]  # one dataset: the margins alone
+    rows = seen["train_dataset"]  # one dataset: the margins alone
     triplets = squad_triplets(load_squad(train_file)[1], cfg.seed)[:24]
     reader = Reader.load(tiny_reader_dir)
     expected = 0.5 * (
