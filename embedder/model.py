@@ -42,7 +42,10 @@ log = logging.getLogger(__name__)
 def _fingerprint(folder: Path) -> str:
     """Short content hash of the weights, so an index knows exactly which model built it."""
     digest = hashlib.sha256()
-    for name in sorted(p.name for p in folder.glob("*.safetensors")):
+    # module folders' weights too (a whitening Dense): a model with only top-level weights hashes
+    # as it always did
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.safetensors"))
+    for name in (n for n in names if not n.startswith((".", "checkpoint-"))):
         with open(folder / name, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)

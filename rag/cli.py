@@ -352,6 +352,18 @@ def cmd_interpolate(args) -> int:
     return 0
 
 
+def cmd_whiten(args) -> int:
+    from training.squad import load_squad
+    from training.whitening import WhiteningSettings, whiten_embedder, whitening_texts
+
+    settings = WhiteningSettings(alpha=args.alpha, centre=args.centre, keep=args.keep)
+    texts = whitening_texts(load_squad(args.data)[1], size=args.size)
+    out = whiten_embedder(args.model, args.out, texts, settings)
+    fitted = sum(len(batch) for batch in texts.values())
+    print(f"wrote {args.model} whitened (alpha {settings.alpha}, fit on {fitted} texts) to {out}")
+    return 0
+
+
 # ---------------------------------------------------------------- evaluation
 
 
@@ -687,6 +699,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight", type=float, required=True, help="between 0 and 1")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_interpolate)
+
+    p = train.add_parser(
+        "whiten",
+        help="append a whitening transform fitted on SQuAD text to an embedder (no training)",
+        description="BERT-whitening: fits y = (x - mean) U diag(s^(-alpha/2)) on the vectors of "
+        "SQuAD paragraphs and questions and saves it in the model folder as a Dense + Normalize "
+        "module; benchmarks/whitening.py measures the settings.",
+    )
+    p.add_argument("--model", required=True, help="embedder folder to whiten")
+    p.add_argument("--data", required=True, help="SQuAD JSON(.gz) whose text fits the transform")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--alpha", type=float, default=0.5, help="1 = full whitening (default 0.5)")
+    p.add_argument("--centre", action="store_true", help="subtract the fit mean first")
+    p.add_argument("--keep", type=int, default=0, help="output dimensions (default: all)")
+    p.add_argument("--size", type=int, default=4000, help="paragraphs and questions (each)")
+    p.set_defaults(func=cmd_whiten)
 
     p = sub.add_parser(
         "app",

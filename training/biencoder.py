@@ -6,10 +6,11 @@ the ``NO_DUPLICATES`` batch sampler, so no paragraph is its own negative within 
 batches filled article by article (``batch_grouping: article``, ``training.batching``);
 inverse-cloze pairs from the pretraining corpus (``ict_pairs``, ``training.inverse_cloze``),
 sentences paired with themselves under dropout (unsupervised SimCSE, ``simcse_sentences``),
-scored STS-B/SICK pairs (CoSENT, silver ones as a dataset of their own) and the reader's relevance
-margins on hard negatives (MarginMSE, ``training.reader_margins``) can join or replace them in a
-multi-dataset run, and a share of the paragraphs can be swapped for the token window that holds
-the answer (``answer_windows``, ``training.answer_windows``), the unit the notes index searches.
+scored STS-B/SICK pairs (CoSENT, or AnglE / cosine MSE by ``sts_loss``; silver ones as a
+dataset of their own) and the reader's relevance margins on hard negatives (MarginMSE,
+``training.reader_margins``) can join or replace them in a multi-dataset run, and a share of
+the paragraphs can be swapped for the token window that holds the answer (``answer_windows``,
+``training.answer_windows``), the unit the notes index searches.
 A few SQuAD train articles are held out: sentence-transformers' ``InformationRetrievalEvaluator``
 scores retrieval on them during training, and its final scores are saved as ``eval_results.json``.
 
@@ -51,8 +52,10 @@ try:  # sentence-transformers >= 6
         InformationRetrievalEvaluator,
     )
     from sentence_transformers.sentence_transformer.losses import (
+        AnglELoss,
         CachedMultipleNegativesRankingLoss,
         CoSENTLoss,
+        CosineSimilarityLoss,
         MarginMSELoss,
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
@@ -61,8 +64,10 @@ try:  # sentence-transformers >= 6
 except ImportError:  # sentence-transformers 3 - 5
     from sentence_transformers.evaluation import InformationRetrievalEvaluator
     from sentence_transformers.losses import (
+        AnglELoss,
         CachedMultipleNegativesRankingLoss,
         CoSENTLoss,
+        CosineSimilarityLoss,
         MarginMSELoss,
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
@@ -70,6 +75,9 @@ except ImportError:  # sentence-transformers 3 - 5
     from sentence_transformers.models import Normalize, Pooling, Transformer
 
 log = logging.getLogger(__name__)
+
+# the losses a recipe's ``sts_loss`` may name for scored pairs (scores in [0, 1])
+SCORED_PAIR_LOSSES = {"cosent": CoSENTLoss, "angle": AnglELoss, "cosine": CosineSimilarityLoss}
 
 
 def squad_pairs(examples: list[dict]) -> list[tuple[str, str]]:
@@ -297,8 +305,8 @@ def train_embedder(
     sentence-transformers folder.
 
     SQuAD (question, paragraph[, hard negative]) pairs use in-batch negatives (MNRL, or its cached
-    variant); ``sts_files`` add a CoSENT loss on scored pairs in the same multi-dataset run (silver
-    ``.jsonl`` files as a dataset of their own);
+    variant); ``sts_files`` add a loss on scored pairs (``cfg.sts_loss``: CoSENT by default) in
+    the same multi-dataset run (silver ``.jsonl`` files as a dataset of their own);
     ``cfg.ict_pairs`` add inverse-cloze pairs from ``corpus_files`` (``training.inverse_cloze``)
     under the same in-batch loss, and ``cfg.simcse_sentences`` unsupervised SimCSE sentences
     (``training.simcse``), both skipping the articles in ``exclude_titles`` and the held-out
@@ -338,6 +346,11 @@ def train_embedder(
         raise ValueError(
             "SimCSE's two views of a sentence differ only by dropout: set dropout above 0 "
             "(e.g. 0.1) or simcse_sentences to 0"
+        )
+    if cfg.sts_loss not in SCORED_PAIR_LOSSES:
+        raise ValueError(
+            f"sts_loss {cfg.sts_loss!r} is not one of {sorted(SCORED_PAIR_LOSSES)}: pick one "
+            "(cosent, the default; angle, CoSENT on angle differences; cosine, MSE on cosines)"
         )
     if cfg.margin_triplets and not cfg.margin_teacher:
         raise ValueError(
@@ -523,7 +536,7 @@ def train_embedder(
                 "score": [y for _, _, y in scored],
             }
         )
-        losses[name] = matryoshka(CoSENTLoss(model))
+        losses[name] = matryoshka(SCORED_PAIR_LOSSES[cfg.sts_loss](model))
     # one dataset trains alone; two make a multi-dataset run (proportional sampling)
     single = len(datasets) == 1
     dataset = next(iter(datasets.values())) if single else datasets

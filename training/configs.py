@@ -256,6 +256,14 @@ class EmbedderConfig:
             "help": "Scored pairs for the CoSENT loss, gold and silver each (0 = all given)."
         },
     )
+    sts_loss: str = field(
+        default="cosent",
+        metadata={
+            "help": "Loss on the scored pairs: cosent (ranks every pair of a batch by its "
+            "score) | angle (AnglE: the same ranking on angle differences) | cosine (MSE between "
+            "cosine and score)."
+        },
+    )
     sts_only: bool = field(
         default=False,
         metadata={

@@ -433,3 +433,24 @@ def test_silver_sts_pairs_from_the_cli_teach_the_embedder(
     assert (out / "model.safetensors").exists()
     assert main(["train", "silver-sts", *config, *args[:-1], str(tmp_path / "silver.csv")]) == 2
     assert ".jsonl" in capsys.readouterr().err
+
+
+def test_train_whiten_writes_a_whitened_embedder_the_index_uses(
+    tmp_path, notes, tiny_embedder_dir, data_dir, capsys
+):
+    out = tmp_path / "white"
+    args = ["train", "whiten", "--model", str(tiny_embedder_dir), "--out", str(out)]
+    assert main([*args, "--data", str(data_dir / "squad-train.json"), "--size", "100"]) == 0
+    assert "whitened (alpha 0.5" in capsys.readouterr().out
+    assert json.loads((out / "notesqa_whitening.json").read_text())["alpha"] == 0.5
+    assert main(["index", str(notes), "--embedder", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chunks"] >= 2
+    search = ["search", "Where was Ada born?", "--index", str(notes / ".notesqa")]
+    assert main([*search, "--embedder", str(out)]) == 0
+    assert "Oslo" in capsys.readouterr().out
+    assert main([*search, "--embedder", str(tiny_embedder_dir)]) == 2  # not the index's model
+    assert "was built with embedder='white@" in capsys.readouterr().err
+    # an alpha out of range is one clear line before anything is read or written
+    assert main([*args[:-1], str(tmp_path / "bad"), "--data", "x.json", "--alpha", "2"]) != 0
+    assert "alpha must be between 0" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -496,3 +496,43 @@ def test_reader_margins_teach_the_embedder_with_margin_mse(
     assert rows["anchor"] == [q for q, _, _ in triplets]
     np.testing.assert_allclose(rows["label"], expected, rtol=0.1, atol=0.5)  # bf16 vs fp32
     assert seen["args"].prompts["negative"] == "passage: "  # the negative is a passage too
+
+
+@pytest.mark.parametrize("name", ["angle", "cosine"])
+def test_the_scored_pair_loss_is_the_recipes_choice(
+    tmp_path, data_dir, tiny_embedder_dir, tiny_recipe, monkeypatch, name
+):
+    import dataclasses
+
+    from training.biencoder import SCORED_PAIR_LOSSES, train_embedder
+
+    gold = tmp_path / "sts-train.csv"
+    gold.write_text(
+        "".join(
+            f"g\tf\ty\t{i}\t{i % 6}.0\tA man {i} walks.\tA man {i} is walking.\n" for i in range(20)
+        )
+    )
+    cfg = dataclasses.replace(
+        tiny_recipe.embedder,
+        sts_only=True,
+        epochs=1.0,
+        batch_size=8,
+        eval_articles=0,
+        matryoshka_dims=[],
+        sts_loss="euclid",
+    )
+    with pytest.raises(ValueError, match="sts_loss 'euclid' is not one of"):
+        train_embedder(
+            cfg,
+            tiny_embedder_dir,
+            data_dir / "squad-train.json",
+            tmp_path / "emb",
+            sts_files=[gold],
+        )
+    assert not (tmp_path / "emb").exists()
+    seen = trainer_kwargs(monkeypatch)
+    cfg = dataclasses.replace(cfg, sts_loss=name)
+    train_embedder(
+        cfg, tiny_embedder_dir, data_dir / "squad-train.json", tmp_path / "emb", sts_files=[gold]
+    )
+    assert type(seen["loss"]) is SCORED_PAIR_LOSSES[name]

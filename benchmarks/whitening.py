@@ -1,0 +1,138 @@
+"""Post-hoc whitening of an embedder's vectors: STS-B and SQuAD dev retrieval, with and without.
+
+BERT-whitening (Su et al. 2021) maps every sentence vector through one linear transform,
+``y = (x - mu) @ W`` with ``W = U diag(s ** -alpha / 2)`` from the SVD ``cov = U diag(s) U^T`` of
+vectors of unlabelled text, then re-normalises. On raw BERT it lifts STS-B by many points; on a
+contrastively trained bi-encoder it may help, do nothing or hurt. This benchmark answers that for
+one embedder, with no training: it encodes the fit texts, the STS-B test pairs and SQuAD v1.1
+dev (all 2,067 paragraphs, all 10,570 questions, one vector per paragraph, exact search) once,
+then scores the plain vectors (the baseline, same run) and each transform.
+
+Fit sets (text only, no labels are read): ``sts`` = the sentences of STS-B train; ``squad`` =
+SQuAD v1.1 train paragraphs and questions sampled as ``notesqa train whiten`` samples them
+(``--fit-size`` of each, queries and passages each with their own prompt); ``both`` = the two
+together. ``alpha`` 1 is full whitening, 0.5 a half step, 0 a rotation (no change) or, centred,
+centring alone; every setting runs as it is and centred (the fit mean subtracted first); ``k``
+keeps the first k whitened directions (the largest variance). The transform itself is
+``training.whitening.fit_whitening``.
+
+Example:
+    $ python benchmarks/whitening.py --data ../shared/data --model models/embedder
+    {"model": "embedder", "baseline": {"stsb_test_spearman": 70.19, "recall@5": 0.633, ...},
+     "whitened": {"sts alpha=1 k=256": {...}, "sts centred alpha=1 k=256": {...}, ...}}
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from embedder import Embedder  # noqa: E402
+from rag.metrics import retrieval_scores  # noqa: E402
+from training.squad import load_squad  # noqa: E402
+from training.whitening import WhiteningSettings, fit_whitening, whitening_texts  # noqa: E402
+
+
+def read_sts(path: Path) -> tuple[list[str], list[str], list[float]]:
+    left, right, gold = [], [], []
+    with open(path, encoding="utf-8") as handle:
+        for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if len(row) >= 7:
+                gold.append(float(row[4]))
+                left.append(row[5])
+                right.append(row[6])
+    return left, right, gold
+
+
+def transform(vectors: np.ndarray, mu: np.ndarray, w: np.ndarray) -> np.ndarray:
+    out = (vectors - mu) @ w  # (n, keep)
+    return np.ascontiguousarray(out / np.linalg.norm(out, axis=1, keepdims=True), dtype=np.float32)
+
+
+def score(sts: tuple, squad: tuple) -> dict[str, float]:
+    """STS-B test Spearman x 100 and one-vector SQuAD dev retrieval for already mapped vectors."""
+    left, right, gold = sts
+    passages, queries, gold_ids = squad
+    spearman = spearmanr((left * right).sum(axis=1), gold).statistic * 100
+    index = faiss.IndexFlatIP(passages.shape[1])
+    index.add(passages)
+    _, ranked = index.search(queries, 20)  # (questions, 20)
+    scores = retrieval_scores(ranked.tolist(), gold_ids, ks=(1, 5, 20))
+    return {"stsb_test_spearman": round(float(spearman), 2)} | {
+        k: round(v, 4) for k, v in scores.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
+    parser.add_argument("--model", type=Path, default=None, help="embedder (default: shipped)")
+    parser.add_argument("--fit-size", type=int, default=4000, help="SQuAD train texts per kind")
+    parser.add_argument(
+        "--fit", nargs="+", default=["sts", "squad", "both"], choices=["sts", "squad", "both"]
+    )
+    parser.add_argument("--alphas", type=float, nargs="+", default=[1.0, 0.5, 0.25, 0.0])
+    parser.add_argument("--keep", type=int, nargs="+", default=[0, 128], help="0 keeps all")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    embedder = Embedder.load(args.model)
+
+    def encode(texts: list[str], kind: str | None) -> np.ndarray:
+        return embedder.encode(texts, batch_size=64, show_progress=True, kind=kind)
+
+    sts_left, sts_right, sts_gold = read_sts(args.data / "stsbenchmark" / "sts-test.csv")
+    sts = (encode(sts_left, None), encode(sts_right, None), sts_gold)
+    _, dev = load_squad(args.data / "squad" / "dev-v1.1.json.gz")
+    paragraph_ids: dict[str, int] = {}
+    for e in dev:
+        paragraph_ids.setdefault(e["context"], len(paragraph_ids))
+    squad = (
+        encode(list(paragraph_ids), "passage"),
+        encode([e["question"] for e in dev], "query"),
+        [paragraph_ids[e["context"]] for e in dev],
+    )
+    train_left, train_right, _ = read_sts(args.data / "stsbenchmark" / "sts-train.csv")
+    _, train = load_squad(args.data / "squad" / "train-v1.1.json.gz")
+    fit_texts = whitening_texts(train, size=args.fit_size)  # as `notesqa train whiten` fits
+    fit_sets = {
+        "sts": encode(sorted(set(train_left + train_right)), None),
+        "squad": np.concatenate([encode(batch, kind) for kind, batch in fit_texts.items()]),
+    }
+    fit_sets["both"] = np.concatenate([fit_sets["sts"], fit_sets["squad"]])
+    fit_sets = {name: fit_sets[name] for name in args.fit}
+    report = {"model": (args.model or Path("models/embedder")).name, "baseline": score(sts, squad)}
+    print(json.dumps({"baseline": report["baseline"]}), file=sys.stderr)
+    whitened = {}
+    grid = [
+        (fit_name, WhiteningSettings(alpha=alpha, centre=centre, keep=keep))
+        for fit_name in fit_sets
+        for centre in (False, True)
+        for alpha in args.alphas
+        for keep in args.keep
+    ]
+    for fit_name, settings in grid:
+        mu, w = fit_whitening(fit_sets[fit_name], settings)
+        mapped_sts = (transform(sts[0], mu, w), transform(sts[1], mu, w), sts[2])
+        mapped_squad = (transform(squad[0], mu, w), transform(squad[1], mu, w), squad[2])
+        centred = " centred" if settings.centre else ""
+        name = f"{fit_name}{centred} alpha={settings.alpha:g} k={w.shape[1]}"
+        whitened[name] = score(mapped_sts, mapped_squad)
+        print(json.dumps({name: whitened[name]}), file=sys.stderr)
+    report["whitened"] = whitened
+    report["fit_texts"] = {name: len(v) for name, v in fit_sets.items()}
+    report["threads"] = args.threads
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
