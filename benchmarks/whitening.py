@@ -6,7 +6,9 @@ vectors of unlabelled text, then re-normalises. On raw BERT it lifts STS-B by ma
 contrastively trained bi-encoder it may help, do nothing or hurt. This benchmark answers that for
 one embedder, with no training: it encodes the fit texts, the STS-B test pairs and SQuAD v1.1
 dev (all 2,067 paragraphs, all 10,570 questions, one vector per paragraph, exact search) once,
-then scores the plain vectors (the baseline, same run) and each transform.
+then scores the plain vectors (the baseline, same run) and each transform; ``heldout_*`` keys
+are the same retrieval among the paragraphs of the 20 held-out SQuAD train articles (the
+embedder recipes' ``eval_articles`` split), where a setting should be chosen before dev.
 
 Fit sets (text only, no labels are read): ``sts`` = the sentences of STS-B train; ``squad`` =
 SQuAD v1.1 train paragraphs and questions sampled as ``notesqa train whiten`` samples them
@@ -38,6 +40,7 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from embedder import Embedder  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
+from training.biencoder import split_articles  # noqa: E402
 from training.squad import load_squad  # noqa: E402
 from training.whitening import WhiteningSettings, fit_whitening, whitening_texts  # noqa: E402
 
@@ -56,6 +59,16 @@ def read_sts(path: Path) -> tuple[list[str], list[str], list[float]]:
 def transform(vectors: np.ndarray, mu: np.ndarray, w: np.ndarray) -> np.ndarray:
     out = (vectors - mu) @ w  # (n, keep)
     return np.ascontiguousarray(out / np.linalg.norm(out, axis=1, keepdims=True), dtype=np.float32)
+
+
+def heldout_scores(squad: tuple) -> dict[str, float]:
+    """Retrieval among the held-out train articles' paragraphs, keys prefixed ``heldout_``."""
+    passages, queries, gold_ids = squad
+    index = faiss.IndexFlatIP(passages.shape[1])
+    index.add(passages)
+    _, ranked = index.search(queries, 20)  # (questions, 20)
+    scores = retrieval_scores(ranked.tolist(), gold_ids, ks=(1, 5, 20))
+    return {f"heldout_{k}": round(v, 4) for k, v in scores.items()}
 
 
 def score(sts: tuple, squad: tuple) -> dict[str, float]:
@@ -80,7 +93,9 @@ def main() -> None:
     parser.add_argument(
         "--fit", nargs="+", default=["sts", "squad", "both"], choices=["sts", "squad", "both"]
     )
-    parser.add_argument("--alphas", type=float, nargs="+", default=[1.0, 0.5, 0.25, 0.0])
+    parser.add_argument(
+        "--alphas", type=float, nargs="+", default=[1.0, 0.75, 0.6, 0.5, 0.4, 0.25, 0.0]
+    )
     parser.add_argument("--keep", type=int, nargs="+", default=[0, 128], help="0 keeps all")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -103,6 +118,17 @@ def main() -> None:
     )
     train_left, train_right, _ = read_sts(args.data / "stsbenchmark" / "sts-train.csv")
     _, train = load_squad(args.data / "squad" / "train-v1.1.json.gz")
+    # the settings are chosen on the 20 held-out train articles the embedder never trained on
+    # (its recipe's eval_articles split); the fit reads only the other articles
+    train, heldout = split_articles(train, heldout_articles=20, seed=0)
+    heldout_ids: dict[str, int] = {}
+    for e in heldout:
+        heldout_ids.setdefault(e["context"], len(heldout_ids))
+    heldout_squad = (
+        encode(list(heldout_ids), "passage"),
+        encode([e["question"] for e in heldout], "query"),
+        [heldout_ids[e["context"]] for e in heldout],
+    )
     fit_texts = whitening_texts(train, size=args.fit_size)  # as `notesqa train whiten` fits
     fit_sets = {
         "sts": encode(sorted(set(train_left + train_right)), None),
@@ -110,7 +136,10 @@ def main() -> None:
     }
     fit_sets["both"] = np.concatenate([fit_sets["sts"], fit_sets["squad"]])
     fit_sets = {name: fit_sets[name] for name in args.fit}
-    report = {"model": (args.model or Path("models/embedder")).name, "baseline": score(sts, squad)}
+    report = {
+        "model": (args.model or Path("models/embedder")).name,
+        "baseline": score(sts, squad) | heldout_scores(heldout_squad),
+    }
     print(json.dumps({"baseline": report["baseline"]}), file=sys.stderr)
     whitened = {}
     grid = [
@@ -126,7 +155,8 @@ def main() -> None:
         mapped_squad = (transform(squad[0], mu, w), transform(squad[1], mu, w), squad[2])
         centred = " centred" if settings.centre else ""
         name = f"{fit_name}{centred} alpha={settings.alpha:g} k={w.shape[1]}"
-        whitened[name] = score(mapped_sts, mapped_squad)
+        mapped_heldout = tuple(transform(v, mu, w) for v in heldout_squad[:2]) + heldout_squad[2:]
+        whitened[name] = score(mapped_sts, mapped_squad) | heldout_scores(mapped_heldout)
         print(json.dumps({name: whitened[name]}), file=sys.stderr)
     report["whitened"] = whitened
     report["fit_texts"] = {name: len(v) for name, v in fit_sets.items()}
