@@ -703,9 +703,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = train.add_parser(
         "whiten",
         help="append a whitening transform fitted on SQuAD text to an embedder (no training)",
-        description="BERT-whitening: fits y = (x - mean) U diag(s^(-alpha/2)) on the vectors of "
-        "SQuAD paragraphs and questions and saves it in the model folder as a Dense + Normalize "
-        "module; benchmarks/whitening.py measures the settings.",
+        description="BERT-whitening: fits y = x U diag(s^(-alpha/2)) (x - mean with --centre), "
+        "cov = U diag(s) U^T, on the vectors of SQuAD paragraphs and questions and saves it in "
+        "the model folder as a Dense + Normalize module; benchmarks/whitening.py measures the "
+        "settings on held-out train articles and dev.",
     )
     p.add_argument("--model", required=True, help="embedder folder to whiten")
     p.add_argument("--data", required=True, help="SQuAD JSON(.gz) whose text fits the transform")

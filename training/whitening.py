@@ -13,7 +13,7 @@ the strongest. ``benchmarks/whitening.py`` measures which settings help.
 
 Example:
     >>> texts = whitening_texts(load_squad("train-v1.1.json.gz")[1], size=4000)
-    >>> whiten_embedder("runs/embedder", "runs/embedder-white", texts, alpha=0.5)
+    >>> whiten_embedder("runs/embedder", "runs/embedder-white", texts, WhiteningSettings(alpha=0.5))
     PosixPath('runs/embedder-white')
 """
 
@@ -37,7 +37,7 @@ RECORD_FILE = "notesqa_whitening.json"
 class WhiteningSettings:
     """How the transform is fitted (stored beside the model as ``notesqa_whitening.json``)."""
 
-    alpha: float = 0.5  # 1 = full whitening, 0 = none
+    alpha: float = 0.5  # 1 = full whitening, 0 = a rotation (cosines unchanged unless centred)
     centre: bool = False  # subtract the fit vectors' mean first
     keep: int = 0  # output dimensions, largest fit variance first (0 = all)
 
@@ -53,7 +53,7 @@ class WhiteningSettings:
 def fit_whitening(
     vectors: np.ndarray, settings: WhiteningSettings
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``shift`` (d,) and ``weight`` (d, keep) with ``y = (x - shift) @ weight`` from (n, d) vectors.
+    """``shift`` (d,) and ``weight`` (d, keep), ``y = (x - shift) @ weight``, from (n, d) vectors.
 
     Example:
         >>> shift, weight = fit_whitening(np.random.randn(500, 8), WhiteningSettings(alpha=1))
