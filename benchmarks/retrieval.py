@@ -124,7 +124,8 @@ def bm25_rankings(paragraphs: list[str], questions: list[str], depth: int) -> li
     return [bm25.search(q, depth) for q in questions]
 
 
-def sts_spearman(embedder: Embedder, path: Path) -> float:
+def read_sts(path: Path) -> tuple[list[str], list[str], list[float]]:
+    """(left sentences, right sentences, gold scores) of an STS-B ``.csv`` file."""
     left, right, gold = [], [], []
     with open(path, encoding="utf-8") as handle:
         for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
@@ -132,6 +133,11 @@ def sts_spearman(embedder: Embedder, path: Path) -> float:
                 gold.append(float(row[4]))
                 left.append(row[5])
                 right.append(row[6])
+    return left, right, gold
+
+
+def sts_spearman(embedder: Embedder, path: Path) -> float:
+    left, right, gold = read_sts(path)
     a, b = embedder.encode(left), embedder.encode(right)  # unit rows
     return float(spearmanr((a * b).sum(axis=1), gold).statistic * 100)
 

@@ -27,7 +27,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -38,6 +37,7 @@ import torch
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.retrieval import read_sts  # noqa: E402
 from embedder import Embedder  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
 from training.biencoder import split_articles  # noqa: E402
@@ -45,44 +45,26 @@ from training.squad import load_squad  # noqa: E402
 from training.whitening import WhiteningSettings, fit_whitening, whitening_texts  # noqa: E402
 
 
-def read_sts(path: Path) -> tuple[list[str], list[str], list[float]]:
-    left, right, gold = [], [], []
-    with open(path, encoding="utf-8") as handle:
-        for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if len(row) >= 7:
-                gold.append(float(row[4]))
-                left.append(row[5])
-                right.append(row[6])
-    return left, right, gold
-
-
 def transform(vectors: np.ndarray, mu: np.ndarray, w: np.ndarray) -> np.ndarray:
     out = (vectors - mu) @ w  # (n, keep)
     return np.ascontiguousarray(out / np.linalg.norm(out, axis=1, keepdims=True), dtype=np.float32)
 
 
-def heldout_scores(squad: tuple) -> dict[str, float]:
-    """Retrieval among the held-out train articles' paragraphs, keys prefixed ``heldout_``."""
+def retrieval(squad: tuple, prefix: str = "") -> dict[str, float]:
+    """One-vector retrieval (exact search) for already mapped (passages, queries, gold ids)."""
     passages, queries, gold_ids = squad
     index = faiss.IndexFlatIP(passages.shape[1])
     index.add(passages)
     _, ranked = index.search(queries, 20)  # (questions, 20)
     scores = retrieval_scores(ranked.tolist(), gold_ids, ks=(1, 5, 20))
-    return {f"heldout_{k}": round(v, 4) for k, v in scores.items()}
+    return {f"{prefix}{k}": round(v, 4) for k, v in scores.items()}
 
 
 def score(sts: tuple, squad: tuple) -> dict[str, float]:
     """STS-B test Spearman x 100 and one-vector SQuAD dev retrieval for already mapped vectors."""
     left, right, gold = sts
-    passages, queries, gold_ids = squad
     spearman = spearmanr((left * right).sum(axis=1), gold).statistic * 100
-    index = faiss.IndexFlatIP(passages.shape[1])
-    index.add(passages)
-    _, ranked = index.search(queries, 20)  # (questions, 20)
-    scores = retrieval_scores(ranked.tolist(), gold_ids, ks=(1, 5, 20))
-    return {"stsb_test_spearman": round(float(spearman), 2)} | {
-        k: round(v, 4) for k, v in scores.items()
-    }
+    return {"stsb_test_spearman": round(float(spearman), 2)} | retrieval(squad)
 
 
 def main() -> None:
@@ -107,28 +89,22 @@ def main() -> None:
 
     sts_left, sts_right, sts_gold = read_sts(args.data / "stsbenchmark" / "sts-test.csv")
     sts = (encode(sts_left, None), encode(sts_right, None), sts_gold)
-    _, dev = load_squad(args.data / "squad" / "dev-v1.1.json.gz")
-    paragraph_ids: dict[str, int] = {}
-    for e in dev:
-        paragraph_ids.setdefault(e["context"], len(paragraph_ids))
-    squad = (
-        encode(list(paragraph_ids), "passage"),
-        encode([e["question"] for e in dev], "query"),
-        [paragraph_ids[e["context"]] for e in dev],
-    )
+
+    def squad_vectors(examples: list[dict]) -> tuple:
+        """(paragraph vectors, question vectors, each question's paragraph id)."""
+        ids: dict[str, int] = {}
+        for e in examples:
+            ids.setdefault(e["context"], len(ids))
+        questions = encode([e["question"] for e in examples], "query")
+        return encode(list(ids), "passage"), questions, [ids[e["context"]] for e in examples]
+
+    squad = squad_vectors(load_squad(args.data / "squad" / "dev-v1.1.json.gz")[1])
     train_left, train_right, _ = read_sts(args.data / "stsbenchmark" / "sts-train.csv")
     _, train = load_squad(args.data / "squad" / "train-v1.1.json.gz")
     # the settings are chosen on the 20 held-out train articles the embedder never trained on
     # (its recipe's eval_articles split); the fit reads only the other articles
     train, heldout = split_articles(train, heldout_articles=20, seed=0)
-    heldout_ids: dict[str, int] = {}
-    for e in heldout:
-        heldout_ids.setdefault(e["context"], len(heldout_ids))
-    heldout_squad = (
-        encode(list(heldout_ids), "passage"),
-        encode([e["question"] for e in heldout], "query"),
-        [heldout_ids[e["context"]] for e in heldout],
-    )
+    heldout_squad = squad_vectors(heldout)
     fit_texts = whitening_texts(train, size=args.fit_size)  # as `notesqa train whiten` fits
     fit_sets = {
         "sts": encode(sorted(set(train_left + train_right)), None),
@@ -138,7 +114,7 @@ def main() -> None:
     fit_sets = {name: fit_sets[name] for name in args.fit}
     report = {
         "model": (args.model or Path("models/embedder")).name,
-        "baseline": score(sts, squad) | heldout_scores(heldout_squad),
+        "baseline": score(sts, squad) | retrieval(heldout_squad, "heldout_"),
     }
     print(json.dumps({"baseline": report["baseline"]}), file=sys.stderr)
     whitened = {}
@@ -156,7 +132,7 @@ def main() -> None:
         centred = " centred" if settings.centre else ""
         name = f"{fit_name}{centred} alpha={settings.alpha:g} k={w.shape[1]}"
         mapped_heldout = tuple(transform(v, mu, w) for v in heldout_squad[:2]) + heldout_squad[2:]
-        whitened[name] = score(mapped_sts, mapped_squad) | heldout_scores(mapped_heldout)
+        whitened[name] = score(mapped_sts, mapped_squad) | retrieval(mapped_heldout, "heldout_")
         print(json.dumps({name: whitened[name]}), file=sys.stderr)
     report["whitened"] = whitened
     report["fit_texts"] = {name: len(v) for name, v in fit_sets.items()}
