@@ -60,11 +60,15 @@ def best(s: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 def soft_max(temperature: float, mean: bool) -> Aggregation:
     def aggregate(s: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-        # cosines are at most 1: exp((s - 1) / t) cannot overflow
-        total = np.add.reduceat(np.exp((s - 1.0) / temperature), starts, axis=1)  # (q, P)
+        # shifted by each passage's best cosine, as rag.store.soft_best: exp neither overflows nor
+        # underflows to a log of 0 (whitened vectors have cosines far below 1)
+        top = np.maximum.reduceat(s, starts, axis=1)  # (q, P)
+        each_top = np.repeat(top, sizes.astype(np.int64), axis=1)  # (q, N)
+        shifted = np.exp((s - each_top) / temperature)  # (q, N)
+        total = np.add.reduceat(shifted, starts, axis=1)  # (q, P), each at least 1
         if mean:
             total = total / sizes
-        return 1.0 + temperature * np.log(total)
+        return top + temperature * np.log(total)
 
     return aggregate
 
