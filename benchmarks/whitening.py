@@ -50,6 +50,12 @@ def transform(vectors: np.ndarray, mu: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out / np.linalg.norm(out, axis=1, keepdims=True), dtype=np.float32)
 
 
+def transform_pair(vectors: tuple, mu: np.ndarray, w: np.ndarray) -> tuple:
+    """(left, right, labels) with both vector sets mapped: STS pairs or SQuAD passages/queries."""
+    left, right, labels = vectors
+    return transform(left, mu, w), transform(right, mu, w), labels
+
+
 def retrieval(squad: tuple, prefix: str = "") -> dict[str, float]:
     """One-vector retrieval (exact search) for already mapped (passages, queries, gold ids)."""
     passages, queries, gold_ids = squad
@@ -127,11 +133,10 @@ def main() -> None:
     ]
     for fit_name, settings in grid:
         mu, w = fit_whitening(fit_sets[fit_name], settings)
-        mapped_sts = (transform(sts[0], mu, w), transform(sts[1], mu, w), sts[2])
-        mapped_squad = (transform(squad[0], mu, w), transform(squad[1], mu, w), squad[2])
+        mapped_sts, mapped_squad = transform_pair(sts, mu, w), transform_pair(squad, mu, w)
         centred = " centred" if settings.centre else ""
         name = f"{fit_name}{centred} alpha={settings.alpha:g} k={w.shape[1]}"
-        mapped_heldout = tuple(transform(v, mu, w) for v in heldout_squad[:2]) + heldout_squad[2:]
+        mapped_heldout = transform_pair(heldout_squad, mu, w)
         whitened[name] = score(mapped_sts, mapped_squad) | retrieval(mapped_heldout, "heldout_")
         print(json.dumps({name: whitened[name]}), file=sys.stderr)
     report["whitened"] = whitened
