@@ -1,9 +1,10 @@
 """notesqa's Streamlit app: pick a notes folder, index it, ask questions, see answers with sources.
 
-Start it with ``notesqa app [NOTES_DIR]`` (or ``streamlit run app/streamlit_app.py``). It only
+Start it with ``notesqa app [NOTES_DIR...]`` (or ``streamlit run app/streamlit_app.py``). It only
 talks to ``rag.pipeline.NotesQA``; models and the open index are cached with
 ``st.cache_resource``. Settings come from the environment so that ``notesqa app`` and tests can
-choose them: ``NOTESQA_NOTES`` (folder), ``NOTESQA_EMBEDDER`` and ``NOTESQA_READER`` (model folders).
+choose them: ``NOTESQA_NOTES`` (the folders served, joined by ``os.pathsep``; the page offers no
+other), ``NOTESQA_EMBEDDER`` and ``NOTESQA_READER`` (model folders).
 """
 
 from __future__ import annotations
@@ -62,10 +63,11 @@ def sidebar(qa: NotesQA) -> dict:
         saved.add((upload.name, upload.size))
         try:
             path = save_upload(qa.notes_dir, upload.name, upload.getvalue())
-        except ValueError as err:
+        except (ValueError, OSError) as err:
             st.sidebar.error(str(err))
         else:
-            st.sidebar.success(f"Saved {path.relative_to(qa.notes_dir)}")
+            note = "" if path.name == upload.name else f" (a file named {upload.name} exists)"
+            st.sidebar.success(f"Saved {path.relative_to(qa.notes_dir)}{note}")
 
     if st.sidebar.button("Index notes", type="primary", width="stretch", key="index"):
         bar = st.sidebar.progress(0.0, text="Reading and splitting your notes…")
@@ -75,7 +77,7 @@ def sidebar(qa: NotesQA) -> dict:
 
         try:
             summary = qa.index(progress=False, on_progress=report)
-        except (ValueError, FileNotFoundError, TimeoutError) as err:
+        except (ValueError, OSError) as err:  # damaged index, disk full, another indexer...
             bar.empty()
             st.sidebar.error(f"Indexing failed, the previous index is unchanged: {err}")
         else:
@@ -117,6 +119,8 @@ def sidebar(qa: NotesQA) -> dict:
             st.json(qa.stats())
         except FileNotFoundError:
             st.write("No index yet.")
+        except ValueError as err:  # a damaged index: Index notes rebuilds it
+            st.write(f"{err}. Click **Index notes** to rebuild it.")
     settings = {"k": k, "top_answers": answers, "mode": mode, "path_glob": path_glob or None}
     if always_answer:
         settings["null_threshold"] = None
@@ -152,24 +156,32 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
             st.markdown(highlighted_passage(answer), unsafe_allow_html=True)
 
 
+def served_folders() -> list[Path]:
+    """The notes folders this app serves, fixed when it starts (``NOTESQA_NOTES``, several joined
+    by the path separator, as ``notesqa app A B`` sets it); the browser cannot name another."""
+    given = os.environ.get("NOTESQA_NOTES") or "examples/notes"
+    return [Path(p).expanduser().resolve() for p in given.split(os.pathsep) if p.strip()]
+
+
 def main() -> None:
-    notes_dir = (
-        st.session_state.get("notes_dir") or os.environ.get("NOTESQA_NOTES") or "examples/notes"
-    )
     st.title("Ask your notes")
     st.caption("Answers are extracted from your own files, with the file and place they come from.")
-    chosen = st.text_input(
-        "Notes folder",
-        value=notes_dir,
-        key="folder",
-        help="A folder of .md / .txt notes (searched recursively).",
-    )
-    if not Path(chosen).expanduser().is_dir():
-        st.error(f"{chosen} is not a folder; type the path of your notes folder.")
+    folders = served_folders()
+    if len(folders) > 1:
+        chosen = st.selectbox(
+            "Notes folder",
+            folders,
+            format_func=lambda p: p.name or str(p),
+            key="folder",
+            help="The folders this app was started with (`notesqa app FOLDER...`).",
+        )
+    else:
+        chosen = folders[0]
+    if not chosen.is_dir():
+        st.error(f"{chosen} is not a folder; start the app with `notesqa app YOUR_NOTES_FOLDER`.")
         return
-    st.session_state["notes_dir"] = chosen
     qa = get_notes(
-        str(Path(chosen).expanduser().resolve()),
+        str(chosen),
         os.environ.get("NOTESQA_EMBEDDER") or None,
         os.environ.get("NOTESQA_READER") or None,
     )

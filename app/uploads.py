@@ -1,7 +1,8 @@
 """Save files uploaded in the app into the notes folder, safely.
 
-A bad upload (a name that would escape the folder, an unsupported type, a binary or non-UTF-8
-file, one that is too large) is refused with a clear message and nothing is written.
+A bad upload (a name that would escape the folder or is too long, an unsupported type, a binary
+or non-UTF-8 file, one that is too large) is refused with a clear message and nothing is written.
+An upload never replaces a file: a taken name gets a number (``week1 (2).md``).
 
 Example:
     >>> save_upload(Path("notes"), "../../etc/passwd.md", b"x")
@@ -18,8 +19,11 @@ import re
 import tempfile
 from pathlib import Path
 
+from rag.documents import control_share
+
 ALLOWED_SUFFIXES = (".md", ".markdown", ".txt")
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_NAME_CHARS = 120  # file systems allow 255 bytes; room for a " (2)" suffix and UTF-8
 _SAFE_NAME = re.compile(r"^[\w\- .()]+$")
 
 
@@ -33,6 +37,11 @@ def check_upload(name: str, data: bytes) -> str:
         or name in (".", "..")
     ):
         raise ValueError(f"{name!r} is not a plain file name; upload files, not paths")
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(
+            f"{name[:40]!r}... is {len(name)} characters long; rename it to at most "
+            f"{MAX_NAME_CHARS} characters and upload it again"
+        )
     if name.startswith(".") or not _SAFE_NAME.match(name):
         raise ValueError(
             f"{name!r} has characters notes file names cannot have; rename it (letters, digits, - _ . space)"
@@ -48,19 +57,44 @@ def check_upload(name: str, data: bytes) -> str:
     if b"\x00" in data[:8192]:
         raise ValueError(f"{name!r} looks binary (NUL bytes); upload text notes")
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(
             f"{name!r} is not UTF-8 text (byte {err.start}); save it as UTF-8 and upload it again"
         ) from err
+    if control_share(text) > 0.05:
+        raise ValueError(f"{name!r} looks binary (control characters); upload text notes")
     return name
 
 
+def free_name(folder: Path, name: str) -> str:
+    """``name``, or ``stem (2).ext``, ``stem (3).ext``... : the first not taken in ``folder``.
+
+    Example:
+        >>> free_name(Path("notes/uploads"), "week1.md")  # doctest: +SKIP
+        'week1 (2).md'
+    """
+    stem, suffix = os.path.splitext(name)
+    candidate, n = name, 1
+    while (folder / candidate).exists():
+        n += 1
+        candidate = f"{stem} ({n}){suffix}"
+    return candidate
+
+
 def save_upload(notes_dir: Path, name: str, data: bytes) -> Path:
-    """Write an upload into ``notes_dir/uploads/`` atomically; returns the new file's path."""
+    """Write an upload into ``notes_dir/uploads/`` atomically; returns the file's path.
+
+    Never overwrites: a file of the same name with other content keeps its name and the upload
+    gets a free one (``week1 (2).md``); the same content again returns the existing file.
+    """
     name = check_upload(name, data)
     folder = (Path(notes_dir) / "uploads").resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    existing = folder / name
+    if existing.is_file() and not existing.is_symlink() and existing.read_bytes() == data:
+        return existing
+    name = free_name(folder, name)
     target = (folder / name).resolve()
     if target.parent != folder:  # belt and braces against anything check_upload missed
         raise ValueError(f"{name!r} would be written outside the notes folder; rename it")
@@ -70,7 +104,7 @@ def save_upload(notes_dir: Path, name: str, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        os.replace(tmp, target)  # target is a free name (free_name)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import logging
+import math
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -25,6 +28,71 @@ log = logging.getLogger("notesqa")
 
 def _print_json(payload) -> None:
     print(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (``-k``, ``--answers``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (``--max-minutes``)."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (no nan or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 1 to 65535."""
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, got {value}")
+    return value
+
+
+def model_folder(text: str) -> str:
+    """argparse type for ``--init`` / model paths: an existing local folder, or ``hf:ORG/NAME``
+    for a model on the Hugging Face Hub (only then is anything downloaded)."""
+    if text.startswith("hf:"):
+        if not text[3:].strip():
+            raise argparse.ArgumentTypeError("hf: needs a model name, e.g. hf:prajjwal1/bert-mini")
+        return text[3:]
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"no model folder at {text}; pass a folder made by `notesqa train`, or "
+            f"hf:ORG/NAME for a model on the Hugging Face Hub"
+        )
+    return str(path)
 
 
 # ---------------------------------------------------------------- notes: index / ask / search
@@ -45,6 +113,8 @@ def cmd_index(args) -> int:
     if args.json:
         _print_json(summary.to_dict())
         return 0
+    if summary.repaired:
+        print(f"the index was damaged ({summary.repaired}); rebuilt it from scratch")
     print(
         f"indexed {summary.files} files into {summary.chunks} passages in {summary.seconds:.1f} s "
         f"-> {summary.index_dir}"
@@ -65,23 +135,47 @@ def cmd_index(args) -> int:
     return 0
 
 
-def _questions(path: str):
-    """``(id, question)`` pairs from a JSONL file of ``{"id", "question"}`` objects."""
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
+def _questions(path: str, field: str = "question"):
+    """``(id, question)`` pairs from a JSONL file of ``{"id", "question"}`` objects; a bad line
+    is an error naming ``path:line`` (checked before its question is answered)."""
+    source = Path(path).expanduser()
+    if source.is_dir():
+        raise IsADirectoryError(f"--batch {path} is a folder; pass a JSONL file of questions")
+    if not source.is_file():
+        raise FileNotFoundError(f"--batch {path} does not exist; pass a JSONL file of questions")
+    expected = f"a JSON object with 'id' and '{field}' on each line"
+    with open(source, "rb") as handle:
+        for line_no, raw in enumerate(handle, 1):
+            where = f"{path}:{line_no}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(
+                    f"{where}: not UTF-8 (byte {err.start}); save the file as UTF-8"
+                ) from None
             if not line.strip():
                 continue
             try:
                 item = json.loads(line)
-                yield item["id"], item["question"]
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
+            except json.JSONDecodeError as err:
                 raise ValueError(
-                    f"{path}:{line_no}: expected a JSON object with 'id' and 'question' ({err})"
-                ) from err
+                    f"{where}: not valid JSON ({err.msg}); expected {expected}"
+                ) from None
+            if not isinstance(item, dict) or "id" not in item or field not in item:
+                raise ValueError(f"{where}: expected {expected}")
+            text = item[field]
+            if not isinstance(text, str):
+                raise ValueError(
+                    f"{where}: '{field}' must be a string, got {json.dumps(text)}; expected {expected}"
+                )
+            if not text.strip():
+                raise ValueError(f"{where}: '{field}' is empty; write the {field} or drop the line")
+            yield item["id"], text
 
 
 def _run_batch(path: str, answer) -> int:
     """One JSON line per question of ``path``: ``answer(question)`` plus the question's ``id``."""
+    list(_questions(path))  # every line checked before the first (slow) answer
     for qid, question in _questions(path):
         print(json.dumps({"id": qid, **answer(question)}, ensure_ascii=False), flush=True)
     return 0
@@ -155,17 +249,33 @@ def cmd_search(args) -> int:
     return 0
 
 
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
 def cmd_stats(args) -> int:
     from rag.pipeline import resolve_index_dir
     from rag.store import NotesStore
 
     with NotesStore.open(resolve_index_dir(args.index)) as store:
         stats = store.stats()
+        if args.files:
+            indexed = [{"path": d["path"], "passages": d["num_chunks"]} for d in store.documents()]
+            skipped = [{"path": p, "reason": r} for p, r in store.skipped()]
     if args.json:
+        if args.files:
+            stats = {**stats, "indexed_files": indexed, "skipped_files": skipped}
         _print_json(stats)
-    else:
-        for key, value in stats.items():
-            print(f"{key:>15}: {value}")
+        return 0
+    for key, value in stats.items():
+        print(f"{key:>15}: {value}")
+    if args.files:
+        print(f"\nindexed ({_files(len(indexed))}):")
+        for item in indexed:
+            print(f"  {item['path']}  ({item['passages']} passages)")
+        print(f"skipped ({_files(len(skipped))}):")
+        for item in skipped:
+            print(f"  {item['path']}: {item['reason']}")
     return 0
 
 
@@ -398,27 +508,42 @@ def cmd_eval_retrieval(args) -> int:
     return 0
 
 
+LOCALHOST = "127.0.0.1"
+
+
 def cmd_app(args) -> int:
     import importlib.util
-    import os
     import subprocess
 
     if importlib.util.find_spec("streamlit") is None:
         raise FileNotFoundError("streamlit is not installed; run `pip install 'notesqa[app]'`")
-    notes = Path(args.notes_dir).expanduser().resolve()
-    if not notes.is_dir():
-        raise NotADirectoryError(f"{notes} is not a folder; pass your notes folder")
+    folders = []
+    for given in args.notes_dir:
+        notes = Path(given).expanduser().resolve()
+        if not notes.is_dir():
+            raise NotADirectoryError(f"{given} is not a folder; pass your notes folder")
+        folders.append(str(notes))
     script = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
-    env = {**os.environ, "NOTESQA_NOTES": str(notes)}
+    # the app serves these folders and no other: it has no box for a path of the user's choice
+    env = {**os.environ, "NOTESQA_NOTES": os.pathsep.join(folders)}
     for key, value in (("NOTESQA_EMBEDDER", args.embedder), ("NOTESQA_READER", args.reader)):
         if value:
-            env[key] = str(Path(value).expanduser().resolve())
+            local = Path(value).expanduser()
+            env[key] = str(local.resolve()) if local.exists() else value
+    if args.host not in (LOCALHOST, "localhost", "::1"):
+        print(
+            f"notesqa: warning: serving on {args.host}: anyone who can reach this machine on port "
+            f"{args.port} can read the notes in {', '.join(folders)}",
+            file=sys.stderr,
+        )
     command = [
         sys.executable,
         "-m",
         "streamlit",
         "run",
         str(script),
+        "--server.address",
+        args.host,
         "--server.port",
         str(args.port),
         "--browser.gatherUsageStats",
@@ -446,11 +571,18 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='Start with `notesqa index NOTES_DIR`, then `notesqa ask "your question"`.',
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an error (for reports)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def index_option(p):
         p.add_argument("--index", help="index folder (default: $NOTESQA_INDEX, then ./.notesqa)")
-        p.add_argument("--embedder", help="embedder folder (default: the shipped one)")
+        p.add_argument(
+            "--embedder",
+            type=model_folder,
+            help="embedder folder, or hf:ORG/NAME (default: the shipped one)",
+        )
         p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser(
@@ -460,7 +592,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("notes_dir", help="folder of notes")
     p.add_argument("--index", help="index folder (default: NOTES_DIR/.notesqa)")
-    p.add_argument("--embedder", help="embedder folder (default: the shipped one)")
+    p.add_argument(
+        "--embedder",
+        type=model_folder,
+        help="embedder folder, or hf:ORG/NAME (default: the shipped one)",
+    )
     p.add_argument(
         "--rebuild",
         action="store_true",
@@ -468,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--dim",
-        type=int,
+        type=positive_int,
         help="keep the first DIM components of each vector (Matryoshka embedders, e.g. 64 for a "
         "4x smaller index; default: the existing index's size, else the model's full size)",
     )
@@ -481,7 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--window-tokens",
-        type=int,
+        type=non_negative_int,
         metavar="N",
         help="also embed each passage longer than N tokens as windows of N tokens, and score a "
         "passage over all its vectors (default: the existing index's, else "
@@ -490,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--window-stride",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="a window starts every N tokens (default: half the window)",
     )
@@ -499,7 +635,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def retrieval_options(p, what: str, default_k: int) -> None:
         p.add_argument(
-            "-k", type=int, default=default_k, help=f"passages to {what} (default {default_k})"
+            "-k",
+            type=positive_int,
+            default=default_k,
+            help=f"passages to {what} (default {default_k})",
         )
         p.add_argument(
             "--mode",
@@ -530,12 +669,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="?")
     index_option(p)
     retrieval_options(p, "read", 5)
-    p.add_argument("--answers", type=int, default=3, help="answers to show (default 3)")
-    p.add_argument("--reader", help="reader folder (default: the shipped one)")
+    p.add_argument("--answers", type=positive_int, default=3, help="answers to show (default 3)")
+    p.add_argument("--reader", type=model_folder, help="reader folder (default: the shipped one)")
     abstain = p.add_mutually_exclusive_group()
     abstain.add_argument(
         "--null-threshold",
-        type=float,
+        type=finite_float,
         help="abstain when the reader's no-answer score beats its best span by more than this "
         "(default: the threshold calibrated and stored with the reader; higher abstains less)",
     )
@@ -554,6 +693,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="files, passages and settings of an index")
     p.add_argument("--index", help="index folder (default: $NOTESQA_INDEX, then ./.notesqa)")
+    p.add_argument(
+        "--files",
+        action="store_true",
+        help="also list every indexed file and every skipped one with the reason",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_stats)
 
@@ -571,7 +715,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = train.add_parser("tokenizer", help="learn a lower-cased WordPiece vocabulary")
     p.add_argument("--corpus", nargs="+", help="JSONL(.gz) articles or plain-text files")
-    p.add_argument("--vocab-size", type=int, help="vocabulary size (default from the recipe)")
+    p.add_argument(
+        "--vocab-size", type=positive_int, help="vocabulary size (default from the recipe)"
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--config", default="tiny", help="recipe for the other settings")
     p.set_defaults(func=cmd_train_tokenizer)
@@ -590,10 +736,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default runs/RECIPE)")
     p.add_argument(
         "--init",
+        type=model_folder,
         help="start from this model folder's weights with a fresh optimizer and schedule, e.g. "
         "a second phase at a longer max_seq_length (default: the recipe's init_from)",
     )
-    p.add_argument("--max-minutes", type=float, help="checkpoint and stop after this long")
+    p.add_argument("--max-minutes", type=positive_float, help="checkpoint and stop after this long")
     p.set_defaults(func=cmd_train_pretrain)
 
     for stage, func, what in (
@@ -603,13 +750,16 @@ def build_parser() -> argparse.ArgumentParser:
         p = train.add_parser(stage, help=f"finetune a pretrained checkpoint as a {what}")
         recipe_option(p)
         p.add_argument(
-            "--init", required=True, help="pretrained checkpoint folder (e.g. runs/tiny/model)"
+            "--init",
+            type=model_folder,
+            required=True,
+            help="pretrained checkpoint folder (e.g. runs/tiny/model), or hf:ORG/NAME for a Hub model",
         )
         p.add_argument("--data", help="SQuAD v1.1 train JSON(.gz) (default: the recipe's)")
         p.add_argument("--out", required=True, help="output folder")
         p.add_argument(
             "--max-minutes",
-            type=float,
+            type=positive_float,
             help="checkpoint to OUT.checkpoint and stop after this long; the same command "
             "resumes (so does a rerun after Ctrl-C, SIGTERM or a crash)",
         )
@@ -639,7 +789,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the better start tried (it already compares two texts). Resumable.",
     )
     recipe_option(p)
-    p.add_argument("--init", required=True, help="checkpoint folder, e.g. models/reader")
+    p.add_argument(
+        "--init", type=model_folder, required=True, help="checkpoint folder, e.g. models/reader"
+    )
     p.add_argument(
         "--sts",
         nargs="*",
@@ -652,7 +804,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
         "--max-minutes",
-        type=float,
+        type=positive_float,
         help="checkpoint to OUT.checkpoint and stop after this long; the same command resumes",
     )
     p.set_defaults(func=cmd_train_cross_encoder)
@@ -696,7 +848,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--from", dest="start", metavar="FOLDER", required=True, help="model at weight 0"
     )
     p.add_argument("--to", dest="end", metavar="FOLDER", required=True, help="model at weight 1")
-    p.add_argument("--weight", type=float, required=True, help="between 0 and 1")
+    p.add_argument("--weight", type=finite_float, required=True, help="between 0 and 1")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_interpolate)
 
@@ -711,23 +863,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="embedder folder to whiten")
     p.add_argument("--data", required=True, help="SQuAD JSON(.gz) whose text fits the transform")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--alpha", type=float, default=0.5, help="1 = full whitening (default 0.5)")
+    p.add_argument(
+        "--alpha", type=finite_float, default=0.5, help="1 = full whitening (default 0.5)"
+    )
     p.add_argument("--centre", action="store_true", help="subtract the fit mean first")
-    p.add_argument("--keep", type=int, default=0, help="output dimensions (default: all)")
-    p.add_argument("--size", type=int, default=4000, help="paragraphs and questions (each)")
+    p.add_argument(
+        "--keep", type=non_negative_int, default=0, help="output dimensions (default: all)"
+    )
+    p.add_argument(
+        "--size", type=positive_int, default=4000, help="paragraphs and questions (each)"
+    )
     p.set_defaults(func=cmd_whiten)
 
     p = sub.add_parser(
         "app",
         help="start the Streamlit notes Q&A app in your browser",
-        description="Runs `streamlit run` on notesqa's app (needs the `app` extra).",
+        description="Runs `streamlit run` on notesqa's app (needs the `app` extra). It listens "
+        "on 127.0.0.1 unless --host says otherwise, and serves only the folders given here.",
     )
     p.add_argument(
-        "notes_dir", nargs="?", default=".", help="notes folder (default: current folder)"
+        "notes_dir",
+        nargs="*",
+        default=["."],
+        help="notes folder(s) the app serves, and only these (default: the current folder)",
     )
-    p.add_argument("--embedder", help="embedder folder (default: the shipped one)")
-    p.add_argument("--reader", help="reader folder (default: the shipped one)")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument(
+        "--embedder",
+        type=model_folder,
+        help="embedder folder, or hf:ORG/NAME (default: the shipped one)",
+    )
+    p.add_argument("--reader", type=model_folder, help="reader folder (default: the shipped one)")
+    p.add_argument("--port", type=port_number, default=8501)
+    p.add_argument(
+        "--host",
+        default=LOCALHOST,
+        help=f"address to listen on (default {LOCALHOST}: this machine only); 0.0.0.0 opens the "
+        "app and your notes to the network",
+    )
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("plot", help="draw a pretraining run's loss/accuracy curves into a PNG")
@@ -741,25 +913,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = evaluate.add_parser(
         "squad", help="SQuAD EM/F1 with the official rules (v1.1 or v2.0, detected)"
     )
-    p.add_argument("--model", help="reader folder (default: the shipped reader)")
+    p.add_argument("--model", type=model_folder, help="reader folder (default: the shipped reader)")
     p.add_argument("--data", required=True, help="SQuAD JSON(.gz)")
-    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N questions")
+    p.add_argument(
+        "--limit", type=non_negative_int, default=0, help="evaluate only the first N questions"
+    )
     p.add_argument(
         "--max-seq-length",
-        type=int,
+        type=positive_int,
         help="read through windows of this many tokens instead of the reader's own setting",
     )
     p.add_argument(
-        "--doc-stride", type=int, help="overlap of those windows, in tokens (default: the reader's)"
+        "--doc-stride",
+        type=positive_int,
+        help="overlap of those windows, in tokens (default: the reader's)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval_squad)
     p = evaluate.add_parser("retrieval", help="find each question's paragraph among all paragraphs")
-    p.add_argument("--model", help="embedder folder (default: the shipped embedder)")
+    p.add_argument(
+        "--model", type=model_folder, help="embedder folder (default: the shipped embedder)"
+    )
     p.add_argument("--data", required=True, help="SQuAD JSON(.gz)")
     p.add_argument(
         "--dim",
-        type=int,
+        type=positive_int,
         help="keep the first DIM components of each vector (Matryoshka-trained embedders)",
     )
     p.add_argument("--json", action="store_true")
@@ -769,8 +947,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _quiet_libraries() -> None:
     """No per-load progress bars or warnings from transformers: the CLI prints its own lines."""
-    import os
-
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as hf_logging
@@ -779,28 +955,71 @@ def _quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
 
 
+def error_message(err: BaseException) -> str:
+    """One sentence for an expected error: the problem and the fix.
+
+    Example:
+        >>> error_message(OSError(28, "No space left on device", "notes/.notesqa"))
+        'no space left on the device while writing notes/.notesqa; free some space and run the command again (an index being updated keeps its previous version)'
+    """
+    if isinstance(err, PermissionError):
+        where = f" on {err.filename}" if err.filename else ""
+        return f"permission denied{where}; check the folder's permissions or choose another folder"
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        where = f" while writing {err.filename}" if err.filename else ""
+        return (
+            f"no space left on the device{where}; free some space and run the command again "
+            "(an index being updated keeps its previous version)"
+        )
+    if isinstance(err, OSError) and err.errno == errno.EROFS:
+        return f"{err.filename or 'the folder'} is on a read-only file system; choose a writable folder"
+    if isinstance(err, OSError) and err.errno == errno.ENAMETOOLONG:
+        return f"a file name is too long: {err.filename}; use a shorter name"
+    if isinstance(err, OSError) and type(err) is OSError:
+        where = f": {err.filename}" if err.filename else ""
+        return f"{err.strerror or err}{where}"
+    return str(err)
+
+
+EXPECTED_ERRORS = (ValueError, OSError, FloatingPointError)  # OSError covers files and TimeoutError
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``notesqa`` entry point: expected errors become one line on stderr and exit code 2,
+    anything else one line and exit code 1 (its traceback with ``--debug``)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if args.verbose or args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:
+    if not (args.verbose or args.debug):
         _quiet_libraries()
     try:
-        return args.func(args)
-    except (
-        FileNotFoundError,
-        NotADirectoryError,
-        ValueError,
-        FloatingPointError,
-        TimeoutError,
-    ) as err:
-        print(f"notesqa: error: {err}", file=sys.stderr)
-        return 2
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler
+        return code
+    except BrokenPipeError:
+        # the reader of our output went away (`| head -1`): stop quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("notesqa: interrupted", file=sys.stderr)
         return 130
+    except EXPECTED_ERRORS as err:
+        if args.debug:
+            raise
+        print(f"notesqa: error: {error_message(err)}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug: one line, the traceback behind --debug
+        if args.debug:
+            raise
+        print(
+            f"notesqa: unexpected error: {type(err).__name__}: {err} (run again with --debug "
+            "for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

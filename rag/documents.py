@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_EXTENSIONS = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
 _BINARY_SNIFF_BYTES = 8192
+_MAX_CONTROL_SHARE = 0.05  # text with more control characters than this is not a note
 _FALLBACK_ENCODINGS = ("cp1252", "latin-1")  # latin-1 decodes any byte string
 
 
@@ -77,35 +79,66 @@ def _walk(
 ) -> Iterator[Path]:
     """Yield every non-hidden file under ``folder`` (default ``root``), depth first, by name.
 
-    Symlinked folders are not followed (that is what keeps a link loop from hanging); they and
-    unreadable folders are appended to ``skipped`` (paths relative to ``root``) when given.
+    Iterative (a folder nested thousands deep is no problem) and confined to ``root``: symlinked
+    folders are never followed (that also keeps a link loop from hanging), a symlinked file only
+    when it resolves to a file inside ``root``. Those and unreadable folders are appended to
+    ``skipped`` (paths relative to ``root``) when given.
     """
-    folder = root if folder is None else folder
+    real_root = root.resolve()
 
     def note(path: Path, reason: str) -> None:
         if skipped is not None:
-            skipped.append((path.relative_to(root).as_posix(), reason))
+            skipped.append((display_path(path.relative_to(root)), reason))
 
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError as exc:
-        note(folder, f"cannot list folder: {exc.strerror or exc}")
-        return
-    for entry in entries:
+    def listing(current: Path) -> Iterator[os.DirEntry]:
+        try:
+            return iter(sorted(os.scandir(current), key=lambda e: e.name))
+        except OSError as exc:
+            note(current, f"cannot list folder: {exc.strerror or exc}")
+            return iter(())
+
+    stack = [listing(root if folder is None else folder)]  # one open listing per level
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:  # this folder is done: back up one level
+            stack.pop()
+            continue
         if entry.name.startswith("."):  # hidden files/folders, including the .notesqa index
             continue
         path = Path(entry.path)
         try:
             if entry.is_dir(follow_symlinks=False):
-                yield from _walk(root, path, skipped)
+                stack.append(listing(path))  # depth first, entries in name order
             elif entry.is_symlink() and entry.is_dir():
                 note(path, "symlinked folder not followed")
-            elif entry.is_file():  # follows file symlinks; a pipe would block read_bytes()
+            elif entry.is_symlink() and not _inside(path, real_root):
+                note(path, "symlink to a file outside the notes folder, not followed")
+            elif entry.is_file():  # a pipe would block read_bytes()
                 yield path
             else:
                 note(path, "not a regular file (broken link, pipe or device)")
         except OSError as exc:  # e.g. a permission error while stat-ing
             note(path, f"cannot read: {exc.strerror or exc}")
+
+
+def _inside(link: Path, root: Path) -> bool:
+    """Whether the symlink ``link`` resolves to a path inside ``root`` (a loop is not)."""
+    try:
+        path = link.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+    return path == root or root in path.parents
+
+
+def display_path(relative: Path) -> str:
+    """A relative path as POSIX text that can always be printed and stored: bytes of a file name
+    that are not UTF-8 are shown as ``\\xNN`` escapes."""
+    text = relative.as_posix()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
 
 
 def iter_note_files(root: str | Path) -> Iterator[Path]:
@@ -121,6 +154,26 @@ def iter_note_files(root: str | Path) -> Iterator[Path]:
     """
     base = _check_root(root)  # checked now, not on the first next()
     return (path for path in _walk(base) if path.suffix.lower() in SUPPORTED_EXTENSIONS)
+
+
+def control_share(text: str, sample: int = _BINARY_SNIFF_BYTES) -> float:
+    """The share of control characters (other than tab, newline, form feed) and U+FFFD in the
+    first ``sample`` characters of ``text``: near 0 for notes in any script, about a quarter for
+    binary data decoded as text.
+
+    Example:
+        >>> control_share("plain text\n"), control_share("ab\x01\x02")
+        (0.0, 0.5)
+    """
+    head = text[:sample]
+    if not head:
+        return 0.0
+    bad = sum(
+        1
+        for ch in head
+        if ch == "\ufffd" or (unicodedata.category(ch) == "Cc" and ch not in "\t\n\f\v\r")
+    )
+    return bad / len(head)
 
 
 def decode_bytes(raw: bytes) -> tuple[str, str]:
@@ -154,8 +207,9 @@ def load_notes(
     """Load every note under ``root``; skip (and report) what cannot be used.
 
     Skipped with a reason: unsupported extensions, files over ``max_file_bytes``, binary files
-    (a NUL byte in the first 8 KB), files that are empty after stripping whitespace, unreadable
-    files and symlinked folders. Never raises for a single bad file.
+    (a NUL byte in the first 8 KB, or more than 5% control characters), files that are empty
+    after stripping whitespace, unreadable files, file names that are not UTF-8, symlinked
+    folders and symlinks to files outside ``root``. Never raises for a single bad file.
 
     Example::
 
@@ -167,7 +221,10 @@ def load_notes(
     report = LoadReport()
     docs: list[Document] = []
     for path in _walk(base, skipped=report.skipped):
-        rel = path.relative_to(base).as_posix()
+        rel = display_path(path.relative_to(base))
+        if rel != path.relative_to(base).as_posix():
+            report.skipped.append((rel, "file name is not valid UTF-8; rename the file"))
+            continue
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED_EXTENSIONS:
             reason = f"unsupported extension {suffix}" if suffix else "no file extension"
@@ -204,6 +261,12 @@ def load_notes(
                 text = blank_front_matter(text)
         if not text.strip():
             report.skipped.append((rel, "empty file"))
+            continue
+        share = control_share(text)
+        if share > _MAX_CONTROL_SHARE:
+            report.skipped.append(
+                (rel, f"binary-looking file ({share:.0%} control characters), not text notes")
+            )
             continue
         if encoding != "utf-8":
             report.decoded_with_fallback.append(rel)

@@ -21,7 +21,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from rag.modes import DEFAULT_MODE
 
@@ -39,8 +39,8 @@ class NotesRetriever(BaseRetriever):
     """Index folder (default: ``$NOTESQA_INDEX``, then ``./.notesqa``)."""
     embedder: str | None = None
     """Embedder folder (default: the shipped one); must be the one that built the index."""
-    k: int = 4
-    """Passages to return."""
+    k: int = Field(default=4, ge=1)
+    """Passages to return (at least 1)."""
     mode: str = DEFAULT_MODE
     """Retrieval: ``hybrid`` (default, see ``rag.modes``), ``rrf``, ``bm25`` or ``dense``."""
     filter: str | None = None
@@ -63,7 +63,11 @@ class NotesRetriever(BaseRetriever):
         k: int | None = None,
         **_: Any,
     ) -> list[Document]:
-        hits = self._notes().search(query, k=k or self.k, mode=self.mode, path_glob=self.filter)
+        from rag.pipeline import check_count, check_text
+
+        check_text("query", query)
+        k = self.k if k is None else check_count("k", k)
+        hits = self._notes().search(query, k=k, mode=self.mode, path_glob=self.filter)
         return [
             Document(
                 page_content=hit.text,

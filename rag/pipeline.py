@@ -12,10 +12,8 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,10 +24,17 @@ import numpy as np
 from embedder import Embedder, WindowConfig
 from rag.chunking import Chunk, ChunkingConfig, chunk_document
 from rag.documents import load_notes
-from rag.modes import DEFAULT_MODE
+from rag.modes import DEFAULT_MODE, MODES
 from rag.reader import STORED, Reader
 from rag.spans import Span, surrounding_sentence
-from rag.store import NotesStore, owner_bounds
+from rag.store import (
+    IndexDamaged,
+    NotesStore,
+    check_replaceable,
+    owner_bounds,
+    read_manifest,
+    remove_stale_builds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +87,7 @@ class IndexSummary:
     vectors: int = 0  # passage vectors in the index (several per passage with token windows)
     index_type: str = "flat"
     recall_at_10: float | None = None  # of an approximate index against exact search
+    repaired: str | None = None  # what was wrong with a damaged index that was rebuilt
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -198,6 +204,57 @@ def extract_answers(
     return ranked[:top_answers]
 
 
+def check_count(name: str, value: object) -> int:
+    """``value`` as a count of at least 1, or ``ValueError`` naming ``name`` and the fix.
+
+    Example:
+        >>> check_count("k", 3)
+        3
+        >>> check_count("k", 0)
+        Traceback (most recent call last):
+        ValueError: k must be a whole number of at least 1, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+def check_text(name: str, value: object) -> str:
+    """``value`` if it is a string with something besides whitespace, else an error."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__} {value!r}")
+    if not value.strip():
+        raise ValueError(f"{name} is empty; type a {name} about your notes")
+    return value
+
+
+def check_null_threshold(value: float | None | str) -> float | None | str:
+    """``STORED``, ``None`` (always answer) or a finite number."""
+    if value is None or (isinstance(value, str) and value == STORED):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise ValueError(f"null_threshold must be a number, None or STORED, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"null_threshold must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_index_location(notes_dir: Path, index_dir: Path) -> None:
+    """Refuse an index folder that is the notes folder or lies above it: replacing the index
+    would then replace the notes. (Inside the notes folder, like the default, is fine.)"""
+    notes, index = notes_dir.resolve(), index_dir.expanduser().resolve()
+    if index == notes:
+        raise ValueError(
+            f"--index {index_dir} is the notes folder itself; the index needs a folder of its own: "
+            f"leave out --index to use {notes_dir / INDEX_DIRNAME}"
+        )
+    if index in notes.parents:
+        raise ValueError(
+            f"--index {index_dir} contains the notes folder {notes_dir}; pass a folder of its own "
+            f"for the index, e.g. {notes_dir / INDEX_DIRNAME} (the default)"
+        )
+
+
 def resolve_index_dir(index: str | Path | None) -> Path:
     """``--index``, then ``$NOTESQA_INDEX``, then ``./.notesqa``."""
     if index:
@@ -281,11 +338,8 @@ class NotesQA:
 
     def _manifest_value(self, key: str):
         """``key`` of the existing index's manifest (``None`` without a readable one)."""
-        try:
-            manifest = json.loads((self.index_dir / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return manifest.get(key) if isinstance(manifest, dict) else None
+        manifest = read_manifest(self.index_dir)
+        return None if manifest is None else manifest.get(key)
 
     def _index_dim(self) -> int | None:
         """The vector size recorded in the existing index's manifest, if any."""
@@ -331,20 +385,30 @@ class NotesQA:
         """
         if self.notes_dir is None:
             raise ValueError("this NotesQA has no notes folder; use NotesQA.open(NOTES_DIR)")
-        if not self.notes_dir.is_dir():  # before the lock, which would create the folder
+        # all before the lock (which would create folders) and before loading any model
+        if self.notes_dir.is_file():
+            raise NotADirectoryError(
+                f"{self.notes_dir} is a file; pass the folder that holds your notes "
+                f"(e.g. {self.notes_dir.parent})"
+            )
+        if not self.notes_dir.is_dir():
             raise FileNotFoundError(
                 f"notes folder {self.notes_dir} does not exist; pass the folder of your notes"
             )
+        check_index_location(self.notes_dir, self.index_dir)
+        check_replaceable(self.index_dir)
         started = time.time()
+        repaired = None if rebuild else self._damage()
+        if repaired is not None:  # rebuilt from scratch, at the model's own size unless --dim
+            log.info("the index was damaged (%s); rebuilding it from scratch", repaired)
+            rebuild = True
         if rebuild and self._dim is None:  # a rebuild starts from the model's full size
             self._adopt_index_dim = False
             emb = self._embedder
             if emb is not None and emb.truncate_dim is not None:  # adopted from the old index
                 self._embedder = Embedder(emb.model, emb.name, emb.fingerprint)
         with IndexLock(self.index_dir, timeout=lock_timeout):
-            # temporary folders of an indexer that was killed before its swap
-            for stale in self.index_dir.parent.glob(f".{self.index_dir.name}.tmp-*"):
-                shutil.rmtree(stale, ignore_errors=True)
+            remove_stale_builds(self.index_dir)  # of an indexer killed before its swap
             documents, report = load_notes(self.notes_dir)
             emb = self.embedder
             limit = min(self.chunking.max_tokens, emb.max_seq_length - 2)
@@ -373,7 +437,14 @@ class NotesQA:
                 self._store.close()
                 self._store = None
             built = NotesStore.build(
-                self.index_dir, documents, chunks, vectors, manifest, index_type, owners
+                self.index_dir,
+                documents,
+                chunks,
+                vectors,
+                manifest,
+                index_type,
+                owners,
+                skipped=report.skipped,
             )
             ann = {k: v for k, v in built.manifest.items() if k in ("index_type", "recall_at_10")}
             built.close()
@@ -393,7 +464,18 @@ class NotesQA:
             vectors=len(vectors),
             index_type=ann.get("index_type", "flat"),
             recall_at_10=ann.get("recall_at_10"),
+            repaired=repaired,
         )
+
+    def _damage(self) -> str | None:
+        """What is wrong with the existing index, or ``None`` (no index, or a whole one)."""
+        try:
+            NotesStore.open(self.index_dir).close()
+        except IndexDamaged as err:
+            return err.problem
+        except (FileNotFoundError, ValueError):  # none yet, or an older format: not damage
+            return None
+        return None
 
     def _previous_index(self) -> tuple[dict[str, str], dict[str, np.ndarray]]:
         """``({path: sha256}, {passage text: (n, d) vectors})`` of the current index; no vectors
@@ -407,10 +489,13 @@ class NotesQA:
             return {}, {}
         try:
             manifest = old.manifest
-            if (
-                manifest.get("embedder") != self.embedder.identity
-                or manifest.get("dim") != self.embedder.dim
-            ):
+            if manifest.get("dim") != self.embedder.dim:
+                raise ValueError(
+                    f"the index at {self.index_dir} holds vectors of dimension "
+                    f"{manifest.get('dim')}, not {self.embedder.dim} as asked; leave out --dim to "
+                    "keep its size, or run `notesqa index NOTES_DIR --rebuild` to change it"
+                )
+            if manifest.get("embedder") != self.embedder.identity:
                 raise ValueError(
                     f"the index at {self.index_dir} was built with embedder "
                     f"{manifest.get('embedder')!r}, not {self.embedder.identity!r}; run "
@@ -473,6 +558,10 @@ class NotesQA:
         """
         from rag.retrieve import retrieve
 
+        check_text("query", query)
+        k = check_count("k", k)
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
         hits = retrieve(self.store, self.embedder, query, k, mode, path_glob, heading)
         return [
             SearchHit(
@@ -493,6 +582,9 @@ class NotesQA:
     ) -> list[Answer]:
         """Extract answers from the top ``k`` passages; [] when the reader abstains
         (``null_threshold`` as in ``extract_answers``: the reader's stored one by default)."""
+        check_text("question", question)
+        top_answers = check_count("top_answers", top_answers)
+        null_threshold = check_null_threshold(null_threshold)
         hits = self.search(question, k, mode, path_glob, heading)
         if not hits:
             return []

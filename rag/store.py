@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import errno
 import json
 import logging
 import os
@@ -65,6 +66,10 @@ VECTORS_FILE = "vectors.faiss"
 SQLITE_FILE = "notes.sqlite"
 BM25_DIR = "bm25"
 EXACT_VECTORS_FILE = "vectors.npy"  # only beside approximate (hnsw/ivfpq) indexes
+# Every name notesqa writes inside an index folder: a folder holding anything else is not ours to
+# replace or delete, whatever its manifest says.
+OWN_ENTRIES = frozenset({MANIFEST_FILE, VECTORS_FILE, SQLITE_FILE, BM25_DIR, EXACT_VECTORS_FILE})
+MARKER_KEY, MARKER_VALUE = "notesqa", "index"  # in every manifest notesqa writes
 _REBUILD_HINT = "rebuild it with `notesqa index NOTES_DIR --rebuild`"
 _UNIT_NORM_TOLERANCE = 1e-3
 
@@ -89,11 +94,113 @@ CREATE TABLE vectors (
     id INTEGER PRIMARY KEY,
     chunk_id INTEGER NOT NULL REFERENCES chunks(id)
 );
+CREATE TABLE skipped (
+    path TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
 """
 _CHUNK_SELECT = (
     'SELECT c.id, d.path, c.start, c."end", c.text, c.heading '
     "FROM chunks c JOIN documents d ON d.id = c.document_id"
 )
+
+
+class IndexDamaged(ValueError):
+    """The index folder is a notesqa index but a file in it cannot be used (truncated, garbage,
+    counts that disagree with the manifest). A plain ``notesqa index`` rebuilds it.
+
+    Example:
+        >>> str(IndexDamaged(Path("n/.notesqa"), "notes.sqlite is not a database", "n"))
+        'index at n/.notesqa is damaged (notes.sqlite is not a database); run `notesqa index n --rebuild`'
+    """
+
+    def __init__(self, folder: Path, problem: str, notes_dir: str | None = None) -> None:
+        self.folder = folder
+        self.problem = problem
+        notes = notes_dir or "NOTES_DIR"
+        super().__init__(
+            f"index at {folder} is damaged ({problem}); run `notesqa index {notes} --rebuild`"
+        )
+
+
+def read_manifest(folder: str | Path) -> dict | None:
+    """The JSON object in ``folder/manifest.json``, or ``None`` when it is missing or unreadable."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def foreign_entries(folder: str | Path) -> list[str]:
+    """Names in ``folder`` that notesqa never writes into an index folder (sorted).
+
+    Example:
+        >>> foreign_entries("notes/.notesqa")  # doctest: +SKIP
+        []
+    """
+    return sorted(name for name in os.listdir(folder) if name not in OWN_ENTRIES)
+
+
+def is_notesqa_index(folder: str | Path) -> bool:
+    """Whether ``folder`` is an index that notesqa wrote and may replace or delete.
+
+    Recognised by its manifest's content, never by a file name: the ``notesqa: index`` marker (or,
+    for indexes written before the marker, a readable format version with the embedder and chunk
+    count), and nothing in the folder that notesqa does not write itself.
+    """
+    folder = Path(folder)
+    if not folder.is_dir() or folder.is_symlink():
+        return False
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return False
+    marked = manifest.get(MARKER_KEY) == MARKER_VALUE
+    legacy = (
+        manifest.get("format_version") in READABLE_VERSIONS
+        and isinstance(manifest.get("embedder"), str)
+        and "num_chunks" in manifest
+        and (folder / VECTORS_FILE).is_file()
+        and (folder / SQLITE_FILE).is_file()
+    )
+    return (marked or legacy) and not foreign_entries(folder)
+
+
+def check_replaceable(folder: str | Path) -> None:
+    """Raise ``ValueError`` unless ``folder`` may receive a new index: it does not exist, is an
+    empty folder, or is a notesqa index (which the new one replaces). Nothing is touched.
+    """
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise ValueError(
+            f"{folder} is a symbolic link; pass the real folder for the index, or a new one"
+        )
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise ValueError(
+            f"{folder} is a file, not a folder; pass a new or empty folder for the index"
+        )
+    if not any(folder.iterdir()) or is_notesqa_index(folder):
+        return
+    if read_manifest(folder) is not None and read_manifest(folder).get(MARKER_KEY) == MARKER_VALUE:
+        raise ValueError(
+            f"{folder} is a notesqa index but also holds files notesqa did not write "
+            f"({', '.join(foreign_entries(folder)[:5])}); move them out, then index again"
+        )
+    raise ValueError(
+        f"{folder} exists and is not a notesqa index; nothing was changed. Pass a new or empty "
+        "folder for the index (the default is NOTES_DIR/.notesqa)"
+    )
+
+
+def remove_stale_builds(folder: str | Path) -> None:
+    """Delete the temporary folders of builds of ``folder`` that were killed before their swap
+    (``.NAME.tmp-*`` beside it), but only those holding nothing notesqa did not write."""
+    folder = Path(folder)
+    for stale in folder.parent.glob(f".{folder.name}.tmp-*"):
+        if stale.is_dir() and not stale.is_symlink() and not foreign_entries(stale):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 @dataclass
@@ -280,7 +387,11 @@ def _check_inputs(
 
 
 def _write_sqlite(
-    path: Path, documents: list[Document], chunks: list[Chunk], owners: np.ndarray
+    path: Path,
+    documents: list[Document],
+    chunks: list[Chunk],
+    owners: np.ndarray,
+    skipped: Sequence[tuple[str, str]] = (),
 ) -> None:
     doc_ids = {d.path: i for i, d in enumerate(documents)}
     conn = sqlite3.connect(str(path))
@@ -302,16 +413,46 @@ def _write_sqlite(
             "INSERT INTO vectors (id, chunk_id) VALUES (?, ?)",
             ((i, chunk_id) for i, chunk_id in enumerate(owners.tolist())),
         )
+        conn.executemany(
+            "INSERT INTO skipped (path, reason) VALUES (?, ?)",
+            [(str(path), str(reason)) for path, reason in skipped],
+        )
         conn.commit()
     finally:
         conn.close()
 
 
+def _write_faiss(index: Any, path: Path) -> None:
+    """``faiss.write_index``, its C++ write errors (a full disk) raised as ``OSError``."""
+    try:
+        faiss.write_index(index, str(path))
+    except RuntimeError as exc:
+        code = errno.ENOSPC if "No space left" in str(exc) else errno.EIO
+        raise OSError(code, os.strerror(code), str(path)) from exc
+
+
+def _remove_if_ours(path: Path) -> None:
+    """Delete ``path`` if it is a notesqa index or an empty folder; leave anything else alone."""
+    if is_notesqa_index(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+        path.rmdir()
+
+
 def _swap_in(tmp: Path, folder: Path) -> None:
-    """Replace ``folder`` by ``tmp``: old -> backup, tmp -> folder, drop backup."""
+    """Replace ``folder`` by ``tmp``: old -> backup, tmp -> folder, drop backup.
+
+    Only ever deletes what notesqa wrote: ``folder`` was checked by ``check_replaceable`` and a
+    leftover backup that is not an index stops the swap before anything moves.
+    """
     backup = folder.with_name(f".{folder.name}.old")
     if backup.exists() and folder.exists():  # stale leftover of an earlier build
-        shutil.rmtree(backup)
+        _remove_if_ours(backup)
+    if backup.exists() and not is_notesqa_index(backup):
+        raise ValueError(
+            f"{backup} is in the way of the index update and is not a notesqa index; "
+            "move it elsewhere and index again"
+        )
     # (A backup without a folder is the last good index of an interrupted swap: it is kept
     # until the new index is in place.)
     had_old = folder.exists()
@@ -325,7 +466,41 @@ def _swap_in(tmp: Path, folder: Path) -> None:
         raise
     _fsync(folder.parent)
     if backup.exists():
-        shutil.rmtree(backup, ignore_errors=True)
+        _remove_if_ours(backup)
+
+
+def _open_checked_sqlite(
+    path: Path, manifest: dict, damaged: Callable[[str], IndexDamaged]
+) -> sqlite3.Connection:
+    """A read-only connection to the index's SQLite file after ``PRAGMA quick_check`` and a
+    count of its rows against the manifest; ``damaged(problem)`` is raised otherwise."""
+    uri = path.resolve().as_uri() + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    try:
+        verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":
+            raise damaged(f"{SQLITE_FILE} fails its integrity check: {verdict}")
+        chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        documents = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        vectors = None
+        if manifest.get("format_version", 0) >= 3:
+            vectors = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise damaged(f"{SQLITE_FILE} cannot be read: {exc}") from exc
+    except IndexDamaged:
+        conn.close()
+        raise
+    counts = [("passages", chunks, manifest["num_chunks"])]
+    if "num_documents" in manifest:
+        counts.append(("files", documents, manifest["num_documents"]))
+    if vectors is not None:
+        counts.append(("vectors", vectors, manifest.get("num_vectors")))
+    for what, have, want in counts:
+        if have != want:
+            conn.close()
+            raise damaged(f"{SQLITE_FILE} holds {have} {what}, {MANIFEST_FILE} says {want}")
+    return conn
 
 
 class NotesStore:
@@ -348,11 +523,14 @@ class NotesStore:
         if index.ntotal != self._manifest["num_chunks"]:  # several vectors per chunk
             rows = self._query("SELECT chunk_id FROM vectors ORDER BY id")
             self._owners = np.asarray([row[0] for row in rows], dtype=np.int64)
-            if len(self._owners) != index.ntotal:
+            if len(self._owners) != index.ntotal or (
+                len(rows) and (np.any(np.diff(self._owners) < 0) or self._owners[-1] >= len(self))
+            ):
                 self.close()
-                raise ValueError(
-                    f"index at {folder} is inconsistent: vectors.faiss holds {index.ntotal} "
-                    f"vectors, its vectors table {len(rows)}; {_REBUILD_HINT}"
+                raise IndexDamaged(
+                    folder,
+                    f"its vectors table does not match {VECTORS_FILE} ({index.ntotal} vectors)",
+                    manifest.get("notes_root"),
                 )
             self._bounds = owner_bounds(self._owners, self._manifest["num_chunks"])
 
@@ -368,8 +546,12 @@ class NotesStore:
         manifest: dict,
         index_type: str = "flat",
         vector_chunks: np.ndarray | None = None,
+        skipped: Sequence[tuple[str, str]] = (),
     ) -> NotesStore:
         """Write a complete index to ``folder`` (replacing any old one) and open it.
+
+        ``folder`` must be new, empty or a notesqa index (``check_replaceable``); ``skipped``
+        lists ``(path, reason)`` of the files the loader left out, for ``notesqa stats --files``.
 
         ``index_type`` is ``flat`` (exact, the default), ``hnsw`` or ``ivfpq`` (approximate, for
         large collections; their recall against exact search is measured and put in the manifest).
@@ -382,17 +564,10 @@ class NotesStore:
         """
         folder = Path(folder).expanduser()
         vectors, owners = _check_inputs(documents, chunks, vectors, manifest, vector_chunks)
-        # Never replace something that is not an index: the old folder gets deleted.
-        if folder.exists() and (
-            not folder.is_dir()
-            or (any(folder.iterdir()) and not (folder / MANIFEST_FILE).is_file())
-        ):
-            raise ValueError(
-                f"{folder} exists and is not a notesqa index; pass a new or empty folder for "
-                "the index (the default is NOTES_DIR/.notesqa)"
-            )
+        check_replaceable(folder)  # never replace (and so delete) what notesqa did not write
         full_manifest = {
             **copy.deepcopy(manifest),
+            MARKER_KEY: MARKER_VALUE,
             "format_version": FORMAT_VERSION,
             "num_chunks": len(chunks),
             "num_vectors": len(owners),
@@ -404,10 +579,14 @@ class NotesStore:
         try:
             index, ann_info = build_index(vectors, index_type)
             full_manifest.update(ann_info)
-            faiss.write_index(index, str(tmp / VECTORS_FILE))
+            _write_faiss(index, tmp / VECTORS_FILE)
             if ann_info["index_type"] != "flat":  # exact copies: reuse and filtered search
                 np.save(tmp / EXACT_VECTORS_FILE, vectors, allow_pickle=False)
-            _write_sqlite(tmp / SQLITE_FILE, documents, chunks, owners)
+            try:
+                _write_sqlite(tmp / SQLITE_FILE, documents, chunks, owners, skipped)
+            except sqlite3.OperationalError as exc:  # "database or disk is full"
+                code = errno.ENOSPC if "full" in str(exc) else errno.EIO
+                raise OSError(code, f"cannot write the index ({exc})", str(tmp)) from exc
             BM25Index.build([c.text for c in chunks]).save(tmp / BM25_DIR)
             # The manifest goes last: a folder with a manifest is a finished index.
             (tmp / MANIFEST_FILE).write_text(
@@ -433,11 +612,12 @@ class NotesStore:
 
     @classmethod
     def open(cls, folder: str | Path, expected: dict | None = None) -> NotesStore:
-        """Open the index in ``folder``, checking its manifest against ``expected``.
+        """Open the index in ``folder``, checking that it is whole and matches ``expected``.
 
-        ``expected`` maps manifest keys to required values, e.g.
-        ``{"embedder": "models/embedder", "dim": 256}``; any difference raises ``ValueError``
-        naming the key, both values and the fix.
+        A damaged index (a file missing, truncated or garbage, counts that disagree with the
+        manifest) raises ``IndexDamaged`` before anything is compared. ``expected`` maps manifest
+        keys to required values, e.g. ``{"embedder": "models/embedder", "dim": 256}``; any
+        difference raises ``ValueError`` naming the key, both values and the fix.
         """
         folder = Path(folder).expanduser()
         manifest_path = folder / MANIFEST_FILE
@@ -450,39 +630,59 @@ class NotesStore:
             raise FileNotFoundError(
                 f"no notesqa index at {folder}; run `notesqa index NOTES_DIR` first"
             )
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read {manifest_path} ({exc}); {_REBUILD_HINT}") from exc
-        if not isinstance(manifest, dict):
-            raise ValueError(f"{manifest_path} is not a JSON object; {_REBUILD_HINT}")
+        manifest = read_manifest(folder)
+        if manifest is None:
+            raise IndexDamaged(folder, f"{MANIFEST_FILE} is not a readable JSON object")
+        notes_dir = (
+            manifest.get("notes_root") if isinstance(manifest.get("notes_root"), str) else None
+        )
+
+        def damaged(problem: str) -> IndexDamaged:
+            return IndexDamaged(folder, problem, notes_dir)
+
         stored_version = manifest.get("format_version")
         if stored_version not in READABLE_VERSIONS:
             raise ValueError(
                 f"index at {folder} has format_version={stored_version!r} but this notesqa "
                 f"reads format_version {' or '.join(map(str, READABLE_VERSIONS))}; {_REBUILD_HINT}"
             )
+        for key in ("num_chunks", "dim"):
+            value = manifest.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise damaged(f"{MANIFEST_FILE} has {key}={value!r}, not a count")
+        for name in (VECTORS_FILE, SQLITE_FILE, f"{BM25_DIR}/size.txt"):
+            if not (folder / name).is_file():
+                raise damaged(f"{name} is missing")
+        try:
+            index = faiss.read_index(str(folder / VECTORS_FILE))
+        except RuntimeError as exc:
+            raise damaged(f"{VECTORS_FILE} cannot be read: {str(exc).splitlines()[0]}") from exc
+        num_vectors = manifest.get("num_vectors", manifest.get("num_chunks"))  # v2: one each
+        if index.d != manifest["dim"] or index.ntotal != num_vectors:
+            raise damaged(
+                f"{VECTORS_FILE} holds {index.ntotal} vectors of dimension {index.d}, "
+                f"{MANIFEST_FILE} says {num_vectors} of dimension {manifest['dim']}"
+            )
+        conn = _open_checked_sqlite(folder / SQLITE_FILE, manifest, damaged)
+        try:
+            size = int((folder / BM25_DIR / "size.txt").read_text(encoding="utf-8").strip())
+        except (OSError, ValueError):
+            size = -1
+        if size != manifest["num_chunks"]:
+            conn.close()
+            raise damaged(
+                f"{BM25_DIR}/size.txt says {size if size >= 0 else 'nothing readable'}, "
+                f"{MANIFEST_FILE} {manifest['num_chunks']} passages"
+            )
         # Compare as JSON sees it, so a tuple in `expected` equals the stored list.
         for key, want in json.loads(json.dumps(expected or {})).items():
             have = manifest.get(key)
             if have != want:
+                conn.close()
                 raise ValueError(
                     f"index at {folder} was built with {key}={have!r} but {key}={want!r} is "
                     f"expected; {_REBUILD_HINT}"
                 )
-        for name in (VECTORS_FILE, SQLITE_FILE, f"{BM25_DIR}/size.txt"):
-            if not (folder / name).is_file():
-                raise ValueError(f"index at {folder} is missing {name}; {_REBUILD_HINT}")
-        index = faiss.read_index(str(folder / VECTORS_FILE))
-        num_vectors = manifest.get("num_vectors", manifest.get("num_chunks"))  # v2: one each
-        if index.d != manifest.get("dim") or index.ntotal != num_vectors:
-            raise ValueError(
-                f"index at {folder} is inconsistent: vectors.faiss holds {index.ntotal} vectors "
-                f"of dim {index.d}, manifest says {num_vectors} of dim "
-                f"{manifest.get('dim')}; {_REBUILD_HINT}"
-            )
-        uri = (folder / SQLITE_FILE).resolve().as_uri() + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         return cls(folder, manifest, index, conn)
 
     @property
@@ -508,7 +708,12 @@ class NotesStore:
         if self._conn is None:
             raise ValueError(f"the index at {self.folder} is closed; open it again")
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise IndexDamaged(
+                    self.folder, f"{SQLITE_FILE}: {exc}", self._manifest.get("notes_root")
+                ) from exc
 
     @staticmethod
     def _row_to_chunk(row: tuple) -> Chunk:
@@ -519,8 +724,24 @@ class NotesStore:
     def bm25(self) -> BM25Index:
         """The keyword index over the same chunk ids (loaded on first use)."""
         if self._bm25 is None:
-            self._bm25 = BM25Index.load(self.folder / BM25_DIR)
+            try:
+                self._bm25 = BM25Index.load(self.folder / BM25_DIR)
+            except (OSError, ValueError, KeyError, IndexError) as exc:
+                raise IndexDamaged(
+                    self.folder,
+                    f"the keyword index {BM25_DIR}/ cannot be read: {type(exc).__name__}: {exc}",
+                    self._manifest.get("notes_root"),
+                ) from exc
         return self._bm25
+
+    def skipped(self) -> list[tuple[str, str]]:
+        """``(path, reason)`` of the files the last ``index`` left out (none for older indexes)."""
+        try:
+            return [tuple(row) for row in self._query("SELECT path, reason FROM skipped")]
+        except IndexDamaged as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
 
     def ids_matching(self, path_glob: str | None = None, heading: str | None = None) -> np.ndarray:
         """Chunk ids whose file path matches ``path_glob`` (SQLite GLOB, e.g. ``bio/*``) and whose

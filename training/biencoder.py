@@ -213,12 +213,18 @@ def read_scored_pairs(path: str | Path) -> list[tuple[str, str, float]]:
     pairs = []
     with open(path, encoding="utf-8") as handle:
         rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for row in rows:
-            if path.name.startswith("SICK"):  # pair_ID, A, B, relatedness 1-5, label, ...
-                if len(row) >= 4 and row[0] != "pair_ID":
-                    pairs.append((row[1], row[2], (float(row[3]) - 1.0) / 4.0))
-            elif len(row) >= 7:  # STS-B: genre, file, year, id, score 0-5, s1, s2
-                pairs.append((row[5], row[6], float(row[4]) / 5.0))
+        for line_no, row in enumerate(rows, 1):
+            try:
+                if path.name.startswith("SICK"):  # pair_ID, A, B, relatedness 1-5, label, ...
+                    if len(row) >= 4 and row[0] != "pair_ID":
+                        pairs.append((row[1], row[2], (float(row[3]) - 1.0) / 4.0))
+                elif len(row) >= 7:  # STS-B: genre, file, year, id, score 0-5, s1, s2
+                    pairs.append((row[5], row[6], float(row[4]) / 5.0))
+            except ValueError:
+                raise ValueError(
+                    f"{path}:{line_no}: the score column is not a number; expected STS-B csv "
+                    "(score in column 5) or SICK txt (relatedness in column 4), tab-separated"
+                ) from None
     if not pairs:
         raise ValueError(f"{path} holds no scored sentence pairs (expected STS-B csv or SICK txt)")
     return pairs

@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -48,6 +49,8 @@ def iter_titled_documents(
     seen = 0
     for raw in paths:
         path = Path(raw)
+        if path.is_dir():
+            raise IsADirectoryError(f"corpus {path} is a folder; pass the files in it")
         if not path.is_file():
             raise FileNotFoundError(
                 f"corpus file {path} does not exist; pass existing files to --corpus"
@@ -84,6 +87,10 @@ def iter_titled_documents(
             raise ValueError(
                 f"corpus file {path} is not UTF-8 ({err.reason} at byte {err.start}); "
                 "re-encode it with `iconv -t UTF-8`"
+            ) from err
+        except (EOFError, gzip.BadGzipFile, zlib.error) as err:  # truncated or not gzip
+            raise ValueError(
+                f"corpus file {path} cannot be decompressed ({err}); copy or download it again"
             ) from err
 
 

@@ -12,6 +12,7 @@ import gzip
 import json
 import random
 import re
+import zlib
 from pathlib import Path
 
 
@@ -22,17 +23,67 @@ def read_squad_json(path: str | Path) -> list[dict]:
         raise FileNotFoundError(
             f"SQuAD file {path} not found; pass --data path/to/dev-v1.1.json(.gz)"
         )
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; pass the SQuAD JSON file itself")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        try:
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
             payload = json.load(handle)
-        except json.JSONDecodeError as err:
-            raise ValueError(
-                f"{path} is not valid JSON ({err}); expected the official SQuAD format"
-            ) from err
-    if not isinstance(payload, dict) or "data" not in payload:
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{path} is not valid JSON ({err}); expected the official SQuAD format"
+        ) from err
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {err.start}); expected SQuAD JSON"
+        ) from err
+    except (EOFError, OSError, zlib.error) as err:  # a truncated or broken .gz
+        if isinstance(err, (FileNotFoundError, PermissionError)):
+            raise
+        raise ValueError(f"{path} cannot be decompressed ({err}); download it again") from err
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
         raise ValueError(f"{path} has no top-level 'data' list; expected the official SQuAD format")
+    check_squad_shape(payload["data"], path)
     return payload["data"]
+
+
+def check_squad_shape(data: list, path: str | Path = "SQuAD data") -> None:
+    """``ValueError`` naming the first record that lacks what SQuAD training reads
+    (``data[i].paragraphs[j].context`` and ``qas[k]`` with ``id``, ``question``, ``answers``).
+
+    Example:
+        >>> check_squad_shape([{"title": "t", "paragraphs": [{"qas": []}]}], "x.json")
+        Traceback (most recent call last):
+        ValueError: x.json: data[0].paragraphs[0] has no string 'context'; expected the official SQuAD format
+    """
+
+    def fail(where: str, what: str) -> None:
+        raise ValueError(f"{path}: {where} {what}; expected the official SQuAD format")
+
+    for a, article in enumerate(data):
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
+            fail(f"data[{a}]", "has no 'paragraphs' list")
+        for p, paragraph in enumerate(article["paragraphs"]):
+            where = f"data[{a}].paragraphs[{p}]"
+            if not isinstance(paragraph, dict) or not isinstance(paragraph.get("context"), str):
+                fail(where, "has no string 'context'")
+            if not isinstance(paragraph.get("qas"), list):
+                fail(where, "has no 'qas' list")
+            for q, qa in enumerate(paragraph["qas"]):
+                if not isinstance(qa, dict) or not isinstance(qa.get("question"), str):
+                    fail(f"{where}.qas[{q}]", "has no string 'question'")
+                if "id" not in qa:
+                    fail(f"{where}.qas[{q}]", "has no 'id'")
+                answers = qa.get("answers", [])
+                if not isinstance(answers, list) or not all(
+                    isinstance(x, dict)
+                    and isinstance(x.get("text"), str)
+                    and isinstance(x.get("answer_start"), int)
+                    for x in answers
+                ):
+                    fail(
+                        f"{where}.qas[{q}]", "has 'answers' that are not [{'text', 'answer_start'}]"
+                    )
 
 
 def flatten_squad(data: list[dict]) -> list[dict]:

@@ -86,6 +86,9 @@ def save_tokenizer(fast: PreTrainedTokenizerFast, out_dir: str | Path) -> None:
     )
 
 
+MIN_VOCAB_SHARE = 0.5  # a vocabulary below half the asked size means the corpus is not text
+
+
 def train_tokenizer(
     corpus: Iterable[str | Path], cfg: TokenizerConfig, out_dir: str | Path
 ) -> PreTrainedTokenizerFast:
@@ -103,6 +106,12 @@ def train_tokenizer(
         yield from texts
 
     tok = build_wordpiece(cfg, chained())
+    if tok.get_vocab_size() < cfg.vocab_size * MIN_VOCAB_SHARE:
+        raise ValueError(
+            f"the corpus {', '.join(map(str, paths))} gave only {tok.get_vocab_size()} tokens of "
+            f"the {cfg.vocab_size} asked for: too little text to learn a vocabulary from. Pass "
+            "more text (JSONL(.gz) articles or plain-text files) or a smaller --vocab-size"
+        )
     fast = wrap_fast(tok)
     save_tokenizer(fast, out_dir)
     log.info("saved a %d-piece WordPiece tokenizer to %s", tok.get_vocab_size(), out_dir)

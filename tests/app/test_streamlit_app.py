@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -85,8 +86,31 @@ def test_always_show_the_best_span_overrides_a_reader_that_abstains(
     assert "characters" in shown  # an answer card with its offsets
 
 
-def test_a_folder_that_does_not_exist_is_a_clear_error(app, tmp_path):
-    at, _ = app
+def test_the_page_serves_only_the_folders_it_was_started_with(app, tmp_path, monkeypatch):
+    at, notes = app
     at.run()
-    at.text_input(key="folder").input(str(tmp_path / "nope")).run()
-    assert any("is not a folder" in e.value for e in at.error)
+    assert not at.exception
+    assert not [t for t in at.text_input if t.key == "folder"]  # no box for a path of one's own
+    assert str(notes) in " ".join(c.value for c in at.sidebar.caption)
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setenv("NOTESQA_NOTES", f"{notes}{os.pathsep}{other}")
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.run()
+    assert at.selectbox(key="folder").options == ["notes", "other"]  # their names
+    at.selectbox(key="folder").select_index(1).run()
+    assert str(other) in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_a_damaged_index_is_reported_and_index_notes_repairs_it(app):
+    at, notes = app
+    at.run()
+    at.button(key="index").click()
+    at.run()
+    (notes / ".notesqa" / "notes.sqlite").write_bytes(b"garbage" * 100)
+    at = _ask(at, "Where was Ada Smithson born?")
+    assert not at.exception
+    assert any("damaged" in e.value for e in at.error)
+    at.button(key="index").click()
+    at.run()
+    assert any("Indexed 2 files" in s.value for s in at.sidebar.success)

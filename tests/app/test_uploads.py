@@ -31,3 +31,24 @@ def test_good_upload_is_written_inside_the_notes_folder(tmp_path):
     assert path == (tmp_path / "uploads" / "week 1 (intro).md").resolve()
     assert path.read_text(encoding="utf-8").endswith("École")
     assert [p.name for p in path.parent.iterdir()] == ["week 1 (intro).md"]  # no temp file left
+
+
+def test_a_very_long_name_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="300 characters long"):
+        save_upload(tmp_path, "a" * 297 + ".md", b"# hi")
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+def test_an_upload_never_overwrites_a_note_of_the_same_name(tmp_path):
+    first = save_upload(tmp_path, "week1.md", b"# Week 1\n\nmy edits")
+    again = save_upload(tmp_path, "week1.md", b"# Week 1\n\nmy edits")
+    other = save_upload(tmp_path, "week1.md", b"# Week 1\n\nanother version")
+    assert again == first and other.name == "week1 (2).md"
+    assert first.read_bytes() == b"# Week 1\n\nmy edits"
+    assert other.read_bytes() == b"# Week 1\n\nanother version"
+
+
+def test_binary_looking_text_without_nul_bytes_is_refused():
+    noise = bytes(range(1, 32)) * 20
+    with pytest.raises(ValueError, match="looks binary"):
+        check_upload("noise.txt", noise)

@@ -372,7 +372,7 @@ def test_train_embedder_hands_the_corpus_and_the_dev_articles_to_the_inverse_clo
             }
         )
     )
-    common = ["train", "embedder", "--config", str(recipe), "--init", "m", "--out", "o"]
+    common = ["train", "embedder", "--config", str(recipe), "--init", str(tmp_path), "--out", "o"]
     assert main([*common, "--data", "train.json"]) == 0
     titles = {a["title"] for a in json.loads(dev.read_text())["data"]}
     assert seen["corpus_files"] == ["wiki.jsonl.gz"] and seen["ict_pairs"] == 100

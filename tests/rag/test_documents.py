@@ -119,3 +119,20 @@ def test_root_is_a_file(tmp_path: Path) -> None:
     path = write(tmp_path, "note.md", "x\n")
     with pytest.raises(NotADirectoryError, match="not a folder"):
         load_notes(path)
+
+
+def test_control_characters_mark_binary_looking_text() -> None:
+    from rag.documents import control_share
+
+    assert control_share("Größe: 5 µm\tnormal text\n") == 0.0
+    assert control_share("日本語のノート") == 0.0
+    assert control_share(bytes(range(256)).decode("latin-1")) > 0.2
+
+
+def test_a_symlink_loop_between_files_is_skipped(tmp_path: Path) -> None:
+    write(tmp_path, "a.md", "# A\n\nreal note")
+    os.symlink(tmp_path / "y.md", tmp_path / "x.md")
+    os.symlink(tmp_path / "x.md", tmp_path / "y.md")
+    docs, report = load_notes(tmp_path)
+    assert [d.path for d in docs] == ["a.md"]
+    assert {p for p, _ in report.skipped} == {"x.md", "y.md"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,21 @@ def test_embeddings_are_unit_vectors(tiny_embedder_dir):
     vectors = emb.embed_documents(["a", "Boris collected clocks"])
     assert len(vectors) == 2 and len(vectors[0]) == len(emb.embed_query("x"))
     assert all(abs(sum(v * v for v in vec) - 1) < 1e-4 for vec in vectors)
+
+
+def test_bad_queries_and_counts_are_clear_errors(notes_index, tiny_embedder_dir, tmp_path):
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError):
+        NotesRetriever(index_dir=str(notes_index), embedder=str(tiny_embedder_dir), k=-2)
+    retriever = NotesRetriever(index_dir=str(notes_index), embedder=str(tiny_embedder_dir))
+    with pytest.raises(TypeError, match="query must be a string"):
+        retriever.invoke(None)
+    with pytest.raises(ValueError, match="k must be a whole number of at least 1"):
+        retriever.invoke("Ada", k=0)
+    damaged = tmp_path / "index"
+    shutil.copytree(notes_index, damaged)
+    (damaged / "notes.sqlite").write_bytes(b"garbage" * 64)
+    broken = NotesRetriever(index_dir=str(damaged), embedder=str(tiny_embedder_dir))
+    with pytest.raises(ValueError, match="damaged.*--rebuild"):
+        broken.invoke("Ada")

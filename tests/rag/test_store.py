@@ -304,3 +304,54 @@ def test_a_version_2_index_still_opens(built) -> None:
         assert store.num_vectors == len(store) == len(chunks)
         np.testing.assert_array_equal(store.vector_chunk_ids(), np.arange(len(chunks)))
         assert store.search(vectors[2], k=1)[0].chunk_id == 2
+
+
+def test_an_index_is_recognised_by_its_manifest_not_by_a_file_name(built, tmp_path) -> None:
+    folder = built[0]
+    assert store_mod.is_notesqa_index(folder)
+    assert json.loads((folder / "manifest.json").read_text())["notesqa"] == "index"
+    lookalike = tmp_path / "extension"
+    lookalike.mkdir()
+    (lookalike / "manifest.json").write_text('{"name": "x", "version": 3}')
+    assert not store_mod.is_notesqa_index(lookalike)
+    with pytest.raises(ValueError, match="not a notesqa index"):
+        store_mod.check_replaceable(lookalike)
+    (folder / "mine.txt").write_text("a user's file")  # ours no more: never replaced
+    assert not store_mod.is_notesqa_index(folder)
+    with pytest.raises(ValueError, match="files notesqa did not write"):
+        store_mod.check_replaceable(folder)
+
+
+def test_an_index_written_before_the_marker_is_still_recognised(built) -> None:
+    folder = built[0]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["notesqa"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert store_mod.is_notesqa_index(folder)
+    NotesStore.open(folder).close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda f: (f / "notes.sqlite").write_bytes(b"x" * 100), "notes.sqlite"),
+        (lambda f: (f / "vectors.faiss").write_bytes(b"x" * 100), "vectors.faiss cannot be read"),
+        (lambda f: (f / "bm25" / "size.txt").write_text("nope"), "bm25/size.txt"),
+        (lambda f: (f / "vectors.faiss").unlink(), "vectors.faiss is missing"),
+    ],
+)
+def test_damage_is_found_when_the_index_opens(built, damage, problem) -> None:
+    folder = built[0]
+    damage(folder)
+    with pytest.raises(store_mod.IndexDamaged, match=problem) as caught:
+        NotesStore.open(folder)
+    assert "--rebuild" in str(caught.value)
+
+
+def test_skipped_files_are_kept_with_the_index(tmp_path: Path) -> None:
+    docs, chunks = corpus()
+    skipped = [("photo.png", "unsupported extension .png")]
+    with NotesStore.build(
+        tmp_path / "ix", docs, chunks, unit_rows(len(chunks)), MANIFEST, skipped=skipped
+    ) as store:
+        assert store.skipped() == skipped
