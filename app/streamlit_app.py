@@ -108,11 +108,25 @@ def sidebar(qa: NotesQA) -> dict:
         "fusion); bm25: keywords alone; dense: the embedder alone.",
     )
     path_glob = st.sidebar.text_input("Only files matching", placeholder="biology/*", key="filter")
+    calibrator = qa.reader.calibrator if qa.reader.settings.multi_passage else None
+    min_confidence = None
+    if calibrator is not None:
+        min_confidence = st.sidebar.slider(
+            "Minimum confidence",
+            0.0,
+            1.0,
+            float(round(calibrator.min_confidence, 2)),
+            0.01,
+            key="min_confidence",
+            help="Answer only when the best answer is at least this likely to be right (a "
+            "calibrated probability); lower it to see more guesses, raise it for fewer wrong "
+            "answers.",
+        )
     always_answer = st.sidebar.checkbox(
         "Always show the best span",
         key="always_answer",
-        help="By default the reader says 'no answer' when it finds none it trusts (its calibrated "
-        "no-answer threshold); tick this to see its best guess anyway.",
+        help="By default the reader says 'no answer' when it finds none it trusts; tick this to "
+        "see its best guess anyway.",
     )
     with st.sidebar.expander("Index statistics"):
         try:
@@ -122,8 +136,11 @@ def sidebar(qa: NotesQA) -> dict:
         except ValueError as err:  # a damaged index: Index notes rebuilds it
             st.write(f"{err}. Click **Index notes** to rebuild it.")
     settings = {"k": k, "top_answers": answers, "mode": mode, "path_glob": path_glob or None}
+    if min_confidence is not None:
+        settings["min_confidence"] = min_confidence
     if always_answer:
         settings["null_threshold"] = None
+        settings["min_confidence"] = None
     return settings
 
 
@@ -138,7 +155,11 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
         return
     if not answers:
         st.info("No answer in your notes. The closest passages:")
-        search = {k: v for k, v in settings.items() if k not in ("top_answers", "null_threshold")}
+        search = {
+            k: v
+            for k, v in settings.items()
+            if k not in ("top_answers", "null_threshold", "min_confidence")
+        }
         for hit in qa.search(question, **{**search, "k": min(settings["k"], 3)}):
             st.markdown(
                 f"`{hit.source}` {('› ' + hit.heading) if hit.heading else ''} · score {hit.score:.2f}"
@@ -150,9 +171,12 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
             title = " ".join(answer.text.split())  # an answer may span a line break
             st.markdown(f"### {rank}. {html.escape(title)}")
             where = f"`{answer.source}`" + (f" › {answer.heading}" if answer.heading else "")
-            st.caption(
-                f"{where} · characters {answer.start}–{answer.end} · score {answer.score:.2f}"
+            sure = (
+                f"confidence {answer.confidence:.0%}"
+                if answer.confidence is not None
+                else f"score {answer.score:.2f}"
             )
+            st.caption(f"{where} · characters {answer.start}–{answer.end} · {sure}")
             st.markdown(highlighted_passage(answer), unsafe_allow_html=True)
 
 

@@ -41,6 +41,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def unit_interval(text: str) -> float:
+    """argparse type: a number from 0 to 1 (``--min-confidence``)."""
+    value = finite_float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text!r}")
+    return value
+
+
 def non_negative_int(text: str) -> int:
     """argparse type: a whole number of at least 0."""
     try:
@@ -192,8 +200,11 @@ def cmd_ask(args) -> int:
     options = _search_options(args)
     if args.always_answer:
         options["null_threshold"] = None
+        options["min_confidence"] = None
     elif args.null_threshold is not None:
         options["null_threshold"] = args.null_threshold
+    if args.min_confidence is not None:
+        options["min_confidence"] = args.min_confidence
     if args.batch:
         return _run_batch(
             args.batch,
@@ -216,7 +227,12 @@ def cmd_ask(args) -> int:
     for rank, answer in enumerate(answers, 1):
         where = f"{answer.source}:{answer.start}-{answer.end}"
         heading = f" ({answer.heading})" if answer.heading else ""
-        print(f"{rank}. {' '.join(answer.text.split())}   [score {answer.score:.2f}]")
+        sure = (
+            f"confidence {answer.confidence:.0%}"
+            if answer.confidence is not None
+            else f"score {answer.score:.2f}"
+        )
+        print(f"{rank}. {' '.join(answer.text.split())}   [{sure}]")
         print(f"   source: {where}{heading}")
         snippet = answer.sentence or " ".join(answer.context.split())
         print(textwrap.indent(textwrap.fill(snippet[:300], 96), "   > "))
@@ -351,6 +367,68 @@ def cmd_train_reader(args) -> int:
         print(f"stopped; checkpoint: {out} (run the same command again to resume)")
         return 0
     print(f"reader saved to {out}")
+    return 0
+
+
+def cmd_train_passage_groups(args) -> int:
+    import random
+
+    from training.passage_groups import build_groups, write_groups
+    from training.squad import read_squad_json
+
+    recipe = _recipe(args)
+    cfg = recipe.passage_reader
+    data_path = args.data or recipe.data.squad_train
+    if not data_path:
+        raise ValueError("no SQuAD train data: pass --data train-v1.1.json(.gz)")
+    data = read_squad_json(data_path)
+    order = list(range(len(data)))
+    random.Random(cfg.seed).shuffle(order)
+    train = [data[i] for i in order[: cfg.articles]]
+    calibration = [data[i] for i in order[cfg.articles : cfg.articles + cfg.calibration_articles]]
+    out = Path(args.out)
+    for name, articles, questions, seed in (
+        ("calibration", calibration, cfg.calibration_questions, cfg.seed + 1),
+        ("train", train, cfg.questions, cfg.seed),
+    ):
+        groups = build_groups(
+            articles, out / f"{name}-notes", cfg.passages, questions, cfg.unanswerable_share,
+            seed, embedder=args.embedder,
+        )  # fmt: skip
+        path = write_groups(groups, out / f"{name}-groups.jsonl")
+        print(f"{len(groups)} {name} groups from {len(articles)} articles -> {path}")
+    return 0
+
+
+def cmd_train_passage_reader(args) -> int:
+    from training.passage_reader import train_passage_reader
+
+    recipe = _recipe(args)
+    out = train_passage_reader(
+        recipe.passage_reader, args.init, args.groups, args.out, device=args.device,
+        max_minutes=args.max_minutes,
+    )  # fmt: skip
+    if Path(out) != Path(args.out):
+        print(f"stopped; checkpoint: {out} (run the same command again to resume)")
+        return 0
+    print(f"multi-passage reader saved to {out}")
+    return 0
+
+
+def cmd_train_calibrate(args) -> int:
+    from training.calibrate import calibrate_reader
+
+    report = calibrate_reader(args.reader, args.groups)
+    if args.json:
+        _print_json(report)
+        return 0
+    held = report["held_out"]
+    print(
+        f"fusion weight mu {report['mu']}, min_confidence {report['min_confidence']:.3f}; "
+        f"held-out ECE {held['ece']:.4f}, answerable F1 {held['f1_has_answer']:.2f}, "
+        f"abstained on {held['abstained_no_answer']:.0%} of questions without an answer "
+        f"-> {Path(args.reader) / 'notesqa_calibration.json'}"
+    )
     return 0
 
 
@@ -679,6 +757,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the threshold calibrated and stored with the reader; higher abstains less)",
     )
     abstain.add_argument(
+        "--min-confidence",
+        type=unit_interval,
+        metavar="P",
+        help="answer only when the top answer's confidence (the calibrated probability that it "
+        "is right) is at least P, 0 to 1 (default: the value stored with the reader)",
+    )
+    abstain.add_argument(
         "--always-answer",
         action="store_true",
         help="never abstain: always show the best span found",
@@ -779,6 +864,52 @@ def build_parser() -> argparse.ArgumentParser:
                 "articles are left out)",
             )
         p.set_defaults(func=func)
+
+    p = train.add_parser(
+        "passage-groups",
+        help="SQuAD train articles as notes, each question with the passages retrieval returns",
+        description="Lays out the recipe's passage_reader.articles SQuAD train articles (and "
+        "calibration_articles more) as Markdown notes, indexes them with the embedder and "
+        "retrieves the top passages of sampled questions, some asked over the notes without "
+        "their own article (no answer). Writes OUT/train-groups.jsonl and "
+        "OUT/calibration-groups.jsonl for `notesqa train passage-reader` and calibration.",
+    )
+    recipe_option(p)
+    p.add_argument("--data", help="SQuAD v1.1 train JSON(.gz) (default: the recipe's)")
+    p.add_argument("--embedder", type=model_folder, help="embedder (default: the shipped one)")
+    p.add_argument("--out", required=True, help="output folder, e.g. runs/passage-groups")
+    p.set_defaults(func=cmd_train_passage_groups)
+
+    p = train.add_parser(
+        "passage-reader",
+        help="finetune a reader over retrieved passages with shared normalisation",
+        description="Clark & Gardner (2018): the start and end scores of every passage of a "
+        "question, and a no-answer option, share one softmax, so scores compare across "
+        "passages. Starts from a reader folder; resumable.",
+    )
+    recipe_option(p)
+    p.add_argument("--init", type=model_folder, required=True, help="reader folder to start from")
+    p.add_argument("--groups", required=True, help="train-groups.jsonl of `train passage-groups`")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--max-minutes",
+        type=positive_float,
+        help="checkpoint to OUT.checkpoint and stop after this long; the same command resumes",
+    )
+    p.set_defaults(func=cmd_train_passage_reader)
+
+    p = train.add_parser(
+        "calibrate",
+        help="fit a multi-passage reader's answer confidence, fusion weight and abstention",
+        description="Reads the held-out calibration groups of `train passage-groups`, picks "
+        "the fusion weight mu, fits a logistic calibrator (P(answer is right)) and the default "
+        "min_confidence, reports the expected calibration error on a held-out part, and writes "
+        "notesqa_calibration.json into the reader folder.",
+    )
+    p.add_argument("--reader", type=model_folder, required=True, help="multi-passage reader folder")
+    p.add_argument("--groups", required=True, help="calibration-groups.jsonl")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_train_calibrate)
 
     p = train.add_parser(
         "cross-encoder",

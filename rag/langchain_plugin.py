@@ -114,15 +114,20 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
 
     Each answer: ``text``, ``score``, ``source`` and ``start``/``end`` as character offsets in the
     source file (when the documents came from ``NotesRetriever``, else in the document), and the
-    ``context`` passage (``Answer.to_dict()``, shared with ``NotesQA.ask``). An empty list means the
-    reader found no answer it trusts.
+    ``context`` passage and ``confidence`` (``Answer.to_dict()``, shared with ``NotesQA.ask``). An
+    empty list means the reader found no answer it trusts: lower ``min_confidence``, or set
+    ``always_answer=True`` to see its best guess.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     reader: str | None = None
     """Reader folder (default: the shipped one)."""
-    top_answers: int = 3
+    top_answers: int = Field(default=3, ge=1)
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Answer only when the top answer's confidence (P(right)) reaches this; ``None``: the value
+    stored with the reader. ``always_answer=True`` never abstains."""
+    always_answer: bool = False
 
     _reader: Any = PrivateAttr(default=None)
 
@@ -132,8 +137,8 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
         return self._call_with_config(self._read, input, config, **kwargs)
 
     def _read(self, input: dict) -> list[dict]:
-        from rag.pipeline import SearchHit, extract_answers
-        from rag.reader import Reader
+        from rag.answers import SearchHit, extract_answers
+        from rag.reader import STORED, Reader
 
         if self._reader is None:
             self._reader = Reader.load(self.reader)
@@ -148,5 +153,10 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
             )
             for d in input["documents"]
         ]
-        answers = extract_answers(self._reader, input["question"], passages, self.top_answers)
+        threshold = STORED if self.min_confidence is None else self.min_confidence
+        never = {"null_threshold": None, "min_confidence": None} if self.always_answer else {}
+        options = never or {"min_confidence": threshold}
+        answers = extract_answers(
+            self._reader, input["question"], passages, self.top_answers, **options
+        )
         return [a.to_dict() for a in answers]

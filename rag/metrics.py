@@ -1,4 +1,5 @@
-"""Evaluation metrics in one place: SQuAD v1.1 / v2.0 EM and F1, retrieval Recall@k and MRR@k.
+"""Evaluation metrics in one place: SQuAD v1.1 / v2.0 EM and F1, retrieval Recall@k and MRR@k,
+and selective QA (risk-coverage curve, AURC, expected calibration error).
 
 The SQuAD functions follow the official evaluation scripts (``evaluate-v1.1.py`` and
 ``evaluate-v2.0.py``): answers are normalised by lower-casing and removing punctuation, the
@@ -11,6 +12,8 @@ Example:
     0.5
     >>> retrieval_scores([[3, 1, 2]], [1], ks=(1, 5))
     {'recall@1': 0.0, 'recall@5': 1.0, 'mrr@10': 0.5}
+    >>> round(aurc([0.9, 0.6, 0.2], [0.0, 1.0, 1.0]), 4)
+    0.3889
 """
 
 from __future__ import annotations
@@ -56,6 +59,23 @@ def _f1_v2(prediction: str, gold: str) -> float:
     if not pred_tokens or not gold_tokens:
         return float(pred_tokens == gold_tokens)
     return f1_score(prediction, gold)
+
+
+def squad_question_scores(prediction: str, golds: Sequence[str]) -> tuple[float, float]:
+    """(EM, F1) of one prediction, each the max over ``golds``, by the official v2.0 rules: no
+    gold (or only golds that normalise to "") means unanswerable, where only an empty prediction
+    (an abstention) scores. For an answerable question this is the v1.1 rule (an abstention
+    scores 0), so ``squad_v1_scores`` and ``squad_v2_scores`` are means of these.
+
+    Example:
+        >>> squad_question_scores("the big cat", ["big dog", "a big cat"])
+        (1.0, 1.0)
+        >>> squad_question_scores("", []), squad_question_scores("red", [])
+        ((1.0, 1.0), (0.0, 0.0))
+    """
+    golds = [g for g in golds if normalize_answer(g)] or [""]
+    em = max(float(normalize_answer(g) == normalize_answer(prediction)) for g in golds)
+    return em, max(_f1_v2(prediction, g) for g in golds)
 
 
 def squad_v1_scores(dataset: Iterable[dict], predictions: dict[str, str]) -> dict[str, float]:
@@ -145,3 +165,92 @@ def retrieval_scores(
             reciprocal += 1.0 / (top.index(g) + 1)
     scores[f"mrr@{mrr_at}"] = reciprocal / n
     return scores
+
+
+def _check_pairs(confidences: Sequence[float], other: Sequence[float], name: str) -> None:
+    """One ``name`` per confidence, at least one of each, and no NaN confidence."""
+    if len(confidences) != len(other):
+        raise ValueError(f"{len(confidences)} confidences for {len(other)} {name}")
+    if not confidences:
+        raise ValueError(f"no predictions to score: pass one confidence and one of {name} each")
+    if any(c != c for c in confidences):
+        raise ValueError("a confidence is NaN; give every prediction a number")
+
+
+def risk_coverage(
+    confidences: Sequence[float], losses: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """The risk-coverage curve of answering only the most confident predictions.
+
+    Point ``i`` (1..n) keeps the ``i`` most confident predictions: coverage ``i / n``, risk the
+    mean loss (e.g. ``1 - F1``) of those kept. Predictions with equal confidence cannot be told
+    apart by any threshold, so ties are broken in expectation: each tied group's losses count as
+    the group's mean (the expected risk of a random order), and the curve does not depend on the
+    order of the input.
+
+    Example:
+        >>> risk_coverage([0.2, 0.9, 0.6], [1.0, 0.0, 1.0])
+        ([0.3333333333333333, 0.6666666666666666, 1.0], [0.0, 0.5, 0.6666666666666666])
+        >>> risk_coverage([0.5, 0.5], [1.0, 0.0])  # a tie: each counts as 0.5
+        ([0.5, 1.0], [0.5, 0.5])
+    """
+    _check_pairs(confidences, losses, "losses")
+    order = sorted(range(len(confidences)), key=lambda i: -confidences[i])
+    ranked: list[float] = []  # losses in confidence order, ties replaced by their group's mean
+    group: list[float] = []
+    for pos, i in enumerate(order):
+        group.append(float(losses[i]))
+        last = pos + 1 == len(order) or confidences[order[pos + 1]] != confidences[i]
+        if last:
+            ranked.extend([sum(group) / len(group)] * len(group))
+            group = []
+    n = len(ranked)
+    coverage, risk, total = [], [], 0.0
+    for kept, loss in enumerate(ranked, start=1):
+        total += loss
+        coverage.append(kept / n)
+        risk.append(total / kept)
+    return coverage, risk
+
+
+def aurc(confidences: Sequence[float], losses: Sequence[float]) -> float:
+    """Area under the risk-coverage curve: the selective risk averaged over the coverages
+    1/n, 2/n, ..., 1 (lower is better). Only the order of the confidences matters; a perfect
+    order (all wrong ones last) gives the lowest value the losses allow.
+
+    Example:
+        >>> round(aurc([0.9, 0.6, 0.2], [0.0, 1.0, 1.0]), 4)  # (0 + 1/2 + 2/3) / 3
+        0.3889
+        >>> round(aurc([0.2, 0.6, 0.9], [0.0, 1.0, 1.0]), 4)  # worst order: (1 + 1 + 2/3) / 3
+        0.8889
+    """
+    return sum(risk_coverage(confidences, losses)[1]) / len(confidences)
+
+
+def expected_calibration_error(
+    confidences: Sequence[float], correct: Sequence[float], bins: int = 10
+) -> float:
+    """ECE: the gap between confidence and accuracy, averaged over ``bins`` equal-width bins of
+    confidence on [0, 1] weighted by how many predictions fall in each. Bin ``b`` holds
+    confidences in ``[b / bins, (b + 1) / bins)``, the last one also 1.0. ``correct`` is 1 for a
+    right prediction, 0 for a wrong one.
+
+    Example:
+        >>> # bin 9: confidence 0.95, accuracy 1/2; bin 2: 0.25 against 0 -> (0.45 + 0.25) / 2
+        >>> round(expected_calibration_error([0.95, 0.95, 0.25, 0.25], [1, 0, 0, 0]), 4)
+        0.35
+    """
+    _check_pairs(confidences, correct, "correctness labels")
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    bad = [c for c in confidences if not 0.0 <= c <= 1.0]
+    if bad:
+        raise ValueError(f"confidences must lie in [0, 1], got {bad[0]!r}; squash scores first")
+    sums = [[0, 0.0, 0.0] for _ in range(bins)]  # per bin: count, confidence sum, correct sum
+    for c, ok in zip(confidences, correct, strict=True):
+        b = min(int(c * bins), bins - 1)
+        sums[b][0] += 1
+        sums[b][1] += c
+        sums[b][2] += float(ok)
+    n = len(confidences)
+    return sum(abs(acc - conf) / n for count, conf, acc in sums if count)

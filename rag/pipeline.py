@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from embedder import Embedder, WindowConfig
+from rag.answers import Answer, SearchHit, check_confidence, extract_answers
 from rag.chunking import Chunk, ChunkingConfig, chunk_document
 from rag.documents import load_notes
 from rag.modes import DEFAULT_MODE, MODES
 from rag.reader import STORED, Reader
-from rag.spans import Span, surrounding_sentence
 from rag.store import (
     IndexDamaged,
     NotesStore,
@@ -39,36 +39,6 @@ from rag.store import (
 log = logging.getLogger(__name__)
 
 INDEX_DIRNAME = ".notesqa"
-
-
-@dataclass
-class SearchHit:
-    text: str
-    score: float  # depends on the retrieval mode: see rag.retrieve
-    source: str  # file path relative to the notes folder
-    start: int  # character offsets of the passage in that file
-    end: int
-    heading: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Answer:
-    text: str
-    score: float  # reader's start + end logit
-    source: str
-    start: int  # character offsets of the answer in the source file
-    end: int
-    context: str  # the passage the answer was read from
-    heading: str = ""
-    # character offset of ``context`` in the file (the answer is at start - context_start)
-    context_start: int = 0
-    sentence: str = ""  # the sentence around the answer, whitespace collapsed
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -151,57 +121,6 @@ class IndexLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
-
-
-def extract_answers(
-    reader: Reader,
-    question: str,
-    passages: list[SearchHit],
-    top_answers: int = 3,
-    null_threshold: float | None | str = STORED,
-) -> list[Answer]:
-    """Answers read from ``passages``, best first, duplicates merged; [] when the reader abstains.
-
-    ``null_threshold``: the reader's stored one by default (``STORED``); a number overrides it
-    (higher abstains less); None always answers when any span was found.
-
-    Offsets are in the passage's file (``passage.start`` + offset in the passage). Shared by
-    ``NotesQA.ask`` and the LangChain ``NotesReader``.
-    """
-    if not passages:
-        return []
-    results = reader.read(question, [p.text for p in passages])
-    merged: dict[tuple[str, int, int], Answer] = {}
-    null_of: dict[tuple[str, int, int], float] = {}  # null score of the passage a span came from
-    for passage, (spans, null) in zip(passages, results, strict=True):
-        for span in spans[:top_answers]:
-            key = (passage.source, passage.start + span.start, passage.start + span.end)
-            # the same characters of a file can be found in two overlapping passages: keep one
-            if key not in merged or span.score > merged[key].score:
-                null_of[key] = null
-                merged[key] = Answer(
-                    span.text,
-                    span.score,
-                    passage.source,
-                    key[1],
-                    key[2],
-                    passage.text,
-                    passage.heading,
-                    passage.start,
-                    surrounding_sentence(passage.text, span.start, span.end),
-                )
-    ranked = sorted(merged.values(), key=lambda a: -a.score)
-    if not ranked:
-        return []
-    top = ranked[0]
-    # The best span against the no-answer score of *its own* passage, as the threshold was
-    # calibrated (one question, one paragraph). The other retrieved passages do not hold the
-    # answer, so their null scores are high by design; comparing against their maximum made
-    # the reader abstain on 85% of answerable questions (benchmarks/notes_qa.py).
-    top_null = null_of[(top.source, top.start, top.end)]
-    if reader.abstains(Span(top.text, top.start, top.end, top.score), top_null, null_threshold):
-        return []
-    return ranked[:top_answers]
 
 
 def check_count(name: str, value: object) -> int:
@@ -579,16 +498,24 @@ class NotesQA:
         path_glob: str | None = None,
         heading: str | None = None,
         null_threshold: float | None | str = STORED,
+        min_confidence: float | None | str = STORED,
     ) -> list[Answer]:
-        """Extract answers from the top ``k`` passages; [] when the reader abstains
-        (``null_threshold`` as in ``extract_answers``: the reader's stored one by default)."""
+        """Extract answers from the top ``k`` passages; [] when the reader abstains.
+
+        A calibrated multi-passage reader abstains when the top answer's ``confidence`` (the
+        probability that it is right) is below ``min_confidence`` (its stored default unless
+        given; ``None`` never abstains); an older reader uses ``null_threshold`` (see
+        ``rag.answers.extract_answers``)."""
         check_text("question", question)
         top_answers = check_count("top_answers", top_answers)
         null_threshold = check_null_threshold(null_threshold)
+        min_confidence = check_confidence(min_confidence)
         hits = self.search(question, k, mode, path_glob, heading)
         if not hits:
             return []
-        return extract_answers(self.reader, question, hits, top_answers, null_threshold)
+        return extract_answers(
+            self.reader, question, hits, top_answers, null_threshold, min_confidence
+        )
 
     def close(self) -> None:
         if self._store is not None:

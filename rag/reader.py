@@ -23,11 +23,53 @@ import numpy as np
 import torch
 from transformers import AutoModelForQuestionAnswering
 
+from rag.calibration import Calibrator
 from rag.spans import Span, extract_spans
 
 log = logging.getLogger(__name__)
 
 READER_SETTINGS = "notesqa_reader.json"
+
+
+def log_mean_exp(values: np.ndarray) -> float:
+    """``log(mean(exp(values)))``, computed stably: the null logit of several windows.
+
+    Example:
+        >>> round(log_mean_exp(np.array([0.0, 0.0])), 4), round(log_mean_exp(np.array([2.0])), 4)
+        (0.0, 2.0)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    top = float(values.max())
+    return top + float(np.log(np.mean(np.exp(values - top))))
+
+
+def log_sum_exp(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    top = float(values.max())
+    return top + float(np.log(np.sum(np.exp(values - top))))
+
+
+@dataclass
+class JointReading:
+    """A question read over several passages at once (a multi-passage reader).
+
+    ``spans[i]`` are passage ``i``'s ranked spans (score = start + end logit), ``null_score`` the
+    question's one no-answer score (log-mean-exp of the [CLS] start logits of every window, plus
+    the same of the end logits, as the reader was trained), ``log_norm`` the log of the shared
+    softmax normaliser, so that ``probability(score)`` is a span's probability among all spans of
+    all passages and "no answer".
+    """
+
+    spans: list[list[Span]]
+    null_score: float
+    log_norm: float
+
+    def probability(self, score: float) -> float:
+        return float(np.exp(min(0.0, score - self.log_norm)))
+
+    @property
+    def null_probability(self) -> float:
+        return self.probability(self.null_score)
 
 
 def encode_windows(
@@ -64,6 +106,9 @@ class ReaderSettings:
     max_answer_length: int = 30
     batch_size: int = 32
     null_threshold: float | None = None  # abstain when null score - best span score > this
+    # trained with its scores normalised jointly over all passages of a question (shared
+    # normalisation): span scores compare across passages and there is one null score per question
+    multi_passage: bool = False
 
     @classmethod
     def load(cls, folder: Path) -> ReaderSettings:
@@ -87,6 +132,7 @@ class Reader:
         self.tokenizer = tokenizer
         self.settings = settings or ReaderSettings()
         self.name = name
+        self.calibrator: Calibrator | None = None  # answer confidence, if fitted
         self.device = next(model.parameters()).device
 
     @classmethod
@@ -106,7 +152,9 @@ class Reader:
         tokenizer = load_tokenizer(folder)
         model = AutoModelForQuestionAnswering.from_pretrained(str(folder), dtype=torch.float32)
         model.to(device or "cpu")
-        return cls(model, tokenizer, ReaderSettings.load(folder), name=folder.name)
+        reader = cls(model, tokenizer, ReaderSettings.load(folder), name=folder.name)
+        reader.calibrator = Calibrator.load(folder)
+        return reader
 
     def question_limit(self) -> int:
         """Tokens a question may keep: ``max_query_length``, or fewer when a window would then
@@ -224,6 +272,48 @@ class Reader:
                 )
             )
         return results
+
+    def read_jointly(self, question: str, contexts: Sequence[str]) -> JointReading:
+        """Spans for one question over all ``contexts`` at once, with one null score and the
+        shared normaliser (see ``JointReading``); meaningful for a ``multi_passage`` reader."""
+        if not contexts:
+            return JointReading([], 0.0, 0.0)
+        pairs = [(question, c) for c in contexts]
+        features = self.featurize(pairs)
+        starts, ends = self.logits(features)
+        by_pair: dict[int, list[int]] = {}
+        for f, p in enumerate(features["pair_index"]):
+            by_pair.setdefault(int(p), []).append(f)
+        spans = []
+        for p, context in enumerate(contexts):
+            fs = by_pair.get(p, [])
+            if not fs:
+                spans.append([])
+                continue
+            width = max(len(starts[f]) for f in fs)
+            start = np.full((len(fs), width), -1e4, dtype=np.float32)  # (F, T)
+            end = np.full((len(fs), width), -1e4, dtype=np.float32)  # (F, T)
+            for row, f in enumerate(fs):
+                start[row, : len(starts[f])] = starts[f]
+                end[row, : len(ends[f])] = ends[f]
+            offsets = [features["offsets"][f] for f in fs]
+            found, _ = extract_spans(
+                start, end, offsets, context, self.settings.n_best_size,
+                self.settings.max_answer_length,
+            )  # fmt: skip
+            spans.append(found)
+        windows = range(len(starts))
+        null_start = log_mean_exp(np.array([starts[f][0] for f in windows]))
+        null_end = log_mean_exp(np.array([ends[f][0] for f in windows]))
+        # the shared softmax runs over every context token of every window, and "no answer"
+        context_start = [
+            starts[f][[o is not None for o in features["offsets"][f]]] for f in windows
+        ]
+        context_end = [ends[f][[o is not None for o in features["offsets"][f]]] for f in windows]
+        log_norm = log_sum_exp(np.concatenate([*context_start, [null_start]])) + log_sum_exp(
+            np.concatenate([*context_end, [null_end]])
+        )
+        return JointReading(spans, null_start + null_end, log_norm)
 
     def relevance(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """(len(pairs),) float32: how strongly each context answers its question, the best span's

@@ -104,17 +104,21 @@ def retrieve(
     heading: str | None = None,
     depth: int | None = None,
     dense_weight: float = HYBRID_DENSE_WEIGHT,
+    allowed: np.ndarray | None = None,
 ) -> list[Hit]:
     """The ``k`` best passages for ``query``; ``path_glob``/``heading`` filter inside the search.
 
     ``depth`` is how many candidates each side contributes to the hybrid fusion (default
-    ``max(4k, FUSION_DEPTH)``), ``dense_weight`` the dense side's share of it.
+    ``max(4k, FUSION_DEPTH)``), ``dense_weight`` the dense side's share of it. ``allowed``
+    (chunk ids) restricts the search further, e.g. to leave a file out.
     """
     if mode not in MODES:
         raise ValueError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
     if not query.strip():
         raise ValueError("the query is empty; ask something")
-    allowed = store.ids_matching(path_glob, heading) if (path_glob or heading) else None
+    if path_glob or heading:
+        matching = store.ids_matching(path_glob, heading)
+        allowed = matching if allowed is None else np.intersect1d(matching, allowed)
     if allowed is not None and len(allowed) == 0:
         return []
     depth = depth or max(4 * k, FUSION_DEPTH)

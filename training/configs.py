@@ -213,6 +213,37 @@ class ReaderConfig:
 
 
 @dataclass
+class PassageReaderConfig:
+    """Shared-normalisation finetuning of a reader over retrieved passages
+    (``training.passage_reader``); its data come from ``training.passage_groups``."""
+
+    articles: int = field(
+        default=100, metadata={"help": "SQuAD train articles laid out as notes for training."}
+    )
+    calibration_articles: int = field(
+        default=40,
+        metadata={"help": "Further articles (never trained on) for fusion and calibration."},
+    )
+    questions: int = field(default=12000, metadata={"help": "Training questions sampled."})
+    calibration_questions: int = field(default=3000, metadata={"help": "Calibration questions."})
+    passages: int = field(default=5, metadata={"help": "Retrieved passages per question (k)."})
+    unanswerable_share: float = field(
+        default=0.3,
+        metadata={"help": "Share of questions asked over the notes without their own article."},
+    )
+    groups_per_batch: int = 4
+    learning_rate: float = 3e-5
+    weight_decay: float = 0.01
+    epochs: float = 1.0
+    warmup_ratio: float = 0.1
+    max_groups: int = field(default=0, metadata={"help": "Train on the first N groups (0 = all)."})
+    dropout: float = 0.1
+    seed: int = 0
+    save_every: int = 200
+    log_every: int = 20
+
+
+@dataclass
 class EmbedderConfig:
     max_seq_length: int = 256
     batch_size: int = 64
@@ -420,6 +451,7 @@ class Recipe:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     reader: ReaderConfig = field(default_factory=ReaderConfig)
+    passage_reader: PassageReaderConfig = field(default_factory=PassageReaderConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     cross_encoder: CrossEncoderConfig = field(default_factory=CrossEncoderConfig)
     silver_pairs: SilverPairsConfig = field(default_factory=SilverPairsConfig)
@@ -453,6 +485,7 @@ def load_recipe(path: str | Path) -> Recipe:
         "tokenizer": TokenizerConfig,
         "pretrain": PretrainConfig,
         "reader": ReaderConfig,
+        "passage_reader": PassageReaderConfig,
         "embedder": EmbedderConfig,
         "cross_encoder": CrossEncoderConfig,
         "silver_pairs": SilverPairsConfig,

@@ -150,3 +150,14 @@ def test_bad_queries_and_counts_are_clear_errors(notes_index, tiny_embedder_dir,
     broken = NotesRetriever(index_dir=str(damaged), embedder=str(tiny_embedder_dir))
     with pytest.raises(ValueError, match="damaged.*--rebuild"):
         broken.invoke("Ada")
+
+
+def test_the_reader_runnable_has_a_confidence_knob(notes_index, tiny_embedder_dir, tiny_reader_dir):
+    retriever = NotesRetriever(index_dir=str(notes_index), embedder=str(tiny_embedder_dir), k=3)
+    docs = retriever.invoke("Where was Ada Smithson born?")
+    question = "Where was Ada Smithson born?"
+    always = NotesReader(reader=str(tiny_reader_dir), always_answer=True)
+    answers = always.invoke({"question": question, "documents": docs})
+    assert answers and "confidence" in answers[0]
+    with pytest.raises(ValueError):
+        NotesReader(reader=str(tiny_reader_dir), min_confidence=1.5)

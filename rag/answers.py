@@ -1,0 +1,253 @@
+"""From retrieved passages to the answers a user sees: read, fuse, merge, calibrate, abstain.
+
+Two readers are served:
+
+* a **multi-passage** reader (``ReaderSettings.multi_passage``), trained with one softmax over all
+  passages of a question: every candidate span is ranked by the BERTserini fusion
+  ``(1 - mu) * retrieval + mu * log p(span)`` (retrieval min-max normalised over the passages,
+  so every mode is on one scale), spans that overlap in the source are merged (the best kept),
+  and each answer gets ``confidence`` = P(right) from the reader's ``Calibrator``; the product
+  abstains when the top answer's confidence is below ``min_confidence``;
+* a single-passage reader (older checkpoints): spans ranked by score and the stored per-passage
+  no-answer threshold, as before.
+
+Either reads a Markdown passage's plain-text view (``rag.plaintext``: no heading marks,
+backticks, link or math delimiters) and cites the answer in the source characters.
+
+Example:
+    >>> answers = extract_answers(reader, "What does Adam keep?", hits)   # doctest: +SKIP
+    >>> answers[0].text, round(answers[0].confidence, 2)                  # doctest: +SKIP
+    ('two moving averages', 0.81)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from rag.calibration import FEATURES, answer_features, safe_log
+from rag.metrics import normalize_answer
+from rag.plaintext import is_markdown, plain_view, source_span
+from rag.reader import STORED, JointReading, Reader
+from rag.spans import Span, surrounding_sentence
+
+SPANS_PER_PASSAGE = 5  # candidates read from each passage before fusion and merging
+DEFAULT_MU = 0.5  # fusion weight without a calibrator (the calibrator stores a tuned one)
+
+
+@dataclass
+class SearchHit:
+    text: str
+    score: float  # depends on the retrieval mode: see rag.retrieve
+    source: str  # file path relative to the notes folder
+    start: int  # character offsets of the passage in that file
+    end: int
+    heading: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    text: str
+    score: float  # ranking score: the fused score (multi-passage reader) or start + end logit
+    source: str
+    start: int  # character offsets of the answer in the source file
+    end: int
+    context: str  # the passage the answer was read from
+    heading: str = ""
+    # character offset of ``context`` in the file (the answer is at start - context_start)
+    context_start: int = 0
+    sentence: str = ""  # the sentence around the answer, whitespace collapsed
+    confidence: float | None = None  # P(right), with a calibrated multi-passage reader
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def overlaps(a: Answer, b: Answer) -> bool:
+    """Whether two answers share characters of the same file.
+
+    Example:
+        >>> x = Answer("two moving averages", 1.0, "a.md", 10, 29, "")
+        >>> overlaps(x, Answer("moving averages", 0.5, "a.md", 14, 29, "")), overlaps(
+        ...     x, Answer("Adam", 0.5, "a.md", 0, 4, ""))
+        (True, False)
+    """
+    return a.source == b.source and a.start < b.end and b.start < a.end
+
+
+def merge_overlapping(ranked: list[Answer]) -> list[Answer]:
+    """``ranked`` (best first) without any answer that overlaps a better one in its file:
+    overlapping windows and passages find the same span several times."""
+    kept: list[Answer] = []
+    for answer in ranked:
+        if not any(overlaps(answer, better) for better in kept):
+            kept.append(answer)
+    return kept
+
+
+def min_max(values: list[float]) -> list[float]:
+    top, bottom = max(values), min(values)
+    if top == bottom:
+        return [1.0] * len(values)
+    return [(v - bottom) / (top - bottom) for v in values]
+
+
+@dataclass
+class View:
+    """What the reader reads of a passage: its plain-text view (Markdown) or the text itself."""
+
+    text: str
+    offsets: list[int] | None  # source index of each view character; None: the text itself
+
+
+def reader_view(passage: SearchHit) -> View:
+    if is_markdown(passage.source):
+        return View(*plain_view(passage.text))
+    return View(passage.text, None)
+
+
+def _answer(passage: SearchHit, view: View, span: Span, score: float) -> Answer:
+    """An answer in the passage's file: the span's words as read (no markup), its offsets in the
+    source characters they came from."""
+    start, end = (span.start, span.end)
+    if view.offsets is not None:
+        start, end = source_span(view.offsets, span.start, span.end)
+    return Answer(
+        span.text,
+        score,
+        passage.source,
+        passage.start + start,
+        passage.start + end,
+        passage.text,
+        passage.heading,
+        passage.start,
+        surrounding_sentence(view.text, span.start, span.end),
+    )
+
+
+def rank_joint_answers(
+    reading: JointReading,
+    passages: list[SearchHit],
+    mu: float,
+    top_answers: int,
+    views: list[View] | None = None,
+) -> tuple[list[Answer], np.ndarray]:
+    """The ``top_answers`` best answers of a joint reading under fusion weight ``mu``, overlaps
+    merged, and their ``(n, len(FEATURES))`` calibration features (``confidence``: the span's
+    probability until a calibrator says better). ``views``: what was read of each passage."""
+    views = views or [View(p.text, None) for p in passages]
+    retrieval = min_max([p.score for p in passages])
+    candidates = []  # (fused score, passage index, span, probability)
+    mass: dict[str, float] = defaultdict(float)  # probability of each answer's words
+    for i, spans in enumerate(reading.spans):
+        for span in spans[:SPANS_PER_PASSAGE]:
+            probability = reading.probability(span.score)
+            mass[normalize_answer(span.text)] += probability
+            fused = (1 - mu) * retrieval[i] + mu * safe_log(probability)
+            candidates.append((fused, i, span, probability))
+    candidates.sort(key=lambda c: -c[0])
+    ranked: list[Answer] = []
+    rows = []
+    null_log = safe_log(reading.null_probability)
+    for fused, i, span, probability in candidates:
+        answer = _answer(passages[i], views[i], span, fused)
+        if any(overlaps(answer, better) for better in ranked):
+            continue
+        answer.confidence = probability  # until a calibrator says better
+        ranked.append(answer)
+        agreement = safe_log(mass[normalize_answer(span.text)])
+        rows.append(
+            answer_features(safe_log(probability), null_log, agreement, retrieval[i], i, len(rows))
+        )
+        if len(ranked) == top_answers:
+            break
+    return ranked, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
+
+
+def extract_joint_answers(
+    reader: Reader,
+    question: str,
+    passages: list[SearchHit],
+    top_answers: int = 3,
+    min_confidence: float | None | str = STORED,
+) -> list[Answer]:
+    """Answers of a multi-passage reader, best first, with ``confidence``; [] when it abstains.
+
+    ``min_confidence``: the calibrator's stored default (``STORED``), a number in [0, 1], or
+    ``None`` never to abstain. Without a calibrator the fusion weight is 0.5, answers carry the
+    shared-softmax probability of their span as confidence and the reader never abstains.
+    """
+    if not passages:
+        return []
+    views = [reader_view(p) for p in passages]
+    reading = reader.read_jointly(question, [v.text for v in views])
+    calibrator = reader.calibrator
+    mu = calibrator.mu if calibrator is not None else DEFAULT_MU
+    ranked, rows = rank_joint_answers(reading, passages, mu, top_answers, views)
+    if not ranked:
+        return []
+    if calibrator is not None:
+        for answer, confidence in zip(ranked, calibrator.confidence(rows), strict=True):
+            answer.confidence = float(confidence)
+    if min_confidence == STORED:
+        min_confidence = calibrator.min_confidence if calibrator is not None else None
+    if min_confidence is not None and ranked[0].confidence < min_confidence:
+        return []
+    return ranked
+
+
+def extract_answers(
+    reader: Reader,
+    question: str,
+    passages: list[SearchHit],
+    top_answers: int = 3,
+    null_threshold: float | None | str = STORED,
+    min_confidence: float | None | str = STORED,
+) -> list[Answer]:
+    """Answers read from ``passages``, best first, overlaps merged; [] when the reader abstains.
+
+    A multi-passage reader: ``extract_joint_answers`` (``min_confidence``). Otherwise
+    ``null_threshold``: the reader's stored one by default (``STORED``); a number overrides it
+    (higher abstains less); None always answers when any span was found.
+
+    Offsets are in the passage's file (``passage.start`` + offset in the passage). Shared by
+    ``NotesQA.ask`` and the LangChain ``NotesReader``.
+    """
+    if reader.settings.multi_passage:
+        return extract_joint_answers(reader, question, passages, top_answers, min_confidence)
+    if not passages:
+        return []
+    views = [reader_view(p) for p in passages]
+    results = reader.read(question, [v.text for v in views])
+    candidates = []
+    for passage, view, (spans, null) in zip(passages, views, results, strict=True):
+        for span in spans[:top_answers]:
+            candidates.append((_answer(passage, view, span, span.score), null))
+    candidates.sort(key=lambda c: -c[0].score)
+    if not candidates:
+        return []
+    top, top_null = candidates[0]
+    # The best span against the no-answer score of *its own* passage, as the threshold was
+    # calibrated (one question, one paragraph). The other retrieved passages do not hold the
+    # answer, so their null scores are high by design; comparing against their maximum made
+    # the reader abstain on 85% of answerable questions (benchmarks/notes_qa.py).
+    if reader.abstains(Span(top.text, top.start, top.end, top.score), top_null, null_threshold):
+        return []
+    return merge_overlapping([answer for answer, _ in candidates])[:top_answers]
+
+
+def check_confidence(value: float | None | str) -> float | None | str:
+    """``STORED``, ``None`` (never abstain) or a number in [0, 1]."""
+    if value is None or (isinstance(value, str) and value == STORED):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise ValueError(f"min_confidence must be a number in [0, 1] or None, got {value!r}")
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"min_confidence must lie in [0, 1], got {value!r}")
+    return float(value)

@@ -1,0 +1,171 @@
+"""Fit a multi-passage reader's answer confidence, fusion weight and abstention default.
+
+On held-out passage groups (``training.passage_groups``: questions over SQuAD articles the
+reader never trained on, some asked without their own article) the reader reads each group once;
+then
+
+1. ``mu``, the BERTserini fusion weight ``(1 - mu) * retrieval + mu * log p(span)``, is the value
+   of a grid whose top answers score the best F1 on the answerable groups;
+2. a ``Calibrator`` (logistic regression) is fitted on the top answers of the *fit* split, the
+   label being whether an answer is right (exact match with a gold answer after SQuAD's
+   normalisation; every answer to a question without one is wrong);
+3. ``min_confidence`` is the threshold whose abstentions give the best SQuAD-v2-style F1 on the
+   fit split with answerable and unanswerable questions weighed equally (as SQuAD v2.0 dev);
+4. the expected calibration error of the confidence is measured on the *held-out* split.
+
+The result is ``notesqa_calibration.json`` in the reader folder.
+
+Example:
+    >>> report = calibrate_reader("runs/mp-reader", "runs/groups/calibration-groups.jsonl")
+    >>> report["held_out"]["ece"]                                  # doctest: +SKIP
+    0.031
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from rag.answers import SearchHit, rank_joint_answers
+from rag.calibration import Calibrator
+from rag.metrics import exact_match_score, expected_calibration_error, f1_score
+from rag.reader import Reader
+from training.passage_groups import read_groups
+
+log = logging.getLogger(__name__)
+
+MU_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+TOP_ANSWERS = 3
+
+
+def group_passages(group: dict) -> list[SearchHit]:
+    """The group's passages as search hits, one made-up source each (they never overlap)."""
+    scores = group.get("scores") or [0.0] * len(group["passages"])
+    return [
+        SearchHit(text, float(score), f"passage-{i}", 0, len(text), "")
+        for i, (text, score) in enumerate(zip(group["passages"], scores, strict=True))
+    ]
+
+
+def best_match(text: str, golds: list[str]) -> tuple[float, float]:
+    """(EM, F1) of ``text`` against the best of ``golds`` (0, 0 without any)."""
+    if not golds:
+        return 0.0, 0.0
+    return max(exact_match_score(text, g) for g in golds), max(f1_score(text, g) for g in golds)
+
+
+def choose_min_confidence(confidence: np.ndarray, f1: np.ndarray, answerable: np.ndarray) -> float:
+    """The threshold (one of the confidences, or 0) with the best F1 when abstaining below it,
+    answerable and unanswerable questions weighed equally; an abstention scores 1 on a question
+    without an answer and 0 on one with.
+
+    Example:
+        >>> choose_min_confidence(np.array([0.9, 0.2, 0.3]), np.array([1.0, 0.0, 0.0]),
+        ...                       np.array([True, False, True]))
+        0.9
+    """
+    weight = np.where(answerable, 0.5 / max(answerable.sum(), 1), 0.5 / max((~answerable).sum(), 1))
+    best, best_score = 0.0, -1.0
+    for threshold in np.unique(np.concatenate([[0.0], confidence])):
+        answered = confidence >= threshold
+        score = np.where(answered, f1, np.where(answerable, 0.0, 1.0))
+        total = float(np.sum(weight * score))
+        if total > best_score + 1e-12:
+            best, best_score = float(threshold), total
+    return best
+
+
+def calibrate_reader(
+    reader_dir: str | Path, groups_path: str | Path, held_out_share: float = 0.3, seed: int = 0
+) -> dict:
+    """Fit and save the calibration of the multi-passage reader in ``reader_dir``; returns a
+    report with the chosen ``mu`` and ``min_confidence`` and the held-out ECE and F1."""
+    reader = Reader.load(reader_dir)
+    if not reader.settings.multi_passage:
+        raise ValueError(
+            f"{reader_dir} is not a multi-passage reader; train one with "
+            "`notesqa train passage-reader` first"
+        )
+    groups = read_groups(groups_path)
+    random.Random(seed).shuffle(groups)
+    readings = [
+        (g, group_passages(g), reader.read_jointly(g["question"], g["passages"]))
+        for g in tqdm(groups, desc="reading", unit="group")
+    ]
+    answerable = np.array([bool(g.get("answer_texts")) for g, _, _ in readings])
+
+    def top_f1(mu: float, rows: list) -> float:
+        scores = []
+        for group, passages, reading in rows:
+            ranked, _ = rank_joint_answers(reading, passages, mu, 1)
+            if group.get("answer_texts"):
+                scores.append(best_match(ranked[0].text, group["answer_texts"])[1] if ranked else 0)
+        return float(np.mean(scores)) if scores else 0.0
+
+    cut = int(len(readings) * (1 - held_out_share))
+    fit, held_out = readings[:cut], readings[cut:]
+    mu_scores = {mu: top_f1(mu, fit) for mu in MU_GRID}
+    mu = max(mu_scores, key=lambda m: (mu_scores[m], -abs(m - 0.5)))
+
+    def table(rows: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Features and EM of every shown answer, and the top answer's index and F1 per group."""
+        features, right, top_index, top_f1s = [], [], [], []
+        for group, passages, reading in rows:
+            ranked, x = rank_joint_answers(reading, passages, mu, TOP_ANSWERS)
+            top_index.append(len(features) if ranked else -1)
+            golds = group.get("answer_texts") or []
+            for rank, answer in enumerate(ranked):
+                em, f1 = best_match(answer.text, golds)
+                features.append(x[rank])
+                right.append(em == 1.0)
+                if rank == 0:
+                    top_f1s.append(f1)
+            if not ranked:
+                top_f1s.append(0.0)
+        return np.array(features), np.array(right), np.array(top_index), np.array(top_f1s)
+
+    x_fit, y_fit, top_fit, f1_fit = table(fit)
+    calibrator = Calibrator.fit(x_fit, y_fit, mu=mu)
+    confidence_fit = calibrator.confidence(x_fit)
+    fit_answerable = answerable[:cut]
+    top_confidence = np.where(top_fit >= 0, confidence_fit[np.maximum(top_fit, 0)], 0.0)
+    calibrator.min_confidence = choose_min_confidence(top_confidence, f1_fit, fit_answerable)
+    calibrator.fitted_on = (
+        f"{len(fit)} held-out passage groups of {groups_path} ({int(fit_answerable.sum())} with an "
+        f"answer), top {TOP_ANSWERS} answers each"
+    )
+
+    x_held, y_held, top_held, f1_held = table(held_out)
+    confidence_held = calibrator.confidence(x_held)
+    held_answerable = answerable[cut:]
+    top_conf_held = np.where(top_held >= 0, confidence_held[np.maximum(top_held, 0)], 0.0)
+    answered = top_conf_held >= calibrator.min_confidence
+    v2_f1 = np.where(answered, f1_held, np.where(held_answerable, 0.0, 1.0))
+    top_right = y_held[np.maximum(top_held, 0)] & (top_held >= 0)
+    calibrator.save(reader_dir)
+    report = {
+        "mu": mu,
+        "mu_f1": {str(m): round(100 * s, 2) for m, s in mu_scores.items()},
+        "min_confidence": calibrator.min_confidence,
+        "fit_groups": len(fit),
+        "held_out": {
+            "groups": len(held_out),
+            "answerable": int(held_answerable.sum()),
+            "ece_all_answers": round(
+                expected_calibration_error(confidence_held.tolist(), y_held.tolist()), 4
+            ),
+            "ece": round(expected_calibration_error(top_conf_held.tolist(), top_right.tolist()), 4),
+            "f1_has_answer": round(
+                100 * float(np.mean(np.where(answered, f1_held, 0)[held_answerable])), 2
+            ),
+            "abstained_no_answer": round(float(np.mean(~answered[~held_answerable])), 4),
+            "answered": round(float(np.mean(answered)), 4),
+            "v2_f1_as_made": round(100 * float(np.mean(v2_f1)), 2),
+        },
+    }
+    log.info("calibration: %s", report)
+    return report
