@@ -383,17 +383,17 @@ def cmd_train_passage_groups(args) -> int:
         raise ValueError("no SQuAD train data: pass --data train-v1.1.json(.gz)")
     data = read_squad_json(data_path)
     order = list(range(len(data)))
-    random.Random(cfg.seed).shuffle(order)
+    random.Random(0).shuffle(order)  # the same article split for every recipe
     train = [data[i] for i in order[: cfg.articles]]
     calibration = [data[i] for i in order[cfg.articles : cfg.articles + cfg.calibration_articles]]
     out = Path(args.out)
     for name, articles, questions, seed in (
-        ("calibration", calibration, cfg.calibration_questions, cfg.seed + 1),
+        ("calibration", calibration, cfg.calibration_questions, cfg.calibration_seed),
         ("train", train, cfg.questions, cfg.seed),
     ):
         groups = build_groups(
             articles, out / f"{name}-notes", cfg.passages, questions, cfg.unanswerable_share,
-            seed, embedder=args.embedder,
+            seed, embedder=args.embedder, edited_share=cfg.edited_share,
         )  # fmt: skip
         path = write_groups(groups, out / f"{name}-groups.jsonl")
         print(f"{len(groups)} {name} groups from {len(articles)} articles -> {path}")

@@ -231,6 +231,13 @@ class PassageReaderConfig:
         default=0.3,
         metadata={"help": "Share of questions asked over the notes without their own article."},
     )
+    edited_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of questions asked edited as SQuAD v2.0's writers did (an entity or "
+            "a word swapped), over all the notes: on-topic passages, no answer."
+        },
+    )
     groups_per_batch: int = 4
     learning_rate: float = 3e-5
     weight_decay: float = 0.01
@@ -238,7 +245,8 @@ class PassageReaderConfig:
     warmup_ratio: float = 0.1
     max_groups: int = field(default=0, metadata={"help": "Train on the first N groups (0 = all)."})
     dropout: float = 0.1
-    seed: int = 0
+    seed: int = field(default=0, metadata={"help": "Sampling of the training questions."})
+    calibration_seed: int = field(default=1, metadata={"help": "Sampling of calibration ones."})
     save_every: int = 200
     log_every: int = 20
 

@@ -106,3 +106,39 @@ def test_groups_file_of_the_wrong_shape_is_named(tmp_path):
     bad.write_text(json.dumps({"question": "q"}) + "\n")
     with pytest.raises(ValueError, match="g.jsonl:1"):
         read_groups(bad)
+
+
+def test_the_cli_makes_groups_trains_and_calibrates(
+    tmp_path, data_dir, tiny_embedder_dir, tiny_reader_dir, capsys
+):
+    from rag.cli import main
+
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(
+        json.dumps(
+            {
+                "data": {"squad_train": str(data_dir / "squad-train.json")},
+                "passage_reader": {
+                    "articles": 40, "calibration_articles": 30, "questions": 60,
+                    "calibration_questions": 60, "passages": 3, "unanswerable_share": 0.3,
+                    "edited_share": 0.3, "groups_per_batch": 4, "save_every": 0,
+                },
+            }
+        )
+    )  # fmt: skip
+    groups = tmp_path / "groups"
+    common = ["--config", str(recipe)]
+    assert main(["train", "passage-groups", *common, "--embedder", str(tiny_embedder_dir),
+                 "--out", str(groups)]) == 0  # fmt: skip
+    train = read_groups(groups / "train-groups.jsonl")
+    assert train and any(g["answers"] for g in train) and any(not g["answers"] for g in train)
+    assert all(len(g["passages"]) <= 3 for g in train)
+    out = tmp_path / "reader"
+    assert main(["train", "passage-reader", *common, "--init", str(tiny_reader_dir),
+                 "--groups", str(groups / "train-groups.jsonl"), "--out", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["train", "calibrate", "--reader", str(out), "--groups",
+                 str(groups / "calibration-groups.jsonl"), "--json"]) == 0  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert 0.0 <= report["min_confidence"] <= 1.0 and report["mu"] in [i / 10 for i in range(11)]
+    assert (out / "notesqa_calibration.json").is_file()
