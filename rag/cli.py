@@ -393,7 +393,7 @@ def cmd_train_passage_groups(args) -> int:
     ):
         groups = build_groups(
             articles, out / f"{name}-notes", cfg.passages, questions, cfg.unanswerable_share,
-            seed, embedder=args.embedder, edited_share=cfg.edited_share,
+            seed, embedder=args.embedder,
         )  # fmt: skip
         path = write_groups(groups, out / f"{name}-groups.jsonl")
         print(f"{len(groups)} {name} groups from {len(articles)} articles -> {path}")

@@ -231,13 +231,6 @@ class PassageReaderConfig:
         default=0.3,
         metadata={"help": "Share of questions asked over the notes without their own article."},
     )
-    edited_share: float = field(
-        default=0.0,
-        metadata={
-            "help": "Share of questions asked edited as SQuAD v2.0's writers did (an entity or "
-            "a word swapped), over all the notes: on-topic passages, no answer."
-        },
-    )
     groups_per_batch: int = 4
     learning_rate: float = 3e-5
     weight_decay: float = 0.01

@@ -104,14 +104,8 @@ def build_groups(
     unanswerable_share: float = 0.3,
     seed: int = 0,
     embedder: str | None = None,
-    edited_share: float = 0.0,
 ) -> list[dict]:
     """Groups for ``questions`` sampled questions of ``data`` (SQuAD v1.1 articles), see above.
-
-    ``edited_share`` of the questions are asked edited the way SQuAD v2.0's writers made most of
-    theirs (a name, number or date swapped for another of the article, or a word turned into its
-    opposite: ``training.squad.make_unanswerable``, style ``question_edit``) over all the notes:
-    on-topic passages that do not answer them, the hard kind of "no answer".
 
     A question whose answer none of its ``k`` passages holds (a retrieval miss) is left out: its
     passages may still answer it in other words, so it is neither a positive nor a clean negative.
@@ -127,17 +121,11 @@ def build_groups(
     chunk_sources = np.asarray([c.source for c in store.chunks()])
     rng = random.Random(seed)
     sample = rng.sample(pool, min(questions, len(pool)))
-    edited = edited_questions(data, seed) if edited_share > 0 else {}
     groups, misses = [], 0
     for item in tqdm(sample, desc="retrieving", unit="q"):
-        draw = rng.random()
-        unanswerable = draw < unanswerable_share
+        unanswerable = rng.random() < unanswerable_share
         question = item["question"]
-        if not unanswerable and draw < unanswerable_share + edited_share and item["id"] in edited:
-            unanswerable, question = True, edited[item["id"]]
-            allowed = None  # its own article stays: the passages are on topic
-        else:
-            allowed = np.flatnonzero(chunk_sources != item["source"]) if unanswerable else None
+        allowed = np.flatnonzero(chunk_sources != item["source"]) if unanswerable else None
         hits = retrieve(store, qa.embedder, question, k, allowed=allowed)
         passages = [
             {"source": h.chunk.source, "start": h.chunk.start, "end": h.chunk.end,
@@ -163,15 +151,6 @@ def build_groups(
     qa.close()
     log.info("%d groups (%d retrieval misses left out)", len(groups), misses)
     return groups
-
-
-def edited_questions(data: list[dict], seed: int) -> dict[str, str]:
-    """``{question id: edited question}`` for every question of ``data`` that can be edited so
-    that its paragraph no longer answers it (``make_unanswerable``, style ``question_edit``)."""
-    from training.squad import flatten_squad, make_unanswerable
-
-    negatives = make_unanswerable(flatten_squad(data), 1.0, seed, style="question_edit")
-    return {n["id"].removesuffix("-neg"): n["question"] for n in negatives}
 
 
 def write_groups(groups: list[dict], path: str | Path) -> Path:

@@ -121,7 +121,7 @@ def test_the_cli_makes_groups_trains_and_calibrates(
                 "passage_reader": {
                     "articles": 40, "calibration_articles": 30, "questions": 60,
                     "calibration_questions": 60, "passages": 3, "unanswerable_share": 0.3,
-                    "edited_share": 0.3, "groups_per_batch": 4, "save_every": 0,
+                    "groups_per_batch": 4, "save_every": 0,
                 },
             }
         )
