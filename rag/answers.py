@@ -242,12 +242,25 @@ def extract_answers(
     return merge_overlapping([answer for answer, _ in candidates])[:top_answers]
 
 
-def check_confidence(value: float | None | str) -> float | None | str:
-    """``STORED``, ``None`` (never abstain) or a number in [0, 1]."""
+def check_setting(
+    name: str, value: float | None | str, low: float = -math.inf, high: float = math.inf
+) -> float | None | str:
+    """``STORED``, ``None`` or a finite number in ``[low, high]``, else ``ValueError``.
+
+    Example:
+        >>> check_setting("min_confidence", 2.0, 0.0, 1.0)
+        Traceback (most recent call last):
+        ValueError: min_confidence must be a number in [0, 1], None or STORED, got 2.0
+    """
     if value is None or (isinstance(value, str) and value == STORED):
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise ValueError(f"min_confidence must be a number in [0, 1] or None, got {value!r}")
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise ValueError(f"min_confidence must lie in [0, 1], got {value!r}")
+    number = not isinstance(value, bool) and isinstance(value, (int, float, np.floating))
+    if not (number and math.isfinite(value) and low <= value <= high):
+        bounds = "a finite number" if math.isinf(low) else f"a number in [{low:g}, {high:g}]"
+        raise ValueError(f"{name} must be {bounds}, None or STORED, got {value!r}")
     return float(value)
+
+
+def check_confidence(value: float | None | str) -> float | None | str:
+    """``STORED``, ``None`` (never abstain) or a number in [0, 1]."""
+    return check_setting("min_confidence", value, 0.0, 1.0)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from embedder import Embedder, WindowConfig
-from rag.answers import Answer, SearchHit, check_confidence, extract_answers
+from rag.answers import Answer, SearchHit, check_confidence, check_setting, extract_answers
 from rag.chunking import Chunk, ChunkingConfig, chunk_document
 from rag.documents import load_notes
 from rag.modes import DEFAULT_MODE, MODES
@@ -149,13 +149,7 @@ def check_text(name: str, value: object) -> str:
 
 def check_null_threshold(value: float | None | str) -> float | None | str:
     """``STORED``, ``None`` (always answer) or a finite number."""
-    if value is None or (isinstance(value, str) and value == STORED):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise ValueError(f"null_threshold must be a number, None or STORED, got {value!r}")
-    if not np.isfinite(value):
-        raise ValueError(f"null_threshold must be a finite number, got {value!r}")
-    return float(value)
+    return check_setting("null_threshold", value)
 
 
 def check_index_location(notes_dir: Path, index_dir: Path) -> None:

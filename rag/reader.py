@@ -138,7 +138,7 @@ class Reader:
     @classmethod
     def load(cls, path: str | Path | None = None, device: str | None = None) -> Reader:
         """Load a reader folder (``None`` = the shipped default)."""
-        from training.tokenizer import load_tokenizer
+        from embedder.tokenizer_files import load_tokenizer
 
         if path is None:
             from models import default_model_path
@@ -245,11 +245,17 @@ class Reader:
             return []
         features = self.featurize(pairs)
         starts, ends = self.logits(features)
+        return self._spans_per_context(features, starts, ends, [c for _, c in pairs])
+
+    def _spans_per_context(
+        self, features: dict, starts: list, ends: list, contexts: Sequence[str]
+    ) -> list[tuple[list[Span], float]]:
+        """Ranked spans and the null score of each context, from its windows' logits."""
         by_pair: dict[int, list[int]] = {}
         for f, p in enumerate(features["pair_index"]):
             by_pair.setdefault(int(p), []).append(f)
         results = []
-        for p, (_, context) in enumerate(pairs):
+        for p, context in enumerate(contexts):
             fs = by_pair.get(p, [])
             if not fs:
                 results.append(([], 0.0))
@@ -278,30 +284,9 @@ class Reader:
         shared normaliser (see ``JointReading``); meaningful for a ``multi_passage`` reader."""
         if not contexts:
             return JointReading([], 0.0, 0.0)
-        pairs = [(question, c) for c in contexts]
-        features = self.featurize(pairs)
+        features = self.featurize([(question, c) for c in contexts])
         starts, ends = self.logits(features)
-        by_pair: dict[int, list[int]] = {}
-        for f, p in enumerate(features["pair_index"]):
-            by_pair.setdefault(int(p), []).append(f)
-        spans = []
-        for p, context in enumerate(contexts):
-            fs = by_pair.get(p, [])
-            if not fs:
-                spans.append([])
-                continue
-            width = max(len(starts[f]) for f in fs)
-            start = np.full((len(fs), width), -1e4, dtype=np.float32)  # (F, T)
-            end = np.full((len(fs), width), -1e4, dtype=np.float32)  # (F, T)
-            for row, f in enumerate(fs):
-                start[row, : len(starts[f])] = starts[f]
-                end[row, : len(ends[f])] = ends[f]
-            offsets = [features["offsets"][f] for f in fs]
-            found, _ = extract_spans(
-                start, end, offsets, context, self.settings.n_best_size,
-                self.settings.max_answer_length,
-            )  # fmt: skip
-            spans.append(found)
+        spans = [found for found, _ in self._spans_per_context(features, starts, ends, contexts)]
         windows = range(len(starts))
         null_start = log_mean_exp(np.array([starts[f][0] for f in windows]))
         null_end = log_mean_exp(np.array([ends[f][0] for f in windows]))

@@ -23,6 +23,7 @@ from tokenizers import (
 )
 from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
+from embedder.tokenizer_files import load_tokenizer  # noqa: F401  (re-exported for training)
 from training.configs import TokenizerConfig
 from training.corpus import iter_documents
 
@@ -116,29 +117,3 @@ def train_tokenizer(
     save_tokenizer(fast, out_dir)
     log.info("saved a %d-piece WordPiece tokenizer to %s", tok.get_vocab_size(), out_dir)
     return fast
-
-
-def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerFast:
-    """Load the tokenizer saved in ``model_dir``, failing loudly when there is none.
-
-    `transformers` 5 builds an empty vocabulary when a folder has a config but no tokenizer files,
-    which turns every input into [UNK]; this guard makes that a clear error instead.
-    """
-    path = Path(model_dir)
-    if (
-        path.is_dir()
-        and not (path / "tokenizer.json").exists()
-        and not (path / "vocab.txt").exists()
-    ):
-        raise FileNotFoundError(
-            f"{path} has no tokenizer (tokenizer.json or vocab.txt); copy the tokenizer the model was "
-            "trained with into it, e.g. `notesqa train tokenizer --out DIR` output"
-        )
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(model_dir))
-    if len(tok) < 10:
-        raise ValueError(
-            f"tokenizer in {model_dir} has only {len(tok)} tokens; it was not saved properly"
-        )
-    return tok

@@ -1,7 +1,7 @@
 """Bad input to every command, through the real ``notesqa`` entry point: a clear one-line error
 (exit code 2) or the right result, never a traceback, and nothing of the user's lost.
 
-Each case builds what it needs in a fresh folder, runs ``rag.cli.main`` and checks the exit code,
+Each case builds what it needs in a fresh folder, runs ``app.cli.main`` and checks the exit code,
 a phrase of the message and (where files are at stake) that they are all still there.
 """
 
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.cli import main
+from app.cli import main
 
 NOTES = {
     "people/ada.md": "# Ada\n\nAda Smithson was born in Oslo in 1850. She worked as a chemist.\n",
@@ -426,7 +426,7 @@ def test_a_closed_pipe_ends_quietly(notes, tmp_path, tiny_embedder_dir):
     batch = tmp_path / "many.jsonl"
     batch.write_text("".join(json.dumps({"id": i, "question": "Ada?"}) + "\n" for i in range(60)))
     command = (
-        f"{sys.executable} -m rag.cli search --batch {batch} --index {notes / '.notesqa'} "
+        f"{sys.executable} -m app.cli search --batch {batch} --index {notes / '.notesqa'} "
         f"--embedder {tiny_embedder_dir} | head -1; echo exit=${{PIPESTATUS[0]}}"
     )
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)

@@ -111,7 +111,7 @@ def test_groups_file_of_the_wrong_shape_is_named(tmp_path):
 def test_the_cli_makes_groups_trains_and_calibrates(
     tmp_path, data_dir, tiny_embedder_dir, tiny_reader_dir, capsys
 ):
-    from rag.cli import main
+    from app.cli import main
 
     recipe = tmp_path / "recipe.json"
     recipe.write_text(

@@ -237,7 +237,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(
     recipe = _write_recipe(tmp_path / "recipe.json", cfg)
     corpus = data_dir / "corpus.jsonl.gz"
     killed = tmp_path / "killed"
-    code = "import sys; from rag.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *_cli(recipe, killed, corpus, tiny_tokenizer_dir)],
         env=_env(),
@@ -272,7 +272,7 @@ def test_two_process_ddp_equals_one_process_with_the_same_global_batch(
     corpus = data_dir / "corpus.jsonl.gz"
     single = pretrain(cfg, [corpus], tiny_tokenizer_dir, tmp_path / "single", device="cpu")
     script = tmp_path / "entry.py"
-    script.write_text("import sys\nfrom rag.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    script.write_text("import sys\nfrom app.cli import main\nsys.exit(main(sys.argv[1:]))\n")
     result = subprocess.run(
         [
             sys.executable,

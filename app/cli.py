@@ -1,4 +1,4 @@
-"""The ``notesqa`` command line: index notes, ask and search them, train and evaluate models.
+"""The ``notesqa`` command line: index, ask, search, stats and the app, and the train/eval commands.
 
 Example:
     $ notesqa index ~/notes
@@ -30,12 +30,16 @@ def _print_json(payload) -> None:
     print(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1 (``-k``, ``--answers``)."""
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (``-k``, ``--answers``)."""
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -51,10 +55,7 @@ def unit_interval(text: str) -> float:
 
 def non_negative_int(text: str) -> int:
     """argparse type: a whole number of at least 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
@@ -601,7 +602,7 @@ def cmd_app(args) -> int:
         if not notes.is_dir():
             raise NotADirectoryError(f"{given} is not a folder; pass your notes folder")
         folders.append(str(notes))
-    script = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
+    script = Path(__file__).resolve().with_name("streamlit_app.py")
     # the app serves these folders and no other: it has no box for a path of the user's choice
     env = {**os.environ, "NOTESQA_NOTES": os.pathsep.join(folders)}
     for key, value in (("NOTESQA_EMBEDDER", args.embedder), ("NOTESQA_READER", args.reader)):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rag.cli import main
+from app.cli import main
 from rag.reader import ReaderSettings
 
 
