@@ -142,34 +142,24 @@ class GroupedRows:
             raise ValueError(f"{len(self.apart)} apart sets for {len(self.groups)} rows")
 
 
-def batch_sampler_for(
-    grouping: str, grouped: Sequence[GroupedRows] = (), distilled: bool = False
-) -> Callable | str:
+def batch_sampler_for(grouping: str, grouped: Sequence[GroupedRows] = ()) -> Callable | str:
     """The trainer's ``batch_sampler`` for ``grouping`` (``none`` | ``article``).
 
     ``article`` gives a factory that samples each dataset listed in ``grouped`` (SQuAD pairs,
-    inverse-cloze pairs; found by their ``anchor`` column) by article, keeping each row away from
-    its ``apart`` texts when given, and any other dataset of a multi-dataset run (STS pairs)
-    without duplicates. ``distilled`` (a MarginMSE dataset of ``negative`` + ``label`` columns
-    is in the run) gives that dataset plain shuffled batches: its loss uses no in-batch
-    negatives, so a repeated paragraph does no harm, and no-duplicate batches can run dry.
+    found by their ``anchor`` column) by article, keeping each row away from its ``apart`` texts
+    when given, and any other dataset of a multi-dataset run (STS pairs) without duplicates.
 
     Example:
         >>> batch_sampler_for("none")
         'no_duplicates'
     """
     check_grouping(grouping, any(rows.apart is not None for rows in grouped))
-    if grouping == "none" and not distilled:
+    if grouping == "none":
         return "no_duplicates"
     if grouping == "article" and not grouped:
         raise ValueError("batch_grouping 'article' needs each training row's article")
 
     def sampler(dataset, **kwargs):
-        if {"negative", "label"} <= set(dataset.column_names):  # margin targets: no in-batch
-            from torch.utils.data import RandomSampler  # negatives, so repeats are harmless
-
-            order = RandomSampler(dataset, generator=kwargs.get("generator"))
-            return DefaultBatchSampler(order, **kwargs)
         if "anchor" in dataset.column_names:
             anchors = dataset["anchor"]
             for rows in grouped:

@@ -4,13 +4,10 @@ The model is ``Transformer -> mean pooling -> normalise`` (sentence-transformers
 trained with ``MultipleNegativesRankingLoss`` on (question, paragraph) pairs from SQuAD train with
 the ``NO_DUPLICATES`` batch sampler, so no paragraph is its own negative within a batch, or with
 batches filled article by article (``batch_grouping: article``, ``training.batching``);
-inverse-cloze pairs from the pretraining corpus (``ict_pairs``, ``training.inverse_cloze``),
-sentences paired with themselves under dropout (unsupervised SimCSE, ``simcse_sentences``),
-scored STS-B/SICK pairs (CoSENT, or AnglE / cosine MSE by ``sts_loss``; silver ones as a
-dataset of their own) and the reader's relevance margins on hard negatives (MarginMSE,
-``training.reader_margins``) can join or replace them in a multi-dataset run, and a share of
-the paragraphs can be swapped for the token window that holds the answer (``answer_windows``,
-``training.answer_windows``), the unit the notes index searches.
+scored STS-B/SICK pairs (CoSENT, or AnglE / cosine MSE by ``sts_loss``) can join or replace
+them in a multi-dataset run, and a share of the paragraphs can be swapped for the token window
+that holds the answer (``answer_windows``, ``training.answer_windows``), the unit the notes
+index searches. The data come from ``training.embedder_data``.
 A few SQuAD train articles are held out: sentence-transformers' ``InformationRetrievalEvaluator``
 scores retrieval on them during training, and its final scores are saved as ``eval_results.json``.
 
@@ -41,10 +38,15 @@ from training.answer_windows import answer_window_positives
 from training.attention import attention_implementation
 from training.batching import GroupedRows, batch_sampler_for, check_grouping
 from training.configs import EmbedderConfig, to_dict
+from training.embedder_data import (
+    paragraphs_with_the_answer,
+    read_scored_pairs,
+    split_articles,
+    squad_pairs,
+    squad_triplets,
+)
 from training.folders import checkpoint_folder, replace_folder
-from training.inverse_cloze import inverse_cloze_pairs
 from training.precision import use_bf16
-from training.simcse import corpus_sentences
 from training.squad import load_squad
 
 try:  # sentence-transformers >= 6
@@ -56,7 +58,6 @@ try:  # sentence-transformers >= 6
         CachedMultipleNegativesRankingLoss,
         CoSENTLoss,
         CosineSimilarityLoss,
-        MarginMSELoss,
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
     )
@@ -68,7 +69,6 @@ except ImportError:  # sentence-transformers 3 - 5
         CachedMultipleNegativesRankingLoss,
         CoSENTLoss,
         CosineSimilarityLoss,
-        MarginMSELoss,
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
     )
@@ -78,92 +78,6 @@ log = logging.getLogger(__name__)
 
 # the losses a recipe's ``sts_loss`` may name for scored pairs (scores in [0, 1])
 SCORED_PAIR_LOSSES = {"cosent": CoSENTLoss, "angle": AnglELoss, "cosine": CosineSimilarityLoss}
-
-
-def squad_pairs(examples: list[dict]) -> list[tuple[str, str]]:
-    """(question, paragraph) pairs of every answerable question."""
-    return [(e["question"].strip(), e["context"]) for e in examples if not e["is_impossible"]]
-
-
-def squad_triplets(examples: list[dict], seed: int = 0) -> list[tuple[str, str, str]]:
-    """(question, paragraph, hard negative): the negative is the paragraph of the same article that
-    BM25 ranks highest for the question among those that contain none of its answers.
-
-    Questions whose article has no such paragraph are dropped.
-    """
-    from rag.sparse import BM25Index
-
-    by_title: dict[str, list[str]] = {}
-    for e in examples:
-        contexts = by_title.setdefault(e["title"], [])
-        if e["context"] not in contexts:
-            contexts.append(e["context"])
-    indexes = {title: BM25Index.build(contexts) for title, contexts in by_title.items()}
-    with_answer = paragraphs_with_the_answer(examples)
-    triplets = []
-    for e in examples:
-        if e["is_impossible"]:
-            continue
-        answer_bearing = with_answer[(e["question"].strip(), e["context"])]
-        contexts = by_title[e["title"]]
-        ranked = [i for i, _ in indexes[e["title"]].search(e["question"], k=len(contexts))]
-        # BM25's best first; paragraphs sharing no word with the question after them
-        ranked += [i for i in range(len(contexts)) if i not in set(ranked)]
-        for i in ranked:
-            other = contexts[i]
-            if other != e["context"] and other not in answer_bearing:
-                triplets.append((e["question"].strip(), e["context"], other))
-                break
-    random.Random(seed).shuffle(triplets)
-    return triplets
-
-
-def paragraphs_with_the_answer(examples: list[dict]) -> dict[tuple[str, str], frozenset[str]]:
-    """For each answerable (question, paragraph): the *other* paragraphs of its article that
-    contain one of its answers (case-insensitive), likely false negatives in an article's batch.
-
-    Example:
-        >>> paragraphs_with_the_answer(squad_examples)[("Who?", "Ada wrote it.")]
-        frozenset({'Ada was born in 1815.'})
-    """
-    by_title: dict[str, dict[str, str]] = {}
-    for e in examples:
-        by_title.setdefault(e["title"], {})[e["context"]] = e["context"].lower()
-    found: dict[tuple[str, str], frozenset[str]] = {}
-    for e in examples:
-        if e["is_impossible"]:
-            continue
-        answers = {a["text"].lower() for a in e["answers"] if a["text"].strip()}
-        others = frozenset(
-            context
-            for context, lowered in by_title[e["title"]].items()
-            if context != e["context"] and any(a in lowered for a in answers)
-        )
-        key = (e["question"].strip(), e["context"])
-        found[key] = found.get(key, frozenset()) | others
-    return found
-
-
-def split_articles(
-    examples: list[dict], heldout_articles: int, seed: int = 0
-) -> tuple[list[dict], list[dict]]:
-    """(train, held-out) examples, whole articles held out so no paragraph is in both.
-
-    Example:
-        >>> train, heldout = split_articles(examples, heldout_articles=20)
-        >>> {e["title"] for e in train} & {e["title"] for e in heldout}
-        set()
-    """
-    titles = sorted({e["title"] for e in examples})
-    if heldout_articles >= len(titles):
-        raise ValueError(
-            f"cannot hold out {heldout_articles} of {len(titles)} articles; lower eval_articles"
-        )
-    heldout = set(random.Random(seed).sample(titles, heldout_articles))
-    return (
-        [e for e in examples if e["title"] not in heldout],
-        [e for e in examples if e["title"] in heldout],
-    )
 
 
 def retrieval_evaluator(
@@ -194,67 +108,6 @@ def retrieval_evaluator(
         query_prompt=(prompts or {}).get("query"),
         corpus_prompt=(prompts or {}).get("passage"),
     )
-
-
-def read_scored_pairs(path: str | Path) -> list[tuple[str, str, float]]:
-    """(sentence 1, sentence 2, similarity in [0, 1]) from STS-B ``sts-*.csv``, SICK ``SICK_*.txt``
-    or a JSONL file of ``{"sentence1", "sentence2", "score"}`` rows with scores in [0, 1] (the
-    silver pairs of ``notesqa train silver-sts``).
-
-    Example:
-        >>> read_scored_pairs("stsbenchmark/sts-train.csv")[0]
-        ('A plane is taking off.', 'An air plane is taking off.', 1.0)
-    """
-    import csv
-
-    path = Path(path)
-    if path.suffix == ".jsonl":
-        return _read_scored_jsonl(path)
-    pairs = []
-    with open(path, encoding="utf-8") as handle:
-        rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for line_no, row in enumerate(rows, 1):
-            try:
-                if path.name.startswith("SICK"):  # pair_ID, A, B, relatedness 1-5, label, ...
-                    if len(row) >= 4 and row[0] != "pair_ID":
-                        pairs.append((row[1], row[2], (float(row[3]) - 1.0) / 4.0))
-                elif len(row) >= 7:  # STS-B: genre, file, year, id, score 0-5, s1, s2
-                    pairs.append((row[5], row[6], float(row[4]) / 5.0))
-            except ValueError:
-                raise ValueError(
-                    f"{path}:{line_no}: the score column is not a number; expected STS-B csv "
-                    "(score in column 5) or SICK txt (relatedness in column 4), tab-separated"
-                ) from None
-    if not pairs:
-        raise ValueError(f"{path} holds no scored sentence pairs (expected STS-B csv or SICK txt)")
-    return pairs
-
-
-def _read_scored_jsonl(path: Path) -> list[tuple[str, str, float]]:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no silver pairs at {path}: write them with `notesqa train silver-sts --out {path}` "
-            "(after `notesqa train cross-encoder`), or drop the file from data.sts_train"
-        )
-    pairs = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                pair = (str(row["sentence1"]), str(row["sentence2"]), float(row["score"]))
-            except (ValueError, KeyError, TypeError) as error:
-                raise ValueError(
-                    f"{path}:{number} is not a scored pair ({error}); each line must be "
-                    '{"sentence1": ..., "sentence2": ..., "score": 0..1}'
-                ) from None
-            if not 0.0 <= pair[2] <= 1.0:
-                raise ValueError(f"{path}:{number}: score {pair[2]} is outside [0, 1]")
-            pairs.append(pair)
-    if not pairs:
-        raise ValueError(f"{path} holds no scored sentence pairs")
-    return pairs
 
 
 def build_sentence_model(
@@ -303,20 +156,13 @@ def train_embedder(
     out_dir: str | Path,
     device: str | None = None,
     sts_files: list[str | Path] | None = None,
-    corpus_files: list[str | Path] | None = None,
-    exclude_titles: list[str] | None = None,
     max_minutes: float | None = None,
 ) -> Path:
-    """Train on SQuAD pairs (+ scored STS pairs, inverse-cloze pairs) and save a
-    sentence-transformers folder.
+    """Train on SQuAD pairs (+ scored STS pairs) and save a sentence-transformers folder.
 
     SQuAD (question, paragraph[, hard negative]) pairs use in-batch negatives (MNRL, or its cached
     variant); ``sts_files`` add a loss on scored pairs (``cfg.sts_loss``: CoSENT by default) in
-    the same multi-dataset run (silver ``.jsonl`` files as a dataset of their own);
-    ``cfg.ict_pairs`` add inverse-cloze pairs from ``corpus_files`` (``training.inverse_cloze``)
-    under the same in-batch loss, and ``cfg.simcse_sentences`` unsupervised SimCSE sentences
-    (``training.simcse``), both skipping the articles in ``exclude_titles`` and the held-out
-    ones; ``matryoshka_dims`` wrap every loss so truncated vectors work too. Saved atomically.
+    the same multi-dataset run; ``matryoshka_dims wrap every loss so truncated vectors work too. Saved atomically.
 
     Every ``cfg.save_every`` steps (and on Ctrl-C / SIGTERM or after ``max_minutes``) the run
     checkpoints to ``OUT.checkpoint`` (pickle-free, ``training.trainer_checkpoints``); calling it
@@ -338,42 +184,13 @@ def train_embedder(
             "sts_only trains on scored pairs alone, but none were given: pass --sts "
             "sts-train.csv SICK_train.txt, or set the recipe's data.sts_train"
         )
-    if cfg.ict_pairs and not corpus_files:
-        raise ValueError(
-            "ict_pairs draws inverse-cloze pairs from the pretraining corpus, but none was given: "
-            "set the recipe's data.corpus or ict_pairs to 0"
-        )
-    if cfg.simcse_sentences and not corpus_files:
-        raise ValueError(
-            "simcse_sentences draws sentences from the pretraining corpus, but none was given: "
-            "set the recipe's data.corpus or simcse_sentences to 0"
-        )
-    if cfg.simcse_sentences and not cfg.dropout:
-        raise ValueError(
-            "SimCSE's two views of a sentence differ only by dropout: set dropout above 0 "
-            "(e.g. 0.1) or simcse_sentences to 0"
-        )
     if cfg.sts_loss not in SCORED_PAIR_LOSSES:
         raise ValueError(
             f"sts_loss {cfg.sts_loss!r} is not one of {sorted(SCORED_PAIR_LOSSES)}: pick one "
             "(cosent, the default; angle, CoSENT on angle differences; cosine, MSE on cosines)"
         )
-    if cfg.margin_triplets and not cfg.margin_teacher:
-        raise ValueError(
-            "margin_triplets needs a teacher: set margin_teacher to a reader folder "
-            "(e.g. models/reader), or margin_triplets to 0"
-        )
-    if (
-        not cfg.squad
-        and not cfg.ict_pairs
-        and not cfg.simcse_sentences
-        and not cfg.margin_triplets
-        and not sts_files
-    ):
-        raise ValueError(
-            "squad is false and no other data is set: set ict_pairs, simcse_sentences, "
-            "margin_triplets or data.sts_train"
-        )
+    if not cfg.squad and not sts_files:
+        raise ValueError("squad is false and no scored pairs are given: set data.sts_train")
     if cfg.separate_answer_paragraphs and (cfg.sts_only or not cfg.squad):
         raise ValueError("separate_answer_paragraphs needs SQuAD pairs: set squad to true")
     if cfg.answer_windows and (cfg.sts_only or not cfg.squad or cfg.hard_negatives):
@@ -389,8 +206,6 @@ def train_embedder(
         "init": str(init),
         "train_data": str(train_data),
         "sts_files": [str(p) for p in sts_files or []],
-        "corpus_files": [str(p) for p in corpus_files or []],
-        "exclude_titles": sorted(exclude_titles or []),
         "config": {k: v for k, v in to_dict(cfg).items() if k != "save_every"},
     }
     resume_point(checkpoints, run_state)  # refuse another run's folder before minutes of loading
@@ -399,22 +214,6 @@ def train_embedder(
     if cfg.eval_articles:
         examples, heldout = split_articles(examples, cfg.eval_articles, cfg.seed)
         evaluator = retrieval_evaluator(heldout, prompts=cfg.prompts)
-    # corpus text never comes from the evaluation's articles nor the held-out ones
-    left_out = [*(exclude_titles or []), *{e["title"] for e in heldout}]
-    cloze = []
-    if cfg.ict_pairs:
-        cloze = inverse_cloze_pairs(
-            corpus_files,
-            cfg.ict_pairs,
-            seed=cfg.seed,
-            keep_sentence=cfg.ict_keep_sentence,
-            exclude_titles=left_out,
-        )
-    simcse = []
-    if cfg.simcse_sentences:
-        simcse = corpus_sentences(
-            corpus_files, cfg.simcse_sentences, seed=cfg.seed, exclude_titles=left_out
-        )
     if cfg.sts_only or not cfg.squad:
         columns = {}
     elif cfg.hard_negatives:
@@ -432,7 +231,6 @@ def train_embedder(
         if cfg.max_train_pairs:
             pairs = pairs[: cfg.max_train_pairs]
         columns = {"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]}
-    cloze_columns = {"anchor": [c.sentence for c in cloze], "positive": [c.passage for c in cloze]}
     grouped = []
     if columns:
         article_of = {e["context"]: e["title"] for e in examples}
@@ -445,17 +243,12 @@ def train_embedder(
             ]
         groups = [article_of[p] for p in columns["positive"]]
         grouped.append(GroupedRows(columns["anchor"], groups, apart))
-    if cloze:
-        grouped.append(GroupedRows(cloze_columns["anchor"], [c.article for c in cloze]))
-    batch_sampler = batch_sampler_for(
-        cfg.batch_grouping, grouped, distilled=bool(cfg.margin_triplets)
-    )
-    for name, rows in (("SQuAD", columns), ("inverse-cloze", cloze_columns)):
-        if rows and 0 < len(rows["anchor"]) < cfg.batch_size:
-            raise ValueError(
-                f"only {len(rows['anchor'])} {name} training pairs for batch_size "
-                f"{cfg.batch_size}; lower batch_size"
-            )
+    batch_sampler = batch_sampler_for(cfg.batch_grouping, grouped)
+    if columns and 0 < len(columns["anchor"]) < cfg.batch_size:
+        raise ValueError(
+            f"only {len(columns['anchor'])} SQuAD training pairs for batch_size "
+            f"{cfg.batch_size}; lower batch_size"
+        )
     if torch.device(dev).type == "cpu":
         retain_freed_memory()
     model = build_sentence_model(init, cfg.max_seq_length, dev, cfg.dropout, cfg.attention)
@@ -501,62 +294,28 @@ def train_embedder(
     datasets, losses = {}, {}
     if columns:
         datasets["squad"], losses["squad"] = Dataset.from_dict(columns), matryoshka(squad_loss)
-    if cloze:
-        datasets["ict"], losses["ict"] = Dataset.from_dict(cloze_columns), matryoshka(squad_loss)
-    if cfg.margin_triplets:  # the reader's judgement of a hard negative, as a margin to match
-        from rag.reader import Reader
-        from training.reader_margins import margin_columns
-
-        teacher = Reader.load(cfg.margin_teacher, device=dev)
-        triplets = squad_triplets(examples, cfg.seed)[: cfg.margin_triplets]
-        if not triplets:
-            raise ValueError(
-                f"{train_data} gives no (question, paragraph, hard negative) triplets: a hard "
-                "negative is another paragraph of the question's article, and every article "
-                "here has one; set margin_triplets to 0 or train on SQuAD's own file"
-            )
-        datasets["margins"] = Dataset.from_dict(
-            margin_columns(teacher, triplets, cfg.margin_scale, cfg.precision)
-        )
-        losses["margins"] = matryoshka(MarginMSELoss(model))
-        del teacher
-    if simcse:  # each sentence is its own positive; dropout makes the two views differ
-        datasets["simcse"] = Dataset.from_dict({"anchor": simcse, "positive": list(simcse)})
-        losses["simcse"] = matryoshka(MultipleNegativesRankingLoss(model))
-    # gold pairs and silver ones (a teacher's scores, another scale) are separate datasets, so
-    # CoSENT, which compares every pair of a batch with every other, never mixes the two scales
-    for name, files in (
-        ("sts", [p for p in sts_files or [] if Path(p).suffix != ".jsonl"]),
-        ("silver", [p for p in sts_files or [] if Path(p).suffix == ".jsonl"]),
-    ):
-        if not files:
-            continue
-        scored = [pair for path in files for pair in read_scored_pairs(path)]
+    if sts_files:
+        scored = [pair for path in sts_files for pair in read_scored_pairs(path)]
         random.Random(cfg.seed).shuffle(scored)
         if cfg.max_sts_pairs:
             scored = scored[: cfg.max_sts_pairs]
-        datasets[name] = Dataset.from_dict(
+        datasets["sts"] = Dataset.from_dict(
             {
                 "sentence1": [a for a, _, _ in scored],
                 "sentence2": [b for _, b, _ in scored],
                 "score": [y for _, _, y in scored],
             }
         )
-        losses[name] = matryoshka(SCORED_PAIR_LOSSES[cfg.sts_loss](model))
+        losses["sts"] = matryoshka(SCORED_PAIR_LOSSES[cfg.sts_loss](model))
     # one dataset trains alone; two make a multi-dataset run (proportional sampling)
     single = len(datasets) == 1
     dataset = next(iter(datasets.values())) if single else datasets
     loss = next(iter(losses.values())) if single else losses
     sizes = {name: len(rows) for name, rows in datasets.items()}
     log.info(
-        "training on %d SQuAD examples, %d inverse-cloze pairs, %d SimCSE sentences, %d "
-        "scored pairs, %d silver ones and %d reader-margin triplets",
+        "training on %d SQuAD examples and %d scored pairs",
         sizes.get("squad", 0),
-        sizes.get("ict", 0),
-        sizes.get("simcse", 0),
         sizes.get("sts", 0),
-        sizes.get("silver", 0),
-        sizes.get("margins", 0),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     found = claim_run(checkpoints, run_state)
@@ -572,8 +331,7 @@ def train_embedder(
                 cfg.warmup_ratio * cfg.epochs * sum(n // cfg.batch_size for n in sizes.values())
             ),
             batch_sampler=batch_sampler,
-            # SQuAD and inverse-cloze columns get the query/passage prompts; STS pairs are
-            # symmetric, none
+            # SQuAD columns get the query/passage prompts; STS pairs are symmetric, none
             prompts=_dataset_prompts(column_prompts, list(datasets)),
             bf16=use_bf16(cfg.precision, torch.device(dev)),
             use_cpu=dev == "cpu",
@@ -610,7 +368,7 @@ def train_embedder(
 
 def _dataset_prompts(column_prompts: dict[str, str], names: list[str]):
     """The trainer's ``prompts``: per column for one dataset, per dataset name for several."""
-    asymmetric = [name for name in names if name in ("squad", "ict", "margins")]
+    asymmetric = [name for name in names if name == "squad"]
     if not column_prompts or not asymmetric:
         return None
     if len(names) == 1:
@@ -651,6 +409,9 @@ __all__ = [
     "train_embedder",
     "evaluate_retrieval",
     "build_sentence_model",
-    "squad_pairs",
     "split_articles",
+    "squad_triplets",
+    "paragraphs_with_the_answer",
+    "read_scored_pairs",
+    "squad_pairs",
 ]

@@ -1,7 +1,7 @@
 """Dataclass configs for every training stage, loaded from JSON recipes.
 
-A recipe is one JSON object with a section per stage (``tokenizer``, ``pretrain``, ``reader``,
-``embedder``, ``cross_encoder``, ``silver_pairs``); each section maps onto one dataclass below.
+A recipe is one JSON object with a section per stage (``data``, ``tokenizer``, ``pretrain``,
+``reader``, ``passage_reader``, ``embedder``); each section maps onto one dataclass below.
 Unknown keys are an error, so a typo in a recipe never silently falls back to a default.
 
 Example:
@@ -307,39 +307,7 @@ class EmbedderConfig:
         default=True,
         metadata={
             "help": "Train on SQuAD (question, paragraph) pairs; false for a stage on the other "
-            "data alone (inverse-cloze pairs, STS pairs, reader margins)."
-        },
-    )
-    ict_pairs: int = field(
-        default=0,
-        metadata={
-            "help": "Inverse-cloze (sentence, its paragraph) pairs from data.corpus, trained with "
-            "the same in-batch-negatives loss and batch grouping as SQuAD (0 = none)."
-        },
-    )
-    ict_keep_sentence: float = field(
-        default=0.1,
-        metadata={"help": "Share of inverse-cloze passages that keep their query sentence."},
-    )
-    margin_triplets: int = field(
-        default=0,
-        metadata={
-            "help": "SQuAD (question, paragraph, BM25 hard negative) triplets whose margin the "
-            "reader of margin_teacher scores, for a MarginMSE loss (0 = none)."
-        },
-    )
-    margin_teacher: str = field(
-        default="", metadata={"help": "Reader folder that scores the margins, e.g. models/reader."}
-    )
-    margin_scale: float = field(
-        default=0.02,
-        metadata={"help": "Multiplies the reader's margins (span logits) into cosine units."},
-    )
-    simcse_sentences: int = field(
-        default=0,
-        metadata={
-            "help": "Unsupervised SimCSE: this many data.corpus sentences, each its own positive "
-            "under the in-batch loss, dropout the only difference between the views (0 = none)."
+            "data alone (the STS pairs)."
         },
     )
     answer_windows: float = field(
@@ -386,50 +354,10 @@ class EmbedderConfig:
 
 
 @dataclass
-class CrossEncoderConfig:
-    """The similarity cross-encoder that labels silver STS pairs (``training.cross_encoder``)."""
-
-    max_seq_length: int = field(
-        default=128, metadata={"help": "Tokens of both sentences together, specials included."}
-    )
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.01
-    epochs: float = 4.0
-    warmup_ratio: float = field(default=0.1, metadata={"help": "Share of steps warming up."})
-    dropout: float = field(
-        default=0.1, metadata={"help": "Hidden and attention dropout while finetuning."}
-    )
-    precision: str = "auto"
-    attention: str = field(
-        default="auto", metadata={"help": "auto | sdpa | eager, as pretraining."}
-    )
-    seed: int = 0
-    log_every: int = 20
-    save_every: int = field(
-        default=200,
-        metadata={"help": "Steps between resumable checkpoints in OUT.checkpoint (0 = on a stop)."},
-    )
-
-
-@dataclass
-class SilverPairsConfig:
-    """New sentence pairs, labelled by the cross-encoder (``training.silver_pairs``)."""
-
-    bm25_neighbours: int = field(
-        default=3,
-        metadata={"help": "Pair each gold sentence with its top BM25 matches among the others."},
-    )
-    dense_neighbours: int = field(
-        default=3,
-        metadata={"help": "... and with its nearest neighbours under the embedder (0 = none)."},
-    )
-    batch_size: int = field(default=256, metadata={"help": "Pairs per cross-encoder batch."})
-
-
-@dataclass
 class DataConfig:
-    """Where a recipe's data lives (paths relative to the working directory); CLI flags override."""
+    """Where a recipe's data lives: paths relative to the data folder (``notesqa train --data
+    DIR``, which holds ``squad/``, ``enwiki/``, ``simplewiki/``, ``stsbenchmark/`` and ``sick/``);
+    CLI flags override."""
 
     corpus: list[str] = field(default_factory=list, metadata={"help": "Pretraining text files."})
     squad_train: str = field(default="", metadata={"help": "SQuAD v1.1 train JSON(.gz)."})
@@ -440,10 +368,24 @@ class DataConfig:
             "help": "Scored sentence pairs for the embedder: STS-B sts-train.csv, SICK_train.txt."
         },
     )
-    sts_dev: str = field(
-        default="",
-        metadata={"help": "Scored pairs the cross-encoder is measured on (sts-dev.csv)."},
-    )
+
+    def under(self, root: str | Path) -> DataConfig:
+        """This config with every relative path joined onto the data folder ``root``.
+
+        Example:
+            >>> DataConfig(squad_train="squad/train-v1.1.json.gz").under("/data").squad_train
+            '/data/squad/train-v1.1.json.gz'
+        """
+
+        def join(path: str) -> str:
+            return path if not path or Path(path).is_absolute() else str(Path(root) / path)
+
+        return DataConfig(
+            corpus=[join(p) for p in self.corpus],
+            squad_train=join(self.squad_train),
+            squad_dev=join(self.squad_dev),
+            sts_train=[join(p) for p in self.sts_train],
+        )
 
 
 @dataclass
@@ -454,8 +396,6 @@ class Recipe:
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     passage_reader: PassageReaderConfig = field(default_factory=PassageReaderConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
-    cross_encoder: CrossEncoderConfig = field(default_factory=CrossEncoderConfig)
-    silver_pairs: SilverPairsConfig = field(default_factory=SilverPairsConfig)
 
 
 T = TypeVar("T")
@@ -470,31 +410,80 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**data)
 
 
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "tokenizer": TokenizerConfig,
+    "pretrain": PretrainConfig,
+    "reader": ReaderConfig,
+    "passage_reader": PassageReaderConfig,
+    "embedder": EmbedderConfig,
+}
+
+
+def recipe_path(name: str | Path, next_to: Path | None = None) -> Path:
+    """The file behind a recipe name: a JSON path, a file beside ``next_to`` (for ``extends``),
+    or a bare name such as ``tiny`` for ``training/recipes/tiny.json``."""
+    path = Path(name)
+    for candidate in (
+        path,
+        *([next_to / path, next_to / f"{path.name}.json"] if next_to else []),
+        RECIPES_DIR / f"{path.name}.json",
+    ):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"recipe {name} not found; pass a JSON file or one of "
+        f"{sorted(p.stem for p in RECIPES_DIR.glob('*.json'))}"
+    )
+
+
+def merge_sections(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` on top, one section at a time: a key the override names
+    replaces the base's value (a list as a whole), the rest of the section is inherited.
+
+    Example:
+        >>> merge_sections({"reader": {"epochs": 1.0, "seed": 0}}, {"reader": {"epochs": 2.0}})
+        {'reader': {'epochs': 2.0, 'seed': 0}}
+    """
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_recipe_json(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A recipe file as one dict, its ``extends`` chain merged in (base first)."""
+    path = recipe_path(path).resolve()
+    if path in _seen:
+        chain = " -> ".join(p.stem for p in (*_seen, path))
+        raise ValueError(f"recipes extend each other in a circle: {chain}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"recipe {path} is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"recipe {path} must be a JSON object of sections")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    base = read_recipe_json(recipe_path(parent, next_to=path.parent), (*_seen, path))
+    base.pop("description", None)  # a description speaks for its own file only
+    return merge_sections(base, data)
+
+
 def load_recipe(path: str | Path) -> Recipe:
-    """Read a JSON recipe; a bare name such as ``tiny`` means ``training/recipes/tiny.json``."""
-    path = Path(path)
-    if not path.is_file() and (RECIPES_DIR / f"{path.name}.json").exists():
-        path = RECIPES_DIR / f"{path.name}.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"recipe {path} not found; pass a JSON file or one of "
-            f"{sorted(p.stem for p in RECIPES_DIR.glob('*.json'))}"
-        )
-    data = json.loads(path.read_text())
-    sections = {
-        "data": DataConfig,
-        "tokenizer": TokenizerConfig,
-        "pretrain": PretrainConfig,
-        "reader": ReaderConfig,
-        "passage_reader": PassageReaderConfig,
-        "embedder": EmbedderConfig,
-        "cross_encoder": CrossEncoderConfig,
-        "silver_pairs": SilverPairsConfig,
-    }
-    unknown = sorted(set(data) - set(sections) - {"description"})
+    """Read a JSON recipe; a bare name such as ``tiny`` means ``training/recipes/tiny.json``.
+
+    A recipe may name another in ``"extends"`` and hold only what differs from it.
+    """
+    data = read_recipe_json(path)
+    unknown = sorted(set(data) - set(SECTIONS) - {"description"})
     if unknown:
-        raise ValueError(f"unknown recipe sections {unknown} in {path}; valid: {sorted(sections)}")
-    return Recipe(**{k: from_dict(cls, data.get(k, {})) for k, cls in sections.items()})
+        raise ValueError(f"unknown recipe sections {unknown} in {path}; valid: {sorted(SECTIONS)}")
+    return Recipe(**{k: from_dict(cls, data.get(k, {})) for k, cls in SECTIONS.items()})
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -16,12 +16,10 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import random
 import shutil
-import time
 from pathlib import Path
 
 import torch
@@ -29,12 +27,11 @@ from tqdm.auto import tqdm
 from transformers import BertForQuestionAnswering
 
 from rag.reader import Reader, ReaderSettings
-from training.checkpoint import StopFlag, resume_step, save_checkpoint
+from training.checkpoint import save_checkpoint
 from training.configs import PassageReaderConfig, to_dict
+from training.finetune_loop import LoopSettings, run_finetuning
 from training.folders import checkpoint_folder, previous_copy
 from training.passage_groups import read_groups
-from training.reader import batch_order
-from training.schedule import warmup_then_decay
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -196,54 +193,31 @@ def train_passage_reader(
         "groups": str(groups_path),
         "config": {k: v for k, v in to_dict(cfg).items() if k not in ("save_every", "log_every")},
     }
-    first_step = resume_step(checkpoint_dir, model, optimizer, run_state, "passage reader")
-    batches = itertools.islice(
-        batch_order(len(features), cfg.groups_per_batch, cfg.seed), first_step, None
-    )
-    model.train()
-    bar = tqdm(range(first_step, steps), desc="passage reader", unit="step")
-    started, running, stop = time.time(), 0.0, StopFlag()
 
-    def checkpoint(done: int) -> None:
-        save_checkpoint(checkpoint_dir, model, tokenizer, optimizer, {**run_state, "step": done})
+    def loss_of(rows: list[int]) -> torch.Tensor:
+        batch = collate_groups([features[i] for i in rows], tokenizer.pad_token_id)
+        logits = model(
+            input_ids=batch["input_ids"].to(dev),
+            token_type_ids=batch["token_type_ids"].to(dev),
+            attention_mask=batch["attention_mask"].to(dev),
+        )
+        return shared_norm_loss(
+            logits.start_logits.float(),  # (W, T)
+            logits.end_logits.float(),  # (W, T)
+            batch["context"].to(dev),
+            batch["windows_of"],
+            batch["gold"],
+        )
 
-    try:
-        for step in bar:
-            lr = warmup_then_decay(step, cfg.learning_rate, int(steps * cfg.warmup_ratio), steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            batch = collate_groups([features[i] for i in next(batches)], tokenizer.pad_token_id)
-            out_logits = model(
-                input_ids=batch["input_ids"].to(dev),
-                token_type_ids=batch["token_type_ids"].to(dev),
-                attention_mask=batch["attention_mask"].to(dev),
-            )
-            loss = shared_norm_loss(
-                out_logits.start_logits.float(),  # (W, T)
-                out_logits.end_logits.float(),  # (W, T)
-                batch["context"].to(dev),
-                batch["windows_of"],
-                batch["gold"],
-            )
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            running = 0.98 * running + 0.02 * loss.item() if step > first_step else loss.item()
-            if step % cfg.log_every == 0:
-                bar.set_postfix(loss=f"{running:.3f}")
-            out_of_time = max_minutes is not None and (time.time() - started) / 60 >= max_minutes
-            if stop.stop or out_of_time:
-                checkpoint(step + 1)
-                log.warning("passage reader stopped at step %d; run it again to resume", step + 1)
-                return checkpoint_dir
-            if cfg.save_every and (step + 1) % cfg.save_every == 0:
-                checkpoint(step + 1)
-    finally:
-        stop.restore()
-    log.info(
-        "passage reader trained for %d steps in %.0f s", steps - first_step, time.time() - started
-    )
+    loop = LoopSettings(
+        "passage reader", steps, cfg.learning_rate, cfg.warmup_ratio, cfg.groups_per_batch,
+        cfg.seed, cfg.log_every, cfg.save_every,
+    )  # fmt: skip
+    if not run_finetuning(
+        model, tokenizer, optimizer, len(features), loss_of, run_state, checkpoint_dir, loop,
+        max_minutes,
+    ):  # fmt: skip
+        return checkpoint_dir
     settings.multi_passage = True
     settings.null_threshold = None  # the calibrated confidence decides when to abstain
     save_checkpoint(out, model.eval(), tokenizer, None, {"steps": steps, "init": str(init)})

@@ -18,13 +18,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import logging
 import math
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +44,7 @@ from training.checkpoint import (
 )
 from training.configs import PretrainConfig, to_dict
 from training.cross_entropy import vocab_cross_entropy
+from training.distributed import init_distributed
 from training.precision import autocast, use_bf16
 from training.pretraining_data import (
     PretrainingStream,
@@ -55,6 +53,7 @@ from training.pretraining_data import (
     continuation_mask,
     special_token_ids,
 )
+from training.run_log import RunLogger
 from training.schedule import warmup_then_decay
 from training.tokenizer import load_tokenizer
 
@@ -264,91 +263,6 @@ def split_documents(num_docs: int, heldout: int, seed: int) -> tuple[np.ndarray,
     order = np.random.default_rng(seed).permutation(num_docs)
     heldout = min(heldout, num_docs // 5)
     return np.sort(order[heldout:]), np.sort(order[:heldout])
-
-
-@dataclass
-class Distributed:
-    """Who this process is in a data-parallel run (rank 0 of 1 when not under torchrun)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def all_sum(self, values: list[float]) -> list[float]:
-        """Element-wise sum over ranks of a few numbers (identity on one process)."""
-        if self.world_size == 1:
-            return values
-        tensor = torch.tensor(values, dtype=torch.float64)
-        dist.all_reduce(tensor)
-        return tensor.tolist()
-
-
-def init_distributed(device: str | None) -> tuple[Distributed, torch.device]:
-    """Join the process group torchrun set up (``WORLD_SIZE`` > 1), else run alone."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = device.startswith("cuda") if device else torch.cuda.is_available()
-    if world <= 1:
-        return Distributed(), torch.device(
-            device or ("cuda" if torch.cuda.is_available() else "cpu")
-        )
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
-    dev = torch.device(f"cuda:{local_rank}") if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(dev)
-    return Distributed(dist.get_rank(), dist.get_world_size(), local_rank), dev
-
-
-class RunLogger:
-    """Appends metric rows to ``log.csv`` and, when tensorboard is installed, ``tensorboard/``."""
-
-    FIELDS = [
-        "step",
-        "tokens",
-        "loss",
-        "mlm_loss",
-        "nsp_loss",
-        "lr",
-        "tokens_per_s",
-        "eval_mlm_loss",
-        "eval_nsp_loss",
-        "eval_mlm_acc",
-        "eval_nsp_acc",
-    ]
-
-    def __init__(self, run: Path) -> None:
-        self.path = run / "log.csv"
-        if not self.path.exists():
-            with open(self.path, "w", newline="") as handle:
-                csv.writer(handle).writerow(self.FIELDS)
-        self.writer = None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is optional at run time
-            log.info("tensorboard not installed; logging to %s only", self.path)
-        else:
-            self.writer = SummaryWriter(str(run / "tensorboard"))
-
-    def write(self, row: dict[str, float]) -> None:
-        with open(self.path, "a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=self.FIELDS).writerow(row)
-        if self.writer is not None:
-            for key, value in row.items():
-                if key != "step":
-                    group = "eval" if key.startswith("eval_") else "train"
-                    self.writer.add_scalar(
-                        f"{group}/{key.removeprefix('eval_')}", value, row["step"]
-                    )
-            self.writer.flush()
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
 
 
 def pretrain(

@@ -14,14 +14,12 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
 import random
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -32,12 +30,12 @@ from rag.metrics import is_squad_v2, squad_v1_scores, squad_v2_scores
 from rag.reader import READER_SETTINGS, Reader, ReaderSettings, encode_windows
 from training.allocator import release_free_pages, retain_freed_memory
 from training.attention import attention_implementation
-from training.checkpoint import StopFlag, resume_step, save_checkpoint
+from training.checkpoint import save_checkpoint
 from training.configs import ReaderConfig, to_dict
+from training.finetune_loop import LoopSettings, run_finetuning
 from training.folders import checkpoint_folder, previous_copy
 from training.hard_negatives import MINED, hardest_per_question, negative_candidates
 from training.precision import autocast, use_bf16
-from training.schedule import warmup_then_decay
 from training.squad import check_unanswerable_style, load_squad, make_unanswerable
 from training.tokenizer import load_tokenizer
 
@@ -145,31 +143,6 @@ def collate(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     }
 
 
-def batch_order(num_features: int, batch_size: int, seed: int) -> Iterator[list[int]]:
-    """Endless batches of feature indices: seeded shuffled passes, each batch drawn in order.
-
-    A resumed run skips the batches already trained on and continues the same sequence.
-
-    Example:
-        >>> list(itertools.islice(batch_order(5, 2, seed=0), 3))
-        [[2, 1], [0, 4], [3, 0]]     # the third batch straddles two passes
-    """
-    rng = random.Random(seed)
-    order: list[int] = []
-    while True:
-        if len(order) < batch_size:
-            fresh = list(range(num_features))
-            rng.shuffle(fresh)
-            order.extend(fresh)
-        batch, order = order[:batch_size], order[batch_size:]
-        yield batch
-
-
-def reader_learning_rate(step: int, steps: int, cfg: ReaderConfig) -> float:
-    """Linear warm-up over ``warmup_ratio`` of the steps, then linear decay to 0."""
-    return warmup_then_decay(step, cfg.learning_rate, int(steps * cfg.warmup_ratio), steps)
-
-
 def reader_checkpoint_dir(out_dir: str | Path) -> Path:
     """Where an unfinished reader run keeps its resumable checkpoint: ``OUT.checkpoint``."""
     return checkpoint_folder(out_dir)
@@ -242,49 +215,22 @@ def train_reader(
     )
     steps = max(1, int(len(features) * cfg.epochs) // cfg.batch_size)
     checkpoint_dir = reader_checkpoint_dir(out)
-    first_step = resume_step(checkpoint_dir, model, optimizer, run_state, "reader")
 
-    def checkpoint(done: int) -> None:
-        save_checkpoint(checkpoint_dir, model, tokenizer, optimizer, {**run_state, "step": done})
+    def loss_of(rows: list[int]) -> torch.Tensor:
+        batch = collate([features[i] for i in rows], tokenizer.pad_token_id)
+        with autocast(bf16, dev):
+            return model(**{k: v.to(dev) for k, v in batch.items()}).loss
 
-    batches = itertools.islice(
-        batch_order(len(features), cfg.batch_size, cfg.seed), first_step, None
-    )
-    model.train()
-    bar = tqdm(range(first_step, steps), desc="reader", unit="step")
-    started, running = time.time(), 0.0
-    stop = StopFlag()
-    try:
-        for step in bar:
-            for group in optimizer.param_groups:
-                group["lr"] = reader_learning_rate(step, steps, cfg)
-            batch = {
-                k: v.to(dev)
-                for k, v in collate(
-                    [features[i] for i in next(batches)], tokenizer.pad_token_id
-                ).items()
-            }
-            with autocast(bf16, dev):
-                loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            running = 0.98 * running + 0.02 * loss.item() if step > first_step else loss.item()
-            if step % cfg.log_every == 0:
-                bar.set_postfix(loss=f"{running:.3f}")
-                if retained:  # bound the heap, as in pretraining
-                    release_free_pages()
-            out_of_time = max_minutes is not None and (time.time() - started) / 60 >= max_minutes
-            if stop.stop or out_of_time:
-                checkpoint(step + 1)
-                log.warning("reader stopped at step %d; run it again to resume", step + 1)
-                return checkpoint_dir
-            if (cfg.save_every and (step + 1) % cfg.save_every == 0) or step + 1 == steps:
-                checkpoint(step + 1)  # the last one lets a stop during calibration resume there
-    finally:
-        stop.restore()
-    log.info("reader trained for %d steps in %.0f s", steps - first_step, time.time() - started)
+    loop = LoopSettings(
+        "reader", steps, cfg.learning_rate, cfg.warmup_ratio, cfg.batch_size, cfg.seed,
+        cfg.log_every, cfg.save_every, checkpoint_last=True,  # a stop while calibrating resumes
+    )  # fmt: skip
+    finished = run_finetuning(
+        model, tokenizer, optimizer, len(features), loss_of, run_state, checkpoint_dir, loop,
+        max_minutes, on_log=release_free_pages if retained else None,  # bound the heap
+    )  # fmt: skip
+    if not finished:
+        return checkpoint_dir
     settings = ReaderSettings(
         max_seq_length=cfg.max_seq_length,
         doc_stride=cfg.doc_stride,

@@ -115,16 +115,3 @@ def test_each_grouped_dataset_gets_its_own_articles():
         assert len({cloze_groups[row] for row in batch}) == 1
     stranger = Dataset.from_dict({"anchor": ["x"] * 12, "positive": [f"q{i}" for i in range(12)]})
     assert not isinstance(factory(stranger, batch_size=4, drop_last=True), ArticleBatchSampler)
-
-
-def test_a_margin_dataset_gets_plain_batches_and_the_others_no_duplicates():
-    assert batch_sampler_for("none") == "no_duplicates"
-    sampler = batch_sampler_for("none", distilled=True)
-    margins = Dataset.from_dict(
-        {"anchor": ["q"] * 8, "positive": ["p"] * 8, "negative": ["n"] * 8, "label": [0.1] * 8}
-    )
-    pairs = Dataset.from_dict({"anchor": [f"q{i}" for i in range(8)], "positive": ["p"] * 8})
-    plain = sampler(margins, batch_size=4, drop_last=True)
-    assert [len(batch) for batch in plain] == [4, 4]  # repeated texts are fine for MarginMSE
-    assert sorted(i for batch in plain for i in batch) == list(range(8))
-    assert type(sampler(pairs, batch_size=4, drop_last=True)).__name__ == "NoDuplicatesBatchSampler"

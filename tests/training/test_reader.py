@@ -1,5 +1,4 @@
 import dataclasses
-import itertools
 import json
 import math
 import random
@@ -12,7 +11,6 @@ from rag.reader import Reader
 from training.configs import ReaderConfig
 from training.hard_negatives import negative_candidates
 from training.reader import (
-    batch_order,
     calibrate_null_threshold,
     check_reader_style,
     choose_threshold,
@@ -193,15 +191,6 @@ def test_calibration_on_held_out_questions_beats_always_answering(tiny_reader_di
     assert scores["held_out_f1_with_threshold"] >= 50.0  # never worse than abstaining everywhere
     assert scores["held_out_no_answer_share"] == 0.5
     assert math.isfinite(threshold)
-
-
-def test_batch_order_is_seeded_passes_and_resumes_by_skipping():
-    batches = list(itertools.islice(batch_order(10, 4, seed=3), 6))  # 24 draws over 10 features
-    assert all(len(b) == 4 for b in batches)
-    flat = [i for b in batches for i in b]
-    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
-    assert list(itertools.islice(batch_order(10, 4, seed=3), 2, 6)) == batches[2:]
-    assert batches != list(itertools.islice(batch_order(10, 4, seed=4), 6))
 
 
 def test_reader_training_resumes_exactly_after_a_stop(

@@ -1,0 +1,97 @@
+"""argparse types for the command lines' option values: each refuses a bad value with a message
+that names the problem (``-k 0``: "must be at least 1, got 0").
+
+Example:
+    >>> positive_int("3")
+    3
+    >>> unit_interval("1.5")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: must lie between 0 and 1, got '1.5'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+
+def print_json(payload) -> int:
+    """Print ``payload`` as indented JSON (non-ASCII kept); returns 0, a command's exit code."""
+    print(json.dumps(payload, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (``-k``, ``--answers``)."""
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    """argparse type: a number from 0 to 1 (``--min-confidence``)."""
+    value = finite_float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number of at least 0."""
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (``--max-minutes``)."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (no nan or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 1 to 65535."""
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, got {value}")
+    return value
+
+
+def model_folder(text: str) -> str:
+    """argparse type for ``--init`` / model paths: an existing local folder, or ``hf:ORG/NAME``
+    for a model on the Hugging Face Hub (only then is anything downloaded)."""
+    if text.startswith("hf:"):
+        if not text[3:].strip():
+            raise argparse.ArgumentTypeError("hf: needs a model name, e.g. hf:prajjwal1/bert-mini")
+        return text[3:]
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"no model folder at {text}; pass a folder made by `notesqa train`, or "
+            f"hf:ORG/NAME for a model on the Hugging Face Hub"
+        )
+    return str(path)
