@@ -26,6 +26,7 @@ from rag.option_types import (
     model_folder,
     non_negative_int,
     port_number,
+    positive_float,
     positive_int,
     print_json,
     unit_interval,
@@ -71,6 +72,41 @@ def cmd_index(args) -> int:
         print(f"  skipped {path}: {reason}")
     for path in summary.decoded_with_fallback:
         print(f"  {path}: not UTF-8, decoded with a fallback encoding")
+    return 0
+
+
+def cmd_watch(args) -> int:
+    import threading
+
+    from rag.pipeline import NotesQA
+    from rag.watch import NotesWatcher, update_line
+
+    qa = NotesQA.open(args.notes_dir, args.index, embedder=args.embedder)
+    first = qa.index(progress=not args.json)
+
+    def report(summary) -> None:
+        if args.json:
+            print(json.dumps({"event": "update", **summary.to_dict()}), flush=True)
+        else:
+            print(update_line(summary), flush=True)
+
+    def failed(error: Exception) -> None:
+        print(f"notesqa: warning: index update failed: {error_message(error)}", file=sys.stderr)
+
+    if args.json:
+        print(json.dumps({"event": "ready", **first.to_dict()}), flush=True)
+    else:
+        print(
+            f"watching {qa.notes_dir} ({first.files} files, {first.chunks} passages -> "
+            f"{first.index_dir}); Ctrl-C stops",
+            flush=True,
+        )
+    with NotesWatcher(qa, debounce=args.debounce, on_update=report, on_error=failed):
+        stop = threading.Event()
+        try:
+            stop.wait(args.seconds)  # None: until Ctrl-C
+        except KeyboardInterrupt:
+            pass
     return 0
 
 
@@ -269,7 +305,19 @@ def cmd_app(args) -> int:
         "--server.maxUploadSize",
         "5",  # MB, as app/uploads.py enforces
     ]
-    return subprocess.call(command, env=env)
+    watchers = []
+    if args.watch:  # one `notesqa watch` per folder beside the app; the app reads each update
+        for folder in folders:
+            watch = [sys.executable, "-m", "app.cli", "watch", folder]
+            if args.embedder:
+                watch += ["--embedder", env.get("NOTESQA_EMBEDDER", args.embedder)]
+            watchers.append(subprocess.Popen(watch, env=env))
+    try:
+        return subprocess.call(command, env=env)
+    finally:
+        for watcher in watchers:
+            watcher.terminate()  # safe at any moment: the index is swapped in atomically
+            watcher.wait(timeout=30)
 
 
 # ---------------------------------------------------------------- parser
@@ -403,6 +451,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_ask)
 
+    p = sub.add_parser(
+        "watch",
+        help="keep a notes folder's index up to date while you edit (Ctrl-C stops)",
+        description="Indexes the folder, then re-indexes a moment after files are added, "
+        "changed or deleted: only the changed files are re-embedded, and the index is swapped in "
+        "atomically, so stopping the watcher at any moment is safe. One line per update.",
+    )
+    p.add_argument("notes_dir", help="folder of notes")
+    p.add_argument("--index", help="index folder (default: NOTES_DIR/.notesqa)")
+    p.add_argument(
+        "--embedder",
+        type=model_folder,
+        help="embedder folder, or hf:ORG/NAME (default: the shipped one)",
+    )
+    p.add_argument(
+        "--debounce",
+        type=positive_float,
+        default=1.0,
+        help="seconds of quiet after a change before re-indexing (default 1)",
+    )
+    p.add_argument(
+        "--seconds", type=positive_float, help="stop after this long (default: run until Ctrl-C)"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per line, per update")
+    p.set_defaults(func=cmd_watch)
+
     p = sub.add_parser("search", help="show the passages closest to a query")
     p.add_argument("query", nargs="?")
     index_option(p)
@@ -438,6 +512,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--reader", type=model_folder, help="reader folder (default: the shipped one)")
     p.add_argument("--port", type=port_number, default=8501)
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="also run `notesqa watch` on each folder, so edited notes are searchable within "
+        "seconds",
+    )
     p.add_argument(
         "--host",
         default=LOCALHOST,

@@ -211,6 +211,7 @@ class NotesQA:
         self._embedder: Embedder | None = None
         self._reader: Reader | None = None
         self._store: NotesStore | None = None
+        self._store_stamp: tuple[int, int] | None = None
 
     @classmethod
     def open(cls, notes_dir: str | Path, index_dir: str | Path | None = None, **kwargs) -> NotesQA:
@@ -265,13 +266,26 @@ class NotesQA:
             self._reader = Reader.load(self._reader_path)
         return self._reader
 
+    def _index_stamp(self) -> tuple[int, int] | None:
+        """Identity of the index on disk (its manifest's inode and mtime): an update swaps in
+        a new folder, so the stamp changes when another process (``notesqa watch``) updates it."""
+        try:
+            stat = (self.index_dir / "manifest.json").stat()
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
     @property
     def store(self) -> NotesStore:
+        if self._store is not None and self._index_stamp() != self._store_stamp:
+            self._store.close()  # updated since it was opened: read the new one
+            self._store = None
         if self._store is None:
             if not (self.index_dir / "manifest.json").exists():
                 NotesStore.open(
                     self.index_dir
                 )  # raises the "run notesqa index" error before loading models
+            self._store_stamp = self._index_stamp()
             self._store = NotesStore.open(
                 self.index_dir,
                 expected={"embedder": self.embedder.identity, "dim": self.embedder.dim},
@@ -346,9 +360,6 @@ class NotesQA:
                 "chunking": {"max_tokens": cfg.max_tokens, "overlap_tokens": cfg.overlap_tokens},
                 "windows": self.windows.to_dict(),
             }
-            if self._store is not None:
-                self._store.close()
-                self._store = None
             built = NotesStore.build(
                 self.index_dir,
                 documents,
@@ -360,7 +371,11 @@ class NotesQA:
                 skipped=report.skipped,
             )
             ann = {k: v for k, v in built.manifest.items() if k in ("index_type", "recall_at_10")}
-            built.close()
+            # searches switch to the new index at once (a watcher updates while the app asks)
+            previous, self._store = self._store, built
+            self._store_stamp = self._index_stamp()
+            if previous is not None:
+                previous.close()
         new_docs = {d.path: d.sha256 for d in documents}
         return IndexSummary(
             files=len(documents),

@@ -369,3 +369,42 @@ def test_train_whiten_writes_a_whitened_embedder_the_index_uses(
     assert main([*args[:-1], str(tmp_path / "bad"), "--data", "x.json", "--alpha", "2"]) != 0
     assert "alpha must be between 0" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_watch_indexes_then_reports_an_edit_as_one_json_line(notes, tiny_embedder_dir, capsys):
+    import threading
+    import time
+
+    def edit_soon():
+        time.sleep(1.5)
+        (notes / "plain.txt").write_text("Boris Kirason collected maps from every country.\n")
+
+    threading.Thread(target=edit_soon, daemon=True).start()
+    args = ["watch", str(notes), "--embedder", str(tiny_embedder_dir), "--json"]
+    assert main([*args, "--debounce", "0.3", "--seconds", "6"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0]["event"] == "ready" and events[0]["files"] == 2
+    assert any(e["event"] == "update" and e["changed"] == ["plain.txt"] for e in events[1:])
+
+
+def test_app_watch_runs_a_watcher_per_folder_and_stops_it(notes, monkeypatch):
+    import subprocess as sp
+
+    started = []
+
+    class FakeWatcher:
+        def __init__(self, command, env):
+            started.append(command)
+            self.stopped = False
+
+        def terminate(self):
+            started.append("terminated")
+
+        def wait(self, timeout):
+            return 0
+
+    monkeypatch.setattr(sp, "Popen", FakeWatcher)
+    monkeypatch.setattr(sp, "call", lambda command, env: 0)
+    assert main(["app", str(notes), "--watch"]) == 0
+    assert started[0][2:5] == ["app.cli", "watch", str(notes.resolve())]
+    assert started[-1] == "terminated"
