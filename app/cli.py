@@ -11,14 +11,15 @@ Example:
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import os
 import sys
 import textwrap
-from pathlib import Path
 
+from app.batch import run_batch
+from app.errors import EXPECTED_ERRORS, error_message, quiet_libraries
+from app.serve import LOCALHOST, cmd_app
 from embedder.windows import WindowConfig
 from rag.modes import DEFAULT_MODE, HYBRID_DENSE_WEIGHT, MODES
 from rag.option_types import (
@@ -110,52 +111,6 @@ def cmd_watch(args) -> int:
     return 0
 
 
-def _questions(path: str, field: str = "question"):
-    """``(id, question)`` pairs from a JSONL file of ``{"id", "question"}`` objects; a bad line
-    is an error naming ``path:line`` (checked before its question is answered)."""
-    source = Path(path).expanduser()
-    if source.is_dir():
-        raise IsADirectoryError(f"--batch {path} is a folder; pass a JSONL file of questions")
-    if not source.is_file():
-        raise FileNotFoundError(f"--batch {path} does not exist; pass a JSONL file of questions")
-    expected = f"a JSON object with 'id' and '{field}' on each line"
-    with open(source, "rb") as handle:
-        for line_no, raw in enumerate(handle, 1):
-            where = f"{path}:{line_no}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise ValueError(
-                    f"{where}: not UTF-8 (byte {err.start}); save the file as UTF-8"
-                ) from None
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(
-                    f"{where}: not valid JSON ({err.msg}); expected {expected}"
-                ) from None
-            if not isinstance(item, dict) or "id" not in item or field not in item:
-                raise ValueError(f"{where}: expected {expected}")
-            text = item[field]
-            if not isinstance(text, str):
-                raise ValueError(
-                    f"{where}: '{field}' must be a string, got {json.dumps(text)}; expected {expected}"
-                )
-            if not text.strip():
-                raise ValueError(f"{where}: '{field}' is empty; write the {field} or drop the line")
-            yield item["id"], text
-
-
-def _run_batch(path: str, answer) -> int:
-    """One JSON line per question of ``path``: ``answer(question)`` plus the question's ``id``."""
-    list(_questions(path))  # every line checked before the first (slow) answer
-    for qid, question in _questions(path):
-        print(json.dumps({"id": qid, **answer(question)}, ensure_ascii=False), flush=True)
-    return 0
-
-
 def _search_options(args) -> dict:
     return {"mode": args.mode, "path_glob": args.filter, "heading": args.heading}
 
@@ -173,7 +128,7 @@ def cmd_ask(args) -> int:
     if args.min_confidence is not None:
         options["min_confidence"] = args.min_confidence
     if args.batch:
-        return _run_batch(
+        return run_batch(
             args.batch,
             lambda q: {
                 "question": q,
@@ -212,7 +167,7 @@ def cmd_search(args) -> int:
     qa = NotesQA.from_index(args.index, embedder=args.embedder)
     options = _search_options(args)
     if args.batch:
-        return _run_batch(
+        return run_batch(
             args.batch,
             lambda q: {
                 "query": q,
@@ -260,64 +215,6 @@ def cmd_stats(args) -> int:
         for item in skipped:
             print(f"  {item['path']}: {item['reason']}")
     return 0
-
-
-LOCALHOST = "127.0.0.1"
-
-
-def cmd_app(args) -> int:
-    import importlib.util
-    import subprocess
-
-    if importlib.util.find_spec("streamlit") is None:
-        raise FileNotFoundError("streamlit is not installed; run `pip install 'notesqa[app]'`")
-    folders = []
-    for given in args.notes_dir:
-        notes = Path(given).expanduser().resolve()
-        if not notes.is_dir():
-            raise NotADirectoryError(f"{given} is not a folder; pass your notes folder")
-        folders.append(str(notes))
-    script = Path(__file__).resolve().with_name("streamlit_app.py")
-    # the app serves these folders and no other: it has no box for a path of the user's choice
-    env = {**os.environ, "NOTESQA_NOTES": os.pathsep.join(folders)}
-    for key, value in (("NOTESQA_EMBEDDER", args.embedder), ("NOTESQA_READER", args.reader)):
-        if value:
-            local = Path(value).expanduser()
-            env[key] = str(local.resolve()) if local.exists() else value
-    if args.host not in (LOCALHOST, "localhost", "::1"):
-        print(
-            f"notesqa: warning: serving on {args.host}: anyone who can reach this machine on port "
-            f"{args.port} can read the notes in {', '.join(folders)}",
-            file=sys.stderr,
-        )
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(script),
-        "--server.address",
-        args.host,
-        "--server.port",
-        str(args.port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.maxUploadSize",
-        "5",  # MB, as app/uploads.py enforces
-    ]
-    watchers = []
-    if args.watch:  # one `notesqa watch` per folder beside the app; the app reads each update
-        for folder in folders:
-            watch = [sys.executable, "-m", "app.cli", "watch", folder]
-            if args.embedder:
-                watch += ["--embedder", env.get("NOTESQA_EMBEDDER", args.embedder)]
-            watchers.append(subprocess.Popen(watch, env=env))
-    try:
-        return subprocess.call(command, env=env)
-    finally:
-        for watcher in watchers:
-            watcher.terminate()  # safe at any moment: the index is swapped in atomically
-            watcher.wait(timeout=30)
 
 
 # ---------------------------------------------------------------- parser
@@ -532,45 +429,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_libraries() -> None:
-    """No per-load progress bars or warnings from transformers: the CLI prints its own lines."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-
-def error_message(err: BaseException) -> str:
-    """One sentence for an expected error: the problem and the fix.
-
-    Example:
-        >>> error_message(OSError(28, "No space left on device", "notes/.notesqa"))
-        'no space left on the device while writing notes/.notesqa; free some space and run the command again (an index being updated keeps its previous version)'
-    """
-    if isinstance(err, PermissionError):
-        where = f" on {err.filename}" if err.filename else ""
-        return f"permission denied{where}; check the folder's permissions or choose another folder"
-    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-        where = f" while writing {err.filename}" if err.filename else ""
-        return (
-            f"no space left on the device{where}; free some space and run the command again "
-            "(an index being updated keeps its previous version)"
-        )
-    if isinstance(err, OSError) and err.errno == errno.EROFS:
-        return f"{err.filename or 'the folder'} is on a read-only file system; choose a writable folder"
-    if isinstance(err, OSError) and err.errno == errno.ENAMETOOLONG:
-        return f"a file name is too long: {err.filename}; use a shorter name"
-    if isinstance(err, OSError) and type(err) is OSError:
-        where = f": {err.filename}" if err.filename else ""
-        return f"{err.strerror or err}{where}"
-    return str(err)
-
-
-EXPECTED_ERRORS = (ValueError, OSError, FloatingPointError)  # OSError covers files and TimeoutError
-
-
 def main(argv: list[str] | None = None) -> int:
     """The ``notesqa`` entry point: expected errors become one line on stderr and exit code 2,
     anything else one line and exit code 1 (its traceback with ``--debug``)."""
@@ -580,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not (args.verbose or args.debug):
-        _quiet_libraries()
+        quiet_libraries()
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler

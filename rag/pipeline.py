@@ -25,16 +25,17 @@ from embedder import Embedder, WindowConfig
 from rag.answers import Answer, SearchHit, check_confidence, check_setting, extract_answers
 from rag.chunking import Chunk, ChunkingConfig, chunk_document
 from rag.documents import load_notes
-from rag.modes import DEFAULT_MODE, MODES
-from rag.reader import STORED, Reader
-from rag.store import (
+from rag.index_folder import (
     IndexDamaged,
-    NotesStore,
     check_replaceable,
-    owner_bounds,
     read_manifest,
     remove_stale_builds,
 )
+from rag.index_lock import IndexLock
+from rag.modes import DEFAULT_MODE, MODES
+from rag.reader import STORED, Reader
+from rag.store import NotesStore
+from rag.window_scores import owner_bounds
 
 log = logging.getLogger(__name__)
 
@@ -73,54 +74,6 @@ def rows_by_owner(vectors: np.ndarray, owners: np.ndarray, count: int) -> list[n
     """
     bounds = owner_bounds(owners, count)
     return [vectors[bounds[i] : bounds[i + 1]] for i in range(count)]
-
-
-class IndexLock:
-    """An exclusive lock beside the index folder so two indexers never write it at once.
-
-    Waits up to ``timeout`` seconds, then fails with a message naming the holder's pid.
-    """
-
-    def __init__(self, index_dir: Path, timeout: float = 10.0) -> None:
-        hidden = index_dir.name if index_dir.name.startswith(".") else f".{index_dir.name}"
-        self.path = index_dir.parent / f"{hidden}.lock"  # beside it: the folder itself is swapped
-        self.timeout = timeout
-        self._handle = None
-
-    def __enter__(self) -> IndexLock:
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
-        deadline = time.time() + self.timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.time() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "unknown"
-                    handle.close()
-                    raise TimeoutError(
-                        f"another `notesqa index` (pid {holder}) is updating {self.path.parent}; "
-                        "wait for it to finish and run this again"
-                    ) from None
-                time.sleep(0.2)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._handle = handle
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import fcntl
-
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
 
 
 def check_count(name: str, value: object) -> int:

@@ -20,8 +20,7 @@ chunk, vector id = chunk id and a chunk's score is its cosine.
 
 :meth:`NotesStore.build` writes a complete index into a temporary sibling folder, fsyncs it and
 only then swaps it in for the old one: an error or a crash while writing leaves the previous
-index as it was. (A folder cannot be renamed over a non-empty folder, so the swap is two
-renames: old -> backup, new -> folder; only in the microseconds between them is there no index.)
+index as it was (``rag.index_folder.swap_in``).
 
 Example::
 
@@ -38,12 +37,11 @@ import datetime as dt
 import errno
 import json
 import logging
-import os
 import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,152 +53,42 @@ from rag import ann
 from rag.ann import build_index
 from rag.chunking import Chunk
 from rag.documents import Document
+from rag.index_folder import (
+    BM25_DIR,
+    EXACT_VECTORS_FILE,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    MARKER_KEY,
+    MARKER_VALUE,
+    READABLE_VERSIONS,
+    SQLITE_FILE,
+    VECTORS_FILE,
+    IndexDamaged,
+    check_replaceable,
+    fsync_path,
+    read_manifest,
+    swap_in,
+)
 from rag.sparse import BM25Index
+from rag.store_files import (
+    CHUNK_SELECT,
+    check_bm25_size,
+    check_inputs,
+    open_checked_faiss,
+    open_checked_sqlite,
+    write_faiss,
+    write_sqlite,
+)
+from rag.window_scores import (
+    best_per_owner,
+    candidates_for,
+    owner_bounds,
+    rescore_owners,
+)
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 2: adds the bm25/ keyword index; 3: several vectors per chunk
-READABLE_VERSIONS = (2, 3)  # a version-2 index has one vector per chunk and no vectors table
-MANIFEST_FILE = "manifest.json"
-VECTORS_FILE = "vectors.faiss"
-SQLITE_FILE = "notes.sqlite"
-BM25_DIR = "bm25"
-EXACT_VECTORS_FILE = "vectors.npy"  # only beside approximate (hnsw/ivfpq) indexes
-# Every name notesqa writes inside an index folder: a folder holding anything else is not ours to
-# replace or delete, whatever its manifest says.
-OWN_ENTRIES = frozenset({MANIFEST_FILE, VECTORS_FILE, SQLITE_FILE, BM25_DIR, EXACT_VECTORS_FILE})
-MARKER_KEY, MARKER_VALUE = "notesqa", "index"  # in every manifest notesqa writes
 _REBUILD_HINT = "rebuild it with `notesqa index NOTES_DIR --rebuild`"
-_UNIT_NORM_TOLERANCE = 1e-3
-
-_SCHEMA = """
-CREATE TABLE documents (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    sha256 TEXT NOT NULL,
-    mtime REAL NOT NULL,
-    size INTEGER NOT NULL
-);
-CREATE TABLE chunks (
-    id INTEGER PRIMARY KEY,
-    document_id INTEGER NOT NULL REFERENCES documents(id),
-    start INTEGER NOT NULL,
-    "end" INTEGER NOT NULL,
-    heading TEXT NOT NULL,
-    text TEXT NOT NULL
-);
-CREATE INDEX chunks_document_id ON chunks(document_id);
-CREATE TABLE vectors (
-    id INTEGER PRIMARY KEY,
-    chunk_id INTEGER NOT NULL REFERENCES chunks(id)
-);
-CREATE TABLE skipped (
-    path TEXT NOT NULL,
-    reason TEXT NOT NULL
-);
-"""
-_CHUNK_SELECT = (
-    'SELECT c.id, d.path, c.start, c."end", c.text, c.heading '
-    "FROM chunks c JOIN documents d ON d.id = c.document_id"
-)
-
-
-class IndexDamaged(ValueError):
-    """The index folder is a notesqa index but a file in it cannot be used (truncated, garbage,
-    counts that disagree with the manifest). A plain ``notesqa index`` rebuilds it.
-
-    Example:
-        >>> str(IndexDamaged(Path("n/.notesqa"), "notes.sqlite is not a database", "n"))
-        'index at n/.notesqa is damaged (notes.sqlite is not a database); run `notesqa index n --rebuild`'
-    """
-
-    def __init__(self, folder: Path, problem: str, notes_dir: str | None = None) -> None:
-        self.folder = folder
-        self.problem = problem
-        notes = notes_dir or "NOTES_DIR"
-        super().__init__(
-            f"index at {folder} is damaged ({problem}); run `notesqa index {notes} --rebuild`"
-        )
-
-
-def read_manifest(folder: str | Path) -> dict | None:
-    """The JSON object in ``folder/manifest.json``, or ``None`` when it is missing or unreadable."""
-    try:
-        manifest = json.loads((Path(folder) / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return manifest if isinstance(manifest, dict) else None
-
-
-def foreign_entries(folder: str | Path) -> list[str]:
-    """Names in ``folder`` that notesqa never writes into an index folder (sorted).
-
-    Example:
-        >>> foreign_entries("notes/.notesqa")  # doctest: +SKIP
-        []
-    """
-    return sorted(name for name in os.listdir(folder) if name not in OWN_ENTRIES)
-
-
-def is_notesqa_index(folder: str | Path) -> bool:
-    """Whether ``folder`` is an index that notesqa wrote and may replace or delete.
-
-    Recognised by its manifest's content, never by a file name: the ``notesqa: index`` marker (or,
-    for indexes written before the marker, a readable format version with the embedder and chunk
-    count), and nothing in the folder that notesqa does not write itself.
-    """
-    folder = Path(folder)
-    if not folder.is_dir() or folder.is_symlink():
-        return False
-    manifest = read_manifest(folder)
-    if manifest is None:
-        return False
-    marked = manifest.get(MARKER_KEY) == MARKER_VALUE
-    legacy = (
-        manifest.get("format_version") in READABLE_VERSIONS
-        and isinstance(manifest.get("embedder"), str)
-        and "num_chunks" in manifest
-        and (folder / VECTORS_FILE).is_file()
-        and (folder / SQLITE_FILE).is_file()
-    )
-    return (marked or legacy) and not foreign_entries(folder)
-
-
-def check_replaceable(folder: str | Path) -> None:
-    """Raise ``ValueError`` unless ``folder`` may receive a new index: it does not exist, is an
-    empty folder, or is a notesqa index (which the new one replaces). Nothing is touched.
-    """
-    folder = Path(folder)
-    if folder.is_symlink():
-        raise ValueError(
-            f"{folder} is a symbolic link; pass the real folder for the index, or a new one"
-        )
-    if not folder.exists():
-        return
-    if not folder.is_dir():
-        raise ValueError(
-            f"{folder} is a file, not a folder; pass a new or empty folder for the index"
-        )
-    if not any(folder.iterdir()) or is_notesqa_index(folder):
-        return
-    if read_manifest(folder) is not None and read_manifest(folder).get(MARKER_KEY) == MARKER_VALUE:
-        raise ValueError(
-            f"{folder} is a notesqa index but also holds files notesqa did not write "
-            f"({', '.join(foreign_entries(folder)[:5])}); move them out, then index again"
-        )
-    raise ValueError(
-        f"{folder} exists and is not a notesqa index; nothing was changed. Pass a new or empty "
-        "folder for the index (the default is NOTES_DIR/.notesqa)"
-    )
-
-
-def remove_stale_builds(folder: str | Path) -> None:
-    """Delete the temporary folders of builds of ``folder`` that were killed before their swap
-    (``.NAME.tmp-*`` beside it), but only those holding nothing notesqa did not write."""
-    folder = Path(folder)
-    for stale in folder.parent.glob(f".{folder.name}.tmp-*"):
-        if stale.is_dir() and not stale.is_symlink() and not foreign_entries(stale):
-            shutil.rmtree(stale, ignore_errors=True)
 
 
 @dataclass
@@ -211,296 +99,6 @@ class Hit:
     chunk: Chunk
     score: float
     chunk_id: int
-
-
-def owner_bounds(owners: np.ndarray, count: int) -> np.ndarray:
-    """``(count + 1,)`` offsets: owner ``i``'s vectors are rows ``bounds[i]:bounds[i + 1]`` of
-    vectors grouped by (non-decreasing) ``owners``; an owner with no vectors gets an empty range.
-
-    Example:
-        >>> owner_bounds(np.array([0, 0, 2, 2]), 3).tolist()
-        [0, 2, 2, 4]
-    """
-    return np.searchsorted(np.asarray(owners), np.arange(count + 1))
-
-
-def best_per_owner(
-    ids: Sequence[int], scores: Sequence[float], owners: np.ndarray, k: int
-) -> list[tuple[int, float]]:
-    """``(owner, score)`` of the first ``k`` distinct owners of ``ids`` (vector ids ranked best
-    first, ``-1`` = no hit), each scored by its best vector: a chunk's score is its best window's.
-
-    Example:
-        >>> best_per_owner([4, 0, 5, 1], [0.9, 0.8, 0.7, 0.6], np.array([0, 0, 1, 1, 2, 2]), 2)
-        [(2, 0.9), (0, 0.8)]
-    """
-    best: dict[int, float] = {}
-    for vector_id, score in zip(ids, scores, strict=True):
-        if vector_id < 0:
-            continue
-        best.setdefault(int(owners[vector_id]), float(score))  # the first is the best
-        if len(best) == k:
-            break
-    return list(best.items())
-
-
-WINDOW_TEMPERATURE = 0.02  # chosen on held-out SQuAD train: benchmarks/window_scoring.py
-
-
-def soft_best(cosines: np.ndarray, temperature: float = WINDOW_TEMPERATURE) -> float:
-    """A chunk's score from its vectors' cosines ``s``: ``t * log(mean(exp(s / t)))``.
-
-    Between the mean and the best of ``s`` (the best as ``t`` -> 0); with ``t`` = 0.02 a chunk
-    whose own vector and several windows match a question outranks one with a single window as
-    good, and the mean keeps long chunks (more windows) from gaining by length. On SQuAD dev with
-    the shipped embedder and 32-token windows: Recall@5 0.7554 against 0.7466 for the best alone
-    (``benchmarks/window_scoring.py``). One vector: its cosine.
-
-    Example:
-        >>> round(soft_best(np.array([0.8])), 4), round(soft_best(np.array([0.8, 0.2])), 4)
-        (0.8, 0.7861)
-    """
-    s = np.asarray(cosines, dtype=np.float64)  # (n,)
-    top = float(s.max())
-    return top + temperature * float(np.log(np.mean(np.exp((s - top) / temperature))))
-
-
-def rescore_owners(
-    owners: Sequence[int], query: np.ndarray, vectors_of: Callable[[int], np.ndarray], k: int
-) -> list[tuple[int, float]]:
-    """``(owner, soft_best)`` of the ``k`` best of the candidate ``owners``, best first, each
-    scored over all its vectors (``vectors_of(owner)``: ``(n, d)`` unit rows; ``query``: ``(d,)``).
-
-    Example:
-        >>> rows = {0: np.array([[1.0, 0.0]]), 1: np.array([[0.6, 0.8], [0.8, 0.6]])}
-        >>> rescore_owners([0, 1], np.array([1.0, 0.0]), rows.__getitem__, 1)
-        [(0, 1.0)]
-    """
-    scored = [(int(o), soft_best(vectors_of(o) @ query)) for o in owners]
-    return sorted(scored, key=lambda pair: -pair[1])[:k]
-
-
-def candidates_for(k: int, num_vectors: int, num_owners: int) -> int:
-    """How many vectors to fetch so that ``k`` distinct owners are likely among them: twice
-    ``k`` times the (rounded-up) vectors per owner."""
-    return min(num_vectors, 2 * k * -(-num_vectors // max(num_owners, 1)))
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file or folder to disk (folders cannot be opened on Windows: skip there)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _check_vector_chunks(vector_chunks: np.ndarray | None, num_vectors: int, num_chunks: int):
-    """The chunk id of every vector as int64 (``arange`` when ``None``), validated."""
-    if vector_chunks is None:
-        if num_vectors != num_chunks:
-            raise ValueError(
-                f"vectors has {num_vectors} rows but there are {num_chunks} chunks; pass one "
-                "vector per chunk in the same order, or vector_chunks naming each row's chunk"
-            )
-        return np.arange(num_chunks, dtype=np.int64)
-    owners = np.asarray(vector_chunks)
-    if owners.shape != (num_vectors,) or not np.issubdtype(owners.dtype, np.integer):
-        raise ValueError(
-            f"vector_chunks must be {num_vectors} integer chunk ids, one per vector row, got "
-            f"shape {owners.shape} of {owners.dtype}"
-        )
-    owners = owners.astype(np.int64)
-    if num_vectors and (np.any(np.diff(owners) < 0) or owners[0] < 0):
-        raise ValueError(
-            "vector_chunks must be non-decreasing chunk ids >= 0: group each chunk's vectors "
-            "together, in chunk order"
-        )
-    present = np.unique(owners)
-    if len(present) != num_chunks or (num_chunks and present[-1] != num_chunks - 1):
-        raise ValueError(
-            f"vector_chunks names {len(present)} distinct chunks ({present[:3].tolist()}...) "
-            f"but there are {num_chunks} chunks, ids 0..{num_chunks - 1}; every chunk needs at "
-            "least one vector, so that a search can find it"
-        )
-    return owners
-
-
-def _check_inputs(
-    documents: list[Document],
-    chunks: list[Chunk],
-    vectors: np.ndarray,
-    manifest: dict,
-    vector_chunks: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate everything before touching the disk; return vectors as C-contiguous float32 and
-    every vector's chunk id."""
-    vectors = np.asarray(vectors)
-    if vectors.ndim != 2:
-        raise ValueError(
-            f"vectors must be a 2-D array (num_vectors, dim), got shape {vectors.shape}"
-        )
-    owners = _check_vector_chunks(vector_chunks, vectors.shape[0], len(chunks))
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if not np.all(np.isfinite(vectors)):
-        raise ValueError("vectors contain NaN or inf; check the embedder output")
-    norms = np.linalg.norm(vectors, axis=1)
-    if len(norms) and np.max(np.abs(norms - 1.0)) > _UNIT_NORM_TOLERANCE:
-        raise ValueError(
-            f"vectors must be unit length (norms range {norms.min():.4f}..{norms.max():.4f}); "
-            "normalise the rows, e.g. vectors / np.linalg.norm(vectors, axis=1, keepdims=True)"
-        )
-    if not isinstance(manifest.get("embedder"), str):
-        raise ValueError(
-            f"manifest['embedder'] must be a string naming the embedder, got "
-            f"{manifest.get('embedder')!r}"
-        )
-    dim = manifest.get("dim")
-    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
-        raise ValueError(f"manifest['dim'] must be a positive int, got {dim!r}")
-    if vectors.shape[1] != dim:
-        raise ValueError(
-            f"vectors have dimension {vectors.shape[1]} but manifest['dim'] is {dim}; "
-            "set dim to the embedder's output size"
-        )
-    try:
-        json.dumps(manifest)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"manifest must be JSON-serialisable: {exc}") from exc
-    paths = [d.path for d in documents]
-    if len(set(paths)) != len(paths):
-        dupes = sorted({p for p in paths if paths.count(p) > 1})
-        raise ValueError(f"duplicate document paths {dupes}; pass each document once")
-    known = set(paths)
-    missing = sorted({c.source for c in chunks if c.source not in known})
-    if missing:
-        raise ValueError(
-            f"chunks refer to documents that were not passed: {missing[:5]}; "
-            "pass the Document of every chunk's source"
-        )
-    return vectors, owners
-
-
-def _write_sqlite(
-    path: Path,
-    documents: list[Document],
-    chunks: list[Chunk],
-    owners: np.ndarray,
-    skipped: Sequence[tuple[str, str]] = (),
-) -> None:
-    doc_ids = {d.path: i for i, d in enumerate(documents)}
-    conn = sqlite3.connect(str(path))
-    try:
-        conn.executescript(_SCHEMA)
-        conn.executemany(
-            "INSERT INTO documents (id, path, sha256, mtime, size) VALUES (?, ?, ?, ?, ?)",
-            [(i, d.path, d.sha256, float(d.mtime), int(d.size)) for i, d in enumerate(documents)],
-        )
-        conn.executemany(
-            'INSERT INTO chunks (id, document_id, start, "end", heading, text) '
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (i, doc_ids[c.source], c.start, c.end, c.heading, c.text)
-                for i, c in enumerate(chunks)
-            ],
-        )
-        conn.executemany(
-            "INSERT INTO vectors (id, chunk_id) VALUES (?, ?)",
-            ((i, chunk_id) for i, chunk_id in enumerate(owners.tolist())),
-        )
-        conn.executemany(
-            "INSERT INTO skipped (path, reason) VALUES (?, ?)",
-            [(str(path), str(reason)) for path, reason in skipped],
-        )
-        conn.commit()
-    finally:
-        conn.close()
-
-
-def _write_faiss(index: Any, path: Path) -> None:
-    """``faiss.write_index``, its C++ write errors (a full disk) raised as ``OSError``."""
-    try:
-        faiss.write_index(index, str(path))
-    except RuntimeError as exc:
-        code = errno.ENOSPC if "No space left" in str(exc) else errno.EIO
-        raise OSError(code, os.strerror(code), str(path)) from exc
-
-
-def _remove_if_ours(path: Path) -> None:
-    """Delete ``path`` if it is a notesqa index or an empty folder; leave anything else alone."""
-    if is_notesqa_index(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
-        path.rmdir()
-
-
-def _swap_in(tmp: Path, folder: Path) -> None:
-    """Replace ``folder`` by ``tmp``: old -> backup, tmp -> folder, drop backup.
-
-    Only ever deletes what notesqa wrote: ``folder`` was checked by ``check_replaceable`` and a
-    leftover backup that is not an index stops the swap before anything moves.
-    """
-    backup = folder.with_name(f".{folder.name}.old")
-    if backup.exists() and folder.exists():  # stale leftover of an earlier build
-        _remove_if_ours(backup)
-    if backup.exists() and not is_notesqa_index(backup):
-        raise ValueError(
-            f"{backup} is in the way of the index update and is not a notesqa index; "
-            "move it elsewhere and index again"
-        )
-    # (A backup without a folder is the last good index of an interrupted swap: it is kept
-    # until the new index is in place.)
-    had_old = folder.exists()
-    if had_old:
-        os.rename(folder, backup)
-    try:
-        os.rename(tmp, folder)
-    except OSError:
-        if had_old:
-            os.rename(backup, folder)  # put the old index back
-        raise
-    _fsync(folder.parent)
-    if backup.exists():
-        _remove_if_ours(backup)
-
-
-def _open_checked_sqlite(
-    path: Path, manifest: dict, damaged: Callable[[str], IndexDamaged]
-) -> sqlite3.Connection:
-    """A read-only connection to the index's SQLite file after ``PRAGMA quick_check`` and a
-    count of its rows against the manifest; ``damaged(problem)`` is raised otherwise."""
-    uri = path.resolve().as_uri() + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-    try:
-        verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if verdict != "ok":
-            raise damaged(f"{SQLITE_FILE} fails its integrity check: {verdict}")
-        chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        documents = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-        vectors = None
-        if manifest.get("format_version", 0) >= 3:
-            vectors = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise damaged(f"{SQLITE_FILE} cannot be read: {exc}") from exc
-    except IndexDamaged:
-        conn.close()
-        raise
-    counts = [("passages", chunks, manifest["num_chunks"])]
-    if "num_documents" in manifest:
-        counts.append(("files", documents, manifest["num_documents"]))
-    if vectors is not None:
-        counts.append(("vectors", vectors, manifest.get("num_vectors")))
-    for what, have, want in counts:
-        if have != want:
-            conn.close()
-            raise damaged(f"{SQLITE_FILE} holds {have} {what}, {MANIFEST_FILE} says {want}")
-    return conn
 
 
 class NotesStore:
@@ -563,7 +161,7 @@ class NotesStore:
         ``num_chunks``, ``num_vectors``, ``num_documents`` and ``created`` are added here.
         """
         folder = Path(folder).expanduser()
-        vectors, owners = _check_inputs(documents, chunks, vectors, manifest, vector_chunks)
+        vectors, owners = check_inputs(documents, chunks, vectors, manifest, vector_chunks)
         check_replaceable(folder)  # never replace (and so delete) what notesqa did not write
         full_manifest = {
             **copy.deepcopy(manifest),
@@ -579,11 +177,11 @@ class NotesStore:
         try:
             index, ann_info = build_index(vectors, index_type)
             full_manifest.update(ann_info)
-            _write_faiss(index, tmp / VECTORS_FILE)
+            write_faiss(index, tmp / VECTORS_FILE)
             if ann_info["index_type"] != "flat":  # exact copies: reuse and filtered search
                 np.save(tmp / EXACT_VECTORS_FILE, vectors, allow_pickle=False)
             try:
-                _write_sqlite(tmp / SQLITE_FILE, documents, chunks, owners, skipped)
+                write_sqlite(tmp / SQLITE_FILE, documents, chunks, owners, skipped)
             except sqlite3.OperationalError as exc:  # "database or disk is full"
                 code = errno.ENOSPC if "full" in str(exc) else errno.EIO
                 raise OSError(code, f"cannot write the index ({exc})", str(tmp)) from exc
@@ -593,9 +191,9 @@ class NotesStore:
                 json.dumps(full_manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
             )
             for name in (VECTORS_FILE, SQLITE_FILE, MANIFEST_FILE):
-                _fsync(tmp / name)
-            _fsync(tmp)
-            _swap_in(tmp, folder)
+                fsync_path(tmp / name)
+            fsync_path(tmp)
+            swap_in(tmp, folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -646,34 +244,13 @@ class NotesStore:
                 f"index at {folder} has format_version={stored_version!r} but this notesqa "
                 f"reads format_version {' or '.join(map(str, READABLE_VERSIONS))}; {_REBUILD_HINT}"
             )
-        for key in ("num_chunks", "dim"):
-            value = manifest.get(key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise damaged(f"{MANIFEST_FILE} has {key}={value!r}, not a count")
-        for name in (VECTORS_FILE, SQLITE_FILE, f"{BM25_DIR}/size.txt"):
-            if not (folder / name).is_file():
-                raise damaged(f"{name} is missing")
+        index = open_checked_faiss(folder, manifest, damaged)
+        conn = open_checked_sqlite(folder / SQLITE_FILE, manifest, damaged)
         try:
-            index = faiss.read_index(str(folder / VECTORS_FILE))
-        except RuntimeError as exc:
-            raise damaged(f"{VECTORS_FILE} cannot be read: {str(exc).splitlines()[0]}") from exc
-        num_vectors = manifest.get("num_vectors", manifest.get("num_chunks"))  # v2: one each
-        if index.d != manifest["dim"] or index.ntotal != num_vectors:
-            raise damaged(
-                f"{VECTORS_FILE} holds {index.ntotal} vectors of dimension {index.d}, "
-                f"{MANIFEST_FILE} says {num_vectors} of dimension {manifest['dim']}"
-            )
-        conn = _open_checked_sqlite(folder / SQLITE_FILE, manifest, damaged)
-        try:
-            size = int((folder / BM25_DIR / "size.txt").read_text(encoding="utf-8").strip())
-        except (OSError, ValueError):
-            size = -1
-        if size != manifest["num_chunks"]:
+            check_bm25_size(folder, manifest, damaged)
+        except IndexDamaged:
             conn.close()
-            raise damaged(
-                f"{BM25_DIR}/size.txt says {size if size >= 0 else 'nothing readable'}, "
-                f"{MANIFEST_FILE} {manifest['num_chunks']} passages"
-            )
+            raise
         # Compare as JSON sees it, so a tuple in `expected` equals the stored list.
         for key, want in json.loads(json.dumps(expected or {})).items():
             have = manifest.get(key)
@@ -753,7 +330,7 @@ class NotesStore:
         if heading:
             where.append("lower(c.heading) LIKE ?")
             params.append(f"%{heading.lower()}%")
-        sql = f"{_CHUNK_SELECT} {'WHERE ' + ' AND '.join(where) if where else ''}"
+        sql = f"{CHUNK_SELECT} {'WHERE ' + ' AND '.join(where) if where else ''}"
         return np.asarray([row[0] for row in self._query(sql, tuple(params))], dtype=np.int64)
 
     def hits(self, scored: list[tuple[int, float]]) -> list[Hit]:
@@ -761,7 +338,7 @@ class NotesStore:
         if not scored:
             return []
         marks = ",".join("?" * len(scored))
-        rows = self._query(f"{_CHUNK_SELECT} WHERE c.id IN ({marks})", tuple(i for i, _ in scored))
+        rows = self._query(f"{CHUNK_SELECT} WHERE c.id IN ({marks})", tuple(i for i, _ in scored))
         by_id = {row[0]: self._row_to_chunk(row) for row in rows}
         return [Hit(chunk=by_id[i], score=s, chunk_id=i) for i, s in scored if i in by_id]
 
@@ -848,14 +425,14 @@ class NotesStore:
 
     def chunk(self, chunk_id: int) -> Chunk:
         """The chunk with id ``chunk_id``; ``KeyError`` if there is none."""
-        rows = self._query(f"{_CHUNK_SELECT} WHERE c.id = ?", (int(chunk_id),))
+        rows = self._query(f"{CHUNK_SELECT} WHERE c.id = ?", (int(chunk_id),))
         if not rows:
             raise KeyError(f"no chunk with id {chunk_id} in the index at {self.folder}")
         return self._row_to_chunk(rows[0])
 
     def chunks(self) -> list[Chunk]:
         """All chunks in id order (chunk ``i`` of the list has id ``i``)."""
-        return [self._row_to_chunk(r) for r in self._query(f"{_CHUNK_SELECT} ORDER BY c.id")]
+        return [self._row_to_chunk(r) for r in self._query(f"{CHUNK_SELECT} ORDER BY c.id")]
 
     def vectors(self) -> np.ndarray:
         """All stored vectors, ``(num_vectors, dim)`` float32; row ``i`` belongs to chunk

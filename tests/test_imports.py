@@ -1,4 +1,5 @@
-"""Imports point one way (DESIGN.md): app -> training -> rag -> embedder -> models."""
+"""Imports point one way (DESIGN.md): app -> training -> rag -> embedder -> models; and modules
+stay short enough to read (500 lines at most outside tests/ and benchmarks/)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,13 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from training.tokenizer import load_tokenizer\n")
     assert "training" in imported_packages(module)
+
+
+def test_no_product_module_is_over_500_lines():
+    long = {
+        f"{path.relative_to(ROOT)}: {lines}"
+        for package in ("app", "embedder", "rag", "training", "models")
+        for path in (ROOT / package).rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert not long, sorted(long)

@@ -396,95 +396,12 @@ def _add_whiten(train) -> None:
     p.set_defaults(func=run_whiten)
 
 
-# ---------------------------------------------------------------- eval and plot
-
-
-def run_eval_squad(args) -> int:
-    from rag.reader import Reader
-    from training.reader import evaluate_reader
-
-    reader = Reader.load(args.model)
-    overrides = {"max_seq_length": args.max_seq_length, "doc_stride": args.doc_stride}
-    reader.settings = dataclasses.replace(
-        reader.settings, **{k: v for k, v in overrides.items() if v is not None}
-    )
-    scores = evaluate_reader(reader, args.data, limit=args.limit)
-    if args.json:
-        return print_json(scores)
-    for key, value in scores.items():
-        print(f"{key:>16}: {value:.2f}")
-    return 0
-
-
-def _add_eval_squad(evaluate) -> None:
-    p = evaluate.add_parser(
-        "squad", help="SQuAD EM/F1 with the official rules (v1.1 or v2.0, detected)"
-    )
-    p.add_argument("--model", type=model_folder, help="reader folder (default: the shipped reader)")
-    p.add_argument("--data", required=True, help="SQuAD JSON(.gz)")
-    p.add_argument(
-        "--limit", type=non_negative_int, default=0, help="evaluate only the first N questions"
-    )
-    p.add_argument(
-        "--max-seq-length",
-        type=positive_int,
-        help="read through windows of this many tokens instead of the reader's own setting",
-    )
-    p.add_argument(
-        "--doc-stride",
-        type=positive_int,
-        help="overlap of those windows, in tokens (default: the reader's)",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=run_eval_squad)
-
-
-def run_eval_retrieval(args) -> int:
-    from embedder import Embedder
-    from training.biencoder import evaluate_retrieval
-
-    scores = evaluate_retrieval(Embedder.load(args.model, truncate_dim=args.dim), args.data)
-    if args.json:
-        return print_json(scores)
-    for key, value in scores.items():
-        print(f"{key:>16}: {value:.4f}" if isinstance(value, float) else f"{key:>16}: {value}")
-    return 0
-
-
-def _add_eval_retrieval(evaluate) -> None:
-    p = evaluate.add_parser("retrieval", help="find each question's paragraph among all paragraphs")
-    p.add_argument(
-        "--model", type=model_folder, help="embedder folder (default: the shipped embedder)"
-    )
-    p.add_argument("--data", required=True, help="SQuAD JSON(.gz)")
-    p.add_argument(
-        "--dim",
-        type=positive_int,
-        help="keep the first DIM components of each vector (Matryoshka-trained embedders)",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=run_eval_retrieval)
-
-
-def run_plot(args) -> int:
-    from training.plot import plot_run
-
-    print(plot_run(args.run_dir, args.out))
-    return 0
-
-
-def _add_plot(sub) -> None:
-    p = sub.add_parser("plot", help="draw a pretraining run's loss/accuracy curves into a PNG")
-    p.add_argument("run_dir", help="the folder given to `notesqa train pretrain --out`")
-    p.add_argument("--out", help="PNG path (default RUN_DIR/curves.png)")
-    p.set_defaults(func=run_plot)
-
-
 # ---------------------------------------------------------------- mounting
 
 
 def add_commands(sub) -> None:
     """Mount ``train``, ``eval`` and ``plot`` on the ``notesqa`` parser's subcommands."""
+    from training.eval_cli import add_eval_retrieval, add_eval_squad, add_plot
     from training.stack_cli import add_train_all
 
     train = sub.add_parser(
@@ -511,9 +428,9 @@ def add_commands(sub) -> None:
     evaluate = sub.add_parser(
         "eval", help="evaluate a reader (SQuAD) or an embedder (retrieval)"
     ).add_subparsers(dest="task", required=True, metavar="TASK")
-    _add_eval_squad(evaluate)
-    _add_eval_retrieval(evaluate)
-    _add_plot(sub)
+    add_eval_squad(evaluate)
+    add_eval_retrieval(evaluate)
+    add_plot(sub)
 
 
 __all__ = ["add_commands", "default_data_dir", "recipe_of"]

@@ -10,17 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import rag.index_folder as index_folder
 import rag.store as store_mod
 from rag.chunking import Chunk, chunk_document, whitespace_token_count
 from rag.documents import Document
-from rag.store import (
-    FORMAT_VERSION,
-    Hit,
-    NotesStore,
-    owner_bounds,
-    rescore_owners,
-    soft_best,
-)
+from rag.store import FORMAT_VERSION, Hit, NotesStore
+from rag.window_scores import owner_bounds, rescore_owners, soft_best
 
 DIM = 16
 MANIFEST = {"embedder": "test-embedder", "dim": DIM, "chunking": {"max_tokens": 8}}
@@ -169,7 +164,7 @@ def test_failed_build_leaves_previous_index_intact(built, monkeypatch) -> None:
     def broken_sqlite(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store_mod, "_write_sqlite", broken_sqlite)  # fails after vectors.faiss
+    monkeypatch.setattr(store_mod, "write_sqlite", broken_sqlite)  # fails after vectors.faiss
     with pytest.raises(OSError, match="disk full"):
         NotesStore.build(folder, docs, chunks[:1], vectors[:1], MANIFEST)
 
@@ -308,18 +303,18 @@ def test_a_version_2_index_still_opens(built) -> None:
 
 def test_an_index_is_recognised_by_its_manifest_not_by_a_file_name(built, tmp_path) -> None:
     folder = built[0]
-    assert store_mod.is_notesqa_index(folder)
+    assert index_folder.is_notesqa_index(folder)
     assert json.loads((folder / "manifest.json").read_text())["notesqa"] == "index"
     lookalike = tmp_path / "extension"
     lookalike.mkdir()
     (lookalike / "manifest.json").write_text('{"name": "x", "version": 3}')
-    assert not store_mod.is_notesqa_index(lookalike)
+    assert not index_folder.is_notesqa_index(lookalike)
     with pytest.raises(ValueError, match="not a notesqa index"):
-        store_mod.check_replaceable(lookalike)
+        index_folder.check_replaceable(lookalike)
     (folder / "mine.txt").write_text("a user's file")  # ours no more: never replaced
-    assert not store_mod.is_notesqa_index(folder)
+    assert not index_folder.is_notesqa_index(folder)
     with pytest.raises(ValueError, match="files notesqa did not write"):
-        store_mod.check_replaceable(folder)
+        index_folder.check_replaceable(folder)
 
 
 def test_an_index_written_before_the_marker_is_still_recognised(built) -> None:
@@ -327,7 +322,7 @@ def test_an_index_written_before_the_marker_is_still_recognised(built) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
     del manifest["notesqa"]
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    assert store_mod.is_notesqa_index(folder)
+    assert index_folder.is_notesqa_index(folder)
     NotesStore.open(folder).close()
 
 
@@ -343,7 +338,7 @@ def test_an_index_written_before_the_marker_is_still_recognised(built) -> None:
 def test_damage_is_found_when_the_index_opens(built, damage, problem) -> None:
     folder = built[0]
     damage(folder)
-    with pytest.raises(store_mod.IndexDamaged, match=problem) as caught:
+    with pytest.raises(index_folder.IndexDamaged, match=problem) as caught:
         NotesStore.open(folder)
     assert "--rebuild" in str(caught.value)
 

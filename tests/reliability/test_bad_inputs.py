@@ -273,7 +273,7 @@ def test_a_full_disk_is_one_clear_line_and_the_old_index_stays(notes, capsys, mo
 
     before = snapshot(notes / ".notesqa")
     (notes / "new.md").write_text("A new note about volcanoes.")
-    monkeypatch.setattr(rag.store, "_write_faiss", full)
+    monkeypatch.setattr(rag.store, "write_faiss", full)
     code, _, err = run(["index", str(notes), *models], capsys)
     assert code == 2 and "no space left on the device" in err
     assert snapshot(notes / ".notesqa") == before

@@ -1,0 +1,259 @@
+"""The files of an index folder: inputs validated before anything is written, the SQLite
+schema and its writer, the FAISS writer, and the checks a folder passes when it is opened.
+
+Example:
+    >>> vectors, owners = check_inputs(docs, chunks, vectors, {"embedder": "e", "dim": 256})
+    >>> write_sqlite(tmp / "notes.sqlite", docs, chunks, owners)    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from rag.chunking import Chunk
+from rag.documents import Document
+from rag.index_folder import BM25_DIR, MANIFEST_FILE, SQLITE_FILE, VECTORS_FILE, IndexDamaged
+
+_UNIT_NORM_TOLERANCE = 1e-3
+
+SCHEMA = """
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    mtime REAL NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id),
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    heading TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX chunks_document_id ON chunks(document_id);
+CREATE TABLE vectors (
+    id INTEGER PRIMARY KEY,
+    chunk_id INTEGER NOT NULL REFERENCES chunks(id)
+);
+CREATE TABLE skipped (
+    path TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+"""
+CHUNK_SELECT = (
+    'SELECT c.id, d.path, c.start, c."end", c.text, c.heading '
+    "FROM chunks c JOIN documents d ON d.id = c.document_id"
+)
+
+
+def check_vector_chunks(vector_chunks: np.ndarray | None, num_vectors: int, num_chunks: int):
+    """The chunk id of every vector as int64 (``arange`` when ``None``), validated."""
+    if vector_chunks is None:
+        if num_vectors != num_chunks:
+            raise ValueError(
+                f"vectors has {num_vectors} rows but there are {num_chunks} chunks; pass one "
+                "vector per chunk in the same order, or vector_chunks naming each row's chunk"
+            )
+        return np.arange(num_chunks, dtype=np.int64)
+    owners = np.asarray(vector_chunks)
+    if owners.shape != (num_vectors,) or not np.issubdtype(owners.dtype, np.integer):
+        raise ValueError(
+            f"vector_chunks must be {num_vectors} integer chunk ids, one per vector row, got "
+            f"shape {owners.shape} of {owners.dtype}"
+        )
+    owners = owners.astype(np.int64)
+    if num_vectors and (np.any(np.diff(owners) < 0) or owners[0] < 0):
+        raise ValueError(
+            "vector_chunks must be non-decreasing chunk ids >= 0: group each chunk's vectors "
+            "together, in chunk order"
+        )
+    present = np.unique(owners)
+    if len(present) != num_chunks or (num_chunks and present[-1] != num_chunks - 1):
+        raise ValueError(
+            f"vector_chunks names {len(present)} distinct chunks ({present[:3].tolist()}...) "
+            f"but there are {num_chunks} chunks, ids 0..{num_chunks - 1}; every chunk needs at "
+            "least one vector, so that a search can find it"
+        )
+    return owners
+
+
+def check_inputs(
+    documents: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    manifest: dict,
+    vector_chunks: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate everything before touching the disk; return vectors as C-contiguous float32 and
+    every vector's chunk id."""
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2:
+        raise ValueError(
+            f"vectors must be a 2-D array (num_vectors, dim), got shape {vectors.shape}"
+        )
+    owners = check_vector_chunks(vector_chunks, vectors.shape[0], len(chunks))
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if not np.all(np.isfinite(vectors)):
+        raise ValueError("vectors contain NaN or inf; check the embedder output")
+    norms = np.linalg.norm(vectors, axis=1)
+    if len(norms) and np.max(np.abs(norms - 1.0)) > _UNIT_NORM_TOLERANCE:
+        raise ValueError(
+            f"vectors must be unit length (norms range {norms.min():.4f}..{norms.max():.4f}); "
+            "normalise the rows, e.g. vectors / np.linalg.norm(vectors, axis=1, keepdims=True)"
+        )
+    if not isinstance(manifest.get("embedder"), str):
+        raise ValueError(
+            f"manifest['embedder'] must be a string naming the embedder, got "
+            f"{manifest.get('embedder')!r}"
+        )
+    dim = manifest.get("dim")
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+        raise ValueError(f"manifest['dim'] must be a positive int, got {dim!r}")
+    if vectors.shape[1] != dim:
+        raise ValueError(
+            f"vectors have dimension {vectors.shape[1]} but manifest['dim'] is {dim}; "
+            "set dim to the embedder's output size"
+        )
+    try:
+        json.dumps(manifest)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"manifest must be JSON-serialisable: {exc}") from exc
+    paths = [d.path for d in documents]
+    if len(set(paths)) != len(paths):
+        dupes = sorted({p for p in paths if paths.count(p) > 1})
+        raise ValueError(f"duplicate document paths {dupes}; pass each document once")
+    known = set(paths)
+    missing = sorted({c.source for c in chunks if c.source not in known})
+    if missing:
+        raise ValueError(
+            f"chunks refer to documents that were not passed: {missing[:5]}; "
+            "pass the Document of every chunk's source"
+        )
+    return vectors, owners
+
+
+def write_sqlite(
+    path: Path,
+    documents: list[Document],
+    chunks: list[Chunk],
+    owners: np.ndarray,
+    skipped: Sequence[tuple[str, str]] = (),
+) -> None:
+    doc_ids = {d.path: i for i, d in enumerate(documents)}
+    conn = sqlite3.connect(str(path))
+    try:
+        conn.executescript(SCHEMA)
+        conn.executemany(
+            "INSERT INTO documents (id, path, sha256, mtime, size) VALUES (?, ?, ?, ?, ?)",
+            [(i, d.path, d.sha256, float(d.mtime), int(d.size)) for i, d in enumerate(documents)],
+        )
+        conn.executemany(
+            'INSERT INTO chunks (id, document_id, start, "end", heading, text) '
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (i, doc_ids[c.source], c.start, c.end, c.heading, c.text)
+                for i, c in enumerate(chunks)
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO vectors (id, chunk_id) VALUES (?, ?)",
+            ((i, chunk_id) for i, chunk_id in enumerate(owners.tolist())),
+        )
+        conn.executemany(
+            "INSERT INTO skipped (path, reason) VALUES (?, ?)",
+            [(str(path), str(reason)) for path, reason in skipped],
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def write_faiss(index: Any, path: Path) -> None:
+    """``faiss.write_index``, its C++ write errors (a full disk) raised as ``OSError``."""
+    try:
+        faiss.write_index(index, str(path))
+    except RuntimeError as exc:
+        code = errno.ENOSPC if "No space left" in str(exc) else errno.EIO
+        raise OSError(code, os.strerror(code), str(path)) from exc
+
+
+def open_checked_sqlite(
+    path: Path, manifest: dict, damaged: Callable[[str], IndexDamaged]
+) -> sqlite3.Connection:
+    """A read-only connection to the index's SQLite file after ``PRAGMA quick_check`` and a
+    count of its rows against the manifest; ``damaged(problem)`` is raised otherwise."""
+    uri = path.resolve().as_uri() + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    try:
+        verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":
+            raise damaged(f"{SQLITE_FILE} fails its integrity check: {verdict}")
+        chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        documents = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        vectors = None
+        if manifest.get("format_version", 0) >= 3:
+            vectors = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise damaged(f"{SQLITE_FILE} cannot be read: {exc}") from exc
+    except IndexDamaged:
+        conn.close()
+        raise
+    counts = [("passages", chunks, manifest["num_chunks"])]
+    if "num_documents" in manifest:
+        counts.append(("files", documents, manifest["num_documents"]))
+    if vectors is not None:
+        counts.append(("vectors", vectors, manifest.get("num_vectors")))
+    for what, have, want in counts:
+        if have != want:
+            conn.close()
+            raise damaged(f"{SQLITE_FILE} holds {have} {what}, {MANIFEST_FILE} says {want}")
+    return conn
+
+
+def open_checked_faiss(folder: Path, manifest: dict, damaged: Callable[[str], IndexDamaged]):
+    """The FAISS index of ``folder`` after checking the manifest's counts, that every file is
+    there, and that the vectors' number and dimension are the manifest's; ``damaged(problem)`` is
+    raised otherwise."""
+    for key in ("num_chunks", "dim"):
+        value = manifest.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise damaged(f"{MANIFEST_FILE} has {key}={value!r}, not a count")
+    for name in (VECTORS_FILE, SQLITE_FILE, f"{BM25_DIR}/size.txt"):
+        if not (folder / name).is_file():
+            raise damaged(f"{name} is missing")
+    try:
+        index = faiss.read_index(str(folder / VECTORS_FILE))
+    except RuntimeError as exc:
+        raise damaged(f"{VECTORS_FILE} cannot be read: {str(exc).splitlines()[0]}") from exc
+    num_vectors = manifest.get("num_vectors", manifest.get("num_chunks"))  # v2: one each
+    if index.d != manifest["dim"] or index.ntotal != num_vectors:
+        raise damaged(
+            f"{VECTORS_FILE} holds {index.ntotal} vectors of dimension {index.d}, "
+            f"{MANIFEST_FILE} says {num_vectors} of dimension {manifest['dim']}"
+        )
+    return index
+
+
+def check_bm25_size(folder: Path, manifest: dict, damaged: Callable[[str], IndexDamaged]) -> None:
+    """Raise ``damaged(problem)`` unless the keyword index holds the manifest's passage count."""
+    try:
+        size = int((folder / BM25_DIR / "size.txt").read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        size = -1
+    if size != manifest["num_chunks"]:
+        raise damaged(
+            f"{BM25_DIR}/size.txt says {size if size >= 0 else 'nothing readable'}, "
+            f"{MANIFEST_FILE} {manifest['num_chunks']} passages"
+        )
