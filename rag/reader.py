@@ -91,6 +91,32 @@ def encode_windows(
     )
 
 
+def question_limit(settings: ReaderSettings) -> int:
+    """Tokens a question may keep: ``max_query_length``, or fewer when a window would then
+    hold no more context than ``doc_stride`` (the tokenizer cannot slide such a window).
+
+    Example:
+        >>> question_limit(ReaderSettings(max_seq_length=128, doc_stride=64))
+        60
+    """
+    s = settings
+    room = s.max_seq_length - s.doc_stride - 4  # [CLS] q [SEP] context [SEP], > stride left
+    if room < 1:
+        raise ValueError(
+            f"doc_stride {s.doc_stride} leaves no room for a question in windows of "
+            f"{s.max_seq_length} tokens; lower doc_stride in {READER_SETTINGS}"
+        )
+    return min(s.max_query_length, room)
+
+
+def truncate_question(tokenizer, question: str, limit: int) -> str:
+    """``question`` cut after its first ``limit`` tokens (training and inference alike)."""
+    enc = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) <= limit:
+        return question
+    return question[: enc["offset_mapping"][limit - 1][1]]
+
+
 # ``threshold`` value meaning "the null threshold stored with the reader" (the default)
 STORED = "stored"
 
@@ -157,28 +183,11 @@ class Reader:
         return reader
 
     def question_limit(self) -> int:
-        """Tokens a question may keep: ``max_query_length``, or fewer when a window would then
-        hold no more context than ``doc_stride`` (the tokenizer cannot slide such a window).
-
-        Example:
-            >>> Reader(model, tok, ReaderSettings(max_seq_length=128, doc_stride=64)).question_limit()
-            60
-        """
-        s = self.settings
-        room = s.max_seq_length - s.doc_stride - 4  # [CLS] q [SEP] context [SEP], > stride left
-        if room < 1:
-            raise ValueError(
-                f"doc_stride {s.doc_stride} leaves no room for a question in windows of "
-                f"{s.max_seq_length} tokens; lower doc_stride in {READER_SETTINGS}"
-            )
-        return min(s.max_query_length, room)
+        """Tokens a question may keep (``question_limit`` of this reader's settings)."""
+        return question_limit(self.settings)
 
     def _truncate_question(self, question: str) -> str:
-        enc = self.tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
-        limit = self.question_limit()
-        if len(enc["input_ids"]) <= limit:
-            return question
-        return question[: enc["offset_mapping"][limit - 1][1]]
+        return truncate_question(self.tokenizer, question, self.question_limit())
 
     def featurize(self, pairs: Sequence[tuple[str, str]]) -> dict:
         """Tokenise (question, context) pairs into windows with context-only offsets."""

@@ -27,7 +27,14 @@ from tqdm.auto import tqdm
 from transformers import BertForQuestionAnswering
 
 from rag.metrics import is_squad_v2, squad_v1_scores, squad_v2_scores
-from rag.reader import READER_SETTINGS, Reader, ReaderSettings, encode_windows
+from rag.reader import (
+    READER_SETTINGS,
+    Reader,
+    ReaderSettings,
+    encode_windows,
+    question_limit,
+    truncate_question,
+)
 from training.allocator import release_free_pages, retain_freed_memory
 from training.attention import attention_implementation
 from training.checkpoint import save_checkpoint
@@ -91,11 +98,13 @@ def train_features(examples: list[dict], tokenizer, cfg: ReaderConfig) -> list[d
     """Windows with start/end token labels (0 = [CLS] when the answer is not inside)."""
     features = []
     batch = 256
+    # long questions are cut as at inference, so every window keeps more context than the stride
+    limit = question_limit(ReaderSettings(cfg.max_seq_length, cfg.doc_stride, cfg.max_query_length))
     for b in range(0, len(examples), batch):
         chunk = examples[b : b + batch]
         enc = encode_windows(
             tokenizer,
-            [e["question"].lstrip() for e in chunk],
+            [truncate_question(tokenizer, e["question"].lstrip(), limit) for e in chunk],
             [e["context"] for e in chunk],
             cfg.max_seq_length,
             cfg.doc_stride,

@@ -197,7 +197,8 @@ def human_minutes(minutes: float) -> str:
         return f"{max(1, round(minutes * 60))} s"
     if minutes < 60:
         return f"{round(minutes)} min"
-    return f"{int(minutes // 60)} h {round(minutes % 60)} min"
+    hours, rest = divmod(round(minutes), 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
 
 
 __all__ = [

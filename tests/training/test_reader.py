@@ -275,3 +275,20 @@ def test_a_mined_round_skips_earlier_questions_caches_its_negatives_and_resumes(
         assert train_reader(cfg, tiny_reader_dir, train, tmp_path / "r") == tmp_path / "r"
     assert f"reusing {len(negatives)} mined negatives" in caplog.text  # not mined again
     assert not cache.exists() and not stopped.exists()
+
+
+def test_a_question_longer_than_max_query_length_is_cut_not_a_crash(tiny_tokenizer_dir):
+    from training.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_tokenizer_dir)
+    cfg = ReaderConfig(max_seq_length=64, doc_stride=24, max_query_length=16)
+    context = "Ada Smithson was born in Oslo. " * 10
+    example = {
+        "question": "where " * 80 + "was Ada born?",  # hundreds of tokens
+        "context": context,
+        "answers": [{"text": "Oslo", "answer_start": context.index("Oslo")}],
+        "is_impossible": False,
+    }
+    features = train_features([example], tokenizer, cfg)
+    assert features and all(len(f["input_ids"]) <= 64 for f in features)
+    assert any(f["start_positions"] > 0 for f in features)  # the answer is still labelled
