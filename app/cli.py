@@ -115,7 +115,14 @@ def _search_options(args) -> dict:
     return {"mode": args.mode, "path_glob": args.filter, "heading": args.heading}
 
 
+def _notes_root(qa) -> str | None:
+    """The indexed notes folder (the manifest's ``notes_root``), for paths and links."""
+    root = qa.store.manifest.get("notes_root")
+    return root if isinstance(root, str) else None
+
+
 def cmd_ask(args) -> int:
+    from rag.locations import where, with_links
     from rag.pipeline import NotesQA
 
     qa = NotesQA.from_index(args.index, embedder=args.embedder, reader=args.reader)
@@ -133,21 +140,24 @@ def cmd_ask(args) -> int:
             lambda q: {
                 "question": q,
                 "answers": [
-                    a.to_dict() for a in qa.ask(q, k=args.k, top_answers=args.answers, **options)
+                    with_links(a.to_dict(), _notes_root(qa))
+                    for a in qa.ask(q, k=args.k, top_answers=args.answers, **options)
                 ],
             },
         )
     if not args.question:
         raise ValueError("no question: pass one, or --batch questions.jsonl")
     answers = qa.ask(args.question, k=args.k, top_answers=args.answers, **options)
+    root = _notes_root(qa)
     if args.json:
-        print_json({"question": args.question, "answers": [a.to_dict() for a in answers]})
+        records = [with_links(a.to_dict(), root) for a in answers]
+        print_json({"question": args.question, "answers": records})
         return 0
     if not answers:
         print("No answer found in your notes (see the closest passages with `notesqa search`).")
         return 0
     for rank, answer in enumerate(answers, 1):
-        where = f"{answer.source}:{answer.start}-{answer.end}"
+        place = where(root, answer.source, answer.line, answer.column, answer.start, answer.end)
         heading = f" ({answer.heading})" if answer.heading else ""
         sure = (
             f"confidence {answer.confidence:.0%}"
@@ -155,13 +165,14 @@ def cmd_ask(args) -> int:
             else f"score {answer.score:.2f}"
         )
         print(f"{rank}. {' '.join(answer.text.split())}   [{sure}]")
-        print(f"   source: {where}{heading}")
+        print(f"   source: {place}{heading}")
         snippet = answer.sentence or " ".join(answer.context.split())
         print(textwrap.indent(textwrap.fill(snippet[:300], 96), "   > "))
     return 0
 
 
 def cmd_search(args) -> int:
+    from rag.locations import where, with_links
     from rag.pipeline import NotesQA
 
     qa = NotesQA.from_index(args.index, embedder=args.embedder)
@@ -171,18 +182,23 @@ def cmd_search(args) -> int:
             args.batch,
             lambda q: {
                 "query": q,
-                "hits": [h.to_dict() for h in qa.search(q, k=args.k, **options)],
+                "hits": [
+                    with_links(h.to_dict(), _notes_root(qa))
+                    for h in qa.search(q, k=args.k, **options)
+                ],
             },
         )
     if not args.query:
         raise ValueError("no query: pass one, or --batch questions.jsonl")
     hits = qa.search(args.query, k=args.k, **options)
+    root = _notes_root(qa)
     if args.json:
-        print_json({"query": args.query, "hits": [h.to_dict() for h in hits]})
+        print_json({"query": args.query, "hits": [with_links(h.to_dict(), root) for h in hits]})
         return 0
     for rank, hit in enumerate(hits, 1):
         heading = f" ({hit.heading})" if hit.heading else ""
-        print(f"{rank}. [{hit.score:.3f}] {hit.source}:{hit.start}-{hit.end}{heading}")
+        place = where(root, hit.source, hit.line, hit.column, hit.start, hit.end)
+        print(f"{rank}. [{hit.score:.3f}] {place}{heading}")
         print(textwrap.indent(textwrap.fill(" ".join(hit.text.split())[:300], 96), "   "))
     return 0
 

@@ -9,15 +9,15 @@ other), ``NOTESQA_EMBEDDER`` and ``NOTESQA_READER`` (model folders).
 
 from __future__ import annotations
 
-import html
 import os
 from pathlib import Path
 
 import streamlit as st
 
+from app.passages import highlighted_passage, inert, source_link
 from app.uploads import ALLOWED_SUFFIXES, MAX_UPLOAD_BYTES, save_upload
 from rag.modes import DEFAULT_MODE, MODES
-from rag.pipeline import Answer, NotesQA
+from rag.pipeline import NotesQA
 
 st.set_page_config(page_title="notesqa: ask your notes", layout="wide")
 
@@ -26,23 +26,6 @@ st.set_page_config(page_title="notesqa: ask your notes", layout="wide")
 def get_notes(notes_dir: str, embedder: str | None, reader: str | None) -> NotesQA:
     """One NotesQA (models loaded once) per notes folder and model choice."""
     return NotesQA.open(notes_dir, embedder=embedder, reader=reader)
-
-
-def highlighted_passage(answer: Answer) -> str:
-    """The answer's passage as HTML with the answer marked (offsets, not a text search)."""
-    start = answer.start - answer.context_start
-    end = answer.end - answer.context_start
-    context = answer.context
-    if not (0 <= start <= end <= len(context)) or context[start:end] != answer.text:
-        start = context.find(answer.text)
-        end = start + len(answer.text)
-    if start < 0:
-        return html.escape(context)
-    return (
-        html.escape(context[:start])
-        + f"<mark style='background:#ffe58a;padding:0 2px;border-radius:3px'><b>{html.escape(context[start:end])}</b></mark>"
-        + html.escape(context[end:])
-    )
 
 
 def sidebar(qa: NotesQA) -> dict:
@@ -161,22 +144,23 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
             if k not in ("top_answers", "null_threshold", "min_confidence")
         }
         for hit in qa.search(question, **{**search, "k": min(settings["k"], 3)}):
-            st.markdown(
-                f"`{hit.source}` {('› ' + hit.heading) if hit.heading else ''} · score {hit.score:.2f}"
-            )
-            st.caption(hit.text[:500])
+            link = source_link(qa.notes_dir, hit.source, hit.line, hit.column)
+            heading = f"› {inert(hit.heading)}" if hit.heading else ""
+            st.markdown(f"{link} {heading} · score {hit.score:.2f}")
+            st.caption(inert(hit.text[:500]), unsafe_allow_html=True)
         return
     for rank, answer in enumerate(answers, 1):
         with st.container(border=True):
             title = " ".join(answer.text.split())  # an answer may span a line break
-            st.markdown(f"### {rank}. {html.escape(title)}")
-            where = f"`{answer.source}`" + (f" › {answer.heading}" if answer.heading else "")
+            st.markdown(f"### {rank}. {inert(title)}")
+            where = source_link(qa.notes_dir, answer.source, answer.line, answer.column)
+            where += f" › {inert(answer.heading)}" if answer.heading else ""
             sure = (
                 f"confidence {answer.confidence:.0%}"
                 if answer.confidence is not None
                 else f"score {answer.score:.2f}"
             )
-            st.caption(f"{where} · characters {answer.start}–{answer.end} · {sure}")
+            st.caption(f"{where} · {sure}")
             st.markdown(highlighted_passage(answer), unsafe_allow_html=True)
 
 

@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rag.calibration import FEATURES, answer_features, safe_log
+from rag.chunking import Chunk
+from rag.locations import advance
 from rag.metrics import normalize_answer
 from rag.plaintext import is_markdown, plain_view, source_span
 from rag.reader import STORED, JointReading, Reader
@@ -46,9 +48,27 @@ class SearchHit:
     start: int  # character offsets of the passage in that file
     end: int
     heading: str
+    # 1-based line and column of ``start`` in the file (``rag.locations``); None when the index
+    # predates stored positions
+    line: int | None = None
+    column: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_chunk(cls, chunk: Chunk, score: float) -> SearchHit:
+        """The hit of a stored passage (``rag.chunking.Chunk``), its position included."""
+        return cls(
+            chunk.text,
+            score,
+            chunk.source,
+            chunk.start,
+            chunk.end,
+            chunk.heading,
+            chunk.line,
+            chunk.column,
+        )
 
 
 @dataclass
@@ -64,6 +84,9 @@ class Answer:
     context_start: int = 0
     sentence: str = ""  # the sentence around the answer, whitespace collapsed
     confidence: float | None = None  # P(right), with a calibrated multi-passage reader
+    # 1-based line and column of ``start`` in the file; None when its passage's are unknown
+    line: int | None = None
+    column: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -118,6 +141,11 @@ def _answer(passage: SearchHit, view: View, span: Span, score: float) -> Answer:
     start, end = (span.start, span.end)
     if view.offsets is not None:
         start, end = source_span(view.offsets, span.start, span.end)
+    line = column = None
+    if passage.line is not None and passage.column is not None:
+        # the passage is a slice of the file's text, so its characters before the answer are
+        # the file's: count their line breaks from the passage's own position
+        line, column = advance(passage.line, passage.column, passage.text[:start])
     return Answer(
         span.text,
         score,
@@ -128,6 +156,8 @@ def _answer(passage: SearchHit, view: View, span: Span, score: float) -> Answer:
         passage.heading,
         passage.start,
         surrounding_sentence(view.text, span.start, span.end),
+        line=line,
+        column=column,
     )
 
 
@@ -264,3 +294,8 @@ def check_setting(
 def check_confidence(value: float | None | str) -> float | None | str:
     """``STORED``, ``None`` (never abstain) or a number in [0, 1]."""
     return check_setting("min_confidence", value, 0.0, 1.0)
+
+
+def check_null_threshold(value: float | None | str) -> float | None | str:
+    """``STORED``, ``None`` (always answer) or a finite number."""
+    return check_setting("null_threshold", value)

@@ -37,9 +37,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rag.documents import Document
+from rag.locations import line_starts, position
 
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
 
@@ -66,6 +67,10 @@ class Chunk:
     end: int  # exclusive
     text: str
     heading: str  # heading path of the section the chunk starts in, "" if none
+    # 1-based line and column of ``start`` in the document (``rag.locations``); None when unknown
+    # (an index written before they were stored). Not compared: they follow from ``start``.
+    line: int | None = field(default=None, compare=False)
+    column: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -311,16 +316,18 @@ def chunk_document(
     count_tokens: Callable[[str], int],
     cfg: ChunkingConfig = ChunkingConfig(),
 ) -> list[Chunk]:
-    """Chunk one document; ``.md``/``.markdown`` files get heading-aware sections.
+    """Chunk one document; ``.md``/``.markdown`` files get heading-aware sections, and every
+    chunk the ``line`` and ``column`` of its start.
 
     Example::
 
         >>> doc = Document("ml/adam.md", "# Adam\\n\\nTwo averages.\\n", "", 0.0, 0)
         >>> chunk_document(doc, whitespace_token_count)
-        [Chunk(source='ml/adam.md', start=0, end=21, text='# Adam\\n\\nTwo averages.', heading='Adam')]
+        [Chunk(source='ml/adam.md', start=0, end=21, text='# Adam\\n\\nTwo averages.', heading='Adam', line=1, column=1)]
     """
     markdown = doc.path.lower().endswith(MARKDOWN_EXTENSIONS)
+    starts = line_starts(doc.text)
     return [
-        Chunk(source=doc.path, start=s, end=e, text=doc.text[s:e], heading=heading)
+        Chunk(doc.path, s, e, doc.text[s:e], heading, *position(starts, s))
         for s, e, heading in _chunk_spans(doc.text, count_tokens, cfg, markdown)
     ]

@@ -25,7 +25,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.formats import HTML, MARKDOWN, PDF, blank_front_matter, html_to_text, pdf_to_text
+from rag.formats import HTML, MARKDOWN, PDF, html_to_text, pdf_to_text
+from rag.ignore import DEFAULT_SKIPPED_DIRS, IgnoreRules
+from rag.vault import VaultMeta, read_vault
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,9 @@ class Document:
     sha256: str  # hex digest of the raw bytes on disk (before decoding)
     mtime: float
     size: int  # bytes on disk
+    title: str = ""  # Markdown front matter ``title`` (rag.vault)
+    tags: tuple[str, ...] = ()  # front matter tags, then inline #tags, without "#"
+    aliases: tuple[str, ...] = ()  # front matter ``aliases``
 
 
 @dataclass
@@ -75,20 +80,31 @@ def _check_root(root: str | Path) -> Path:
 
 
 def _walk(
-    root: Path, folder: Path | None = None, skipped: list[tuple[str, str]] | None = None
+    root: Path,
+    folder: Path | None = None,
+    skipped: list[tuple[str, str]] | None = None,
+    index_dir: Path | None = None,
 ) -> Iterator[Path]:
-    """Yield every non-hidden file under ``folder`` (default ``root``), depth first, by name.
+    """Yield every non-hidden, non-ignored file under ``folder`` (default ``root``), depth first,
+    by name.
 
     Iterative (a folder nested thousands deep is no problem) and confined to ``root``: symlinked
     folders are never followed (that also keeps a link loop from hanging), a symlinked file only
-    when it resolves to a file inside ``root``. Those and unreadable folders are appended to
-    ``skipped`` (paths relative to ``root``) when given.
+    when it resolves to a file inside ``root``. Hidden entries, ``DEFAULT_SKIPPED_DIRS`` and
+    ``index_dir`` are passed over; files and folders ignored by ``.gitignore``/``.notesqaignore``
+    (``rag.ignore``) too, and an ignored folder is not entered. Ignored paths, links not followed
+    and unreadable folders are appended to ``skipped`` (paths relative to ``root``; a folder once,
+    with a trailing ``/``) when given; hidden and tool folders are skipped silently.
     """
     real_root = root.resolve()
+    start = root if folder is None else folder
+    index_rel = None  # the index folder's path relative to root, when it lies inside
+    if index_dir is not None and _inside(Path(index_dir), real_root):
+        index_rel = Path(index_dir).resolve().relative_to(real_root).as_posix()
 
-    def note(path: Path, reason: str) -> None:
+    def note(path: Path, reason: str, suffix: str = "") -> None:
         if skipped is not None:
-            skipped.append((display_path(path.relative_to(root)), reason))
+            skipped.append((display_path(path.relative_to(root)) + suffix, reason))
 
     def listing(current: Path) -> Iterator[os.DirEntry]:
         try:
@@ -97,18 +113,40 @@ def _walk(
             note(current, f"cannot list folder: {exc.strerror or exc}")
             return iter(())
 
-    stack = [listing(root if folder is None else folder)]  # one open listing per level
+    def rules_in(current: Path, rules: IgnoreRules) -> IgnoreRules:
+        rel = current.relative_to(root).as_posix()
+        rules, problems = rules.descend(current, "" if rel == "." else rel + "/")
+        for path, reason in problems:
+            note(root / path, reason)
+        return rules
+
+    rules = IgnoreRules()
+    for ancestor in reversed(start.relative_to(root).parents):
+        rules = rules_in(root / ancestor, rules)  # the ignore files above ``folder``
+    rules = rules_in(start, rules)
+    stack = [(listing(start), rules)]  # one open listing per level, with its ignore rules
     while stack:
-        entry = next(stack[-1], None)
+        entry = next(stack[-1][0], None)
         if entry is None:  # this folder is done: back up one level
             stack.pop()
             continue
+        rules = stack[-1][1]
         if entry.name.startswith("."):  # hidden files/folders, including the .notesqa index
             continue
         path = Path(entry.path)
+        rel = path.relative_to(root).as_posix()
         try:
             if entry.is_dir(follow_symlinks=False):
-                stack.append(listing(path))  # depth first, entries in name order
+                if entry.name in DEFAULT_SKIPPED_DIRS:
+                    note(path, f"{entry.name}/ folders are never indexed", "/")
+                elif rel == index_rel:
+                    continue  # the index itself, wherever it was put
+                elif (reason := rules.reason(rel, True)) and not rules.may_reinclude(rel + "/"):
+                    note(path, reason, "/")  # once for the whole folder, which is not entered
+                else:  # depth first, entries in name order
+                    stack.append((listing(path), rules_in(path, rules)))
+            elif reason := rules.reason(rel, is_dir=False):
+                note(path, reason)
             elif entry.is_symlink() and entry.is_dir():
                 note(path, "symlinked folder not followed")
             elif entry.is_symlink() and not _inside(path, real_root):
@@ -202,14 +240,21 @@ def decode_bytes(raw: bytes) -> tuple[str, str]:
 
 
 def load_notes(
-    root: str | Path, max_file_bytes: int = 5_000_000
+    root: str | Path, max_file_bytes: int = 5_000_000, *, index_dir: str | Path | None = None
 ) -> tuple[list[Document], LoadReport]:
     """Load every note under ``root``; skip (and report) what cannot be used.
 
     Skipped with a reason: unsupported extensions, files over ``max_file_bytes``, binary files
     (a NUL byte in the first 8 KB, or more than 5% control characters), files that are empty
     after stripping whitespace, unreadable files, file names that are not UTF-8, symlinked
-    folders and symlinks to files outside ``root``. Never raises for a single bad file.
+    folders and symlinks to files outside ``root``, paths ignored by ``.gitignore`` or
+    ``.notesqaignore`` (``rag.ignore``). Hidden files and folders, tool folders (``.git``,
+    ``.obsidian``, ``node_modules``, ...) and ``index_dir`` are passed over. Never raises for a
+    single bad file.
+
+    Markdown is read through ``rag.vault.read_vault``: front matter and tool directives are
+    blanked (same length, so offsets stay those of the file) and title, tags and aliases kept on
+    the :class:`Document`.
 
     Example::
 
@@ -220,7 +265,8 @@ def load_notes(
     base = _check_root(root)
     report = LoadReport()
     docs: list[Document] = []
-    for path in _walk(base, skipped=report.skipped):
+    index = Path(index_dir).expanduser() if index_dir is not None else None
+    for path in _walk(base, skipped=report.skipped, index_dir=index):
         rel = display_path(path.relative_to(base))
         if rel != path.relative_to(base).as_posix():
             report.skipped.append((rel, "file name is not valid UTF-8; rename the file"))
@@ -253,12 +299,13 @@ def load_notes(
         elif b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
             report.skipped.append((rel, "binary file (NUL byte in first 8 KB)"))
             continue
-        else:
+        meta = VaultMeta()
+        if suffix not in PDF:
             text, encoding = decode_bytes(raw)
             if suffix in HTML:
                 text = html_to_text(text)
             elif suffix in MARKDOWN:
-                text = blank_front_matter(text)
+                text, meta = read_vault(text)
         if not text.strip():
             report.skipped.append((rel, "empty file"))
             continue
@@ -278,6 +325,9 @@ def load_notes(
                 sha256=hashlib.sha256(raw).hexdigest(),
                 mtime=stat.st_mtime,
                 size=len(raw),
+                title=meta.title,
+                tags=meta.tags,
+                aliases=meta.aliases,
             )
         )
         report.loaded.append(rel)

@@ -1,5 +1,5 @@
-"""Whose folder is it? Recognising a notesqa index folder, refusing to replace anything else,
-and swapping a freshly written index in for the old one.
+"""Whose folder is it? Finding the index folder, recognising a notesqa index, refusing to
+replace anything else, and swapping a freshly written index in for the old one.
 
 notesqa deletes or replaces only folders it wrote itself: a manifest with the ``notesqa: index``
 marker and nothing in the folder that notesqa does not write (``OWN_ENTRIES``). A folder cannot be
@@ -26,6 +26,7 @@ VECTORS_FILE = "vectors.faiss"
 SQLITE_FILE = "notes.sqlite"
 BM25_DIR = "bm25"
 EXACT_VECTORS_FILE = "vectors.npy"  # only beside approximate (hnsw/ivfpq) indexes
+INDEX_DIRNAME = ".notesqa"  # the default index folder, inside the notes folder
 # Every name notesqa writes inside an index folder: a folder holding anything else is not ours to
 # replace or delete, whatever its manifest says.
 OWN_ENTRIES = frozenset({MANIFEST_FILE, VECTORS_FILE, SQLITE_FILE, BM25_DIR, EXACT_VECTORS_FILE})
@@ -47,6 +48,31 @@ class IndexDamaged(ValueError):
         notes = notes_dir or "NOTES_DIR"
         super().__init__(
             f"index at {folder} is damaged ({problem}); run `notesqa index {notes} --rebuild`"
+        )
+
+
+def resolve_index_dir(index: str | Path | None) -> Path:
+    """``--index``, then ``$NOTESQA_INDEX``, then ``./.notesqa``."""
+    if index:
+        return Path(index).expanduser()
+    if os.environ.get("NOTESQA_INDEX"):
+        return Path(os.environ["NOTESQA_INDEX"]).expanduser()
+    return Path.cwd() / INDEX_DIRNAME
+
+
+def check_index_location(notes_dir: Path, index_dir: Path) -> None:
+    """Refuse an index folder that is the notes folder or lies above it: replacing the index
+    would then replace the notes. (Inside the notes folder, like the default, is fine.)"""
+    notes, index = notes_dir.resolve(), index_dir.expanduser().resolve()
+    if index == notes:
+        raise ValueError(
+            f"--index {index_dir} is the notes folder itself; the index needs a folder of its own: "
+            f"leave out --index to use {notes_dir / INDEX_DIRNAME}"
+        )
+    if index in notes.parents:
+        raise ValueError(
+            f"--index {index_dir} contains the notes folder {notes_dir}; pass a folder of its own "
+            f"for the index, e.g. {notes_dir / INDEX_DIRNAME} (the default)"
         )
 
 

@@ -23,6 +23,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from rag.arguments import check_count, check_text
 from rag.modes import DEFAULT_MODE
 
 
@@ -30,7 +31,8 @@ class NotesRetriever(BaseRetriever):
     """The ``k`` passages of an indexed notes folder closest to the query, as ``Document``s.
 
     ``page_content`` is the passage text; ``metadata`` holds ``source`` (path relative to the notes
-    folder), ``start``/``end`` (character offsets of the passage in that file), ``heading`` and
+    folder), ``start``/``end`` (character offsets of the passage in that file), ``line`` and
+    ``column`` (1-based, of ``start``; absent for an index written before positions), ``heading`` and
     ``score`` (see ``rag.retrieve`` for what it means in each mode). ``invoke(query, k=2)``
     overrides ``k`` for one call.
     """
@@ -63,8 +65,6 @@ class NotesRetriever(BaseRetriever):
         k: int | None = None,
         **_: Any,
     ) -> list[Document]:
-        from rag.pipeline import check_count, check_text
-
         check_text("query", query)
         k = self.k if k is None else check_count("k", k)
         hits = self._notes().search(query, k=k, mode=self.mode, path_glob=self.filter)
@@ -77,6 +77,8 @@ class NotesRetriever(BaseRetriever):
                     "end": hit.end,
                     "heading": hit.heading,
                     "score": hit.score,
+                    # 1-based position of start in the file; left out for an older index
+                    **({"line": hit.line, "column": hit.column} if hit.line is not None else {}),
                 },
             )
             for hit in hits
@@ -113,7 +115,8 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
     """Extract answer spans from retrieved documents: ``{"question", "documents"} -> [answer dicts]``.
 
     Each answer: ``text``, ``score``, ``source`` and ``start``/``end`` as character offsets in the
-    source file (when the documents came from ``NotesRetriever``, else in the document), and the
+    source file (when the documents came from ``NotesRetriever``, else in the document), its
+    ``line`` and ``column`` there (when the documents carry theirs, else ``None``), and the
     ``context`` passage and ``confidence`` (``Answer.to_dict()``, shared with ``NotesQA.ask``). An
     empty list means the reader found no answer it trusts: lower ``min_confidence``, or set
     ``always_answer=True`` to see its best guess.
@@ -150,6 +153,8 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
                 int(d.metadata.get("start", 0)),
                 int(d.metadata.get("end", len(d.page_content))),
                 d.metadata.get("heading", ""),
+                d.metadata.get("line"),
+                d.metadata.get("column"),
             )
             for d in input["documents"]
         ]

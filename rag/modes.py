@@ -9,7 +9,7 @@ Example:
 # hybrid: min-max convex fusion (the default); rrf: the classic reciprocal rank fusion of the
 # same two rankings, equal weights, for those who want fusion that ignores score scales
 MODES = ("hybrid", "rrf", "bm25", "dense")  # the default first
-# Chosen by measurement, not by principle (benchmarks/hybrid_fusion.py, command and table in
+# Chosen by measurement, not by principle (benchmarks/tuning/hybrid_fusion.py, command and table in
 # models/MODEL_CARD.md; shipped embedder, dense side searched as the notes index searches: each
 # paragraph scored by the soft maximum of its own and its 32-token windows' vectors): on 3,974
 # questions of SQuAD train articles the embedder never saw, dense weight 0.4 gave the best

@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,24 +21,32 @@ from pathlib import Path
 import numpy as np
 
 from embedder import Embedder, WindowConfig
-from rag.answers import Answer, SearchHit, check_confidence, check_setting, extract_answers
+from rag.answers import (
+    Answer,
+    SearchHit,
+    check_confidence,
+    check_null_threshold,
+    extract_answers,
+)
+from rag.arguments import check_count, check_text
 from rag.chunking import Chunk, ChunkingConfig, chunk_document
 from rag.documents import load_notes
 from rag.index_folder import (
+    INDEX_DIRNAME,
     IndexDamaged,
+    check_index_location,
     check_replaceable,
     read_manifest,
     remove_stale_builds,
+    resolve_index_dir,
 )
 from rag.index_lock import IndexLock
 from rag.modes import DEFAULT_MODE, MODES
 from rag.reader import STORED, Reader
 from rag.store import NotesStore
-from rag.window_scores import owner_bounds
+from rag.window_scores import rows_by_owner
 
 log = logging.getLogger(__name__)
-
-INDEX_DIRNAME = ".notesqa"
 
 
 @dataclass
@@ -64,78 +71,12 @@ class IndexSummary:
         return asdict(self)
 
 
-def rows_by_owner(vectors: np.ndarray, owners: np.ndarray, count: int) -> list[np.ndarray]:
-    """``vectors`` ``(N, d)`` split into ``count`` blocks, block ``i`` the rows whose
-    (non-decreasing) ``owners`` entry is ``i``.
-
-    Example:
-        >>> [len(b) for b in rows_by_owner(np.zeros((4, 2)), np.array([0, 0, 2, 2]), 3)]
-        [2, 0, 2]
-    """
-    bounds = owner_bounds(owners, count)
-    return [vectors[bounds[i] : bounds[i + 1]] for i in range(count)]
-
-
-def check_count(name: str, value: object) -> int:
-    """``value`` as a count of at least 1, or ``ValueError`` naming ``name`` and the fix.
-
-    Example:
-        >>> check_count("k", 3)
-        3
-        >>> check_count("k", 0)
-        Traceback (most recent call last):
-        ValueError: k must be a whole number of at least 1, got 0
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
-    return int(value)
-
-
-def check_text(name: str, value: object) -> str:
-    """``value`` if it is a string with something besides whitespace, else an error."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {type(value).__name__} {value!r}")
-    if not value.strip():
-        raise ValueError(f"{name} is empty; type a {name} about your notes")
-    return value
-
-
-def check_null_threshold(value: float | None | str) -> float | None | str:
-    """``STORED``, ``None`` (always answer) or a finite number."""
-    return check_setting("null_threshold", value)
-
-
-def check_index_location(notes_dir: Path, index_dir: Path) -> None:
-    """Refuse an index folder that is the notes folder or lies above it: replacing the index
-    would then replace the notes. (Inside the notes folder, like the default, is fine.)"""
-    notes, index = notes_dir.resolve(), index_dir.expanduser().resolve()
-    if index == notes:
-        raise ValueError(
-            f"--index {index_dir} is the notes folder itself; the index needs a folder of its own: "
-            f"leave out --index to use {notes_dir / INDEX_DIRNAME}"
-        )
-    if index in notes.parents:
-        raise ValueError(
-            f"--index {index_dir} contains the notes folder {notes_dir}; pass a folder of its own "
-            f"for the index, e.g. {notes_dir / INDEX_DIRNAME} (the default)"
-        )
-
-
-def resolve_index_dir(index: str | Path | None) -> Path:
-    """``--index``, then ``$NOTESQA_INDEX``, then ``./.notesqa``."""
-    if index:
-        return Path(index).expanduser()
-    if os.environ.get("NOTESQA_INDEX"):
-        return Path(os.environ["NOTESQA_INDEX"]).expanduser()
-    return Path.cwd() / INDEX_DIRNAME
-
-
 class NotesQA:
     """Index a notes folder and answer questions over it with sources.
 
     ``windows`` gives each passage longer than a window extra vectors, one per token window
     (``WindowConfig(tokens=0)`` for one vector per passage), and the dense search scores a
-    passage over all its vectors (``rag.store.soft_best``). Left ``None``, an existing index
+    passage over all its vectors (``rag.window_scores.soft_best``). Left ``None``, an existing index
     keeps its own windows and a new one gets the default, 32 tokens every 16.
 
     ``dim`` keeps the first ``dim`` components of each vector (for a Matryoshka-trained embedder:
@@ -289,7 +230,7 @@ class NotesQA:
                 self._embedder = Embedder(emb.model, emb.name, emb.fingerprint)
         with IndexLock(self.index_dir, timeout=lock_timeout):
             remove_stale_builds(self.index_dir)  # of an indexer killed before its swap
-            documents, report = load_notes(self.notes_dir)
+            documents, report = load_notes(self.notes_dir, index_dir=self.index_dir)
             emb = self.embedder
             limit = min(self.chunking.max_tokens, emb.max_seq_length - 2)
             cfg = ChunkingConfig(
@@ -444,12 +385,7 @@ class NotesQA:
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
         hits = retrieve(self.store, self.embedder, query, k, mode, path_glob, heading)
-        return [
-            SearchHit(
-                h.chunk.text, h.score, h.chunk.source, h.chunk.start, h.chunk.end, h.chunk.heading
-            )
-            for h in hits
-        ]
+        return [SearchHit.from_chunk(h.chunk, h.score) for h in hits]
 
     def ask(
         self,

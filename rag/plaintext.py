@@ -5,7 +5,8 @@ student's notes end up inside its answers (``` `Adam` ```, ``[paper](http://…)
 *deletes* that markup and keeps everything else, so every character of the view is a character
 of the source and ``offsets[i]`` says which: answers are read from the view and cited in the
 source. Fenced code keeps its text verbatim (only the fence lines go), since a ``#`` there is a
-comment, not a heading.
+comment, not a heading. Elsewhere a run of spaces inside a line reads as one space: the loader
+blanks front matter and tool directives with spaces (``rag.vault``).
 
 Example:
     >>> text, offsets = plain_view("## Adam\\nKeeps `m` and $v_t$, see [the paper](http://x).")
@@ -20,6 +21,7 @@ from __future__ import annotations
 import re
 
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+_SPACE_RUN = re.compile(r"(?<=\S) {2,}")  # "a  b" reads "a b"
 # each pattern's groups: the parts to delete (the rest of the match is kept)
 _INLINE_RULES = [
     re.compile(r"^(\s{0,3}#{1,6}\s+)"),  # heading marks
@@ -55,6 +57,11 @@ def _deleted(line: str) -> list[bool]:
         if drop[match.start()]:
             for i in range(match.start(1), match.end(1)):
                 drop[i] = True
+    # a run of spaces inside a line (blanked front matter, directives or wikilinks, rag.vault)
+    # keeps one; the indentation at the start of a line stays
+    for match in _SPACE_RUN.finditer(line):
+        for i in range(match.start() + 1, match.end()):
+            drop[i] = True
     return drop
 
 

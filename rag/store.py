@@ -46,11 +46,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
-from rag import ann
 from rag.ann import build_index
+from rag.chunk_vectors import ChunkVectors
 from rag.chunking import Chunk
 from rag.documents import Document
 from rag.index_folder import (
@@ -60,35 +59,68 @@ from rag.index_folder import (
     MANIFEST_FILE,
     MARKER_KEY,
     MARKER_VALUE,
+    OWN_ENTRIES,
     READABLE_VERSIONS,
     SQLITE_FILE,
     VECTORS_FILE,
     IndexDamaged,
     check_replaceable,
+    foreign_entries,
     fsync_path,
+    is_notesqa_index,
     read_manifest,
+    remove_stale_builds,
     swap_in,
 )
 from rag.sparse import BM25Index
 from rag.store_files import (
-    CHUNK_SELECT,
     check_bm25_size,
+    check_expected,
+    check_format_version,
     check_inputs,
+    chunk_select,
     open_checked_faiss,
     open_checked_sqlite,
     write_faiss,
     write_sqlite,
 )
 from rag.window_scores import (
+    WINDOW_TEMPERATURE,
     best_per_owner,
     candidates_for,
     owner_bounds,
     rescore_owners,
+    soft_best,
 )
 
-logger = logging.getLogger(__name__)
+# What `from rag.store import ...` offers: the store, and (for callers written before the split)
+# the folder and scoring names that now live in rag.index_folder and rag.window_scores.
+__all__ = [
+    "BM25_DIR",
+    "EXACT_VECTORS_FILE",
+    "FORMAT_VERSION",
+    "MANIFEST_FILE",
+    "OWN_ENTRIES",
+    "READABLE_VERSIONS",
+    "SQLITE_FILE",
+    "VECTORS_FILE",
+    "WINDOW_TEMPERATURE",
+    "Hit",
+    "IndexDamaged",
+    "NotesStore",
+    "best_per_owner",
+    "candidates_for",
+    "check_replaceable",
+    "foreign_entries",
+    "is_notesqa_index",
+    "owner_bounds",
+    "read_manifest",
+    "remove_stale_builds",
+    "rescore_owners",
+    "soft_best",
+]
 
-_REBUILD_HINT = "rebuild it with `notesqa index NOTES_DIR --rebuild`"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -105,32 +137,33 @@ class NotesStore:
     """An opened index. Use :meth:`build` to write one and :meth:`open` to load it.
 
     Safe to share between threads (Streamlit): SQLite reads go through one lock-protected
-    connection, and FAISS searches on a flat index do not mutate it.
+    connection, and FAISS searches on a flat index do not mutate it. Vector searches go through
+    ``rag.chunk_vectors.ChunkVectors``.
     """
 
     def __init__(self, folder: Path, manifest: dict, index: Any, conn: sqlite3.Connection):
         self.folder = folder
         self._manifest = manifest
-        self._index = index
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.Lock()
         self._bm25: BM25Index | None = None
-        self._exact: np.ndarray | None = None
-        self._owners: np.ndarray | None = None  # chunk id of every vector; None: the same id
-        self._bounds: np.ndarray | None = None  # (num_chunks + 1,) each chunk's vector range
+        self._chunk_select = chunk_select(conn)  # CHUNK_SELECT, positions NULL in old indexes
+        owners = None  # chunk id of every vector; None: the same id
         if index.ntotal != self._manifest["num_chunks"]:  # several vectors per chunk
             rows = self._query("SELECT chunk_id FROM vectors ORDER BY id")
-            self._owners = np.asarray([row[0] for row in rows], dtype=np.int64)
-            if len(self._owners) != index.ntotal or (
-                len(rows) and (np.any(np.diff(self._owners) < 0) or self._owners[-1] >= len(self))
+            owners = np.asarray([row[0] for row in rows], dtype=np.int64)
+            if len(owners) != index.ntotal or (
+                len(rows) and (np.any(np.diff(owners) < 0) or owners[-1] >= len(self))
             ):
-                self.close()
+                conn.close()
                 raise IndexDamaged(
                     folder,
                     f"its vectors table does not match {VECTORS_FILE} ({index.ntotal} vectors)",
                     manifest.get("notes_root"),
                 )
-            self._bounds = owner_bounds(self._owners, self._manifest["num_chunks"])
+        approximate = manifest.get("index_type", "flat") != "flat"
+        exact_file = folder / EXACT_VECTORS_FILE
+        self._vectors = ChunkVectors(index, len(self), owners, exact_file, approximate)
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -238,28 +271,15 @@ class NotesStore:
         def damaged(problem: str) -> IndexDamaged:
             return IndexDamaged(folder, problem, notes_dir)
 
-        stored_version = manifest.get("format_version")
-        if stored_version not in READABLE_VERSIONS:
-            raise ValueError(
-                f"index at {folder} has format_version={stored_version!r} but this notesqa "
-                f"reads format_version {' or '.join(map(str, READABLE_VERSIONS))}; {_REBUILD_HINT}"
-            )
+        check_format_version(folder, manifest)
         index = open_checked_faiss(folder, manifest, damaged)
         conn = open_checked_sqlite(folder / SQLITE_FILE, manifest, damaged)
         try:
             check_bm25_size(folder, manifest, damaged)
-        except IndexDamaged:
+            check_expected(folder, manifest, expected)  # only once the index is known whole
+        except ValueError:  # IndexDamaged included
             conn.close()
             raise
-        # Compare as JSON sees it, so a tuple in `expected` equals the stored list.
-        for key, want in json.loads(json.dumps(expected or {})).items():
-            have = manifest.get(key)
-            if have != want:
-                conn.close()
-                raise ValueError(
-                    f"index at {folder} was built with {key}={have!r} but {key}={want!r} is "
-                    f"expected; {_REBUILD_HINT}"
-                )
         return cls(folder, manifest, index, conn)
 
     @property
@@ -273,13 +293,11 @@ class NotesStore:
 
     @property
     def num_vectors(self) -> int:
-        return int(self._index.ntotal)
+        return self._vectors.num_vectors
 
     def vector_chunk_ids(self) -> np.ndarray:
         """``(num_vectors,)`` int64: the chunk id of every stored vector (non-decreasing)."""
-        if self._owners is None:
-            return np.arange(self.num_vectors, dtype=np.int64)
-        return self._owners.copy()
+        return self._vectors.chunk_ids()
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         if self._conn is None:
@@ -294,8 +312,8 @@ class NotesStore:
 
     @staticmethod
     def _row_to_chunk(row: tuple) -> Chunk:
-        _, path, start, end, text, heading = row
-        return Chunk(source=path, start=start, end=end, text=text, heading=heading)
+        _, path, start, end, text, heading, line, column = row
+        return Chunk(path, start, end, text, heading, line, column)
 
     @property
     def bm25(self) -> BM25Index:
@@ -330,7 +348,7 @@ class NotesStore:
         if heading:
             where.append("lower(c.heading) LIKE ?")
             params.append(f"%{heading.lower()}%")
-        sql = f"{CHUNK_SELECT} {'WHERE ' + ' AND '.join(where) if where else ''}"
+        sql = f"{self._chunk_select} {'WHERE ' + ' AND '.join(where) if where else ''}"
         return np.asarray([row[0] for row in self._query(sql, tuple(params))], dtype=np.int64)
 
     def hits(self, scored: list[tuple[int, float]]) -> list[Hit]:
@@ -338,7 +356,9 @@ class NotesStore:
         if not scored:
             return []
         marks = ",".join("?" * len(scored))
-        rows = self._query(f"{CHUNK_SELECT} WHERE c.id IN ({marks})", tuple(i for i, _ in scored))
+        rows = self._query(
+            f"{self._chunk_select} WHERE c.id IN ({marks})", tuple(i for i, _ in scored)
+        )
         by_id = {row[0]: self._row_to_chunk(row) for row in rows}
         return [Hit(chunk=by_id[i], score=s, chunk_id=i) for i, s in scored if i in by_id]
 
@@ -365,74 +385,27 @@ class NotesStore:
         vectors the index finds nearest, re-scored over all their vectors); ``allowed`` as in
         ``search``."""
         q = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))  # (1, d)
-        if q.shape[1] != self._index.d:
+        if q.shape[1] != self._vectors.index.d:
             raise ValueError(
                 f"query has dimension {q.shape[1]} but the index holds dimension "
-                f"{self._index.d}; embed the query with the embedder that built the index "
+                f"{self._vectors.index.d}; embed the query with the embedder that built the index "
                 f"({self._manifest.get('embedder')!r})"
             )
         k = min(int(k), len(self) if allowed is None else len(allowed))
         if k <= 0:
             return []
-        owners = self._owners
-        if owners is None:  # vector id = chunk id
-            return self._nearest_vectors(q, k, allowed)
-        allowed_vectors = None
-        if allowed is not None:
-            allowed_vectors = np.flatnonzero(np.isin(owners, np.asarray(allowed, np.int64)))
-        available = self.num_vectors if allowed_vectors is None else len(allowed_vectors)
-        fetch = min(available, candidates_for(k, self.num_vectors, len(self)))
-        while True:  # fetch vectors until k distinct chunks are among them
-            hits = self._nearest_vectors(q, fetch, allowed_vectors)
-            found = best_per_owner([i for i, _ in hits], [s for _, s in hits], owners, len(hits))
-            if len(found) >= k or fetch >= available:
-                return rescore_owners([o for o, _ in found], q[0], self._vectors_of, k)
-            fetch = min(available, 2 * fetch)
-
-    def _vectors_of(self, chunk_id: int) -> np.ndarray:
-        """The ``(n, d)`` vectors of one chunk (grouped by chunk, so one contiguous range)."""
-        first, end = self._bounds[chunk_id], self._bounds[chunk_id + 1]
-        if self._manifest.get("index_type", "flat") != "flat":  # exact copies beside the index
-            return np.asarray(self.vectors()[first:end], dtype=np.float32)
-        return self._index.reconstruct_batch(np.arange(first, end, dtype=np.int64))
-
-    def _nearest_vectors(
-        self, q: np.ndarray, k: int, allowed: np.ndarray | None
-    ) -> list[tuple[int, float]]:
-        """``(vector_id, cosine)`` of the ``k`` vectors nearest the ``(1, d)`` query ``q``,
-        best first, among the ``allowed`` vector ids (all when ``None``)."""
-        if allowed is not None and self._manifest.get("index_type", "flat") != "flat":
-            return self._exact_subset_search(q[0], k, allowed)
-        if self._manifest.get("index_type", "flat") != "flat":  # candidates re-ranked exactly
-            scores, ids = ann.search(self._index, q, k, exact_vectors=self.vectors())  # (1, k)
-        else:
-            params = None
-            if allowed is not None:
-                params = faiss.SearchParameters(
-                    sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-                )
-            scores, ids = self._index.search(q, k, params=params)  # (1, k), (1, k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-
-    def _exact_subset_search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray
-    ) -> list[tuple[int, float]]:
-        """Exact search among ``allowed`` vector ids (filters on approximate indexes)."""
-        ids = np.asarray(allowed, dtype=np.int64)
-        scores = self.vectors()[ids] @ query  # (A,)
-        top = np.argsort(-scores)[:k]
-        return [(int(ids[i]), float(scores[i])) for i in top]
+        return self._vectors.nearest(q, k, allowed)
 
     def chunk(self, chunk_id: int) -> Chunk:
         """The chunk with id ``chunk_id``; ``KeyError`` if there is none."""
-        rows = self._query(f"{CHUNK_SELECT} WHERE c.id = ?", (int(chunk_id),))
+        rows = self._query(f"{self._chunk_select} WHERE c.id = ?", (int(chunk_id),))
         if not rows:
             raise KeyError(f"no chunk with id {chunk_id} in the index at {self.folder}")
         return self._row_to_chunk(rows[0])
 
     def chunks(self) -> list[Chunk]:
         """All chunks in id order (chunk ``i`` of the list has id ``i``)."""
-        return [self._row_to_chunk(r) for r in self._query(f"{CHUNK_SELECT} ORDER BY c.id")]
+        return [self._row_to_chunk(r) for r in self._query(f"{self._chunk_select} ORDER BY c.id")]
 
     def vectors(self) -> np.ndarray:
         """All stored vectors, ``(num_vectors, dim)`` float32; row ``i`` belongs to chunk
@@ -440,14 +413,7 @@ class NotesStore:
 
         Lets an incremental re-index keep the vectors of unchanged files instead of re-embedding.
         """
-        if self.num_vectors == 0:
-            return np.zeros((0, self._index.d), dtype=np.float32)
-        exact = self.folder / EXACT_VECTORS_FILE
-        if exact.exists():  # approximate indexes may not reconstruct exactly (PQ)
-            if self._exact is None:  # mapped once; a search reads only its candidates' rows
-                self._exact = np.load(exact, mmap_mode="r", allow_pickle=False)
-            return self._exact
-        return self._index.reconstruct_batch(np.arange(self.num_vectors, dtype=np.int64))
+        return self._vectors.all()
 
     def documents(self) -> list[dict]:
         """One dict per document: ``path, sha256, mtime, size, num_chunks`` (in id order)."""
@@ -481,7 +447,7 @@ class NotesStore:
 
     def close(self) -> None:
         """Close the SQLite connection and unmap the exact vectors (idempotent)."""
-        self._exact = None
+        self._vectors.close()
         if self._conn is not None:
             with self._lock:
                 self._conn.close()

@@ -21,9 +21,17 @@ import numpy as np
 
 from rag.chunking import Chunk
 from rag.documents import Document
-from rag.index_folder import BM25_DIR, MANIFEST_FILE, SQLITE_FILE, VECTORS_FILE, IndexDamaged
+from rag.index_folder import (
+    BM25_DIR,
+    MANIFEST_FILE,
+    READABLE_VERSIONS,
+    SQLITE_FILE,
+    VECTORS_FILE,
+    IndexDamaged,
+)
 
 _UNIT_NORM_TOLERANCE = 1e-3
+_REBUILD_HINT = "rebuild it with `notesqa index NOTES_DIR --rebuild`"
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -39,7 +47,9 @@ CREATE TABLE chunks (
     start INTEGER NOT NULL,
     "end" INTEGER NOT NULL,
     heading TEXT NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    line INTEGER,
+    col INTEGER
 );
 CREATE INDEX chunks_document_id ON chunks(document_id);
 CREATE TABLE vectors (
@@ -51,10 +61,21 @@ CREATE TABLE skipped (
     reason TEXT NOT NULL
 );
 """
+# line, col: 1-based position of a chunk's start (rag.locations), added without a format bump:
+# older notesqa versions ignore the columns, and an index written before them reads NULL there
+# (``chunk_select``) until the next `notesqa index` rewrites it.
 CHUNK_SELECT = (
-    'SELECT c.id, d.path, c.start, c."end", c.text, c.heading '
+    'SELECT c.id, d.path, c.start, c."end", c.text, c.heading, c.line, c.col '
     "FROM chunks c JOIN documents d ON d.id = c.document_id"
 )
+_CHUNK_SELECT_WITHOUT_POSITIONS = CHUNK_SELECT.replace("c.line, c.col", "NULL, NULL")
+
+
+def chunk_select(conn: sqlite3.Connection) -> str:
+    """``CHUNK_SELECT`` for the index behind ``conn``: positions read as NULL from an index
+    written before its chunks table had the ``line`` and ``col`` columns."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)").fetchall()}
+    return CHUNK_SELECT if {"line", "col"} <= columns else _CHUNK_SELECT_WITHOUT_POSITIONS
 
 
 def check_vector_chunks(vector_chunks: np.ndarray | None, num_vectors: int, num_chunks: int):
@@ -159,10 +180,10 @@ def write_sqlite(
             [(i, d.path, d.sha256, float(d.mtime), int(d.size)) for i, d in enumerate(documents)],
         )
         conn.executemany(
-            'INSERT INTO chunks (id, document_id, start, "end", heading, text) '
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            'INSERT INTO chunks (id, document_id, start, "end", heading, text, line, col) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (i, doc_ids[c.source], c.start, c.end, c.heading, c.text)
+                (i, doc_ids[c.source], c.start, c.end, c.heading, c.text, c.line, c.column)
                 for i, c in enumerate(chunks)
             ],
         )
@@ -257,3 +278,26 @@ def check_bm25_size(folder: Path, manifest: dict, damaged: Callable[[str], Index
             f"{BM25_DIR}/size.txt says {size if size >= 0 else 'nothing readable'}, "
             f"{MANIFEST_FILE} {manifest['num_chunks']} passages"
         )
+
+
+def check_format_version(folder: Path, manifest: dict) -> None:
+    """Raise ``ValueError`` with the fix unless this notesqa reads the index's format version."""
+    stored_version = manifest.get("format_version")
+    if stored_version not in READABLE_VERSIONS:
+        raise ValueError(
+            f"index at {folder} has format_version={stored_version!r} but this notesqa "
+            f"reads format_version {' or '.join(map(str, READABLE_VERSIONS))}; {_REBUILD_HINT}"
+        )
+
+
+def check_expected(folder: Path, manifest: dict, expected: dict | None) -> None:
+    """Raise ``ValueError`` naming the key, both values and the fix where ``manifest`` differs
+    from ``expected`` (manifest keys to required values)."""
+    # Compare as JSON sees it, so a tuple in `expected` equals the stored list.
+    for key, want in json.loads(json.dumps(expected or {})).items():
+        have = manifest.get(key)
+        if have != want:
+            raise ValueError(
+                f"index at {folder} was built with {key}={have!r} but {key}={want!r} is "
+                f"expected; {_REBUILD_HINT}"
+            )

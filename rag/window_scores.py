@@ -1,6 +1,6 @@
 """Scoring a passage from its vectors: a passage has its own vector and those of its token
-windows (``embedder.windows``), grouped by passage; these pure functions turn vector hits into
-passage scores.
+windows (``embedder.windows``), grouped by passage; these pure functions find each passage's
+vectors and turn vector hits into passage scores.
 
 Example:
     >>> best_per_owner([4, 0, 5, 1], [0.9, 0.8, 0.7, 0.6], np.array([0, 0, 1, 1, 2, 2]), 2)
@@ -25,6 +25,18 @@ def owner_bounds(owners: np.ndarray, count: int) -> np.ndarray:
     return np.searchsorted(np.asarray(owners), np.arange(count + 1))
 
 
+def rows_by_owner(vectors: np.ndarray, owners: np.ndarray, count: int) -> list[np.ndarray]:
+    """``vectors`` ``(N, d)`` split into ``count`` blocks, block ``i`` the rows whose
+    (non-decreasing) ``owners`` entry is ``i``.
+
+    Example:
+        >>> [len(b) for b in rows_by_owner(np.zeros((4, 2)), np.array([0, 0, 2, 2]), 3)]
+        [2, 0, 2]
+    """
+    bounds = owner_bounds(owners, count)
+    return [vectors[bounds[i] : bounds[i + 1]] for i in range(count)]
+
+
 def best_per_owner(
     ids: Sequence[int], scores: Sequence[float], owners: np.ndarray, k: int
 ) -> list[tuple[int, float]]:
@@ -45,7 +57,7 @@ def best_per_owner(
     return list(best.items())
 
 
-WINDOW_TEMPERATURE = 0.02  # chosen on held-out SQuAD train: benchmarks/window_scoring.py
+WINDOW_TEMPERATURE = 0.02  # chosen on held-out SQuAD train: benchmarks/tuning/window_scoring.py
 
 
 def soft_best(cosines: np.ndarray, temperature: float = WINDOW_TEMPERATURE) -> float:
@@ -55,7 +67,7 @@ def soft_best(cosines: np.ndarray, temperature: float = WINDOW_TEMPERATURE) -> f
     whose own vector and several windows match a question outranks one with a single window as
     good, and the mean keeps long chunks (more windows) from gaining by length. On SQuAD dev with
     the shipped embedder and 32-token windows: Recall@5 0.7554 against 0.7466 for the best alone
-    (``benchmarks/window_scoring.py``). One vector: its cosine.
+    (``benchmarks/tuning/window_scoring.py``). One vector: its cosine.
 
     Example:
         >>> round(soft_best(np.array([0.8])), 4), round(soft_best(np.array([0.8, 0.2])), 4)

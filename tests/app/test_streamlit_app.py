@@ -83,7 +83,7 @@ def test_always_show_the_best_span_overrides_a_reader_that_abstains(
     assert not at.exception
     assert not any("No answer in your notes" in i.value for i in at.info)
     shown = " ".join(c.value for c in at.caption)
-    assert "characters" in shown  # an answer card with its offsets
+    assert "](file://" in shown  # an answer card with its place (path:line:col) linked
 
 
 def test_the_page_serves_only_the_folders_it_was_started_with(app, tmp_path, monkeypatch):

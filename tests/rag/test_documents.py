@@ -136,3 +136,99 @@ def test_a_symlink_loop_between_files_is_skipped(tmp_path: Path) -> None:
     docs, report = load_notes(tmp_path)
     assert [d.path for d in docs] == ["a.md"]
     assert {p for p, _ in report.skipped} == {"x.md", "y.md"}
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Path:
+    write(tmp_path, ".notesqaignore", "drafts/\n*.tmp\n\n# keep one draft\n!drafts/keep.md\n")
+    write(tmp_path, ".gitignore", "secret.md\nbuild/\n")
+    write(tmp_path, "a.md", "# A\n\nkept\n")
+    write(tmp_path, "drafts/wip.md", "draft\n")
+    write(tmp_path, "drafts/keep.md", "kept draft\n")
+    write(tmp_path, "notes.tmp", "scratch\n")
+    write(tmp_path, "secret.md", "password\n")
+    write(tmp_path, "build/out.md", "generated\n")
+    write(tmp_path, "deep/.gitignore", "*.log.md\n")
+    write(tmp_path, "deep/sub/run.log.md", "log\n")
+    write(tmp_path, "deep/sub/b.md", "kept deep\n")
+    write(tmp_path, "run.log.md", "not under deep/, so kept\n")
+    write(tmp_path, ".obsidian/workspace.md", "settings\n")
+    write(tmp_path, ".trash/old.md", "deleted\n")
+    for i in range(5):
+        write(tmp_path, f"node_modules/pkg{i}/README.md", "a package\n")
+    write(tmp_path, "__pycache__/x.md", "cache\n")
+    write(tmp_path, "my-index/manifest.md", "an index put inside the notes\n")
+    return tmp_path
+
+
+def test_ignore_files_and_default_skips_decide_what_is_read(vault: Path) -> None:
+    docs, report = load_notes(vault, index_dir=vault / "my-index")
+    assert [d.path for d in docs] == [
+        "a.md",
+        "deep/sub/b.md",
+        "drafts/keep.md",
+        "run.log.md",
+    ]
+    assert dict(report.skipped) == {
+        "build/": "ignored by .gitignore (line 2: build/)",  # the folder once, not entered
+        "deep/sub/run.log.md": "ignored by deep/.gitignore (line 1: *.log.md)",
+        "drafts/wip.md": "ignored by .notesqaignore (line 1: drafts/)",
+        "node_modules/": "node_modules/ folders are never indexed",  # once, not per file
+        "__pycache__/": "__pycache__/ folders are never indexed",
+        "notes.tmp": "ignored by .notesqaignore (line 2: *.tmp)",
+        "secret.md": "ignored by .gitignore (line 1: secret.md)",
+    }
+    assert [p.relative_to(vault).as_posix() for p in iter_note_files(vault)][:2] == [
+        "a.md",
+        "deep/sub/b.md",
+    ]
+
+
+def test_notesqaignore_can_bring_back_what_git_ignores(tmp_path: Path) -> None:
+    write(tmp_path, ".gitignore", "*.md\n")
+    write(tmp_path, ".notesqaignore", "!wanted.md\n")
+    write(tmp_path, "wanted.md", "yes\n")
+    write(tmp_path, "other.md", "no\n")
+    docs, report = load_notes(tmp_path)
+    assert [d.path for d in docs] == ["wanted.md"]
+    assert report.skipped == [("other.md", "ignored by .gitignore (line 1: *.md)")]
+
+
+def test_an_ignored_folder_is_not_entered(tmp_path: Path, monkeypatch) -> None:
+    write(tmp_path, ".notesqaignore", "big/\n")
+    write(tmp_path, "big/a/b.md", "x\n")
+    write(tmp_path, "ok.md", "x\n")
+    listed = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda p: listed.append(Path(p).name) or real_scandir(p))
+    docs, report = load_notes(tmp_path)
+    assert [d.path for d in docs] == ["ok.md"] and "big" not in listed
+    assert report.skipped == [("big/", "ignored by .notesqaignore (line 1: big/)")]
+
+
+def test_symlinks_out_of_the_folder_are_not_followed(tmp_path: Path) -> None:
+    outside, notes = tmp_path / "outside", tmp_path / "notes"
+    write(outside, "private.md", "not a note of this folder\n")
+    write(notes, "a.md", "a note\n")
+    try:
+        os.symlink(outside / "private.md", notes / "link.md")
+        os.symlink(outside, notes / "out", target_is_directory=True)
+    except (OSError, NotImplementedError):
+        pytest.skip("symlinks not supported here")
+    docs, report = load_notes(notes)
+    assert [d.path for d in docs] == ["a.md"]
+    assert dict(report.skipped) == {
+        "link.md": "symlink to a file outside the notes folder, not followed",
+        "out": "symlinked folder not followed",
+    }
+
+
+def test_markdown_documents_carry_front_matter_and_inline_tags(tmp_path: Path) -> None:
+    raw = "---\ntitle: Adam\ntags: [ml]\naliases:\n  - AdamW\n---\n# Adam\n\n#optim and [[SGD]]\n"
+    write(tmp_path, "adam.md", raw)
+    write(tmp_path, "plain.txt", "#not-a-tag in a text file\n")
+    docs, _ = load_notes(tmp_path)
+    doc = {d.path: d for d in docs}["adam.md"]
+    assert (doc.title, doc.tags, doc.aliases) == ("Adam", ("ml", "optim"), ("AdamW",))
+    assert len(doc.text) == len(raw) and "title" not in doc.text and "[[" not in doc.text
+    assert {d.path: d for d in docs}["plain.txt"].tags == ()

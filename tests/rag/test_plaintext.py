@@ -62,3 +62,10 @@ def test_the_view_is_a_subsequence_of_any_text(markdown):
     text, offsets = plain_view(markdown)
     assert "".join(markdown[o] for o in offsets) == text
     assert all(a < b for a, b in zip(offsets, offsets[1:], strict=False))
+
+
+def test_blanked_markup_reads_as_single_spaces():
+    markdown = "  - see      momentum   too\n```\na   b\n```\n"
+    text, offsets = plain_view(markdown)
+    assert text == "  - see momentum too\na   b\n"  # indentation and code keep their spaces
+    assert all(markdown[o] == ch for o, ch in zip(offsets, text, strict=True))

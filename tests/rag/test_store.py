@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rag.index_folder as index_folder
 import rag.store as store_mod
 from rag.chunking import Chunk, chunk_document, whitespace_token_count
 from rag.documents import Document
-from rag.store import FORMAT_VERSION, Hit, NotesStore
-from rag.window_scores import owner_bounds, rescore_owners, soft_best
+from rag.store import FORMAT_VERSION, Hit, IndexDamaged, NotesStore
+from rag.window_scores import soft_best
 
 DIM = 16
 MANIFEST = {"embedder": "test-embedder", "dim": DIM, "chunking": {"max_tokens": 8}}
@@ -96,7 +95,10 @@ def test_sqlite_schema(built) -> None:
     }
     conn.close()
     assert cols["documents"] == ["id", "path", "sha256", "mtime", "size"]
-    assert cols["chunks"] == ["id", "document_id", "start", "end", "heading", "text"]
+    assert cols["chunks"] == [
+        *("id", "document_id", "start", "end", "heading", "text"),
+        *("line", "col"),  # 1-based position of start (rag.locations)
+    ]
     assert cols["vectors"] == ["id", "chunk_id"]
 
 
@@ -204,38 +206,6 @@ def test_empty_index(tmp_path: Path) -> None:
         assert store.chunks() == [] and store.documents() == []
 
 
-def test_soft_best_lies_between_the_mean_and_the_best_and_rewards_more_matches() -> None:
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        cosines = rng.uniform(-1, 1, size=rng.integers(1, 12))
-        assert cosines.mean() - 1e-9 <= soft_best(cosines) <= cosines.max() + 1e-9
-        assert soft_best(cosines, temperature=1e-4) == pytest.approx(cosines.max(), abs=1e-3)
-    assert soft_best(np.array([0.7])) == pytest.approx(0.7)
-    two_matches, one_match = np.array([0.8, 0.8]), np.array([0.8, 0.2])
-    assert soft_best(two_matches) > soft_best(one_match)
-    assert soft_best(np.array([0.8, 0.8, 0.2, 0.2])) == pytest.approx(soft_best(one_match))
-
-
-def test_owner_bounds_give_each_owner_its_range_empty_for_an_owner_without_vectors() -> None:
-    owners = np.array([0, 0, 0, 2, 3, 3])
-    bounds = owner_bounds(owners, 5)
-    assert bounds.tolist() == [0, 3, 3, 4, 6, 6]
-    for owner in range(5):
-        assert (owners[bounds[owner] : bounds[owner + 1]] == owner).all()
-
-
-def test_rescore_owners_ranks_candidates_over_all_their_vectors() -> None:
-    rows = {
-        0: np.array([[1.0, 0.0], [0.0, 1.0]]),  # one exact match, one orthogonal window
-        1: np.array([[0.99, 0.141], [0.99, 0.141]]),  # two near matches
-        2: np.array([[-1.0, 0.0]]),
-    }
-    query = np.array([1.0, 0.0])
-    ranked = rescore_owners([2, 0, 1], query, rows.__getitem__, k=2)
-    assert [owner for owner, _ in ranked] == [1, 0]  # the best single vector is not enough
-    assert ranked[0][1] == pytest.approx(0.99)
-
-
 def several_vectors(n_chunks: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """1, 2, 3, 1, 2, 3, ... vectors per chunk: ``(vectors (N, DIM), owners (N,))``."""
     owners = np.repeat(np.arange(n_chunks), [1 + i % 3 for i in range(n_chunks)])
@@ -301,31 +271,6 @@ def test_a_version_2_index_still_opens(built) -> None:
         assert store.search(vectors[2], k=1)[0].chunk_id == 2
 
 
-def test_an_index_is_recognised_by_its_manifest_not_by_a_file_name(built, tmp_path) -> None:
-    folder = built[0]
-    assert index_folder.is_notesqa_index(folder)
-    assert json.loads((folder / "manifest.json").read_text())["notesqa"] == "index"
-    lookalike = tmp_path / "extension"
-    lookalike.mkdir()
-    (lookalike / "manifest.json").write_text('{"name": "x", "version": 3}')
-    assert not index_folder.is_notesqa_index(lookalike)
-    with pytest.raises(ValueError, match="not a notesqa index"):
-        index_folder.check_replaceable(lookalike)
-    (folder / "mine.txt").write_text("a user's file")  # ours no more: never replaced
-    assert not index_folder.is_notesqa_index(folder)
-    with pytest.raises(ValueError, match="files notesqa did not write"):
-        index_folder.check_replaceable(folder)
-
-
-def test_an_index_written_before_the_marker_is_still_recognised(built) -> None:
-    folder = built[0]
-    manifest = json.loads((folder / "manifest.json").read_text())
-    del manifest["notesqa"]
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    assert index_folder.is_notesqa_index(folder)
-    NotesStore.open(folder).close()
-
-
 @pytest.mark.parametrize(
     ("damage", "problem"),
     [
@@ -338,7 +283,7 @@ def test_an_index_written_before_the_marker_is_still_recognised(built) -> None:
 def test_damage_is_found_when_the_index_opens(built, damage, problem) -> None:
     folder = built[0]
     damage(folder)
-    with pytest.raises(index_folder.IndexDamaged, match=problem) as caught:
+    with pytest.raises(IndexDamaged, match=problem) as caught:
         NotesStore.open(folder)
     assert "--rebuild" in str(caught.value)
 

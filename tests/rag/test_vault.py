@@ -1,0 +1,96 @@
+"""Vault conventions: front matter, wikilinks, tool directives and tags, with offsets kept."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rag.chunking import ChunkingConfig, chunk_document, whitespace_token_count
+from rag.documents import Document
+from rag.plaintext import plain_view
+from rag.vault import blank_markup, inline_tags, parse_front_matter, read_vault
+
+NOTE = """---
+title: "Adam optimiser"
+tags:
+  - ml
+  - "#optim"
+aliases: [AdamW, 'Adam (Kingma)']
+---
+# Adam
+:label:`sec_adam`
+
+Adam <!-- TODO: check
+the paper --> keeps two averages, see [[Momentum|momentum]] and [[SGD]] (:eqref:`eq_adam`).
+{% include figure.html src="adam.png" %}
+The page {{ page.title }} is built by Jekyll. #exam #ml
+
+:begin_tab:`pytorch`
+PyTorch calls it torch.optim.Adam.
+:end_tab:
+
+```liquid
+{{ page.title }} #not-a-tag
+```
+"""
+
+
+def test_front_matter_gives_title_tags_aliases():
+    meta = parse_front_matter(NOTE)
+    assert meta.title == "Adam optimiser"
+    assert meta.tags == ("ml", "optim")
+    assert meta.aliases == ("AdamW", "Adam (Kingma)")
+    assert parse_front_matter("# no front matter\n").title == ""
+    assert parse_front_matter("---\ntag: a b, c\nalias: One, Two\n---\n").tags == ("a", "b", "c")
+
+
+def test_markup_is_blanked_and_words_stay_where_they_were():
+    text, meta = read_vault(NOTE)
+    assert len(text) == len(NOTE) and text.count("\n") == NOTE.count("\n")
+    for gone in ("title:", "AdamW", "TODO", "the paper", "[[", "]]", "Momentum", "sec_adam"):
+        assert gone not in text, gone
+    for gone in ("eq_adam", "{%", "figure.html", "page.title }} is", ":begin_tab:", ":end_tab:"):
+        assert gone not in text, gone
+    assert "{{ page.title }} #not-a-tag" in text  # code is left alone
+    assert " ".join(plain_view(text)[0].split()).startswith("Adam Adam keeps two averages, see")
+    assert "momentum and SGD" in " ".join(text.split())
+    for word in ("keeps two averages", "PyTorch calls it torch.optim.Adam.", "#exam #ml"):
+        assert text.index(word) == NOTE.index(word)  # offsets are those of the file
+    assert meta.tags == ("ml", "optim", "exam")  # front matter first, each once
+
+
+def test_chunks_of_a_blanked_note_are_slices_of_the_file():
+    text, _ = read_vault(NOTE)
+    doc = Document("adam.md", text, "", 0.0, len(NOTE))
+    chunks = chunk_document(doc, whitespace_token_count, ChunkingConfig(12, 3))
+    assert chunks and all("title:" not in c.text for c in chunks)
+    for chunk in chunks:
+        original = NOTE[chunk.start : chunk.end]
+        assert len(chunk.text) == len(original)
+        # every character is the file's, or a space where markup was blanked
+        assert all(a == b or a == " " for a, b in zip(chunk.text, original, strict=True))
+
+
+def test_wikilink_forms():
+    assert blank_markup("[[a/b note#Part]]").split() == ["a/b", "note", "Part"]
+    assert blank_markup("[[note#^block1]] x").split() == ["note", "x"]
+    assert blank_markup("![[diagram.png]] see ![[Other note]]").split() == ["see", "Other", "note"]
+    assert blank_markup("`[[code]]` [[a|b]]").split() == ["`[[code]]`", "b"]
+
+
+def test_inline_tags():
+    note = "# Heading\n## Sub\ntext #bio, #exam/2024/ and#no #123 #a-b_c\n`#code`\n"
+    assert inline_tags(note) == ["bio", "exam/2024", "a-b_c"]
+    assert inline_tags("```\n#comment\n```\n#yes") == ["yes"]
+
+
+def test_latex_braces_are_not_liquid():
+    note = "$\\frac{{a}}{b}$ and {{x}}"
+    assert blank_markup(note) == note
+
+
+@given(st.text(alphabet="ab -#`[]|!{}%<>:\n", max_size=60))
+def test_blanking_keeps_length_and_only_adds_spaces(markdown):
+    text = blank_markup(markdown)
+    assert len(text) == len(markdown)
+    assert all(a == b or a == " " for a, b in zip(text, markdown, strict=True))
