@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-browser lint install clean
+.PHONY: demo test test-browser lint install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,18 @@ test: $(STAMP)
 # the real app in headless Chromium (needs `apt install chromium chromium-driver`); saves build/app-screenshot.png
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest -q -m browser tests/app/test_browser.py
+
+# the headline benchmarks behind the README's numbers (each under 10 minutes on 2 cores) ->
+# build/bench/results.json and results.md; DATA: the shared data folder (SQuAD, STS-B, notes_dev)
+DATA ?= ../shared/data
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install -e '.[dev,langchain,app,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/report.py --data $(DATA) --out build/bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -32,8 +32,9 @@ Every mode prints one JSON object with
   stored threshold's (coverage, risk). The risk-coverage curve is saved as a PNG (``--plot``);
 * ``ask_latency_ms``: p50/p95 of ``NotesQA.ask`` with the stored threshold, warm, one question at
   a time;
-* ``retrieval`` (``--no-retrieval`` skips it): Recall@1/5/20 and MRR@10 of each mode (dense,
-  bm25, hybrid) over the answerable questions. SQuAD: a passage is relevant when it overlaps the
+* ``retrieval`` (``--no-retrieval`` skips it; ``--no-reader`` keeps only it, the questions
+  searched but not asked): Recall@1/5/20 and MRR@10 of each mode (dense, bm25, hybrid) over the
+  answerable questions. SQuAD: a passage is relevant when it overlaps the
   question's paragraph in its file. notes_dev, as its README defines them: ``lenient``, a passage
   of the question's file that contains one of the answers; ``strict``, one that contains the
   evidence, or contains an answer and overlaps the evidence's span in the file (whitespace
@@ -73,6 +74,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"  # the shared data folder beside the repository
 sys.path.insert(0, str(ROOT))
 from benchmarks.retrieval import add_window_options, window_options  # noqa: E402
 from rag.metrics import (  # noqa: E402
@@ -449,9 +451,38 @@ def save_plot(
     plt.close(fig)
 
 
+def reader_block(qa: NotesQA, task: Task, answerable: list[dict], k: int, plot: Path) -> dict:
+    """Every question asked: official scores, abstentions, always-answer scores, the selective
+    block and the latency of ``ask``."""
+    result: dict = {}
+    asked = ask_all(qa, task.questions, k)
+    predictions = {q["id"]: a.prediction for q, a in zip(task.questions, asked, strict=True)}
+    result.update(official_scores(task, predictions))
+    if task.mode == "notes-dev":
+        unanswerable = [q for q in task.questions if not q["answers"]]
+        result["unanswerable_abstained"] = {
+            "correct": sum(not predictions[q["id"]] for q in unanswerable),
+            "of": len(unanswerable),
+        }
+        result["answerable_abstained"] = {
+            "count": sum(not predictions[q["id"]] for q in answerable),
+            "of": len(answerable),
+        }
+    result["answered"] = round(sum(bool(a.prediction) for a in asked) / len(asked), 4)
+    always = {q["id"]: a.always for q, a in zip(task.questions, asked, strict=True)}
+    result["always_answer"] = official_scores(task, always)
+    result["selective"] = selective_block(task, asked, plot)
+    latencies = [a.ms for a in asked]
+    result["ask_latency_ms"] = {
+        "p50": round(float(np.percentile(latencies, 50)), 1),
+        "p95": round(float(np.percentile(latencies, 95)), 1),
+    }
+    return result
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--data", default=str(DATA), help="the shared data folder (%(default)s)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--squad", choices=("v1", "v2"), help="SQuAD dev as notes (default v1)")
     which.add_argument("--notes-dev", action="store_true", help="notes_dev's D2L chapters")
@@ -462,7 +493,9 @@ def parse_args() -> argparse.Namespace:
         type=int,
         help="SQuAD: index the sampled questions' articles plus this many others (default: all)",
     )
-    parser.add_argument("--no-retrieval", action="store_true", help="skip retrieval recall")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--no-retrieval", action="store_true", help="skip retrieval recall")
+    only.add_argument("--no-reader", action="store_true", help="retrieval recall only: ask nothing")
     parser.add_argument("--plot", type=Path, help="default: build/risk_coverage_<mode>.png")
     parser.add_argument("--embedder", help="default: the shipped one")
     parser.add_argument("--reader", help="default: the shipped one")
@@ -499,35 +532,20 @@ def main() -> None:
 
         result: dict = {"mode": task.mode}
         answerable = [q for q in task.questions if q["answers"]]
-        asked = ask_all(qa, task.questions, args.k)
-        predictions = {q["id"]: a.prediction for q, a in zip(task.questions, asked, strict=True)}
-        result.update(official_scores(task, predictions))
-        if task.mode == "notes-dev":
-            unanswerable = [q for q in task.questions if not q["answers"]]
-            result["unanswerable_abstained"] = {
-                "correct": sum(not predictions[q["id"]] for q in unanswerable),
-                "of": len(unanswerable),
-            }
-            result["answerable_abstained"] = {
-                "count": sum(not predictions[q["id"]] for q in answerable),
-                "of": len(answerable),
-            }
-        result["answered"] = round(sum(bool(a.prediction) for a in asked) / len(asked), 4)
-        always = {q["id"]: a.always for q, a in zip(task.questions, asked, strict=True)}
-        result["always_answer"] = official_scores(task, always)
-        result["selective"] = selective_block(task, asked, plot)
-        latencies = [a.ms for a in asked]
-        result["ask_latency_ms"] = {
-            "p50": round(float(np.percentile(latencies, 50)), 1),
-            "p95": round(float(np.percentile(latencies, 95)), 1),
-        }
+        seconds = {"index": round(summary.seconds, 1)}
+        if not args.no_reader:
+            start = time.perf_counter()
+            result.update(reader_block(qa, task, answerable, args.k, plot))
+            seconds["ask"] = round(time.perf_counter() - start, 1)
         if not args.no_retrieval:
+            start = time.perf_counter()
             if task.mode == "notes-dev":
                 criteria = {"lenient": lenient_flags, "strict": strict_flags}
             else:
                 criteria = {"paragraph": paragraph_flags}
             result["retrieval"] = retrieval_block(qa, answerable, criteria)
             result["retrieval_over"] = len(answerable)
+            seconds["retrieval"] = round(time.perf_counter() - start, 1)
         qa.close()
         result.update(
             {
@@ -545,6 +563,7 @@ def main() -> None:
                 "k": args.k,
                 "threads": args.threads,
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "seconds": seconds,
                 "wall_seconds": round(time.time() - started, 1),
             }
         )

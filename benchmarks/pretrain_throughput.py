@@ -12,13 +12,21 @@ positions masked, NSP labels) on the same machine, one after the other:
 
 Model FLOPs utilisation divides the model's training FLOPs per second (6 x matmul parameters per
 token, attention, and the decoder at the predicted positions) by the fastest dense matmul rate
-measured in the same run (bf16 and fp32 are both measured and reported). On a CPU the bf16 matmul
-rate of one thread is reported too: virtual CPUs that share a physical core's AMX unit show it
-(2 threads barely faster than 1), and so does a machine whose absolute tokens/s is low.
+measured in the same run (fp32 always; bf16 where this machine runs it natively, see below). On
+a CPU the bf16 matmul rate of one thread is reported too: virtual CPUs that share a physical
+core's AMX unit show it (2 threads barely faster than 1), and so does a machine whose absolute
+tokens/s is low.
+
+Where bf16 is not native (a CPU without ``amx_bf16`` / ``avx512_bf16``, e.g. AVX2 or plain
+AVX-512, where bf16 matmuls are emulated and a 4096-square one takes minutes), the bf16 matmul
+probe is skipped (``"bf16": "skipped: no native bf16 on this CPU"``; ``--bf16-probe always``
+runs it anyway, at 1024 only). ``--max-seconds`` caps the timed steps: each side stops after a
+third of it (at least one timed step), so the whole run stays within a few minutes on 2 cores.
 
 Example:
     $ python benchmarks/pretrain_throughput.py --hidden 256 --layers 4 --steps 8
-    {"baseline_tokens_per_s": ..., "ours_tokens_per_s": ..., "ratio": ..., "mfu": ..., ...}
+    {"baseline_tokens_per_s": ..., "ours_tokens_per_s": ..., "ratio": ..., "mfu": ...,
+     "bf16": "native (amx_bf16)", ...}
 """
 
 from __future__ import annotations
@@ -70,6 +78,36 @@ def matmul_flops_per_s(
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+# x86 flags (Linux /proc/cpuinfo "flags") and ARM features ("Features") of native bf16 matmuls
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
+
+
+def native_bf16(device: torch.device, cpuinfo: str | None = None) -> str | None:
+    """Why bf16 matmuls are native on ``device`` (the flag that says so), or None when they are
+    emulated or it cannot tell. CUDA asks torch; a CPU is judged by its /proc/cpuinfo flags
+    (``cpuinfo`` replaces the file, for tests).
+
+    Example:
+        >>> native_bf16(torch.device("cpu"), "flags\t: fpu sse avx2 avx512f amx_bf16 amx_tile")
+        'amx_bf16'
+        >>> native_bf16(torch.device("cpu"), "flags\t: fpu sse avx2 avx512f") is None
+        True
+    """
+    if device.type == "cuda":
+        return "cuda" if torch.cuda.is_bf16_supported() else None
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None  # not Linux: unknown, treated as emulated
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return next((flag for flag in NATIVE_BF16_FLAGS if flag in flags), None)
 
 
 def make_batches(
@@ -162,22 +200,35 @@ def model_flops_per_token(config: BertConfig, seq: int, mask_prob: float) -> flo
     return 6 * (encoder + attention + decoder)
 
 
-def time_steps(step_fn, batches: list[dict], warmup: int, device: torch.device) -> float:
-    """Seconds per step, after ``warmup`` untimed steps."""
+def time_steps(
+    step_fn, batches: list[dict], warmup: int, device: torch.device, budget_s: float = 0.0
+) -> tuple[float, int]:
+    """(seconds per step, steps timed), after ``warmup`` untimed steps; with ``budget_s`` the
+    timed steps stop once that many seconds have passed (at least one step is timed)."""
     for batch in batches[:warmup]:
         step_fn(batch)
     _sync(device)
-    start = time.perf_counter()
+    start, steps = time.perf_counter(), 0
     for batch in batches[warmup:]:
         step_fn(batch)
+        steps += 1
+        if budget_s:
+            _sync(device)
+            if time.perf_counter() - start > budget_s:
+                break
     _sync(device)
-    return (time.perf_counter() - start) / (len(batches) - warmup)
+    return (time.perf_counter() - start) / steps, steps
 
 
 def measure_baseline(
-    config: BertConfig, batches: list[dict], warmup: int, device: torch.device
-) -> float:
-    """Seconds per step of the naive loop: HF forward with full labels, fp32, plain AdamW."""
+    config: BertConfig,
+    batches: list[dict],
+    warmup: int,
+    device: torch.device,
+    budget_s: float = 0.0,
+) -> tuple[float, int]:
+    """(seconds per step, steps timed) of the naive loop: HF forward with full labels, fp32,
+    plain AdamW."""
     torch.manual_seed(0)
     baseline = BertForPreTraining(config).to(device).train()
     optimizer = torch.optim.AdamW(baseline.parameters(), lr=1e-4)
@@ -194,7 +245,7 @@ def measure_baseline(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    return time_steps(step, batches, warmup, device)
+    return time_steps(step, batches, warmup, device, budget_s)
 
 
 def main() -> None:
@@ -224,6 +275,19 @@ def main() -> None:
         "dropout, as short-budget 'cramming' recipes do; BERT used 0.1)",
     )
     parser.add_argument(
+        "--bf16-probe",
+        default="auto",
+        choices=("auto", "always", "never"),
+        help="the bf16 matmul probe: auto = only where bf16 is native (see native_bf16); "
+        "always = also where it is emulated (at size 1024 only: slow)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=300.0,
+        help="cap on the timed steps: each side stops after a third of this (0 = no cap)",
+    )
+    parser.add_argument(
         "--keep-allocator",
         action="store_true",
         help="ours: leave glibc's allocator as it is (default: retain freed memory, "
@@ -243,7 +307,10 @@ def main() -> None:
         )
     ]
 
-    baseline_s = measure_baseline(config, batches, args.warmup, device)
+    native = native_bf16(device)
+    probe_bf16 = args.bf16_probe == "always" or (args.bf16_probe == "auto" and native)
+    budget_s = args.max_seconds / 3
+    baseline_s, baseline_steps = measure_baseline(config, batches, args.warmup, device, budget_s)
 
     # the baseline ran with the allocator as it was; from here on ours keeps freed memory
     retained = device.type == "cpu" and not args.keep_allocator and retain_freed_memory()
@@ -259,28 +326,43 @@ def main() -> None:
         fused = False
 
     our_step = training_step(model, optimizer, bf16, device)
-    ours_s = time_steps(our_step, batches, args.warmup, device)
+    ours_s, ours_steps = time_steps(our_step, batches, args.warmup, device, budget_s)
 
     tokens = args.batch * args.seq
-    peak_bf16 = matmul_flops_per_s(torch.bfloat16, device)
     peak_fp32 = matmul_flops_per_s(torch.float32, device)
-    one_thread_bf16 = None
-    if device.type == "cpu":  # how much the second thread adds: vCPUs may share one AMX unit
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        one_thread_bf16 = matmul_flops_per_s(torch.bfloat16, device)
-        torch.set_num_threads(threads)
+    peak_bf16 = one_thread_bf16 = None
+    if probe_bf16:
+        # emulated bf16 (probe forced): one modest size, or a 4096-square matmul takes minutes
+        sizes = (1024, 2048, 4096) if native else (1024,)
+        peak_bf16 = matmul_flops_per_s(torch.bfloat16, device, sizes)
+        if device.type == "cpu":  # how much the second thread adds: vCPUs may share one AMX unit
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            one_thread_bf16 = matmul_flops_per_s(torch.bfloat16, device, sizes)
+            torch.set_num_threads(threads)
+    if native:
+        bf16_status = f"native ({native})" + ("" if probe_bf16 else ", probe skipped")
+    else:
+        what = "GPU" if device.type == "cuda" else "CPU"
+        bf16_status = (
+            f"{'emulated, probed' if probe_bf16 else 'skipped'}: no native bf16 on this {what}"
+        )
     achieved = model_flops_per_token(config, args.seq, mask_prob) * tokens / ours_s
+
+    def tflops(rate: float | None) -> float | None:
+        return None if rate is None else round(rate / 1e12, 5)
+
     result = {
         "baseline_tokens_per_s": round(tokens / baseline_s, 1),
         "ours_tokens_per_s": round(tokens / ours_s, 1),
         "ratio": round(baseline_s / ours_s, 3),
-        "mfu": round(achieved / max(peak_bf16, peak_fp32), 4),
-        "mfu_vs_bf16_matmul": round(achieved / peak_bf16, 4),
+        "mfu": round(achieved / max(peak_bf16 or 0.0, peak_fp32), 4),
+        "mfu_vs_bf16_matmul": peak_bf16 and round(achieved / peak_bf16, 4),
         "model_tflops_per_s": round(achieved / 1e12, 5),
-        "matmul_tflops_bf16": round(peak_bf16 / 1e12, 5),
-        "matmul_tflops_fp32": round(peak_fp32 / 1e12, 5),
-        "matmul_tflops_bf16_one_thread": one_thread_bf16 and round(one_thread_bf16 / 1e12, 5),
+        "bf16": bf16_status,
+        "matmul_tflops_bf16": tflops(peak_bf16),
+        "matmul_tflops_fp32": tflops(peak_fp32),
+        "matmul_tflops_bf16_one_thread": tflops(one_thread_bf16),
         "ours_bf16_autocast": bf16,
         "ours_fused_adamw": fused,
         "ours_attention": config._attn_implementation,
@@ -295,7 +377,8 @@ def main() -> None:
         },
         "batch": args.batch,
         "seq": args.seq,
-        "timed_steps": args.steps,
+        "timed_steps": {"baseline": baseline_steps, "ours": ours_steps},
+        "max_seconds": args.max_seconds,
         "device": str(device),
         "threads": torch.get_num_threads(),
         "machine": torch.cuda.get_device_name(device)

@@ -5,7 +5,7 @@ rest. Cutting the passage into overlapping windows of ``tokens`` word pieces eve
 and keeping one vector per window (plus the whole passage's) lets a search score the passage by
 its best window (MaxP, Dai and Callan 2019; the notes index now uses a soft maximum over all of
 them, ``rag.store.soft_best``: Recall@5 0.755 against 0.747 for the best alone). Measured with
-an earlier shipped embedder on SQuAD dev (``benchmarks/hybrid_fusion.py``), the best window
+an earlier shipped embedder on SQuAD dev (``benchmarks/tuning/hybrid_fusion.py``), the best window
 alone: dense Recall@5 0.630 for one vector per paragraph, 0.741 with the paragraph's and its
 32-token windows' every 16 (the default: about 10 vectors per paragraph,
 hybrid Recall@5 0.921 -> 0.924); 16-token windows reach 0.779 at twice the vectors.

@@ -64,7 +64,7 @@ class PretrainConfig:
         metadata={
             "help": "Learning-rate factor for the MLM head transform and the token-type "
             "embeddings (1 = plain BERT); 0.1 lets word-order attention form on "
-            "benchmarks/positional_toy.py, not yet shown on text (models/MODEL_CARD.md)."
+            "benchmarks/positional_toy.py of commit e0833ed, not yet shown on text (models/MODEL_CARD.md)."
         },
     )
     zero_token_type_init: bool = field(
@@ -78,7 +78,7 @@ class PretrainConfig:
         metadata={
             "help": "Start the MLM decoder bias at the log unigram frequencies of the shards "
             "(with a zero bias a small BERT can stall at the unigram plateau: "
-            "benchmarks/positional_toy.py --zipf)."
+            "benchmarks/positional_toy.py --zipf, commit e0833ed)."
         },
     )
     weight_decay: float = 0.01
@@ -119,7 +119,7 @@ class PretrainConfig:
             "help": "With init_from: copy its first N position embeddings over all later ones "
             "(Longformer's initialisation; N = the first phase's max_seq_length). A "
             "128-trained base predicts masked tokens past 128 at 11% with untrained positions, "
-            "31% tiled (benchmarks/mlm_by_position.py)."
+            "31% tiled (benchmarks/tuning/mlm_by_position.py)."
         },
     )
     seed: int = 0

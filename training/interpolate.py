@@ -2,7 +2,7 @@
 
 ``(1 - weight) * start + weight * end``, tensor by tensor, for two model folders of one
 architecture, typically a model and a finetuning of it (an embedder and its STS stage): the
-interpolated model often trades better than either end (``benchmarks/weight_interpolation.py``
+interpolated model often trades better than either end (``benchmarks/tuning/weight_interpolation.py``
 measures the whole line). The result is ``end``'s folder (configs, tokenizer, modules) with the
 mixed ``model.safetensors``, written atomically.
 

@@ -170,7 +170,7 @@ def pretraining_loss(
     """MLM + NSP loss; sums are divided by the (global) counts, defaulting to this batch's.
 
     ``mlm_cross_entropy(logits (M, V), labels (M,))`` returns the summed MLM loss
-    (``benchmarks/mlm_loss.py`` passes the plain ``F.cross_entropy`` to compare).
+    (``benchmarks/mlm_loss.py`` of commit e0833ed passed the plain ``F.cross_entropy`` to compare).
 
     Under DDP pass the global masked-token and example counts times ``1 / world_size``'s inverse
     (see ``pretrain``), so that DDP's gradient averaging yields exactly the single-process mean.

@@ -9,7 +9,7 @@ subtracts the fit mean ``mu`` first. The transform is appended to the model as a
 ``Dense`` (identity activation, safetensors weights) and a ``Normalize`` module, so every loader of
 the folder (``Embedder``, sentence-transformers, the index) applies it; its output dimensions come
 in order of the fit variance, so truncating them (``Embedder.load(..., truncate_dim=64)``) keeps
-the strongest. ``benchmarks/whitening.py`` measures which settings help.
+the strongest. ``benchmarks/tuning/whitening.py`` measures which settings help.
 
 Example:
     >>> texts = whitening_texts(load_squad("train-v1.1.json.gz")[1], size=4000)

@@ -9,7 +9,7 @@ disk): build seconds, recall@10 against exact search, single-query latency p50/p
 passage of the FAISS index (held in memory) and on disk in all (index plus exact vectors).
 
 Example:
-    $ python benchmarks/index_scale.py --data ../shared/data --size 100000
+    $ python benchmarks/tuning/index_scale.py --data ../shared/data --size 100000
     {"flat": {"build_s": ..., "recall_at_10": 1.0, "latency_ms": {"p50": ..., "p95": ...},
               "bytes_per_passage": ...}, "hnsw": {...}, "ivfpq": {...}, ...}
 """
@@ -27,7 +27,7 @@ import faiss
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.retrieval import squad_corpus  # noqa: E402
 from embedder import Embedder  # noqa: E402
 from rag.ann import INDEX_TYPES, build_index, search  # noqa: E402

@@ -10,11 +10,11 @@ embedder:
 * ``whole``: one vector per paragraph (truncated to the model's window), the baseline;
 * ``whole_and_windows``: the paragraph's vector and one per window of W tokens every S tokens
   (``embedder.windows``: whole words, the last window ending with the paragraph), a paragraph
-  scored over all its vectors (``rag.store.soft_best``): what ``notesqa index`` stores and
+  scored over all its vectors (``rag.window_scores.soft_best``): what ``notesqa index`` stores and
   searches for every passage.
 
 Example:
-    $ python benchmarks/passage_windows.py --data ../shared/data --windows 64:32 32:16
+    $ python benchmarks/tuning/passage_windows.py --data ../shared/data --windows 64:32 32:16
     {"whole": {"recall@5": ...}, "whole_and_windows": {"64:32": {"recall@5": ..., "vectors": ...}},
      "ratio_recall@5": {"64:32": ...}}
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.retrieval import dense_rankings, squad_corpus  # noqa: E402
 from embedder import Embedder, WindowConfig  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402

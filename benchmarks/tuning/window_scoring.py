@@ -3,7 +3,7 @@ train, scored on dev.
 
 The notes index stores a passage's own vector and one per token window (``embedder.windows``).
 It scored the passage by its best vector until this benchmark chose ``lse_mean@0.02`` (now
-``rag.store.soft_best``; the ``max`` column here is computed, not searched). The best alone ignores
+``rag.window_scores.soft_best``; the ``max`` column here is computed, not searched). The best alone ignores
 the rest: a passage whose own vector and several windows all match a question may be the better
 answer than one with a single lucky window. This benchmark scores every question against every
 vector (exact, no index) and ranks passages by each of these aggregations of their vectors'
@@ -21,7 +21,7 @@ compared with ``max`` on SQuAD v1.1 dev (2,067 paragraphs, 10,570 questions); de
 aggregation but chooses none.
 
 Example:
-    $ python benchmarks/window_scoring.py --data ../shared/data
+    $ python benchmarks/tuning/window_scoring.py --data ../shared/data
     {"heldout": {"questions": ..., "max": {...}, "lse_mean@0.02": {...}, ...},
      "chosen": "lse_mean@0.02", "squad_dev": {"max": {...}, "lse_mean@0.02": {...}, ...},
      "ratio_recall@5": ...}
@@ -38,11 +38,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.retrieval import add_window_options, paragraph_corpus, window_options  # noqa: E402
 from embedder import Embedder, WindowConfig  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
-from rag.store import owner_bounds  # noqa: E402
+from rag.window_scores import owner_bounds  # noqa: E402
 from training.biencoder import split_articles  # noqa: E402
 from training.configs import load_recipe  # noqa: E402
 from training.squad import load_squad  # noqa: E402
@@ -60,7 +60,7 @@ def best(s: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 def soft_max(temperature: float, mean: bool) -> Aggregation:
     def aggregate(s: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-        # shifted by each passage's best cosine, as rag.store.soft_best: exp neither overflows nor
+        # shifted by each passage's best cosine, as rag.window_scores.soft_best: exp neither overflows nor
         # underflows to a log of 0 (whitened vectors have cosines far below 1)
         top = np.maximum.reduceat(s, starts, axis=1)  # (q, P)
         each_top = np.repeat(top, sizes.astype(np.int64), axis=1)  # (q, N)

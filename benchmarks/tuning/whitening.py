@@ -19,7 +19,7 @@ keeps the first k whitened directions (the largest variance). The transform itse
 ``training.whitening.fit_whitening``.
 
 Example:
-    $ python benchmarks/whitening.py --data ../shared/data --model models/embedder
+    $ python benchmarks/tuning/whitening.py --data ../shared/data --model models/embedder
     {"model": "embedder", "baseline": {"stsb_test_spearman": 70.19, "recall@5": 0.633, ...},
      "whitened": {"sts alpha=1 k=256": {...}, "sts centred alpha=1 k=256": {...}, ...}}
 """
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.retrieval import read_sts  # noqa: E402
 from embedder import Embedder  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402

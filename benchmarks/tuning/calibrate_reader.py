@@ -13,7 +13,7 @@ the (single) style in the reader's ``notesqa_reader.json`` when it beats always 
 recipe's ``calibration_min_gain`` (else ``null``: the reader always answers), as training does.
 
 Example:
-    $ python benchmarks/calibrate_reader.py --recipe mini-allwiki --style other_paragraph \\
+    $ python benchmarks/tuning/calibrate_reader.py --recipe mini-allwiki --style other_paragraph \\
         answer_removed --v2-dev ../shared/data/squad/dev-v2.0.json.gz
     {"styles": {"other_paragraph": {"null_threshold": -0.38, "v2_dev_f1": 36.1, ...}, ...},
      "v2_dev": {"always_abstain_f1": 50.07, "dev_best_threshold": ..., "dev_best_f1": ...}}
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from rag.reader import Reader  # noqa: E402
 from training.configs import load_recipe  # noqa: E402
 from training.hard_negatives import MINED  # noqa: E402

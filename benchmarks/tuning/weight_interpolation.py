@@ -11,7 +11,7 @@ test Spearman x 100 (as ``benchmarks/retrieval.py``), with the line's value at t
 for comparison.
 
 Example:
-    $ python benchmarks/weight_interpolation.py --data ../shared/data \\
+    $ python benchmarks/tuning/weight_interpolation.py --data ../shared/data \\
         --from runs/embedder-article --to runs/embedder-article-sts --weights 0 0.5 0.8 1
     {"from": "embedder-article", "to": "embedder-article-sts",
      "points": {"0.0": {"recall@5": ..., "stsb_test_spearman": ...}, ...}}
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.retrieval import sts_spearman  # noqa: E402
 from embedder import Embedder  # noqa: E402
 from training.biencoder import evaluate_retrieval  # noqa: E402

@@ -6,7 +6,7 @@ scores pretrained checkpoints on the same held-out masked batches (documents the
 seeded masks) at ``--seq-length`` and reports MLM loss and accuracy per position bucket.
 
 Example:
-    $ python benchmarks/mlm_by_position.py --shards ~/runs/shards-all \
+    $ python benchmarks/tuning/mlm_by_position.py --shards ~/runs/shards-all \
         --models ~/runs/allwikicont/model ~/runs/aw256/model --seq-length 256
     {"seq_length": 256, "buckets": ["0-127", "128-255"], "models": {"…/model": {"0-127":
       {"mlm_acc": 0.41, "mlm_loss": 3.5, "masked": 5210}, ...}}}
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from transformers import BertForPreTraining
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from training.pretrain import PretrainingHeads, split_documents  # noqa: E402
 from training.pretraining_data import PretrainingStream, Shards, special_token_ids  # noqa: E402

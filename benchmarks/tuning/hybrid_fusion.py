@@ -16,7 +16,7 @@ The weight with the best held-out Recall@5 (ties: MRR@10) is then scored once on
 the fusion, so dev only reports.
 
 Example:
-    $ python benchmarks/hybrid_fusion.py --data ../shared/data
+    $ python benchmarks/tuning/hybrid_fusion.py --data ../shared/data
     {"heldout": {"questions": ..., "paragraphs": ..., "bm25": {...}, "dense": {...},
                  "rrf": {"0.0": {...}, "0.05": {...}, ...}, "minmax": {...}},
      "chosen": {"rrf": 0.1, "minmax": 0.3},
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.retrieval import (  # noqa: E402
     Scored,
     add_window_options,
