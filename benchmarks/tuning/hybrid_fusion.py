@@ -46,8 +46,8 @@ from embedder import Embedder, WindowConfig  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
 from rag.modes import FUSION_DEPTH  # noqa: E402
 from rag.retrieve import convex_fusion, reciprocal_rank_fusion  # noqa: E402
-from training.biencoder import split_articles  # noqa: E402
 from training.configs import load_recipe  # noqa: E402
+from training.embedder_data import split_articles  # noqa: E402
 from training.squad import load_squad  # noqa: E402
 
 METHODS = ("rrf", "minmax")

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.retrieval import read_sts  # noqa: E402
 from embedder import Embedder  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
-from training.biencoder import split_articles  # noqa: E402
+from training.embedder_data import split_articles  # noqa: E402
 from training.squad import load_squad  # noqa: E402
 from training.whitening import WhiteningSettings, fit_whitening, whitening_texts  # noqa: E402
 

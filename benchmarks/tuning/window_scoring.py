@@ -43,8 +43,8 @@ from benchmarks.retrieval import add_window_options, paragraph_corpus, window_op
 from embedder import Embedder, WindowConfig  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
 from rag.window_scores import owner_bounds  # noqa: E402
-from training.biencoder import split_articles  # noqa: E402
 from training.configs import load_recipe  # noqa: E402
+from training.embedder_data import split_articles  # noqa: E402
 from training.squad import load_squad  # noqa: E402
 
 DEPTH = 20
