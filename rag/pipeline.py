@@ -172,8 +172,8 @@ class NotesQA:
     @property
     def store(self) -> NotesStore:
         if self._store is not None and self._index_stamp() != self._store_stamp:
-            self._store.close()  # updated since it was opened: read the new one
-            self._store = None
+            self._store = None  # updated since it was opened: read the new one (the old one
+            # closes when no search holds it any more)
         if self._store is None:
             if not (self.index_dir / "manifest.json").exists():
                 NotesStore.open(
@@ -266,10 +266,9 @@ class NotesQA:
             )
             ann = {k: v for k, v in built.manifest.items() if k in ("index_type", "recall_at_10")}
             # searches switch to the new index at once (a watcher updates while the app asks)
-            previous, self._store = self._store, built
-            self._store_stamp = self._index_stamp()
-            if previous is not None:
-                previous.close()
+            # swapped, not closed: a search on another thread may still be reading the old
+            # store, whose files stay readable until the last reference to it goes
+            self._store, self._store_stamp = built, self._index_stamp()
         new_docs = {d.path: d.sha256 for d in documents}
         return IndexSummary(
             files=len(documents),

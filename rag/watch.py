@@ -22,7 +22,11 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from rag.ignore import DEFAULT_SKIPPED_DIRS
+
 log = logging.getLogger(__name__)
+
+IGNORE_FILES = (".notesqaignore", ".gitignore")
 
 
 def update_line(summary, when: float | None = None) -> str:
@@ -81,7 +85,8 @@ class NotesWatcher:
 
     def is_relevant(self, path: str) -> bool:
         """Whether an event at ``path`` may change the index: not inside the index folder, not
-        in a hidden file or folder of the notes (lock files, ``.git``, editors' swap files)."""
+        in a hidden file or folder of the notes (lock files, ``.git``, editors' swap files) nor a
+        skipped one (``node_modules``); an edited ``.notesqaignore`` or ``.gitignore`` is."""
         try:
             resolved = Path(path).resolve()
         except OSError:
@@ -92,7 +97,12 @@ class NotesWatcher:
             relative = resolved.relative_to(self.notes_dir)
         except ValueError:
             return False
-        return not any(part.startswith(".") or part.endswith("~") for part in relative.parts)
+        if relative.name in IGNORE_FILES:  # new ignore rules change what is indexed
+            return True
+        return not any(
+            part.startswith(".") or part.endswith("~") or part in DEFAULT_SKIPPED_DIRS
+            for part in relative.parts
+        )
 
     def notice(self, path: str) -> None:
         """Record an event at ``path`` (the observer calls this; tests may too)."""

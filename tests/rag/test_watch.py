@@ -54,7 +54,10 @@ def test_events_in_the_index_and_hidden_folders_are_ignored(qa):
     assert not watcher.is_relevant(str(qa.index_dir / "manifest.json"))
     assert not watcher.is_relevant(str(qa.notes_dir / ".git" / "index"))
     assert not watcher.is_relevant(str(qa.notes_dir / "draft.md~"))
+    assert not watcher.is_relevant(str(qa.notes_dir / "node_modules" / "pkg" / "README.md"))
     assert watcher.is_relevant(str(qa.notes_dir / "sub" / "new.md"))
+    assert watcher.is_relevant(str(qa.notes_dir / ".notesqaignore"))
+    assert watcher.is_relevant(str(qa.notes_dir / "sub" / ".gitignore"))
     with pytest.raises(ValueError, match="debounce must be above 0"):
         NotesWatcher(qa, debounce=0)
 
