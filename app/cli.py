@@ -257,18 +257,21 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--json", action="store_true", help="print JSON")
 
+    def notes_folder_options(p):
+        p.add_argument("notes_dir", help="folder of notes")
+        p.add_argument("--index", help="index folder (default: NOTES_DIR/.notesqa)")
+        p.add_argument(
+            "--embedder",
+            type=model_folder,
+            help="embedder folder, or hf:ORG/NAME (default: the shipped one)",
+        )
+
     p = sub.add_parser(
         "index",
         help="index a notes folder (.md, .txt, .html, .pdf; recursively)",
         description="Read the notes, split them into passages, embed them and save the index.",
     )
-    p.add_argument("notes_dir", help="folder of notes")
-    p.add_argument("--index", help="index folder (default: NOTES_DIR/.notesqa)")
-    p.add_argument(
-        "--embedder",
-        type=model_folder,
-        help="embedder folder, or hf:ORG/NAME (default: the shipped one)",
-    )
+    notes_folder_options(p)
     p.add_argument(
         "--rebuild",
         action="store_true",
@@ -371,13 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
         "changed or deleted: only the changed files are re-embedded, and the index is swapped in "
         "atomically, so stopping the watcher at any moment is safe. One line per update.",
     )
-    p.add_argument("notes_dir", help="folder of notes")
-    p.add_argument("--index", help="index folder (default: NOTES_DIR/.notesqa)")
-    p.add_argument(
-        "--embedder",
-        type=model_folder,
-        help="embedder folder, or hf:ORG/NAME (default: the shipped one)",
-    )
+    notes_folder_options(p)
     p.add_argument(
         "--debounce",
         type=positive_float,

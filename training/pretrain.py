@@ -60,11 +60,12 @@ from training.tokenizer import load_tokenizer
 log = logging.getLogger(__name__)
 
 
-def build_model(
-    cfg: PretrainConfig, tokenizer, device: torch.device | None = None
-) -> BertForPreTraining:
+def bert_config(
+    cfg: PretrainConfig, vocab_size: int, pad_token_id: int = 0, device: torch.device | None = None
+) -> BertConfig:
+    """The ``BertConfig`` of ``cfg``'s sizes, with the attention kernel chosen for ``device``."""
     config = BertConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         hidden_size=cfg.hidden_size,
         num_hidden_layers=cfg.num_hidden_layers,
         num_attention_heads=cfg.num_attention_heads,
@@ -72,12 +73,18 @@ def build_model(
         max_position_embeddings=cfg.max_position_embeddings,
         hidden_dropout_prob=cfg.hidden_dropout_prob,
         attention_probs_dropout_prob=cfg.attention_probs_dropout_prob,
-        pad_token_id=tokenizer.pad_token_id,
+        pad_token_id=pad_token_id,
     )
     config._attn_implementation = attention_implementation(
         cfg.attention, device or torch.device("cpu")
     )
-    model = BertForPreTraining(config)
+    return config
+
+
+def build_model(
+    cfg: PretrainConfig, tokenizer, device: torch.device | None = None
+) -> BertForPreTraining:
+    model = BertForPreTraining(bert_config(cfg, len(tokenizer), tokenizer.pad_token_id, device))
     if cfg.zero_token_type_init:
         with torch.no_grad():
             model.bert.embeddings.token_type_embeddings.weight.zero_()  # (2, H)

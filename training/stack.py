@@ -124,28 +124,16 @@ def probe_tokens_per_second(recipe: str = "tiny", steps: int = 3, device: str | 
     """
     import torch
     import torch.nn.functional as F
-    from transformers import BertConfig, BertForPreTraining
+    from transformers import BertForPreTraining
 
-    from training.attention import attention_implementation
     from training.configs import load_recipe
     from training.precision import autocast, use_bf16
-    from training.pretrain import PretrainingHeads
+    from training.pretrain import PretrainingHeads, bert_config
 
     cfg = load_recipe(recipe).pretrain
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     vocab = 16384
-    config = BertConfig(
-        vocab_size=vocab,
-        hidden_size=cfg.hidden_size,
-        num_hidden_layers=cfg.num_hidden_layers,
-        num_attention_heads=cfg.num_attention_heads,
-        intermediate_size=cfg.intermediate_size,
-        max_position_embeddings=cfg.max_position_embeddings,
-        hidden_dropout_prob=cfg.hidden_dropout_prob,
-        attention_probs_dropout_prob=cfg.attention_probs_dropout_prob,
-    )
-    config._attn_implementation = attention_implementation(cfg.attention, dev)
-    heads = PretrainingHeads(BertForPreTraining(config)).to(dev)
+    heads = PretrainingHeads(BertForPreTraining(bert_config(cfg, vocab, device=dev))).to(dev)
     optimizer = torch.optim.AdamW(heads.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
     batch, length = cfg.batch_size, cfg.max_seq_length

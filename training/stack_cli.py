@@ -26,13 +26,14 @@ def _stage_list(stack: Stack) -> str:
 def run_all(args) -> int:
     from tqdm.auto import tqdm
 
-    from training.cli import add_commands
+    from training.cli import add_commands, default_data_dir
+    from training.folders import checkpoint_folder
     from training.stack import probe_tokens_per_second
 
     stack = load_stack(args.stack or ("smoke" if args.smoke else "shipped"))
     runs = Path(args.out)
     models = Path(args.models) if args.models else runs / "models"
-    data = Path(args.data_dir)
+    data = Path(args.data_dir or default_data_dir())
     if not data.is_dir():
         raise FileNotFoundError(
             f"no data folder at {data}; pass --data-dir DIR holding squad/, enwiki/, simplewiki/, "
@@ -76,8 +77,7 @@ def run_all(args) -> int:
             stage_args.device = args.device
         started = time.time()
         code = stage_args.func(stage_args)
-        checkpoint = Path(f"{stage.folder(runs)}.checkpoint")
-        if code != 0 or checkpoint.exists():  # a finetuning run stopped before its end
+        if code != 0 or checkpoint_folder(stage.folder(runs)).exists():  # stopped before its end
             bar.close()
             print(f"stage {stage.name} stopped; run the same command again to resume it")
             return code or 3
@@ -119,15 +119,7 @@ def add_train_all(train) -> None:
         "--dry-run", action="store_true", help="list the stages and estimates; run nothing"
     )
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    p.set_defaults(func=_run_all_with_default_data)
-
-
-def _run_all_with_default_data(args) -> int:
-    from training.cli import default_data_dir
-
-    if args.data_dir is None:
-        args.data_dir = default_data_dir()
-    return run_all(args)
+    p.set_defaults(func=run_all)
 
 
 __all__ = ["add_train_all", "run_all"]
