@@ -112,7 +112,12 @@ def cmd_watch(args) -> int:
 
 
 def _search_options(args) -> dict:
-    return {"mode": args.mode, "path_glob": args.filter, "heading": args.heading}
+    return {
+        "mode": args.mode,
+        "path_glob": args.filter,
+        "heading": args.heading,
+        "tags": tuple(args.tag),
+    }
 
 
 def _notes_root(qa) -> str | None:
@@ -197,8 +202,9 @@ def cmd_search(args) -> int:
         return 0
     for rank, hit in enumerate(hits, 1):
         heading = f" ({hit.heading})" if hit.heading else ""
+        tags = "".join(f" #{tag}" for tag in hit.tags)
         place = where(root, hit.source, hit.line, hit.column, hit.start, hit.end)
-        print(f"{rank}. [{hit.score:.3f}] {place}{heading}")
+        print(f"{rank}. [{hit.score:.3f}] {place}{heading}{tags}")
         print(textwrap.indent(textwrap.fill(" ".join(hit.text.split())[:300], 96), "   "))
     return 0
 
@@ -213,6 +219,7 @@ def cmd_stats(args) -> int:
 
     with NotesStore.open(resolve_index_dir(args.index)) as store:
         stats = store.stats()
+        stats["tags"] = dict(store.tags())  # tag -> notes with it
         if args.files:
             indexed = [{"path": d["path"], "passages": d["num_chunks"]} for d in store.documents()]
             skipped = [{"path": p, "reason": r} for p, r in store.skipped()]
@@ -222,6 +229,8 @@ def cmd_stats(args) -> int:
         print_json(stats)
         return 0
     for key, value in stats.items():
+        if key == "tags":
+            value = ", ".join(f"#{tag} ({count})" for tag, count in value.items()) or "none"
         print(f"{key:>15}: {value}")
     if args.files:
         print(f"\nindexed ({_files(len(indexed))}):")
@@ -330,6 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="only files whose path matches, e.g. 'biology/*' (applied inside the search)",
         )
         p.add_argument("--heading", help="only passages whose heading path contains this text")
+        p.add_argument(
+            "--tag",
+            action="append",
+            default=[],
+            metavar="TAG",
+            help="only notes with this tag (front matter `tags:` or an inline #tag; `ml` also "
+            "matches `ml/optim`); repeat for notes with all of them",
+        )
         p.add_argument(
             "--batch",
             metavar="JSONL",

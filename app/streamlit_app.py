@@ -91,6 +91,18 @@ def sidebar(qa: NotesQA) -> dict:
         "fusion); bm25: keywords alone; dense: the embedder alone.",
     )
     path_glob = st.sidebar.text_input("Only files matching", placeholder="biology/*", key="filter")
+    try:
+        known_tags = [tag for tag, _ in qa.tags()]
+    except (FileNotFoundError, ValueError):  # no index yet, or a damaged one (reported below)
+        known_tags = []
+    tags = st.sidebar.multiselect(
+        "Only notes tagged",
+        known_tags,
+        key="tags",
+        disabled=not known_tags,
+        help="Front matter `tags:` and inline #tags of your notes; a note must have every tag "
+        "chosen (`ml` also keeps `ml/optim`).",
+    )
     calibrator = qa.reader.calibrator if qa.reader.settings.multi_passage else None
     min_confidence = None
     if calibrator is not None:
@@ -118,7 +130,13 @@ def sidebar(qa: NotesQA) -> dict:
             st.write("No index yet.")
         except ValueError as err:  # a damaged index: Index notes rebuilds it
             st.write(f"{err}. Click **Index notes** to rebuild it.")
-    settings = {"k": k, "top_answers": answers, "mode": mode, "path_glob": path_glob or None}
+    settings = {
+        "k": k,
+        "top_answers": answers,
+        "mode": mode,
+        "path_glob": path_glob or None,
+        "tags": tuple(tags),
+    }
     if min_confidence is not None:
         settings["min_confidence"] = min_confidence
     if always_answer:
@@ -146,7 +164,8 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
         for hit in qa.search(question, **{**search, "k": min(settings["k"], 3)}):
             link = source_link(qa.notes_dir, hit.source, hit.line, hit.column)
             heading = f"› {inert(hit.heading)}" if hit.heading else ""
-            st.markdown(f"{link} {heading} · score {hit.score:.2f}")
+            tags = "".join(f" `#{inert(tag)}`" for tag in hit.tags)
+            st.markdown(f"{link} {heading}{tags} · score {hit.score:.2f}")
             st.caption(inert(hit.text[:500]), unsafe_allow_html=True)
         return
     for rank, answer in enumerate(answers, 1):

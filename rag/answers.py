@@ -52,9 +52,10 @@ class SearchHit:
     # predates stored positions
     line: int | None = None
     column: int | None = None
+    tags: tuple[str, ...] = ()  # the note's tags (front matter and inline #tags)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "tags": list(self.tags)}
 
     @classmethod
     def from_chunk(cls, chunk: Chunk, score: float) -> SearchHit:
@@ -68,6 +69,7 @@ class SearchHit:
             chunk.heading,
             chunk.line,
             chunk.column,
+            chunk.tags,
         )
 
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 from rag.documents import Document
 from rag.locations import line_starts, position
+from rag.passage_context import keyword_text, passage_context
 
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
 
@@ -71,6 +72,16 @@ class Chunk:
     # (an index written before they were stored). Not compared: they follow from ``start``.
     line: int | None = field(default=None, compare=False)
     column: int | None = field(default=None, compare=False)
+    # Note title and heading path put before the text in the keyword index
+    # (``rag.passage_context``), and the note's tags (front matter and inline ``#tags``); both
+    # follow from the document, so they are not compared either.
+    context: str = field(default="", compare=False)
+    tags: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def keyword_text(self) -> str:
+        """What the keyword index sees: ``context``, a blank line, ``text``."""
+        return keyword_text(self.context, self.text)
 
 
 @dataclass(frozen=True)
@@ -317,17 +328,27 @@ def chunk_document(
     cfg: ChunkingConfig = ChunkingConfig(),
 ) -> list[Chunk]:
     """Chunk one document; ``.md``/``.markdown`` files get heading-aware sections, and every
-    chunk the ``line`` and ``column`` of its start.
+    chunk the ``line`` and ``column`` of its start, its context (``rag.passage_context``) and
+    the note's tags.
 
     Example::
 
-        >>> doc = Document("ml/adam.md", "# Adam\\n\\nTwo averages.\\n", "", 0.0, 0)
+        >>> doc = Document("ml/adam.md", "# Adam\\n\\nTwo averages.\\n", "", 0.0, 0, tags=("ml",))
         >>> chunk_document(doc, whitespace_token_count)
-        [Chunk(source='ml/adam.md', start=0, end=21, text='# Adam\\n\\nTwo averages.', heading='Adam', line=1, column=1)]
+        [Chunk(source='ml/adam.md', start=0, end=21, text='# Adam\\n\\nTwo averages.', heading='Adam', line=1, column=1, context='Adam', tags=('ml',))]
     """
     markdown = doc.path.lower().endswith(MARKDOWN_EXTENSIONS)
     starts = line_starts(doc.text)
     return [
-        Chunk(doc.path, s, e, doc.text[s:e], heading, *position(starts, s))
+        Chunk(
+            doc.path,
+            s,
+            e,
+            doc.text[s:e],
+            heading,
+            *position(starts, s),
+            context=passage_context(doc.path, doc.title, heading),
+            tags=doc.tags,
+        )
         for s, e, heading in _chunk_spans(doc.text, count_tokens, cfg, markdown)
     ]

@@ -140,6 +140,29 @@ class IgnoreRules:
         )
 
 
+def ignore_reason(root: Path, relative: str, is_dir: bool) -> str | None:
+    """Why ``relative`` (a POSIX path under the notes folder ``root``) is left out by the ignore
+    files in force there, or None; a path inside an ignored folder is left out with it, as the
+    indexer never enters that folder. Reads the ignore files on the way (for one path, as the
+    watcher asks about one event).
+
+    Example:
+        >>> ignore_reason(Path("notes"), "drafts/idea.md", False)   # doctest: +SKIP
+        'ignored by .notesqaignore (line 1: drafts/)'
+    """
+    parts = [part for part in relative.split("/") if part]
+    rules, _ = IgnoreRules().descend(root, "")
+    for depth, _part in enumerate(parts):
+        rel = "/".join(parts[: depth + 1])
+        last = depth == len(parts) - 1
+        reason = rules.reason(rel, is_dir or not last)
+        if reason and (last or not rules.may_reinclude(rel + "/")):
+            return reason
+        if not last:
+            rules, _ = rules.descend(root / rel, rel + "/")
+    return None
+
+
 def _prefix_may_match(parts: list[str], pattern: tuple[str, ...]) -> bool:
     """Whether the folder ``parts`` could lie on the way to (or under) what ``pattern`` matches."""
     for part, glob in zip(parts, pattern, strict=False):

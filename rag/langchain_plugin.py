@@ -32,9 +32,15 @@ class NotesRetriever(BaseRetriever):
 
     ``page_content`` is the passage text; ``metadata`` holds ``source`` (path relative to the notes
     folder), ``start``/``end`` (character offsets of the passage in that file), ``line`` and
-    ``column`` (1-based, of ``start``; absent for an index written before positions), ``heading`` and
-    ``score`` (see ``rag.retrieve`` for what it means in each mode). ``invoke(query, k=2)``
-    overrides ``k`` for one call.
+    ``column`` (1-based, of ``start``; absent for an index written before positions), ``heading``,
+    ``tags`` (the note's front matter and inline ``#tags``) and ``score`` (see ``rag.retrieve``
+    for what it means in each mode). ``invoke(query, k=2)`` overrides ``k`` for one call and
+    ``invoke(query, tags=["exam"])`` the tag filter.
+
+    Example:
+        >>> exam = NotesRetriever(index_dir="~/notes/.notesqa", tags=["exam"])
+        >>> {tag for d in exam.invoke("light reactions") for tag in d.metadata["tags"]}
+        {'biology', 'exam'}
     """
 
     index_dir: str | None = None
@@ -47,6 +53,9 @@ class NotesRetriever(BaseRetriever):
     """Retrieval: ``hybrid`` (default, see ``rag.modes``), ``rrf``, ``bm25`` or ``dense``."""
     filter: str | None = None
     """Only files whose path matches this glob (e.g. ``"biology/*"``), applied inside the search."""
+    tags: list[str] = Field(default_factory=list)
+    """Only notes with every one of these tags (``"ml"`` also matches ``"ml/optim"``), applied
+    inside the search."""
 
     _qa: Any = PrivateAttr(default=None)
 
@@ -63,11 +72,13 @@ class NotesRetriever(BaseRetriever):
         *,
         run_manager: CallbackManagerForRetrieverRun,
         k: int | None = None,
+        tags: list[str] | None = None,
         **_: Any,
     ) -> list[Document]:
         check_text("query", query)
         k = self.k if k is None else check_count("k", k)
-        hits = self._notes().search(query, k=k, mode=self.mode, path_glob=self.filter)
+        tags = self.tags if tags is None else tags
+        hits = self._notes().search(query, k=k, mode=self.mode, path_glob=self.filter, tags=tags)
         return [
             Document(
                 page_content=hit.text,
@@ -76,6 +87,7 @@ class NotesRetriever(BaseRetriever):
                     "start": hit.start,
                     "end": hit.end,
                     "heading": hit.heading,
+                    "tags": list(hit.tags),
                     "score": hit.score,
                     # 1-based position of start in the file; left out for an older index
                     **({"line": hit.line, "column": hit.column} if hit.line is not None else {}),

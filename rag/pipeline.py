@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -346,7 +346,7 @@ class NotesQA:
         emb = self.embedder
         if not chunks:
             return []
-        texts = [c.text for c in chunks]
+        texts = [c.text for c in chunks]  # the text alone (rag.passage_context says why)
         if on_progress is None:
             vectors, owners = emb.encode_with_windows(texts, self.windows, show_progress=progress)
         else:
@@ -364,6 +364,10 @@ class NotesQA:
         """Counts and settings of the index: files, passages, embedder, dimension, chunking."""
         return self.store.stats()
 
+    def tags(self) -> list[tuple[str, int]]:
+        """``(tag, number of notes)`` of every tag in the index, most used first."""
+        return self.store.tags()
+
     def search(
         self,
         query: str,
@@ -371,19 +375,22 @@ class NotesQA:
         mode: str = DEFAULT_MODE,
         path_glob: str | None = None,
         heading: str | None = None,
+        tags: Sequence[str] = (),
     ) -> list[SearchHit]:
         """The ``k`` best passages for ``query``; see ``rag.retrieve`` for modes and scores.
 
-        ``path_glob`` (e.g. ``"biology/*"``) and ``heading`` (substring of the heading path)
-        filter inside the search, so up to ``k`` matching passages always come back.
+        ``path_glob`` (e.g. ``"biology/*"``), ``heading`` (substring of the heading path) and
+        ``tags`` (the note has every one; ``ml`` matches ``ml/optim`` too) filter inside the
+        search, so up to ``k`` matching passages always come back.
         """
         from rag.retrieve import retrieve
 
         check_text("query", query)
         k = check_count("k", k)
+        tags = (tags,) if isinstance(tags, str) else tuple(tags)
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
-        hits = retrieve(self.store, self.embedder, query, k, mode, path_glob, heading)
+        hits = retrieve(self.store, self.embedder, query, k, mode, path_glob, heading, tags=tags)
         return [SearchHit.from_chunk(h.chunk, h.score) for h in hits]
 
     def ask(
@@ -396,6 +403,7 @@ class NotesQA:
         heading: str | None = None,
         null_threshold: float | None | str = STORED,
         min_confidence: float | None | str = STORED,
+        tags: Sequence[str] = (),
     ) -> list[Answer]:
         """Extract answers from the top ``k`` passages; [] when the reader abstains.
 
@@ -407,7 +415,7 @@ class NotesQA:
         top_answers = check_count("top_answers", top_answers)
         null_threshold = check_null_threshold(null_threshold)
         min_confidence = check_confidence(min_confidence)
-        hits = self.search(question, k, mode, path_glob, heading)
+        hits = self.search(question, k, mode, path_glob, heading, tags)
         if not hits:
             return []
         return extract_answers(

@@ -105,8 +105,10 @@ def retrieve(
     depth: int | None = None,
     dense_weight: float = HYBRID_DENSE_WEIGHT,
     allowed: np.ndarray | None = None,
+    tags: Sequence[str] = (),
 ) -> list[Hit]:
-    """The ``k`` best passages for ``query``; ``path_glob``/``heading`` filter inside the search.
+    """The ``k`` best passages for ``query``; ``path_glob``/``heading``/``tags`` filter inside the
+    search (``NotesStore.ids_matching``).
 
     ``depth`` is how many candidates each side contributes to the hybrid fusion (default
     ``max(4k, FUSION_DEPTH)``), ``dense_weight`` the dense side's share of it. ``allowed``
@@ -116,8 +118,8 @@ def retrieve(
         raise ValueError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
     if not query.strip():
         raise ValueError("the query is empty; ask something")
-    if path_glob or heading:
-        matching = store.ids_matching(path_glob, heading)
+    if path_glob or heading or tags:
+        matching = store.ids_matching(path_glob, heading, tags)
         allowed = matching if allowed is None else np.intersect1d(matching, allowed)
     if allowed is not None and len(allowed) == 0:
         return []

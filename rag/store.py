@@ -74,13 +74,16 @@ from rag.index_folder import (
 )
 from rag.sparse import BM25Index
 from rag.store_files import (
+    TAG_COUNTS,
     check_bm25_size,
     check_expected,
     check_format_version,
     check_inputs,
+    chunk_filter,
     chunk_select,
     open_checked_faiss,
     open_checked_sqlite,
+    split_tags,
     write_faiss,
     write_sqlite,
 )
@@ -218,7 +221,7 @@ class NotesStore:
             except sqlite3.OperationalError as exc:  # "database or disk is full"
                 code = errno.ENOSPC if "full" in str(exc) else errno.EIO
                 raise OSError(code, f"cannot write the index ({exc})", str(tmp)) from exc
-            BM25Index.build([c.text for c in chunks]).save(tmp / BM25_DIR)
+            BM25Index.build([c.keyword_text for c in chunks]).save(tmp / BM25_DIR)
             # The manifest goes last: a folder with a manifest is a finished index.
             (tmp / MANIFEST_FILE).write_text(
                 json.dumps(full_manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
@@ -312,8 +315,8 @@ class NotesStore:
 
     @staticmethod
     def _row_to_chunk(row: tuple) -> Chunk:
-        _, path, start, end, text, heading, line, column = row
-        return Chunk(path, start, end, text, heading, line, column)
+        _, path, start, end, text, heading, line, column, context, tags = row
+        return Chunk(path, start, end, text, heading, line, column, context or "", split_tags(tags))
 
     @property
     def bm25(self) -> BM25Index:
@@ -338,18 +341,44 @@ class NotesStore:
                 return []
             raise
 
-    def ids_matching(self, path_glob: str | None = None, heading: str | None = None) -> np.ndarray:
-        """Chunk ids whose file path matches ``path_glob`` (SQLite GLOB, e.g. ``bio/*``) and whose
-        heading path contains ``heading`` (case-insensitive); used to filter *inside* searches."""
-        where, params = [], []
-        if path_glob:
-            where.append("d.path GLOB ?")
-            params.append(path_glob)
-        if heading:
-            where.append("lower(c.heading) LIKE ?")
-            params.append(f"%{heading.lower()}%")
+    def ids_matching(
+        self,
+        path_glob: str | None = None,
+        heading: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> np.ndarray:
+        """Chunk ids whose file path matches ``path_glob`` (SQLite GLOB, e.g. ``bio/*``), whose
+        heading path contains ``heading`` (case-insensitive) and whose note has every one of
+        ``tags`` (case-insensitive, ``#`` optional; ``ml`` also matches the nested ``ml/optim``,
+        as Obsidian's tag search does); used to filter *inside* searches."""
+        tags = [tag.strip().lstrip("#").strip("/") for tag in tags]
+        if tags and not self.has_tags:
+            raise ValueError(
+                f"the index at {self.folder} was written before notesqa stored tags; run "
+                f"`notesqa index {self._manifest.get('notes_root') or 'NOTES_DIR'}` to store them"
+            )
+        where, params = chunk_filter(path_glob, heading, tags)
         sql = f"{self._chunk_select} {'WHERE ' + ' AND '.join(where) if where else ''}"
-        return np.asarray([row[0] for row in self._query(sql, tuple(params))], dtype=np.int64)
+        return np.asarray([row[0] for row in self._query(sql, params)], dtype=np.int64)
+
+    @property
+    def has_tags(self) -> bool:
+        """Whether the index stores tags (one written before they were stored does not)."""
+        rows = self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='passage_tags'")
+        return bool(rows)
+
+    def tags(self) -> list[tuple[str, int]]:
+        """``(tag, number of notes)`` of every tag in the index, most used first, then by name;
+        spellings that differ only in case count as one (the first one seen is shown).
+
+        Example::
+
+            >>> store.tags()                                   # doctest: +SKIP
+            [('exam', 3), ('ml/optim', 1)]
+        """
+        if not self.has_tags:
+            return []
+        return [(tag, int(count)) for tag, count in self._query(TAG_COUNTS)]
 
     def hits(self, scored: list[tuple[int, float]]) -> list[Hit]:
         """``Hit``s for ``(chunk_id, score)`` pairs, in the given order."""

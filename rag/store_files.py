@@ -49,9 +49,17 @@ CREATE TABLE chunks (
     heading TEXT NOT NULL,
     text TEXT NOT NULL,
     line INTEGER,
-    col INTEGER
+    col INTEGER,
+    context TEXT
 );
 CREATE INDEX chunks_document_id ON chunks(document_id);
+CREATE TABLE passage_tags (
+    chunk_id INTEGER NOT NULL REFERENCES chunks(id),
+    position INTEGER NOT NULL,
+    tag TEXT NOT NULL
+);
+CREATE INDEX passage_tags_tag ON passage_tags(tag COLLATE NOCASE);
+CREATE INDEX passage_tags_chunk ON passage_tags(chunk_id, position);
 CREATE TABLE vectors (
     id INTEGER PRIMARY KEY,
     chunk_id INTEGER NOT NULL REFERENCES chunks(id)
@@ -61,21 +69,76 @@ CREATE TABLE skipped (
     reason TEXT NOT NULL
 );
 """
-# line, col: 1-based position of a chunk's start (rag.locations), added without a format bump:
-# older notesqa versions ignore the columns, and an index written before them reads NULL there
+# line, col: 1-based position of a chunk's start (rag.locations); context: the title and heading
+# path the chunk was embedded and keyword-indexed with (rag.passage_context); passage_tags: the
+# tags of each chunk's note, in the note's order. All added without a format bump: older notesqa
+# versions ignore them, and an index written before them reads NULL, "" and no tags
 # (``chunk_select``) until the next `notesqa index` rewrites it.
+TAG_SEPARATOR = "\x1f"  # joins a chunk's tags in one column of a select (no tag holds it)
 CHUNK_SELECT = (
-    'SELECT c.id, d.path, c.start, c."end", c.text, c.heading, c.line, c.col '
+    'SELECT c.id, d.path, c.start, c."end", c.text, c.heading, c.line, c.col, c.context, '
+    "(SELECT group_concat(tag, char(31)) FROM "
+    "(SELECT tag FROM passage_tags t WHERE t.chunk_id = c.id ORDER BY t.position)) "
     "FROM chunks c JOIN documents d ON d.id = c.document_id"
 )
-_CHUNK_SELECT_WITHOUT_POSITIONS = CHUNK_SELECT.replace("c.line, c.col", "NULL, NULL")
 
 
 def chunk_select(conn: sqlite3.Connection) -> str:
-    """``CHUNK_SELECT`` for the index behind ``conn``: positions read as NULL from an index
-    written before its chunks table had the ``line`` and ``col`` columns."""
+    """``CHUNK_SELECT`` for the index behind ``conn``: positions read as NULL, context as "" and
+    tags as none from an index written before its chunks table had those columns."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)").fetchall()}
-    return CHUNK_SELECT if {"line", "col"} <= columns else _CHUNK_SELECT_WITHOUT_POSITIONS
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    select = CHUNK_SELECT
+    if not {"line", "col"} <= columns:
+        select = select.replace("c.line, c.col", "NULL, NULL")
+    if "context" not in columns:
+        select = select.replace("c.context", "''")
+    if "passage_tags" not in tables:
+        start = select.index("(SELECT group_concat")
+        select = select[:start] + "NULL " + select[select.index("FROM chunks c") :]
+    return select
+
+
+TAG_COUNTS = (  # (tag, notes with it), spellings that differ in case as one, most used first
+    "SELECT min(t.tag), COUNT(DISTINCT c.document_id) FROM passage_tags t "
+    "JOIN chunks c ON c.id = t.chunk_id GROUP BY lower(t.tag) "
+    "ORDER BY COUNT(DISTINCT c.document_id) DESC, lower(t.tag)"
+)
+
+
+def chunk_filter(
+    path_glob: str | None, heading: str | None, tags: Sequence[str]
+) -> tuple[list[str], tuple]:
+    """``(conditions, parameters)`` for ``CHUNK_SELECT``'s WHERE: the file path matches
+    ``path_glob`` (GLOB), the heading path contains ``heading`` (any case), and the chunk has
+    every tag of ``tags`` (any case, ``ml`` also matching ``ml/...``; ``#`` already stripped).
+
+    Example:
+        >>> chunk_filter("bio/*", None, [])
+        (['d.path GLOB ?'], ('bio/*',))
+    """
+    where, params = [], []
+    if path_glob:
+        where.append("d.path GLOB ?")
+        params.append(path_glob)
+    if heading:
+        where.append("lower(c.heading) LIKE ?")
+        params.append(f"%{heading.lower()}%")
+    for tag in tags:
+        if not tag:
+            raise ValueError("an empty tag was given; pass a tag such as --tag exam")
+        where.append(
+            "EXISTS (SELECT 1 FROM passage_tags t WHERE t.chunk_id = c.id AND "
+            "(t.tag = ? COLLATE NOCASE OR t.tag LIKE ? ESCAPE '\\'))"
+        )
+        escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params.extend([tag, f"{escaped}/%"])
+    return where, tuple(params)
+
+
+def split_tags(joined: str | None) -> tuple[str, ...]:
+    """The tags of a chunk as ``CHUNK_SELECT`` joins them (``None``: no tags)."""
+    return tuple(joined.split(TAG_SEPARATOR)) if joined else ()
 
 
 def check_vector_chunks(vector_chunks: np.ndarray | None, num_vectors: int, num_chunks: int):
@@ -180,12 +243,26 @@ def write_sqlite(
             [(i, d.path, d.sha256, float(d.mtime), int(d.size)) for i, d in enumerate(documents)],
         )
         conn.executemany(
-            'INSERT INTO chunks (id, document_id, start, "end", heading, text, line, col) '
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            'INSERT INTO chunks (id, document_id, start, "end", heading, text, line, col, context) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (i, doc_ids[c.source], c.start, c.end, c.heading, c.text, c.line, c.column)
+                (
+                    i,
+                    doc_ids[c.source],
+                    c.start,
+                    c.end,
+                    c.heading,
+                    c.text,
+                    c.line,
+                    c.column,
+                    c.context,
+                )
                 for i, c in enumerate(chunks)
             ],
+        )
+        conn.executemany(
+            "INSERT INTO passage_tags (chunk_id, position, tag) VALUES (?, ?, ?)",
+            [(i, j, tag) for i, c in enumerate(chunks) for j, tag in enumerate(c.tags)],
         )
         conn.executemany(
             "INSERT INTO vectors (id, chunk_id) VALUES (?, ?)",

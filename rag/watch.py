@@ -4,8 +4,9 @@ A watchdog observer reports file events under the notes folder; once the folder 
 for ``debounce`` seconds, :class:`NotesWatcher` runs the incremental ``NotesQA.index()``, which
 re-embeds only the passages of added and changed files, drops those of deleted ones, and swaps the
 new index in atomically under the index lock (killing the watcher at any moment leaves a loadable
-index). Events inside the index folder and hidden folders (``.git``, ``.obsidian``, ...) are
-ignored, so the watcher never wakes itself up.
+index). Events inside the index folder and hidden folders (``.git``, ``.obsidian``, ...), at
+files that are not notes and at paths ``.notesqaignore``/``.gitignore`` leave out are ignored, so
+the watcher never wakes itself up, nor for a build folder that a compiler rewrites.
 
 Example:
     >>> qa = NotesQA.open("~/notes")
@@ -22,7 +23,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from rag.ignore import DEFAULT_SKIPPED_DIRS
+from rag.documents import SUPPORTED_EXTENSIONS
+from rag.ignore import DEFAULT_SKIPPED_DIRS, ignore_reason
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +85,12 @@ class NotesWatcher:
         self._worker: threading.Thread | None = None
         self.updates = 0  # index updates that changed something
 
-    def is_relevant(self, path: str) -> bool:
+    def is_relevant(self, path: str, is_dir: bool = False) -> bool:
         """Whether an event at ``path`` may change the index: not inside the index folder, not
         in a hidden file or folder of the notes (lock files, ``.git``, editors' swap files) nor a
-        skipped one (``node_modules``); an edited ``.notesqaignore`` or ``.gitignore`` is."""
+        skipped one (``node_modules``), not a file that could never be a note (``.png``,
+        ``.swp``) and not left out by ``.notesqaignore``/``.gitignore``; an edited ignore file
+        is (new rules change what is indexed)."""
         try:
             resolved = Path(path).resolve()
         except OSError:
@@ -99,14 +103,18 @@ class NotesWatcher:
             return False
         if relative.name in IGNORE_FILES:  # new ignore rules change what is indexed
             return True
-        return not any(
+        if any(
             part.startswith(".") or part.endswith("~") or part in DEFAULT_SKIPPED_DIRS
             for part in relative.parts
-        )
+        ):
+            return False
+        if not is_dir and relative.suffix.lower() not in SUPPORTED_EXTENSIONS:
+            return False
+        return ignore_reason(self.notes_dir, relative.as_posix(), is_dir) is None
 
-    def notice(self, path: str) -> None:
+    def notice(self, path: str, is_dir: bool = False) -> None:
         """Record an event at ``path`` (the observer calls this; tests may too)."""
-        if self.is_relevant(path):
+        if self.is_relevant(path, is_dir):
             self._last_event = time.monotonic()
             self._wake.set()
 
@@ -120,9 +128,9 @@ class NotesWatcher:
             def on_any_event(self, event) -> None:
                 if event.event_type in ("opened", "closed_no_write"):
                     return  # reads do not change notes
-                watcher.notice(event.src_path)
+                watcher.notice(event.src_path, event.is_directory)
                 if getattr(event, "dest_path", ""):
-                    watcher.notice(event.dest_path)
+                    watcher.notice(event.dest_path, event.is_directory)
 
         self._observer = Observer()
         self._observer.schedule(Handler(), str(self.notes_dir), recursive=True)

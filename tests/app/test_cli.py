@@ -102,6 +102,34 @@ def test_index_ask_search_json(notes, tiny_embedder_dir, tiny_reader_dir, capsys
     assert "expected a JSON object with 'id' and 'question'" in capsys.readouterr().err
 
 
+def test_tag_filters_search_and_ask_and_stats_lists_the_tags(
+    notes, tiny_embedder_dir, tiny_reader_dir, capsys
+):
+    (notes / "sub" / "ada.md").write_text(
+        "---\ntags: [people]\n---\n# Ada\n\nAda Smithson was born in Oslo in 1850. #exam/2024\n"
+    )
+    models = ["--embedder", str(tiny_embedder_dir)]
+    assert main(["index", str(notes), *models]) == 0
+    capsys.readouterr()
+    index = ["--index", str(notes / ".notesqa"), *models]
+    assert main(["search", "born clocks", "-k", "5", "--tag", "exam", *index, "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert hits and {h["source"] for h in hits} == {"sub/ada.md"}
+    assert hits[0]["tags"] == ["people", "exam/2024"]
+    assert main(["search", "born", "--tag", "people", "--tag", "nope", *index, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"] == []  # every tag must be there
+    assert main(["search", "born clocks", "--tag", "#People", *index]) == 0
+    assert "sub/ada.md" in (out := capsys.readouterr().out) and "#people #exam/2024" in out
+    assert "plain.txt" not in out
+    ask = ["ask", "Who collected clocks?", "--tag", "nope", "--reader", str(tiny_reader_dir)]
+    assert main([*ask, *index, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["answers"] == []  # nothing tagged "nope"
+    assert main(["stats", *index[:2], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tags"] == {"exam/2024": 1, "people": 1}
+    assert main(["stats", *index[:2]]) == 0
+    assert "#exam/2024 (1), #people (1)" in capsys.readouterr().out
+
+
 def test_errors_are_one_line_and_non_zero(tmp_path, tiny_embedder_dir, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NOTESQA_INDEX", raising=False)

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 APP = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
 NOTES = {
-    "ada.md": "# People\n\n## Ada\n\nAda Smithson was born in Oslo in 1850. Ada Smithson worked as a chemist.\n",
+    "ada.md": "# People\n\n## Ada\n\nAda Smithson was born in Oslo in 1850. Ada Smithson worked as a chemist.\n\n#chemists\n",
     "boris.txt": "Boris Kirason was born in Lima in 1901. Boris Kirason collected clocks.\n",
 }
 
@@ -84,6 +84,21 @@ def test_always_show_the_best_span_overrides_a_reader_that_abstains(
     assert not any("No answer in your notes" in i.value for i in at.info)
     shown = " ".join(c.value for c in at.caption)
     assert "](file://" in shown  # an answer card with its place (path:line:col) linked
+
+
+def test_the_tag_filter_offers_the_notes_tags_and_keeps_only_tagged_notes(app):
+    at, _ = app
+    at.run()
+    assert at.multiselect(key="tags").disabled  # no index, no tags to offer
+    at.button(key="index").click()
+    at.run()
+    assert at.multiselect(key="tags").options == ["chemists"]
+    at.checkbox(key="always_answer").check()
+    at.multiselect(key="tags").select("chemists")
+    at = _ask(at.run(), "Where was Boris Kirason born?")
+    assert not at.exception
+    shown = " ".join(c.value for c in at.caption)
+    assert "ada.md" in shown and "boris.txt" not in shown  # boris.txt has no tag
 
 
 def test_the_page_serves_only_the_folders_it_was_started_with(app, tmp_path, monkeypatch):

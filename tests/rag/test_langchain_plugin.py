@@ -18,9 +18,11 @@ from rag.pipeline import NotesQA  # noqa: E402
 
 NOTES = {
     "ada.md": "# Ada\n\nAda Smithson was born in Oslo in 1850. Ada Smithson worked as a chemist.\n",
-    "boris.md": "# Boris\n\nBoris Kirason was born in Lima in 1901. Boris Kirason collected clocks.\n",
+    "boris.md": "# Boris\n\nBoris Kirason was born in Lima in 1901. Boris Kirason collected clocks.\n"
+    "#people\n",
     "places.txt": "Lisbon is a city by the sea.\n\nCairo is a city on the Nile.\n",
-    "more/greta.md": "# Greta\n\nGreta Olgason worked as a pilot. Greta Olgason was born in Seoul.\n",
+    "more/greta.md": "---\ntags: [people/pilots]\n---\n# Greta\n\nGreta Olgason worked as a pilot. "
+    "Greta Olgason was born in Seoul.\n",
 }
 
 
@@ -110,6 +112,23 @@ def test_documents_carry_exact_sources(notes_index, tiny_embedder_dir):
     for doc in docs:
         text = (notes_root / doc.metadata["source"]).read_text(encoding="utf-8")
         assert text[doc.metadata["start"] : doc.metadata["end"]] == doc.page_content
+
+
+def test_the_tag_filter_keeps_only_tagged_notes_and_documents_carry_their_tags(
+    notes_index, tiny_embedder_dir
+):
+    people = NotesRetriever(
+        index_dir=str(notes_index), embedder=str(tiny_embedder_dir), k=4, tags=["people"]
+    )
+    docs = people.invoke("Where was Ada Smithson born?")
+    # "people" matches the nested people/pilots too; Ada and the places have no tag
+    assert {d.metadata["source"] for d in docs} == {"boris.md", "more/greta.md"}
+    assert {tuple(d.metadata["tags"]) for d in docs} == {("people",), ("people/pilots",)}
+    pilots = people.invoke("Where was Ada Smithson born?", tags=["#People/Pilots"])
+    assert {d.metadata["source"] for d in pilots} == {"more/greta.md"}
+    untagged = NotesRetriever(index_dir=str(notes_index), embedder=str(tiny_embedder_dir), k=8)
+    assert {d.metadata["source"] for d in untagged.invoke("born")} >= {"ada.md", "boris.md"}
+    assert people.invoke("born", tags=["nobody"]) == []
 
 
 def test_retriever_then_reader_chain_extracts_answers_with_offsets(

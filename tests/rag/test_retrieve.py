@@ -189,6 +189,20 @@ def test_bm25_round_trips_without_pickle(tmp_path):
     assert not list((tmp_path / "bm25").glob("*.pkl"))
 
 
+def test_bm25_matches_word_forms_and_an_unstemmed_index_keeps_working(tmp_path):
+    texts = ["the kept activations are rescaled", "ribosomes build proteins"]
+    stemmed = BM25Index.build(texts)
+    assert [i for i, _ in stemmed.search("rescaling an activation", k=2)] == [0]
+    stemmed.save(tmp_path / "new")
+    assert BM25Index.load(tmp_path / "new").search("protein", k=1)[0][0] == 1
+    # an index saved before stemming (no tokenizer.json) queries with words as written
+    BM25Index.build(texts, stemmer=None).save(tmp_path / "old")
+    (tmp_path / "old" / "tokenizer.json").unlink()
+    old = BM25Index.load(tmp_path / "old")
+    assert old.stemmer is None
+    assert old.search("proteins", k=1)[0][0] == 1 and old.search("protein", k=1) == []
+
+
 def test_a_second_indexer_waits_then_fails_clearly(qa):
     with IndexLock(qa.index_dir):
         with pytest.raises(TimeoutError, match="another `notesqa index`"):
@@ -227,14 +241,17 @@ def test_kill_9_while_indexing_keeps_the_old_index(qa, tiny_embedder_dir):
         [sys.executable, "-c", code, str(root), str(tiny_embedder_dir)], env=env
     )
     deadline = time.time() + 60
+    # killed while it writes the new index beside the old one (the riskiest moment; a fast
+    # runtime embeds 300 notes in well under a second, so wait for the folder, not a time)
     while time.time() < deadline and proc.poll() is None:
-        if list(root.glob(".notesqa.tmp-*")) or time.time() > deadline - 55:
+        if list(root.glob("..notesqa.tmp-*")):
             break
-        time.sleep(0.01)
+        time.sleep(0.002)
+    assert proc.poll() is None, "the indexer finished before it could be killed mid-write"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert _snapshot(qa.index_dir)[0] == before or len(_snapshot(qa.index_dir)[0]) > len(before)
     summary = qa.index(progress=False)  # completes the update, cleaning what the kill left
     assert summary.files == len(NOTES) + 300
-    assert not list(root.glob(".notesqa.tmp-*"))
+    assert not list(root.glob("..notesqa.tmp-*"))
     shutil.rmtree(root / "bulk")

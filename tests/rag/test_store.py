@@ -91,15 +91,17 @@ def test_sqlite_schema(built) -> None:
     conn = sqlite3.connect(folder / "notes.sqlite")
     cols = {
         t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]
-        for t in ("documents", "chunks", "vectors")
+        for t in ("documents", "chunks", "vectors", "passage_tags")
     }
     conn.close()
     assert cols["documents"] == ["id", "path", "sha256", "mtime", "size"]
     assert cols["chunks"] == [
         *("id", "document_id", "start", "end", "heading", "text"),
         *("line", "col"),  # 1-based position of start (rag.locations)
+        "context",  # title and heading path it was indexed with (rag.passage_context)
     ]
     assert cols["vectors"] == ["id", "chunk_id"]
+    assert cols["passage_tags"] == ["chunk_id", "position", "tag"]
 
 
 def test_search_finds_the_chunk_with_the_query_vector(built) -> None:
@@ -295,3 +297,55 @@ def test_skipped_files_are_kept_with_the_index(tmp_path: Path) -> None:
         tmp_path / "ix", docs, chunks, unit_rows(len(chunks)), MANIFEST, skipped=skipped
     ) as store:
         assert store.skipped() == skipped
+
+
+def tagged_corpus() -> tuple[list[Document], list[Chunk]]:
+    notes = {
+        "exam/adam.md": ("# Adam\n\nAdam keeps two moving averages.", ("ML/optim", "exam")),
+        "bio/cells.md": ("# Cells\n\nMitochondria make ATP.", ("bio", "exam")),
+        "misc/todo.md": ("# Todo\n\nBuy more_coffee.", ("more_coffee",)),
+        "misc/plain.md": ("# Plain\n\nNo tags at all.", ()),
+    }
+    docs = [
+        Document(path, text, f"sha-{i}", 1.0, len(text), tags=tags)
+        for i, (path, (text, tags)) in enumerate(notes.items())
+    ]
+    return docs, [c for d in docs for c in chunk_document(d, whitespace_token_count)]
+
+
+def test_tags_are_stored_per_passage_and_filter_inside_the_search(tmp_path: Path) -> None:
+    docs, chunks = tagged_corpus()
+    folder = tmp_path / ".notesqa"
+    with NotesStore.build(folder, docs, chunks, unit_rows(len(chunks)), MANIFEST) as store:
+        sources = {i: c.source for i, c in enumerate(store.chunks())}
+
+        def matching(*tags: str) -> set[str]:
+            return {sources[int(i)] for i in store.ids_matching(tags=tags)}
+
+        assert store.chunks()[0].tags == ("ML/optim", "exam")  # the note's order and spelling
+        assert matching("exam") == {"exam/adam.md", "bio/cells.md"}
+        assert matching("#ml") == matching("ml/optim/") == {"exam/adam.md"}  # nested, any case
+        assert matching("ml/opt") == set()  # a tag is matched whole, not as a prefix
+        assert matching("exam", "bio") == {"bio/cells.md"}  # every tag given
+        assert matching("more_coffee") == {"misc/todo.md"}
+        assert matching("moreXcoffee") == set()  # "_" is no LIKE wildcard here
+        assert store.tags() == [("exam", 2), ("bio", 1), ("ML/optim", 1), ("more_coffee", 1)]
+        with pytest.raises(ValueError, match="empty tag"):
+            store.ids_matching(tags=["#"])
+        # the keyword index sees the note title and heading path before each passage
+        assert store.chunks()[0].keyword_text.startswith("Adam\n\n# Adam")
+
+
+def test_an_index_written_before_tags_and_context_still_opens(built) -> None:
+    folder, _, chunks, vectors = built
+    conn = sqlite3.connect(folder / "notes.sqlite")
+    conn.execute("DROP TABLE passage_tags")
+    conn.execute("ALTER TABLE chunks DROP COLUMN context")
+    conn.commit()
+    conn.close()
+    with NotesStore.open(folder) as store:
+        assert [c.text for c in store.chunks()] == [c.text for c in chunks]
+        assert {c.context for c in store.chunks()} == {""}
+        assert store.tags() == [] and store.search(vectors[1], k=1)[0].chunk.tags == ()
+        with pytest.raises(ValueError, match="written before notesqa stored tags.*notesqa index"):
+            store.ids_matching(tags=["exam"])

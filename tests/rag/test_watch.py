@@ -62,6 +62,26 @@ def test_events_in_the_index_and_hidden_folders_are_ignored(qa):
         NotesWatcher(qa, debounce=0)
 
 
+def test_events_at_ignored_paths_and_at_files_that_are_not_notes_do_not_wake_it(qa):
+    notes = qa.notes_dir
+    (notes / ".notesqaignore").write_text("drafts/\n*.log.md\n!drafts/keep.md\n")
+    (notes / "sub").mkdir(exist_ok=True)
+    (notes / "sub" / ".gitignore").write_text("build/\n")
+    watcher = NotesWatcher(qa)
+    assert not watcher.is_relevant(str(notes / "drafts" / "idea.md"))
+    assert not watcher.is_relevant(str(notes / "drafts"), is_dir=True)
+    assert not watcher.is_relevant(str(notes / "run.log.md"))
+    assert not watcher.is_relevant(str(notes / "sub" / "build" / "out.md"))
+    assert not watcher.is_relevant(str(notes / "sub" / "figure.png"))
+    assert watcher.is_relevant(str(notes / "sub" / "figures"), is_dir=True)  # may hold notes
+    assert watcher.is_relevant(str(notes / "drafts" / "keep.md"))  # brought back by "!"
+    assert watcher.is_relevant(str(notes / "build" / "out.md"))  # sub/.gitignore only in sub/
+    watcher.notice(str(notes / "drafts" / "idea.md"))
+    assert not watcher._wake.is_set()
+    watcher.notice(str(notes / "lecture.md"))
+    assert watcher._wake.is_set()
+
+
 def test_a_failed_update_is_reported_and_watching_goes_on(qa, monkeypatch):
     errors = []
     watcher = NotesWatcher(qa, on_error=errors.append)
