@@ -20,6 +20,7 @@ import textwrap
 from app.batch import run_batch
 from app.errors import EXPECTED_ERRORS, error_message, quiet_libraries
 from app.serve import LOCALHOST, cmd_app
+from app.stats import cmd_stats
 from embedder.windows import WindowConfig
 from rag.modes import DEFAULT_MODE, HYBRID_DENSE_WEIGHT, MODES
 from rag.option_types import (
@@ -206,39 +207,6 @@ def cmd_search(args) -> int:
         place = where(root, hit.source, hit.line, hit.column, hit.start, hit.end)
         print(f"{rank}. [{hit.score:.3f}] {place}{heading}{tags}")
         print(textwrap.indent(textwrap.fill(" ".join(hit.text.split())[:300], 96), "   "))
-    return 0
-
-
-def _files(count: int) -> str:
-    return f"{count} file" if count == 1 else f"{count} files"
-
-
-def cmd_stats(args) -> int:
-    from rag.pipeline import resolve_index_dir
-    from rag.store import NotesStore
-
-    with NotesStore.open(resolve_index_dir(args.index)) as store:
-        stats = store.stats()
-        stats["tags"] = dict(store.tags())  # tag -> notes with it
-        if args.files:
-            indexed = [{"path": d["path"], "passages": d["num_chunks"]} for d in store.documents()]
-            skipped = [{"path": p, "reason": r} for p, r in store.skipped()]
-    if args.json:
-        if args.files:
-            stats = {**stats, "indexed_files": indexed, "skipped_files": skipped}
-        print_json(stats)
-        return 0
-    for key, value in stats.items():
-        if key == "tags":
-            value = ", ".join(f"#{tag} ({count})" for tag, count in value.items()) or "none"
-        print(f"{key:>15}: {value}")
-    if args.files:
-        print(f"\nindexed ({_files(len(indexed))}):")
-        for item in indexed:
-            print(f"  {item['path']}  ({item['passages']} passages)")
-        print(f"skipped ({_files(len(skipped))}):")
-        for item in skipped:
-            print(f"  {item['path']}: {item['reason']}")
     return 0
 
 

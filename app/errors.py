@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 
 
 def quiet_libraries() -> None:
-    """No per-load progress bars or warnings from transformers: the CLI prints its own lines."""
+    """No per-load progress bars or warnings from transformers: the CLI prints its own lines.
+
+    Said through the environment, which transformers reads when it is imported, so a command
+    that never needs transformers (``ask`` on the ONNX runtime) does not import it to quiet it.
+    """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from transformers.utils import logging as hf_logging
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:  # already imported: tell it directly
+        from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
 
 
 def error_message(err: BaseException) -> str:

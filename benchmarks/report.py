@@ -210,6 +210,30 @@ def throughput_rows(r: dict) -> list[Row]:
     ]
 
 
+def speed_rows(r: dict) -> list[Row]:
+    def both(*keys):
+        return _get(r, "onnx", *keys), _get(r, "torch", *keys)
+
+    cold, cold_torch = both("cold_ask_s")
+    p50, p50_torch = both("squad", "ask_ms", "p50")
+    index, index_torch = both("squad", "index_passages_per_s")
+    cost = _get(r, "compare", "cost_points") or {}
+    return [
+        Row("cold `notesqa ask` s (ONNX), lower is better", cold, "torch", cold_torch),
+        Row("warm ask p50 ms (ONNX), lower is better", p50, "torch", p50_torch),
+        Row("index passages/s (ONNX)", index, "torch", index_torch, True),
+        Row(
+            "cost in points: SQuAD F1 / reader F1 / hybrid R@5",
+            f"{cost.get('squad_f1')} / {cost.get('squad_reader_f1')} / "
+            f"{cost.get('squad_hybrid_recall@5')}",
+        ),
+        Row(
+            "cost in points: notes_dev F1 / hybrid R@5",
+            f"{cost.get('notes_dev_has_ans_f1')} / {cost.get('notes_dev_hybrid_recall@5')}",
+        ),
+    ]
+
+
 SQUAD_V1, SQUAD_V2 = "squad/dev-v1.1.json.gz", "squad/dev-v2.0.json.gz"
 HEADLINE = [
     Headline(
@@ -259,6 +283,14 @@ HEADLINE = [
          "--json"],
         [SQUAD_V1],
         reader_rows,
+    ),
+    Headline(
+        "speed",
+        "ONNX int8 (the default runtime) against torch, each in its own process: cold ask, "
+        "warm ask on 300 SQuAD questions over 8 articles, indexing, and the quality it costs",
+        [f"{BENCH}/speed.py", "--data", "{data}"],
+        [SQUAD_V1, "notes_dev/questions.jsonl", "notes_dev/notes"],
+        speed_rows,
     ),
     Headline(
         "pretrain_throughput",

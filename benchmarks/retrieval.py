@@ -14,6 +14,11 @@ In one run, on the same machine:
   tokens (the notes index's default, ``embedder.windows``) and is scored over all its vectors
   (``rag.window_scores.soft_best``), as ``notesqa index`` stores and searches passages; the peer gets
   the same windows, so the comparison stays fair;
+* notes_dev (12 D2L chapters in their Markdown source, 75 answerable questions) through the
+  product: indexed by ``NotesQA`` and searched in the dense, bm25 and hybrid modes, Recall@1/5/20
+  and MRR@10 with ``benchmarks/notes_qa.py``'s lenient (a passage of the file holding an answer)
+  and strict (holding the evidence) relevance: the fusion is chosen on this and SQuAD dev together
+  (``benchmarks/tuning/notes_fusion.py``);
 * STS Benchmark test: Spearman x 100 of cosine similarity against the gold scores;
 * encode throughput: passages/s over the 2,067 dev paragraphs with 2 threads (the timed
   encoding of the paragraphs' own vectors, after a warm-up).
@@ -25,6 +30,7 @@ Example:
     $ python benchmarks/retrieval.py --data ../shared/data
     {"squad_dev": {"ours": {"recall@1": ...}, "bm25": ..., "minilm": ..., "hybrid": ...,
                    "ours_windows": ..., "minilm_windows": ..., "hybrid_windows": ...},
+     "notes_dev": {"dense": {"lenient": ..., "strict": ...}, "bm25": ..., "hybrid": ...},
      "stsb_test_spearman": {"ours": ..., "minilm": ...},
      "encode_per_s": {"ours": ..., "minilm": ...}}
 """
@@ -206,6 +212,27 @@ def sts_spearman(embedder: Embedder, path: Path) -> float:
     return float(spearmanr((a * b).sum(axis=1), gold).statistic * 100)
 
 
+def notes_dev_block(data: Path, model: str | None, windows: WindowConfig) -> dict:
+    """notes_dev through the product: its 12 chapters indexed by ``NotesQA`` (chunking, passage
+    context, token windows), its 75 answerable questions searched in each mode; Recall@1/5/20 and
+    MRR@10 for the ``lenient`` and ``strict`` relevance of ``benchmarks/notes_qa.py``."""
+    import tempfile
+
+    from benchmarks.notes_qa import lenient_flags, notes_dev_task, retrieval_block, strict_flags
+    from rag.pipeline import NotesQA
+
+    with tempfile.TemporaryDirectory(prefix="notesqa-retrieval-") as tmp:
+        folder = Path(tmp) / "notes"
+        task = notes_dev_task(data / "notes_dev", folder, 0, 0)
+        qa = NotesQA.open(folder, embedder=model, windows=windows)
+        qa.index(progress=False)
+        answerable = [q for q in task.questions if q["answers"]]
+        criteria = {"lenient": lenient_flags, "strict": strict_flags}
+        block = retrieval_block(qa, answerable, criteria)
+        qa.close()
+    return {**block, "questions": len(answerable)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DATA), help="the shared data folder (%(default)s)")
@@ -260,6 +287,7 @@ def main() -> None:
             "ours": round(sts_spearman(ours, data / "stsbenchmark" / "sts-test.csv"), 2),
             "minilm": round(sts_spearman(minilm, data / "stsbenchmark" / "sts-test.csv"), 2),
         },
+        "notes_dev": notes_dev_block(data, args.model, windows),
         "encode_per_s": {name: round(rate, 1) for name, rate in encode_per_s.items()},
         "questions": len(questions),
         "paragraphs": len(paragraphs),

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from embedder.onnx_runtime import quantized
+from embedder.onnx_runtime import runtime as choose_runtime
 from embedder.windows import WindowConfig, untruncated_tokenizer, window_spans
 
 log = logging.getLogger(__name__)
@@ -80,10 +82,15 @@ class Embedder:
         path: str | Path | None = None,
         device: str | None = None,
         truncate_dim: int | None = None,
+        runtime: str | None = None,
     ) -> Embedder:
-        """Load a sentence-transformers folder (``None`` = the shipped default embedder)."""
-        from sentence_transformers import SentenceTransformer
+        """Load a sentence-transformers folder (``None`` = the shipped default embedder).
 
+        A local folder runs on ``runtime`` (default ``NOTESQA_RUNTIME``, else ONNX: exported
+        once into a cache, see ``embedder.onnx_runtime``); a hub id, or a ``device`` other than
+        the CPU, on torch. Code that changes the model (``training.whitening``) asks for
+        ``runtime="torch"``: only then is ``model`` a ``SentenceTransformer``.
+        """
         if path is None:
             from models import default_model_path
 
@@ -100,12 +107,22 @@ class Embedder:
                     f"{folder} has no tokenizer (tokenizer.json or vocab.txt); copy the tokenizer the "
                     "model was trained with into it"
                 )
-            model = SentenceTransformer(str(folder), device=device or "cpu")
-            model.float()
+            kind = choose_runtime(runtime) if device in (None, "cpu") else "torch"
+            if kind == "torch":
+                from sentence_transformers import SentenceTransformer
+
+                model = SentenceTransformer(str(folder), device=device or "cpu")
+                model.float()
+            else:
+                from embedder.onnx_encoder import OnnxSentenceEncoder
+
+                model = OnnxSentenceEncoder.load(folder, quantize=quantized("embedder", kind))
             return cls(
                 model, name=folder.name, fingerprint=_fingerprint(folder), truncate_dim=truncate_dim
             )
         # not a local folder: a hub id such as "sentence-transformers/all-MiniLM-L6-v2"
+        from sentence_transformers import SentenceTransformer
+
         model = SentenceTransformer(str(path), device=device or "cpu")
         return cls(model, name=str(path), fingerprint="hub", truncate_dim=truncate_dim)
 
@@ -126,6 +143,12 @@ class Embedder:
     def dim(self) -> int:
         """Size of the vectors ``encode`` returns."""
         return self.truncate_dim or self._model_dim()
+
+    @property
+    def runtime(self) -> str:
+        """What runs the model: ``torch``, or ``onnx-int8`` / ``onnx-fp32``."""
+        precision = getattr(self.model, "precision", None)
+        return f"onnx-{precision}" if precision else "torch"
 
     @property
     def max_seq_length(self) -> int:
@@ -163,7 +186,8 @@ class Embedder:
         show_progress: bool = False,
         kind: str | None = None,
     ) -> np.ndarray:
-        """(n, d) float32 unit vectors; batches are sorted by length inside sentence-transformers.
+        """(n, d) float32 unit vectors; on torch in batches sorted by length (sentence-transformers),
+        on ONNX one text per run (``embedder.onnx_encoder`` says why).
 
         ``kind`` is ``"query"`` or ``"passage"``: its prompt is prepended if the model was trained
         with one. Texts longer than the model's window (``max_seq_length`` tokens) are truncated;

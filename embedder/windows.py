@@ -101,14 +101,18 @@ def window_spans(
 
 
 def untruncated_tokenizer(tokenizer):
-    """A copy of a transformers fast tokenizer's backend (``tokenizers.Tokenizer``) that never
-    truncates or pads; ``None`` for a slow tokenizer. The model's own backend may carry the
-    truncation it was trained with (a sentence-transformers save keeps it), which would cap every
-    count, and every window, at the model's window."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
+    """A copy of a transformers fast tokenizer's backend (or of a ``tokenizers.Tokenizer``)
+    that never truncates or pads; ``None`` for a slow tokenizer. The model's own backend may
+    carry the truncation it was trained with (a sentence-transformers save keeps it), which would
+    cap every count, and every window, at the model's window."""
+    from tokenizers import Tokenizer
+
+    if isinstance(tokenizer, Tokenizer):
+        backend = tokenizer
+    else:
+        backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         return None
-    from tokenizers import Tokenizer
 
     copy = Tokenizer.from_str(backend.to_str())
     copy.no_truncation()

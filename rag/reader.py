@@ -1,8 +1,9 @@
 """Extractive reader: find answer spans for a question in one or more contexts.
 
-Wraps a standard `BertForQuestionAnswering` checkpoint. Long contexts are cut into overlapping
-windows (``doc_stride``), windows are batched sorted by length, and spans are post-processed by
-``rag.spans.extract_spans`` into exact character offsets.
+Wraps a standard `BertForQuestionAnswering` checkpoint, run by torch or, by default, by
+onnxruntime (``rag.reader_runtime``; ``NOTESQA_RUNTIME`` picks, see ``embedder.onnx_runtime``).
+Long contexts are cut into overlapping windows (``doc_stride``), windows are batched sorted by
+length, and spans are post-processed by ``rag.spans.extract_spans`` into exact character offsets.
 
 Example:
     >>> reader = Reader.load()                       # the shipped reader
@@ -20,10 +21,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from transformers import AutoModelForQuestionAnswering
+from tokenizers import Tokenizer
 
+from embedder.onnx_runtime import quantized
+from embedder.onnx_runtime import runtime as choose_runtime
 from rag.calibration import Calibrator
+from rag.reader_runtime import (
+    OnnxQAModel,
+    featurize_native,
+    load_onnx_reader,
+    window_tokenizer,
+)
 from rag.spans import Span, extract_spans
 
 log = logging.getLogger(__name__)
@@ -149,23 +157,37 @@ class ReaderSettings:
 
 
 class Reader:
-    """A question-answering model plus its tokenizer and window settings."""
+    """A question-answering model plus its tokenizer and window settings.
+
+    ``model`` is a torch ``BertForQuestionAnswering`` with a transformers tokenizer, or an
+    ``OnnxQAModel`` with a ``tokenizers.Tokenizer`` (as ``Reader.load`` gives on ONNX).
+    """
 
     def __init__(
         self, model, tokenizer, settings: ReaderSettings | None = None, name: str = "reader"
     ):
-        self.model = model.eval()
+        native = isinstance(model, OnnxQAModel)
+        self.model = model if native else model.eval()
         self.tokenizer = tokenizer
         self.settings = settings or ReaderSettings()
         self.name = name
         self.calibrator: Calibrator | None = None  # answer confidence, if fitted
-        self.device = next(model.parameters()).device
+        self.device = "cpu" if native else next(model.parameters()).device
+        self.pad_token_id = model.pad_token_id if native else tokenizer.pad_token_id
+        self._windows: dict[tuple[int, int], Tokenizer] = {}  # window tokenizers by settings
+
+    @property
+    def runtime(self) -> str:
+        """What runs the model: ``torch``, or ``onnx-int8`` / ``onnx-fp32``."""
+        return f"onnx-{self.model.precision}" if isinstance(self.model, OnnxQAModel) else "torch"
 
     @classmethod
-    def load(cls, path: str | Path | None = None, device: str | None = None) -> Reader:
-        """Load a reader folder (``None`` = the shipped default)."""
-        from embedder.tokenizer_files import load_tokenizer
-
+    def load(
+        cls, path: str | Path | None = None, device: str | None = None, runtime: str | None = None
+    ) -> Reader:
+        """Load a reader folder (``None`` = the shipped default) on ``runtime`` (default
+        ``NOTESQA_RUNTIME``, else ONNX with int8 weights; torch for a ``device`` other than the
+        CPU, see ``embedder.onnx_runtime``)."""
         if path is None:
             from models import default_model_path
 
@@ -175,9 +197,18 @@ class Reader:
             raise FileNotFoundError(
                 f"no reader checkpoint at {folder} (config.json missing); pass --model DIR"
             )
-        tokenizer = load_tokenizer(folder)
-        model = AutoModelForQuestionAnswering.from_pretrained(str(folder), dtype=torch.float32)
-        model.to(device or "cpu")
+        kind = choose_runtime(runtime) if device in (None, "cpu") else "torch"
+        if kind == "torch":
+            import torch
+            from transformers import AutoModelForQuestionAnswering
+
+            from embedder.tokenizer_files import load_tokenizer
+
+            tokenizer = load_tokenizer(folder)
+            model = AutoModelForQuestionAnswering.from_pretrained(str(folder), dtype=torch.float32)
+            model.to(device or "cpu")
+        else:
+            model, tokenizer = load_onnx_reader(folder, quantize=quantized("reader", kind))
         reader = cls(model, tokenizer, ReaderSettings.load(folder), name=folder.name)
         reader.calibrator = Calibrator.load(folder)
         return reader
@@ -192,6 +223,13 @@ class Reader:
     def featurize(self, pairs: Sequence[tuple[str, str]]) -> dict:
         """Tokenise (question, context) pairs into windows with context-only offsets."""
         s = self.settings
+        if isinstance(self.tokenizer, Tokenizer):
+            key = (s.max_seq_length, s.doc_stride)
+            if key not in self._windows:
+                self._windows[key] = window_tokenizer(self.tokenizer, *key)
+            return featurize_native(
+                self.tokenizer, self._windows[key], pairs, self.question_limit()
+            )
         enc = encode_windows(
             self.tokenizer,
             [self._truncate_question(q) for q, _ in pairs],
@@ -216,32 +254,40 @@ class Reader:
             "offsets": offsets,
         }
 
-    @torch.no_grad()
+    def _forward(
+        self, ids: np.ndarray, types: np.ndarray, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(B, T) start and end logits of (B, T) int64 inputs, on either runtime."""
+        if isinstance(self.model, OnnxQAModel):
+            return self.model(ids, types, mask)
+        import torch
+
+        with torch.no_grad():
+            out = self.model(
+                input_ids=torch.from_numpy(ids).to(self.device),
+                token_type_ids=torch.from_numpy(types).to(self.device),
+                attention_mask=torch.from_numpy(mask).to(self.device),
+            )
+        return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
+
     def logits(self, features: dict) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Start/end logits per window, batched by length (longest first) for speed."""
         n = len(features["input_ids"])
         order = sorted(range(n), key=lambda i: -len(features["input_ids"][i]))
         starts: list[np.ndarray] = [None] * n  # type: ignore[list-item]
         ends: list[np.ndarray] = [None] * n  # type: ignore[list-item]
-        pad = self.tokenizer.pad_token_id
         for b in range(0, n, self.settings.batch_size):
             idx = order[b : b + self.settings.batch_size]
             width = max(len(features["input_ids"][i]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)  # (B, T)
-            types = torch.zeros((len(idx), width), dtype=torch.long)  # (B, T)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)  # (B, T)
+            ids = np.full((len(idx), width), self.pad_token_id, dtype=np.int64)  # (B, T)
+            types = np.zeros((len(idx), width), dtype=np.int64)  # (B, T)
+            mask = np.zeros((len(idx), width), dtype=np.int64)  # (B, T)
             for row, i in enumerate(idx):
                 length = len(features["input_ids"][i])
-                ids[row, :length] = torch.tensor(features["input_ids"][i])
-                types[row, :length] = torch.tensor(features["token_type_ids"][i])
+                ids[row, :length] = features["input_ids"][i]
+                types[row, :length] = features["token_type_ids"][i]
                 mask[row, :length] = 1
-            out = self.model(
-                input_ids=ids.to(self.device),
-                token_type_ids=types.to(self.device),
-                attention_mask=mask.to(self.device),
-            )
-            start_logits = out.start_logits.float().cpu().numpy()  # (B, T)
-            end_logits = out.end_logits.float().cpu().numpy()  # (B, T)
+            start_logits, end_logits = self._forward(ids, types, mask)  # (B, T) each
             for row, i in enumerate(idx):
                 length = len(features["input_ids"][i])
                 starts[i] = start_logits[row, :length]

@@ -58,7 +58,7 @@ def convex_fusion(
 
     Example:
         >>> convex_fusion([(7, 0.9), (3, 0.5), (5, 0.1)], [(3, 12.0), (9, 4.0)], k=3)
-        [(3, 0.825), (7, 0.35), (9, 0.0)]
+        [(3, 0.85), (7, 0.3), (9, 0.0)]
     """
     if not 0.0 <= dense_weight <= 1.0:
         raise ValueError(f"dense_weight must lie in [0, 1], got {dense_weight}")

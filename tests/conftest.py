@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -130,6 +131,15 @@ def make_squad(path: Path, n_paragraphs: int = 60, seed: int = 1) -> Path:
         data.append({"title": f"T{i}", "paragraphs": [{"context": context, "qas": qas}]})
     path.write_text(json.dumps({"version": "1.1", "data": data}))
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory) -> Path:
+    """The ONNX exports of the tiny models (``embedder.onnx_runtime``) go to a session folder,
+    never to the user's ~/.cache (subprocesses inherit it)."""
+    folder = tmp_path_factory.mktemp("onnx-cache")
+    os.environ["NOTESQA_CACHE"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

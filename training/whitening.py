@@ -114,7 +114,7 @@ def whiten_embedder(
         raise ValueError(
             f"{model_dir} is already whitened ({RECORD_FILE}); whiten the model it was made from"
         )
-    embedder = Embedder.load(model_dir)
+    embedder = Embedder.load(model_dir, runtime="torch")  # a SentenceTransformer to extend
     vectors = np.concatenate(
         [
             embedder.encode(batch, batch_size=batch_size, show_progress=True, kind=kind)

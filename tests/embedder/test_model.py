@@ -7,7 +7,8 @@ from embedder import Embedder
 
 @pytest.fixture(scope="module")
 def emb(tiny_embedder_dir):
-    return Embedder.load(tiny_embedder_dir)
+    """The embedder on torch (tests/embedder/test_onnx.py compares the ONNX runtime with it)."""
+    return Embedder.load(tiny_embedder_dir, runtime="torch")
 
 
 def test_encode_gives_float32_unit_vectors(emb):
@@ -21,7 +22,7 @@ def test_encode_gives_float32_unit_vectors(emb):
 
 def test_truncated_vectors_are_the_renormalised_prefix(tiny_embedder_dir, emb):
     texts = ["Where was Ada born?", "Ada was born in Oslo."]
-    small = Embedder.load(tiny_embedder_dir, truncate_dim=8)
+    small = Embedder.load(tiny_embedder_dir, truncate_dim=8, runtime="torch")
     vectors = small.encode(texts)
     assert vectors.shape == (2, 8) and small.dim == 8
     full = emb.encode(texts)[:, :8]

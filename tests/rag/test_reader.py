@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForQuestionAnswering
@@ -5,9 +6,18 @@ from transformers import AutoModelForQuestionAnswering
 from rag.reader import Reader, ReaderSettings
 
 
-@pytest.fixture(scope="module")
-def reader(tiny_reader_dir):
-    return Reader.load(tiny_reader_dir)
+@pytest.fixture(scope="module", params=["torch", "onnx-fp32"])
+def reader(request, tiny_reader_dir):
+    """The reader on torch and on ONNX (float weights: int8 is compared below)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NOTESQA_RUNTIME", request.param)
+        return Reader.load(tiny_reader_dir)
+
+
+def _load(folder, runtime: str) -> Reader:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NOTESQA_RUNTIME", runtime)
+        return Reader.load(folder)
 
 
 def test_spans_are_exact_substrings_on_non_ascii_text(reader):
@@ -96,7 +106,7 @@ def _plain_hf_best_span(folder, question: str, context: str) -> str:
 
 def test_same_best_span_as_plain_transformers_and_the_qa_pipeline(tiny_reader_dir):
     question, context = "Where was Ada Smithson born?", "Ada Smithson was born in Oslo in 1850."
-    ours = Reader.load(tiny_reader_dir).read(question, [context])[0][0][0].text
+    ours = _load(tiny_reader_dir, "torch").read(question, [context])[0][0][0].text
     assert ours == _plain_hf_best_span(tiny_reader_dir, question, context)
     from transformers.pipelines import SUPPORTED_TASKS
 
@@ -116,3 +126,63 @@ def test_relevance_is_the_best_span_score_above_the_null_score(reader):
     for score, (spans, null) in zip(relevance, reader.read(question, contexts), strict=True):
         assert score == pytest.approx(spans[0].score - null, abs=1e-4)
     assert reader.relevance([]).shape == (0,)
+
+
+PAIRS = [
+    ("Where was Zoë Müller born?", "Zoë Müller was born in São Paulo in 1901. Ελληνικά 🙂 café."),
+    (
+        "What is mentioned?",
+        " ".join(f"Sentence {i} mentions Lisbon and {i * 7} boats." for i in range(30)),
+    ),
+    ("Which " + " ".join(f"harbour{i}" for i in range(60)) + " had boats?", "Boats in Oslo."),
+    ("Who?", ""),
+]
+
+
+@pytest.mark.parametrize("max_seq_length, doc_stride", [(128, 64), (48, 16)])
+def test_native_windows_are_the_transformers_windows(tiny_reader_dir, max_seq_length, doc_stride):
+    settings = ReaderSettings(max_seq_length=max_seq_length, doc_stride=doc_stride)
+    hf = _load(tiny_reader_dir, "torch")
+    native = _load(tiny_reader_dir, "onnx")
+    assert not isinstance(native.tokenizer, type(hf.tokenizer))
+    want = Reader(hf.model, hf.tokenizer, settings).featurize(PAIRS)
+    got = Reader(native.model, native.tokenizer, settings).featurize(PAIRS)
+    assert got == want
+
+
+def _squad_pairs(data_dir, limit=40):
+    import json
+
+    data = json.loads((data_dir / "squad-dev.json").read_text())["data"]
+    return [
+        (qa["question"], para["context"])
+        for article in data
+        for para in article["paragraphs"]
+        for qa in para["qas"]
+    ][:limit]
+
+
+def test_onnx_logits_and_answers_match_torch(tiny_reader_dir, data_dir):
+    pairs = _squad_pairs(data_dir)
+    torch_reader = _load(tiny_reader_dir, "torch")
+    features = torch_reader.featurize(pairs)
+    want_start, want_end = torch_reader.logits(features)
+    want = [spans[0].text for spans, _ in torch_reader.read_pairs(pairs)]
+    for runtime, atol, agree in (("onnx-fp32", 1e-3, 1.0), ("onnx", 0.5, 0.9)):
+        onnx_reader = _load(tiny_reader_dir, runtime)
+        assert onnx_reader.runtime == {"onnx": "onnx-int8", "onnx-fp32": "onnx-fp32"}[runtime]
+        start, end = onnx_reader.logits(features)
+        error = max(
+            float(np.abs(a - b).max())
+            for a, b in zip(start + end, want_start + want_end, strict=True)
+        )
+        assert error < atol, runtime
+        got = [spans[0].text for spans, _ in onnx_reader.read_pairs(pairs)]
+        assert np.mean([g == w for g, w in zip(got, want, strict=True)]) >= agree, runtime
+
+
+def test_reader_runtime_torch_still_works(tiny_reader_dir):
+    reader = _load(tiny_reader_dir, "torch")
+    assert isinstance(reader.model, torch.nn.Module) and reader.runtime == "torch"
+    ((spans, _),) = reader.read("Where was Ada born?", ["Ada Smithson was born in Oslo."])
+    assert spans

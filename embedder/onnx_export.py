@@ -1,0 +1,197 @@
+"""Export a model to ONNX once (with torch), check the export, and quantise its weights to int8.
+
+Only ``embedder.onnx_runtime.cached_export`` calls this, the first time a model is run with the
+ONNX runtime; it is the one place the ONNX path imports torch. The legacy TorchScript exporter
+(``dynamo=False``) traces BERT with eager attention (the SDPA mask builder would bake the traced
+batch's shape into the graph); every export is checked against torch on a batch of another shape
+before it is kept. Quantisation is onnxruntime's dynamic int8 (weights int8 per output channel,
+activations quantised on the fly), which on a CPU with VNNI runs the matrix products in int8.
+
+Example:
+    >>> settings = write_embedder_export(Path("models/embedder"), out, quantize=True)  # doctest: +SKIP
+    >>> sorted(p.name for p in out.iterdir())                               # doctest: +SKIP
+    ['model.onnx', 'tokenizer.json']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from embedder.onnx_runtime import MODEL_FILE, TOKENIZER_FILE, session
+
+log = logging.getLogger(__name__)
+
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+OPSET = 17
+
+
+def eager_attention(model: torch.nn.Module) -> None:
+    """Switch a transformers model to eager attention, which traces with dynamic shapes."""
+    setter = getattr(model, "set_attn_implementation", None)
+    if setter is not None:
+        setter("eager")
+    elif hasattr(model, "config"):
+        model.config._attn_implementation = "eager"
+
+
+def example_batch(vocab_size: int, batch: int, length: int, seed: int = 0) -> dict:
+    """Random (batch, length) ids with the last row half padded, as int64 numpy arrays."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, vocab_size, size=(batch, length), dtype=np.int64)  # (B, T)
+    mask = np.ones_like(ids)  # (B, T)
+    mask[-1, length // 2 :] = 0
+    ids[mask == 0] = 0
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+def _check(module: torch.nn.Module, path: Path, batch: dict, atol: float) -> None:
+    """Compare the exported graph with ``module`` on ``batch``; raise if they differ."""
+    with torch.no_grad():
+        expected = module(*(torch.from_numpy(batch[k]) for k in INPUTS))
+    expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+    got = session(path).run(None, batch)
+    for want, have in zip(expected, got, strict=True):
+        mask = batch["attention_mask"].astype(bool)
+        want = want.numpy()
+        # padded positions of per-token outputs are never read: compare real tokens only
+        if want.shape == mask.shape:
+            want, have = want[mask], have[mask]
+        error = float(np.abs(want - have).max())
+        if error > atol:
+            raise RuntimeError(
+                f"the ONNX export of {path.parent.name} differs from torch by {error:.2g} "
+                f"(> {atol}); run with NOTESQA_RUNTIME=torch and please report it"
+            )
+
+
+def export_module(
+    module: torch.nn.Module,
+    path: Path,
+    output_names: Sequence[str],
+    vocab_size: int,
+    per_token_outputs: bool,
+) -> None:
+    """Export ``module(input_ids, attention_mask, token_type_ids)`` with dynamic batch and length,
+    then check it against torch on a batch of another shape."""
+    module = module.eval().float()
+    batch = example_batch(vocab_size, 2, 16)
+    axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS}
+    axes.update(
+        {
+            name: {0: "batch", 1: "tokens"} if per_token_outputs else {0: "batch"}
+            for name in output_names
+        }
+    )
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            tuple(torch.from_numpy(batch[k]) for k in INPUTS),
+            str(path),
+            input_names=list(INPUTS),
+            output_names=list(output_names),
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    _check(module, path, example_batch(vocab_size, 3, 23, seed=1), atol=1e-3)
+
+
+def quantize_int8(source: Path, target: Path, keep_float: Sequence[str] = ()) -> None:
+    """Dynamic int8 quantisation of ``source``'s matrix products into ``target``, except the
+    nodes named in ``keep_float``."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(source),
+        str(target),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        op_types_to_quantize=["MatMul", "Gemm"],
+        nodes_to_exclude=list(keep_float),
+    )
+
+
+def head_nodes(path: Path, after: str = "LayerNormalization") -> list[str]:
+    """Names of the matrix products after the graph's last ``after`` node: the heads that turn
+    the encoder's output into a vector or logits, kept in float by ``quantize_int8``."""
+    import onnx
+
+    nodes = onnx.load(str(path), load_external_data=False).graph.node
+    last = max((i for i, n in enumerate(nodes) if n.op_type == after), default=-1)
+    return [n.name for n in nodes[last + 1 :] if n.op_type in ("MatMul", "Gemm")]
+
+
+@contextlib.contextmanager
+def _quiet():
+    """No tracer warnings, no advice from the quantiser (it logs on the root logger)."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def save_graph(module, folder: Path, output_names, vocab_size, per_token, quantize) -> None:
+    """``module`` as ``folder/model.onnx``: exported, checked, int8 when ``quantize``."""
+    target = folder / MODEL_FILE
+    with _quiet():
+        if not quantize:
+            export_module(module, target, output_names, vocab_size, per_token)
+            return
+        float_path = folder / "float.onnx"
+        export_module(module, float_path, output_names, vocab_size, per_token)
+        quantize_int8(float_path, target, keep_float=head_nodes(float_path))
+        float_path.unlink()
+
+
+class _SentenceGraph(torch.nn.Module):
+    """A sentence-transformers model as one graph: transformer, pooling, then the rest of its
+    modules (normalise, dense whitening, ...), from token ids to the sentence embedding."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.modules_ = torch.nn.ModuleList(list(model))
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        transformer = self.modules_[0].auto_model
+        hidden = transformer(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state  # (B, T, H)
+        features = {"token_embeddings": hidden, "attention_mask": attention_mask}
+        for module in self.modules_[1:]:
+            features = module(features)
+        return features["sentence_embedding"]  # (B, D)
+
+
+def write_embedder_export(folder: Path, out: Path, quantize: bool) -> dict:
+    """Export the sentence-transformers model in ``folder`` into ``out``; returns the settings
+    the ONNX encoder needs (window, size, prompts)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device="cpu")
+    model.float()
+    transformer = model[0].auto_model
+    eager_attention(transformer)
+    vocab = int(transformer.config.vocab_size)
+    save_graph(_SentenceGraph(model), out, ["sentence_embedding"], vocab, False, quantize)
+    (out / TOKENIZER_FILE).write_text(model.tokenizer.backend_tokenizer.to_str())
+    getter = (
+        getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    )
+    return {
+        "max_seq_length": int(model.max_seq_length),
+        "dim": int(getter()),
+        "prompts": {k: v for k, v in (getattr(model, "prompts", None) or {}).items() if v},
+        "pad_token_id": int(model.tokenizer.pad_token_id or 0),
+    }

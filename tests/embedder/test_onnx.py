@@ -1,0 +1,187 @@
+"""The ONNX runtime of the embedder: same vectors as torch, one cached export, clean fallbacks."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from embedder import Embedder, WindowConfig, onnx_runtime
+from embedder.onnx_encoder import OnnxSentenceEncoder
+from embedder.onnx_runtime import cached_export, runtime
+
+TEXTS = [
+    "Where was Ada born?",
+    "Ada Smithson was born in Oslo in 1850 and worked as a chemist for many years.",
+    "🙂",
+    "Zoë Müller collected clocks, maps and violins from every country she visited. " * 6,
+]
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A fresh, empty export cache for one test."""
+    monkeypatch.setenv("NOTESQA_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def torch_emb(tiny_embedder_dir):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NOTESQA_RUNTIME", "torch")
+        return Embedder.load(tiny_embedder_dir)
+
+
+def _load(folder, kind: str, monkeypatch) -> Embedder:
+    monkeypatch.setenv("NOTESQA_RUNTIME", kind)
+    return Embedder.load(folder)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.mark.parametrize(
+    "kind, floor, name", [("onnx", 0.99, "onnx-int8"), ("onnx-fp32", 0.9999, "onnx-fp32")]
+)
+def test_onnx_vectors_match_torch(tiny_embedder_dir, torch_emb, kind, floor, name, monkeypatch):
+    emb = _load(tiny_embedder_dir, kind, monkeypatch)
+    assert emb.runtime == name
+    assert torch_emb.runtime == "torch"
+    assert emb.identity == torch_emb.identity  # an index built by either serves both
+    assert (emb.dim, emb.max_seq_length) == (torch_emb.dim, torch_emb.max_seq_length)
+    vectors = emb.encode(TEXTS, batch_size=2)  # several batches, sorted by length
+    assert vectors.shape == (len(TEXTS), emb.dim) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert _cosines(vectors, torch_emb.encode(TEXTS)).min() > floor
+    assert emb.encode([]).shape == (0, emb.dim)
+
+
+def test_tokens_and_windows_are_the_same_on_both_runtimes(
+    tiny_embedder_dir, torch_emb, monkeypatch
+):
+    emb = _load(tiny_embedder_dir, "onnx", monkeypatch)
+    for text in TEXTS:
+        assert emb.count_tokens(text) == torch_emb.count_tokens(text)
+    config = WindowConfig(tokens=8, stride=4)
+    assert emb.token_windows(TEXTS[3], config) == torch_emb.token_windows(TEXTS[3], config)
+    vectors, owners = emb.encode_with_windows(TEXTS, config)
+    expected, expected_owners = torch_emb.encode_with_windows(TEXTS, config)
+    np.testing.assert_array_equal(owners, expected_owners)
+    assert _cosines(vectors, expected).min() > 0.99
+
+
+def test_prompts_are_prepended_as_sentence_transformers_does(
+    tiny_embedder_dir, copy_dir, monkeypatch
+):
+    folder = copy_dir(tiny_embedder_dir)
+    config_path = folder / "config_sentence_transformers.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    config["prompts"] = {"query": "query: ", "passage": "passage: "}
+    config_path.write_text(json.dumps(config))
+    want = _load(folder, "torch", monkeypatch)
+    got = _load(folder, "onnx-fp32", monkeypatch)
+    assert got.prompts == want.prompts == config["prompts"]
+    for kind in ("query", "passage", None):
+        cosines = _cosines(got.encode(TEXTS, kind=kind), want.encode(TEXTS, kind=kind))
+        assert cosines.min() > 0.9999
+    assert not np.allclose(got.encode(TEXTS[:1], kind="query"), got.encode(TEXTS[:1]))
+
+
+def test_the_export_is_made_once_and_reused(tiny_embedder_dir, cache, monkeypatch):
+    first = _load(tiny_embedder_dir, "onnx", monkeypatch)
+    exports = [p for p in cache.iterdir()]
+    assert [p.name.startswith("embedder-int8-") for p in exports] == [True]
+    assert sorted(p.name for p in exports[0].iterdir()) == [
+        "model.onnx",
+        "notesqa_onnx.json",
+        "tokenizer.json",
+    ]
+
+    def no_second_export(*args):
+        raise AssertionError("exported twice")
+
+    monkeypatch.setattr("embedder.onnx_encoder._write_export", no_second_export)
+    again = _load(tiny_embedder_dir, "onnx", monkeypatch)
+    np.testing.assert_allclose(again.encode(TEXTS), first.encode(TEXTS), atol=1e-6)
+    assert [p for p in cache.iterdir()] == exports
+
+
+def test_a_changed_model_gets_its_own_export(tiny_embedder_dir, copy_dir, cache, monkeypatch):
+    _load(tiny_embedder_dir, "onnx", monkeypatch)
+    other = copy_dir(tiny_embedder_dir)
+    (other / "tokenizer_config.json").write_text(
+        (other / "tokenizer_config.json").read_text() + "\n"
+    )
+    _load(other, "onnx", monkeypatch)
+    assert len(list(cache.iterdir())) == 2
+
+
+def test_a_failed_export_leaves_nothing_behind(tmp_path, cache):
+    def broken(folder, out, quantize):
+        (out / "model.onnx").write_bytes(b"half a model")
+        raise RuntimeError("the export broke")
+
+    with pytest.raises(RuntimeError, match="broke"):
+        cached_export(tmp_path, "embedder", broken)
+    assert list(cache.iterdir()) == []  # no final folder, no temporary one
+
+
+def test_two_processes_exporting_at_once_share_the_first_export(tmp_path, cache):
+    def write(folder, out, quantize):
+        (out / "model.onnx").write_bytes(b"mine")
+        return {}
+
+    def slower(folder, out, quantize):
+        # another process finishes its export while this one is still writing
+        cached_export(tmp_path, "embedder", write)
+        (out / "model.onnx").write_bytes(b"slower")
+        return {}
+
+    final = cached_export(tmp_path, "embedder", slower)
+    assert (final / "model.onnx").read_bytes() == b"mine"
+    assert [p.name for p in cache.iterdir()] == [final.name]
+
+
+def test_runtime_torch_still_works(tiny_embedder_dir, monkeypatch):
+    from sentence_transformers import SentenceTransformer
+
+    emb = _load(tiny_embedder_dir, "torch", monkeypatch)
+    assert isinstance(emb.model, SentenceTransformer) and emb.runtime == "torch"
+    with pytest.raises(ValueError, match="NOTESQA_RUNTIME"):
+        _load(tiny_embedder_dir, "tensorflow", monkeypatch)
+
+
+def test_without_onnxruntime_torch_runs_with_one_log_line(tiny_embedder_dir, monkeypatch, caplog):
+    real = onnx_runtime.importlib.util.find_spec
+    monkeypatch.setattr(
+        onnx_runtime.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "onnxruntime" else real(name, *a),
+    )
+    onnx_runtime._warn_fallback.cache_clear()
+    monkeypatch.delenv("NOTESQA_RUNTIME", raising=False)
+    with caplog.at_level(logging.WARNING):
+        assert runtime() == "torch"
+        emb = Embedder.load(tiny_embedder_dir)
+    assert emb.runtime == "torch"
+    assert sum("onnxruntime is not installed" in r.getMessage() for r in caplog.records) == 1
+    onnx_runtime._warn_fallback.cache_clear()
+
+
+def test_cache_location_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOTESQA_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert onnx_runtime.cache_root() == tmp_path / "notesqa" / "onnx"
+    monkeypatch.setenv("NOTESQA_CACHE", str(tmp_path / "mine"))
+    assert onnx_runtime.cache_root() == tmp_path / "mine"
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_a_vector_depends_on_its_text_alone(tiny_embedder_dir, quantize):
+    # int8 quantises activations per run: the encoder runs one text at a time, so the vectors
+    # are the same whatever else is encoded with them (an incremental index equals a rebuild)
+    encoder = OnnxSentenceEncoder.load(tiny_embedder_dir, quantize=quantize)
+    together = encoder.encode(TEXTS, batch_size=2, show_progress_bar=True)
+    alone = np.concatenate([encoder.encode([t]) for t in TEXTS])
+    np.testing.assert_array_equal(together, alone)
