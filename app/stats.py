@@ -25,6 +25,7 @@ def cmd_stats(args) -> int:
     with NotesStore.open(resolve_index_dir(args.index)) as store:
         stats = store.stats()
         stats["tags"] = dict(store.tags())  # tag -> notes with it
+        has_tags = store.has_tags
         if args.files:
             indexed = [{"path": d["path"], "passages": d["num_chunks"]} for d in store.documents()]
             skipped = [{"path": p, "reason": r} for p, r in store.skipped()]
@@ -35,7 +36,9 @@ def cmd_stats(args) -> int:
         return 0
     for key, value in stats.items():
         if key == "tags":
-            value = ", ".join(f"#{tag} ({count})" for tag, count in value.items()) or "none"
+            value = ", ".join(f"#{tag} ({count})" for tag, count in value.items()) or (
+                "none" if has_tags else "not stored by this index's notesqa; run `notesqa index`"
+            )
         print(f"{key:>15}: {value}")
     if args.files:
         print(f"\nindexed ({_files(len(indexed))}):")

@@ -164,7 +164,7 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
         for hit in qa.search(question, **{**search, "k": min(settings["k"], 3)}):
             link = source_link(qa.notes_dir, hit.source, hit.line, hit.column)
             heading = f"› {inert(hit.heading)}" if hit.heading else ""
-            tags = "".join(f" `#{inert(tag)}`" for tag in hit.tags)
+            tags = "".join(f" #{inert(tag)}" for tag in hit.tags)
             st.markdown(f"{link} {heading}{tags} · score {hit.score:.2f}")
             st.caption(inert(hit.text[:500]), unsafe_allow_html=True)
         return

@@ -185,9 +185,11 @@ class Embedder:
         batch_size: int = 64,
         show_progress: bool = False,
         kind: str | None = None,
+        groups: list[int] | None = None,
     ) -> np.ndarray:
         """(n, d) float32 unit vectors; on torch in batches sorted by length (sentence-transformers),
-        on ONNX one text per run (``embedder.onnx_encoder`` says why).
+        on ONNX one text per run, or with ``groups`` (a group id per text) the same-length texts of
+        a group per run (``embedder.onnx_encoder`` says why).
 
         ``kind`` is ``"query"`` or ``"passage"``: its prompt is prepended if the model was trained
         with one. Texts longer than the model's window (``max_seq_length`` tokens) are truncated;
@@ -204,6 +206,7 @@ class Embedder:
             if any(self.count_tokens(t) > limit for t in texts[:256]):
                 log.warning("some texts exceed %d tokens and are truncated when embedded", limit)
                 self._warned_long = True
+        grouping = {"groups": groups} if groups is not None and self.runtime != "torch" else {}
         vectors = self.model.encode(
             list(texts),
             batch_size=batch_size,
@@ -211,6 +214,7 @@ class Embedder:
             convert_to_numpy=True,
             show_progress_bar=show_progress,
             prompt_name=kind if kind in self.prompts else None,
+            **grouping,
         )  # (n, full dim)
         if self.truncate_dim:
             vectors = vectors[:, : self.truncate_dim]  # (n, truncate_dim)
@@ -252,5 +256,7 @@ class Embedder:
             pieces = [text, *self.token_windows(text, config)]
             rows.extend(pieces)
             owners.extend([i] * len(pieces))
-        vectors = self.encode(rows, batch_size=batch_size, show_progress=show_progress, kind=kind)
+        vectors = self.encode(
+            rows, batch_size=batch_size, show_progress=show_progress, kind=kind, groups=owners
+        )  # a passage's windows run together on ONNX
         return vectors, np.asarray(owners, dtype=np.int64)

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,9 @@ def _write_export(folder: Path, out: Path, quantize: bool) -> dict:
     from embedder.onnx_export import write_embedder_export  # imports torch: first load only
 
     return write_embedder_export(folder, out, quantize)
+
+
+LENGTH_BUCKET = 48  # tokens: texts of a group whose lengths share a bucket run as one batch
 
 
 class OnnxSentenceEncoder:
@@ -68,26 +72,45 @@ class OnnxSentenceEncoder:
         batch_size: int = 64,
         show_progress_bar: bool = False,
         prompt_name: str | None = None,
+        groups: Sequence[int] | None = None,
         **_ignored,
     ) -> np.ndarray:
-        """(n, d) float32 unit vectors, ``prompt_name``'s prompt prepended to every text; one
-        text per run (``batch_size`` only sizes the progress bar's steps)."""
+        """(n, d) float32 unit vectors, ``prompt_name``'s prompt prepended to every text.
+
+        Dynamic int8 quantises each run's activations with one scale, so a text's vector depends
+        on what it runs with. Without ``groups`` every text runs alone (a text always gets the same
+        vector); with ``groups`` (a group id per text, e.g. a passage and its token windows) the
+        texts of a group that have the same length run together, so a vector depends only on its
+        own group: a passage and its windows always get the same vectors, and the windows of a
+        passage run about 1.5x faster as one batch than one by one (``batch_size`` caps a batch).
+        """
         prompt = self.prompts.get(prompt_name or "", "")
         encodings = self._truncating.encode_batch([prompt + t for t in texts])
         vectors = np.zeros((len(texts), self._dim), dtype=np.float32)  # (n, d)
+        keys = groups if groups is not None else range(len(texts))
+        batches: dict[tuple[int, int], list[int]] = {}  # (group, length) -> text indices
+        for i, (key, encoding) in enumerate(zip(keys, encodings, strict=True)):
+            batches.setdefault((int(key), len(encoding.ids) // LENGTH_BUCKET), []).append(i)
         progress = None
         if show_progress_bar:
             from tqdm.auto import tqdm
 
             progress = tqdm(total=len(texts), desc="Texts")
-        for i, encoding in enumerate(encodings):
-            ids = np.asarray([encoding.ids], dtype=np.int64)  # (1, T)
-            inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-            if self._wants_types:
-                inputs["token_type_ids"] = np.zeros_like(ids)
-            vectors[i] = self.session.run(None, inputs)[0][0]  # (d,)
-            if progress is not None and (i + 1) % batch_size == 0:
-                progress.update(batch_size)
+        for members in batches.values():
+            for first in range(0, len(members), batch_size):
+                rows = members[first : first + batch_size]
+                width = max(len(encodings[i].ids) for i in rows)
+                ids = np.full((len(rows), width), self.pad_token_id, dtype=np.int64)  # (B, T)
+                mask = np.zeros((len(rows), width), dtype=np.int64)  # (B, T)
+                for row, i in enumerate(rows):
+                    ids[row, : len(encodings[i].ids)] = encodings[i].ids
+                    mask[row, : len(encodings[i].ids)] = 1
+                inputs = {"input_ids": ids, "attention_mask": mask}
+                if self._wants_types:
+                    inputs["token_type_ids"] = np.zeros_like(ids)
+                vectors[rows] = self.session.run(None, inputs)[0]  # (B, d)
+                if progress is not None:
+                    progress.update(len(rows))
         if progress is not None:
             progress.close()
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -1,7 +1,8 @@
 """Export a model to ONNX once (with torch), check the export, and quantise its weights to int8.
 
 Only ``embedder.onnx_runtime.cached_export`` calls this, the first time a model is run with the
-ONNX runtime; it is the one place the ONNX path imports torch. The legacy TorchScript exporter
+ONNX runtime; with ``rag.reader_runtime``'s reader export, the only place the ONNX path imports
+torch. The legacy TorchScript exporter
 (``dynamo=False``) traces BERT with eager attention (the SDPA mask builder would bake the traced
 batch's shape into the graph); every export is checked against torch on a batch of another shape
 before it is kept. Quantisation is onnxruntime's dynamic int8 (weights int8 per output channel,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,7 +67,7 @@ def _check(module: torch.nn.Module, path: Path, batch: dict, atol: float) -> Non
             want, have = want[mask], have[mask]
         error = float(np.abs(want - have).max())
         if error > atol:
-            raise RuntimeError(
+            raise ValueError(
                 f"the ONNX export of {path.parent.name} differs from torch by {error:.2g} "
                 f"(> {atol}); run with NOTESQA_RUNTIME=torch and please report it"
             )
@@ -128,9 +130,14 @@ def head_nodes(path: Path, after: str = "LayerNormalization") -> list[str]:
     return [n.name for n in nodes[last + 1 :] if n.op_type in ("MatMul", "Gemm")]
 
 
+_QUIET_LOCK = threading.Lock()  # one export at a time: the root logger's level is shared
+
+
 @contextlib.contextmanager
 def _quiet():
-    """No tracer warnings, no advice from the quantiser (it logs on the root logger)."""
+    """No tracer warnings, no advice from the quantiser (it logs on the root logger). Held by one
+    thread at a time, so two exports (the app and a watcher) never restore each other's level."""
+    _QUIET_LOCK.acquire()
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
@@ -140,6 +147,7 @@ def _quiet():
             yield
     finally:
         root.setLevel(level)
+        _QUIET_LOCK.release()
 
 
 def save_graph(module, folder: Path, output_names, vocab_size, per_token, quantize) -> None:

@@ -113,9 +113,16 @@ def cached_export(
     final = cache_root() / f"{kind}-{precision}-{folder_hash(folder)}"
     if (final / EXPORT_INFO).exists():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    except OSError as exc:
+        raise OSError(
+            exc.errno,
+            f"cannot write the ONNX cache at {final.parent} ({exc.strerror or exc}); set "
+            "NOTESQA_CACHE to a folder you can write, or NOTESQA_RUNTIME=torch to run without it",
+        ) from exc
     log.warning("exporting the %s to ONNX (%s) once, into %s", kind, precision, final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     try:
         settings = write(folder, tmp, quantize)
         info = {"format": EXPORT_FORMAT, "source": str(folder), "precision": precision, **settings}
@@ -140,7 +147,13 @@ def read_info(export: Path) -> dict:
 def threads() -> int:
     """Threads per model: ``$NOTESQA_THREADS``, else the cores this process may use."""
     if os.environ.get("NOTESQA_THREADS"):
-        return max(1, int(os.environ["NOTESQA_THREADS"]))
+        try:
+            return max(1, int(os.environ["NOTESQA_THREADS"]))
+        except ValueError:
+            raise ValueError(
+                f"NOTESQA_THREADS must be a whole number of threads, not "
+                f"{os.environ['NOTESQA_THREADS']!r}; unset it to use every core"
+            ) from None
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

@@ -35,10 +35,11 @@ class NotesRetriever(BaseRetriever):
     ``column`` (1-based, of ``start``; absent for an index written before positions), ``heading``,
     ``tags`` (the note's front matter and inline ``#tags``) and ``score`` (see ``rag.retrieve``
     for what it means in each mode). ``invoke(query, k=2)`` overrides ``k`` for one call and
-    ``invoke(query, tags=["exam"])`` the tag filter.
+    ``invoke(query, note_tags=["exam"])`` the tag filter. (The filter is ``note_tags``, not
+    ``tags``: LangChain's own ``tags`` label a run for callbacks and tracing.)
 
     Example:
-        >>> exam = NotesRetriever(index_dir="~/notes/.notesqa", tags=["exam"])
+        >>> exam = NotesRetriever(index_dir="~/notes/.notesqa", note_tags=["exam"])
         >>> {tag for d in exam.invoke("light reactions") for tag in d.metadata["tags"]}
         {'biology', 'exam'}
     """
@@ -53,7 +54,7 @@ class NotesRetriever(BaseRetriever):
     """Retrieval: ``hybrid`` (default, see ``rag.modes``), ``rrf``, ``bm25`` or ``dense``."""
     filter: str | None = None
     """Only files whose path matches this glob (e.g. ``"biology/*"``), applied inside the search."""
-    tags: list[str] = Field(default_factory=list)
+    note_tags: list[str] = Field(default_factory=list)
     """Only notes with every one of these tags (``"ml"`` also matches ``"ml/optim"``), applied
     inside the search."""
 
@@ -72,12 +73,12 @@ class NotesRetriever(BaseRetriever):
         *,
         run_manager: CallbackManagerForRetrieverRun,
         k: int | None = None,
-        tags: list[str] | None = None,
+        note_tags: list[str] | None = None,
         **_: Any,
     ) -> list[Document]:
         check_text("query", query)
         k = self.k if k is None else check_count("k", k)
-        tags = self.tags if tags is None else tags
+        tags = self.note_tags if note_tags is None else note_tags
         hits = self._notes().search(query, k=k, mode=self.mode, path_glob=self.filter, tags=tags)
         return [
             Document(

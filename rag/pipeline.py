@@ -197,7 +197,9 @@ class NotesQA:
         """Bring the index up to date with the notes folder, embedding only what changed.
 
         Unchanged passages keep their stored vectors (a passage is the same if its text is, and
-        the embedder is deterministic), so the result equals a full rebuild. The new index is
+        the embedder is deterministic), so the result equals a full rebuild (on the same runtime:
+        an index built on torch and updated on ONNX int8 keeps torch's vectors for unchanged
+        passages, which differ from int8's by a cosine of about 0.001). The new index is
         written beside the old one and swapped in atomically, under a lock: a crash or a kill at
         any moment leaves the previous index loadable. An index built by another embedder is
         refused unless ``rebuild``. ``on_progress(done, total)`` reports embedding progress.

@@ -271,7 +271,12 @@ class Reader:
         return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
 
     def logits(self, features: dict) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Start/end logits per window, batched by length (longest first) for speed."""
+        """Start/end logits per window, batched by length (longest first) for speed.
+
+        On ONNX int8 each run quantises its activations with one scale, so a window's logits
+        move a little with the windows batched beside it (unlike the embedder, whose vectors are
+        stored and must not, the reader's scores are read once per question): on 1,000 SQuAD
+        questions that cost 0.18 F1 against torch (``benchmarks/speed.py``)."""
         n = len(features["input_ids"])
         order = sorted(range(n), key=lambda i: -len(features["input_ids"][i]))
         starts: list[np.ndarray] = [None] * n  # type: ignore[list-item]

@@ -6,8 +6,8 @@ is why hybrid search normalises each query's scores before fusing them (``rag.re
 
 Words are lower-cased, English stopwords dropped and the rest stemmed with the Snowball English
 stemmer (PyStemmer), so "rescaled" finds "rescale" and "activations" "activation". On notes_dev
-that lifts BM25 Recall@5 from 0.800 to 0.840 and the hybrid from 0.827 to 0.893 (the study:
-``benchmarks/tuning/notes_fusion.py``). The stemmer an index was built with is saved beside it
+that lifts BM25 Recall@5 from 0.800 to 0.840 and the hybrid from 0.827 to 0.893
+(``benchmarks/notes_qa.py --notes-dev --no-reader``; docs/EXPERIMENTS.md I14). The stemmer an index was built with is saved beside it
 (``tokenizer.json``), and queries are stemmed the same way: an index written before stemming keeps
 matching unstemmed words until it is rebuilt.
 
@@ -51,7 +51,13 @@ def _stem_function(language: str | None):
     """The Snowball stemmer's ``stemWords`` for ``language`` (``None``: no stemming)."""
     if language is None:
         return None
-    import Stemmer
+    try:
+        import Stemmer
+    except ImportError:
+        raise ImportError(
+            "the keyword index stems words with PyStemmer, which is not installed; run "
+            "`pip install PyStemmer` (or reinstall notesqa: `pip install -e .`)"
+        ) from None
 
     return Stemmer.Stemmer(language).stemWords
 

@@ -351,7 +351,6 @@ class NotesStore:
         heading path contains ``heading`` (case-insensitive) and whose note has every one of
         ``tags`` (case-insensitive, ``#`` optional; ``ml`` also matches the nested ``ml/optim``,
         as Obsidian's tag search does); used to filter *inside* searches."""
-        tags = [tag.strip().lstrip("#").strip("/") for tag in tags]
         if tags and not self.has_tags:
             raise ValueError(
                 f"the index at {self.folder} was written before notesqa stored tags; run "
@@ -369,7 +368,8 @@ class NotesStore:
 
     def tags(self) -> list[tuple[str, int]]:
         """``(tag, number of notes)`` of every tag in the index, most used first, then by name;
-        spellings that differ only in case count as one (the first one seen is shown).
+        spellings that differ only in case count as one (the smallest spelling is shown, ``ML``
+        before ``ml``).
 
         Example::
 

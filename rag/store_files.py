@@ -56,9 +56,10 @@ CREATE INDEX chunks_document_id ON chunks(document_id);
 CREATE TABLE passage_tags (
     chunk_id INTEGER NOT NULL REFERENCES chunks(id),
     position INTEGER NOT NULL,
-    tag TEXT NOT NULL
+    tag TEXT NOT NULL,
+    tag_key TEXT NOT NULL
 );
-CREATE INDEX passage_tags_tag ON passage_tags(tag COLLATE NOCASE);
+CREATE INDEX passage_tags_key ON passage_tags(tag_key);
 CREATE INDEX passage_tags_chunk ON passage_tags(chunk_id, position);
 CREATE TABLE vectors (
     id INTEGER PRIMARY KEY,
@@ -70,15 +71,17 @@ CREATE TABLE skipped (
 );
 """
 # line, col: 1-based position of a chunk's start (rag.locations); context: the title and heading
-# path the chunk was embedded and keyword-indexed with (rag.passage_context); passage_tags: the
+# path the chunk was keyword-indexed with (rag.passage_context); passage_tags: the
 # tags of each chunk's note, in the note's order. All added without a format bump: older notesqa
 # versions ignore them, and an index written before them reads NULL, "" and no tags
 # (``chunk_select``) until the next `notesqa index` rewrites it.
+# tag_key is the tag casefolded in Python (SQLite's NOCASE and lower() fold ASCII only), so
+# "Été" and "été" are one tag.
 TAG_SEPARATOR = "\x1f"  # joins a chunk's tags in one column of a select (no tag holds it)
 CHUNK_SELECT = (
     'SELECT c.id, d.path, c.start, c."end", c.text, c.heading, c.line, c.col, c.context, '
-    "(SELECT group_concat(tag, char(31)) FROM "
-    "(SELECT tag FROM passage_tags t WHERE t.chunk_id = c.id ORDER BY t.position)) "
+    "(SELECT group_concat(t.position || ':' || t.tag, char(31)) FROM passage_tags t "
+    "WHERE t.chunk_id = c.id) "
     "FROM chunks c JOIN documents d ON d.id = c.document_id"
 )
 
@@ -101,8 +104,8 @@ def chunk_select(conn: sqlite3.Connection) -> str:
 
 TAG_COUNTS = (  # (tag, notes with it), spellings that differ in case as one, most used first
     "SELECT min(t.tag), COUNT(DISTINCT c.document_id) FROM passage_tags t "
-    "JOIN chunks c ON c.id = t.chunk_id GROUP BY lower(t.tag) "
-    "ORDER BY COUNT(DISTINCT c.document_id) DESC, lower(t.tag)"
+    "JOIN chunks c ON c.id = t.chunk_id GROUP BY t.tag_key "
+    "ORDER BY COUNT(DISTINCT c.document_id) DESC, t.tag_key"
 )
 
 
@@ -111,7 +114,7 @@ def chunk_filter(
 ) -> tuple[list[str], tuple]:
     """``(conditions, parameters)`` for ``CHUNK_SELECT``'s WHERE: the file path matches
     ``path_glob`` (GLOB), the heading path contains ``heading`` (any case), and the chunk has
-    every tag of ``tags`` (any case, ``ml`` also matching ``ml/...``; ``#`` already stripped).
+    every tag of ``tags`` (compared by ``tag_key``: any case, ``ml`` also matching ``ml/...``).
 
     Example:
         >>> chunk_filter("bio/*", None, [])
@@ -125,20 +128,39 @@ def chunk_filter(
         where.append("lower(c.heading) LIKE ?")
         params.append(f"%{heading.lower()}%")
     for tag in tags:
-        if not tag:
+        if not tag_key(tag):
             raise ValueError("an empty tag was given; pass a tag such as --tag exam")
+        key = tag_key(tag)
         where.append(
             "EXISTS (SELECT 1 FROM passage_tags t WHERE t.chunk_id = c.id AND "
-            "(t.tag = ? COLLATE NOCASE OR t.tag LIKE ? ESCAPE '\\'))"
+            "(t.tag_key = ? OR substr(t.tag_key, 1, ?) = ?))"
         )
-        escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params.extend([tag, f"{escaped}/%"])
+        params.extend([key, len(key) + 1, f"{key}/"])
     return where, tuple(params)
 
 
+def tag_key(tag: str) -> str:
+    """How tags compare: casefolded, ``#`` and surrounding ``/`` dropped.
+
+    Example:
+        >>> tag_key("#Été/Cours/")
+        'été/cours'
+    """
+    return tag.strip().lstrip("#").strip("/").casefold()
+
+
 def split_tags(joined: str | None) -> tuple[str, ...]:
-    """The tags of a chunk as ``CHUNK_SELECT`` joins them (``None``: no tags)."""
-    return tuple(joined.split(TAG_SEPARATOR)) if joined else ()
+    """The tags of a chunk as ``CHUNK_SELECT`` joins them (``position:tag``, any order; ``None``:
+    no tags), in the note's order.
+
+    Example:
+        >>> split_tags("1:exam\x1f0:ml/optim")
+        ('ml/optim', 'exam')
+    """
+    if not joined:
+        return ()
+    pairs = (item.split(":", 1) for item in joined.split(TAG_SEPARATOR))
+    return tuple(tag for _, tag in sorted(((int(p), t) for p, t in pairs), key=lambda x: x[0]))
 
 
 def check_vector_chunks(vector_chunks: np.ndarray | None, num_vectors: int, num_chunks: int):
@@ -261,8 +283,12 @@ def write_sqlite(
             ],
         )
         conn.executemany(
-            "INSERT INTO passage_tags (chunk_id, position, tag) VALUES (?, ?, ?)",
-            [(i, j, tag) for i, c in enumerate(chunks) for j, tag in enumerate(c.tags)],
+            "INSERT INTO passage_tags (chunk_id, position, tag, tag_key) VALUES (?, ?, ?, ?)",
+            [
+                (i, j, tag, tag_key(tag))
+                for i, c in enumerate(chunks)
+                for j, tag in enumerate(c.tags)
+            ],
         )
         conn.executemany(
             "INSERT INTO vectors (id, chunk_id) VALUES (?, ?)",

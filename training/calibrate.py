@@ -84,7 +84,7 @@ def calibrate_reader(
 ) -> dict:
     """Fit and save the calibration of the multi-passage reader in ``reader_dir``; returns a
     report with the chosen ``mu`` and ``min_confidence`` and the held-out ECE and F1."""
-    reader = Reader.load(reader_dir)
+    reader = Reader.load(reader_dir, runtime="torch")  # fitted on the logits as trained
     if not reader.settings.multi_passage:
         raise ValueError(
             f"{reader_dir} is not a multi-passage reader; train one with "

@@ -10,14 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 
+from embedder.onnx_runtime import RUNTIMES
 from rag.option_types import model_folder, non_negative_int, positive_int, print_json
+
+
+def _add_runtime_option(p) -> None:
+    p.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="torch",
+        help="what runs the model: torch (default: the model as trained, as the model card "
+        "measured it) or the ONNX runtimes that notesqa ask uses (embedder.onnx_runtime)",
+    )
 
 
 def run_eval_squad(args) -> int:
     from rag.reader import Reader
     from training.reader import evaluate_reader
 
-    reader = Reader.load(args.model)
+    reader = Reader.load(args.model, runtime=args.runtime)
     overrides = {"max_seq_length": args.max_seq_length, "doc_stride": args.doc_stride}
     reader.settings = dataclasses.replace(
         reader.settings, **{k: v for k, v in overrides.items() if v is not None}
@@ -49,6 +60,7 @@ def add_eval_squad(evaluate) -> None:
         type=positive_int,
         help="overlap of those windows, in tokens (default: the reader's)",
     )
+    _add_runtime_option(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_eval_squad)
 
@@ -57,7 +69,8 @@ def run_eval_retrieval(args) -> int:
     from embedder import Embedder
     from training.biencoder import evaluate_retrieval
 
-    scores = evaluate_retrieval(Embedder.load(args.model, truncate_dim=args.dim), args.data)
+    embedder = Embedder.load(args.model, truncate_dim=args.dim, runtime=args.runtime)
+    scores = evaluate_retrieval(embedder, args.data)
     if args.json:
         return print_json(scores)
     for key, value in scores.items():
@@ -76,6 +89,7 @@ def add_eval_retrieval(evaluate) -> None:
         type=positive_int,
         help="keep the first DIM components of each vector (Matryoshka-trained embedders)",
     )
+    _add_runtime_option(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_eval_retrieval)
 

@@ -50,7 +50,7 @@ def test_onnx_vectors_match_torch(tiny_embedder_dir, torch_emb, kind, floor, nam
     assert torch_emb.runtime == "torch"
     assert emb.identity == torch_emb.identity  # an index built by either serves both
     assert (emb.dim, emb.max_seq_length) == (torch_emb.dim, torch_emb.max_seq_length)
-    vectors = emb.encode(TEXTS, batch_size=2)  # several batches, sorted by length
+    vectors = emb.encode(TEXTS, batch_size=2)  # one text per run
     assert vectors.shape == (len(TEXTS), emb.dim) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     assert _cosines(vectors, torch_emb.encode(TEXTS)).min() > floor
@@ -185,3 +185,16 @@ def test_a_vector_depends_on_its_text_alone(tiny_embedder_dir, quantize):
     together = encoder.encode(TEXTS, batch_size=2, show_progress_bar=True)
     alone = np.concatenate([encoder.encode([t]) for t in TEXTS])
     np.testing.assert_array_equal(together, alone)
+
+
+def test_an_unwritable_cache_says_how_to_go_on(tiny_embedder_dir, tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("NOTESQA_CACHE", str(blocked / "onnx"))
+    with pytest.raises(OSError, match="NOTESQA_CACHE to a folder you can write.*NOTESQA_RUNTIME"):
+        _load(tiny_embedder_dir, "onnx", monkeypatch)
+    monkeypatch.setenv("NOTESQA_THREADS", "two")
+    with pytest.raises(ValueError, match="NOTESQA_THREADS must be a whole number"):
+        from embedder.onnx_runtime import threads
+
+        threads()

@@ -93,8 +93,22 @@ def test_encode_with_windows_puts_each_passage_before_its_windows(emb):
     whole = emb.encode(texts, kind="passage")
     firsts = [owners.tolist().index(i) for i in range(3)]
     np.testing.assert_allclose(vectors[firsts], whole, atol=1e-5)
-    windows = emb.encode(emb.token_windows(TEXT, config), kind="passage")
-    np.testing.assert_allclose(vectors[firsts[1] + 1 : firsts[2]], windows, atol=1e-5)
+    pieces = emb.token_windows(TEXT, config)
+    # a passage's windows run as one group (one batch on ONNX): exactly as encoded together ...
+    together = emb.encode(pieces, kind="passage", groups=[0] * len(pieces))
+    np.testing.assert_allclose(vectors[firsts[1] + 1 : firsts[2]], together, atol=1e-5)
+    # ... and, int8 activations aside, as encoded one by one
+    alone = emb.encode(pieces, kind="passage")
+    assert np.min(np.sum(vectors[firsts[1] + 1 : firsts[2]] * alone, axis=1)) > 0.99
     plain, one_each = emb.encode_with_windows(texts, WindowConfig(tokens=0))
     assert one_each.tolist() == [0, 1, 2]
     np.testing.assert_allclose(plain, whole, atol=1e-5)
+
+
+def test_a_passages_vectors_do_not_depend_on_the_other_passages(emb):
+    """Incremental indexing keeps unchanged passages' stored vectors: they must be what a full
+    rebuild would compute, whatever else is embedded beside them (int8 runs included)."""
+    config = WindowConfig(tokens=8, stride=4)
+    alone, _ = emb.encode_with_windows([TEXT], config)
+    mixed, owners = emb.encode_with_windows(["Oslo is a city.", TEXT, TEXT[::-1]], config)
+    np.testing.assert_array_equal(mixed[owners == 1], alone)

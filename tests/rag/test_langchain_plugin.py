@@ -118,17 +118,22 @@ def test_the_tag_filter_keeps_only_tagged_notes_and_documents_carry_their_tags(
     notes_index, tiny_embedder_dir
 ):
     people = NotesRetriever(
-        index_dir=str(notes_index), embedder=str(tiny_embedder_dir), k=4, tags=["people"]
+        index_dir=str(notes_index), embedder=str(tiny_embedder_dir), k=4, note_tags=["people"]
     )
     docs = people.invoke("Where was Ada Smithson born?")
     # "people" matches the nested people/pilots too; Ada and the places have no tag
     assert {d.metadata["source"] for d in docs} == {"boris.md", "more/greta.md"}
     assert {tuple(d.metadata["tags"]) for d in docs} == {("people",), ("people/pilots",)}
-    pilots = people.invoke("Where was Ada Smithson born?", tags=["#People/Pilots"])
+    pilots = people.invoke("Where was Ada Smithson born?", note_tags=["#People/Pilots"])
     assert {d.metadata["source"] for d in pilots} == {"more/greta.md"}
     untagged = NotesRetriever(index_dir=str(notes_index), embedder=str(tiny_embedder_dir), k=8)
     assert {d.metadata["source"] for d in untagged.invoke("born")} >= {"ada.md", "boris.md"}
-    assert people.invoke("born", tags=["nobody"]) == []
+    assert people.invoke("born", note_tags=["nobody"]) == []
+    # LangChain's own run tags stay run tags: they filter nothing
+    traced = NotesRetriever(
+        index_dir=str(notes_index), embedder=str(tiny_embedder_dir), k=8, tags=["rag-prod"]
+    )
+    assert {d.metadata["source"] for d in traced.invoke("born")} >= {"ada.md", "boris.md"}
 
 
 def test_retriever_then_reader_chain_extracts_answers_with_offsets(

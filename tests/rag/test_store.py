@@ -101,7 +101,7 @@ def test_sqlite_schema(built) -> None:
         "context",  # title and heading path it was indexed with (rag.passage_context)
     ]
     assert cols["vectors"] == ["id", "chunk_id"]
-    assert cols["passage_tags"] == ["chunk_id", "position", "tag"]
+    assert cols["passage_tags"] == ["chunk_id", "position", "tag", "tag_key"]
 
 
 def test_search_finds_the_chunk_with_the_query_vector(built) -> None:
@@ -303,7 +303,7 @@ def tagged_corpus() -> tuple[list[Document], list[Chunk]]:
     notes = {
         "exam/adam.md": ("# Adam\n\nAdam keeps two moving averages.", ("ML/optim", "exam")),
         "bio/cells.md": ("# Cells\n\nMitochondria make ATP.", ("bio", "exam")),
-        "misc/todo.md": ("# Todo\n\nBuy more_coffee.", ("more_coffee",)),
+        "misc/todo.md": ("# Todo\n\nBuy more_coffee.", ("more_coffee", "Été")),
         "misc/plain.md": ("# Plain\n\nNo tags at all.", ()),
     }
     docs = [
@@ -328,8 +328,12 @@ def test_tags_are_stored_per_passage_and_filter_inside_the_search(tmp_path: Path
         assert matching("ml/opt") == set()  # a tag is matched whole, not as a prefix
         assert matching("exam", "bio") == {"bio/cells.md"}  # every tag given
         assert matching("more_coffee") == {"misc/todo.md"}
-        assert matching("moreXcoffee") == set()  # "_" is no LIKE wildcard here
-        assert store.tags() == [("exam", 2), ("bio", 1), ("ML/optim", 1), ("more_coffee", 1)]
+        assert matching("moreXcoffee") == set()  # "_" is no wildcard
+        assert matching("#ÉTÉ") == matching("été") == {"misc/todo.md"}  # not only ASCII case
+        assert store.tags() == [
+            *(("exam", 2), ("bio", 1), ("ML/optim", 1), ("more_coffee", 1), ("Été", 1))
+        ]
+        assert store.chunks()[2].tags == ("more_coffee", "Été")
         with pytest.raises(ValueError, match="empty tag"):
             store.ids_matching(tags=["#"])
         # the keyword index sees the note title and heading path before each passage
