@@ -171,6 +171,17 @@ def retrieval_rows(r: dict) -> list[Row]:
             True,
         ),
         Row("Recall@5 hybrid with windows", r5("hybrid_windows"), "BM25", r5("bm25"), True),
+        *(
+            Row(
+                f"notes_dev Recall@5 {mode} ({criterion})",
+                _get(r, "notes_dev", mode, criterion, "recall@5"),
+                "BM25",
+                _get(r, "notes_dev", "bm25", criterion, "recall@5"),
+                True,
+            )
+            for mode in ("hybrid", "dense")
+            for criterion in ("lenient", "strict")
+        ),
         Row(
             "STS-B test Spearman x 100",
             _get(r, "stsb_test_spearman", "ours"),
