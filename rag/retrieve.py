@@ -78,7 +78,7 @@ def reciprocal_rank_fusion(
 ) -> list[tuple[int, float]]:
     """Fuse ranked id lists into the top ``k`` ``(id, score)`` (``sum of weight / (rrf_k +
     rank)``, weights 1 by default); ties keep first-seen order. The alternative to
-    ``convex_fusion`` that ``benchmarks/tuning/hybrid_fusion.py`` measures.
+    ``convex_fusion`` that ``benchmarks/tuning/notes_fusion.py`` measures.
 
     Example:
         >>> reciprocal_rank_fusion([[7, 3, 5], [3, 9]], k=3)
