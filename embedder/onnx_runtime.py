@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,6 +103,22 @@ def _fsync_tree(folder: Path) -> None:
             os.fsync(handle.fileno())
 
 
+STALE_EXPORT_SECONDS = 3600  # a temporary export folder this old belongs to a killed export
+
+
+def _remove_stale_exports(final: Path) -> None:
+    """Delete the temporary folders (``.NAME-*`` beside ``final``) that exports killed before
+    their rename left behind; a recent one may be another process's export in progress."""
+    now = time.time()
+    for stale in final.parent.glob(f".{final.name}-*"):
+        try:
+            old = now - stale.stat().st_mtime > STALE_EXPORT_SECONDS
+        except OSError:
+            continue
+        if old and stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def cached_export(
     folder: Path, kind: str, write: Callable[[Path, Path, bool], dict], quantize: bool = True
 ) -> Path:
@@ -122,6 +139,7 @@ def cached_export(
             f"cannot write the ONNX cache at {final.parent} ({exc.strerror or exc}); set "
             "NOTESQA_CACHE to a folder you can write, or NOTESQA_RUNTIME=torch to run without it",
         ) from exc
+    _remove_stale_exports(final)
     log.warning("exporting the %s to ONNX (%s) once, into %s", kind, precision, final)
     try:
         settings = write(folder, tmp, quantize)

@@ -2,13 +2,16 @@
 
 import json
 import logging
+import os
+import shutil
+import time
 
 import numpy as np
 import pytest
 
 from embedder import Embedder, WindowConfig, onnx_runtime
 from embedder.onnx_encoder import OnnxSentenceEncoder
-from embedder.onnx_runtime import cached_export, runtime
+from embedder.onnx_runtime import STALE_EXPORT_SECONDS, cached_export, runtime, threads
 
 TEXTS = [
     "Where was Ada born?",
@@ -195,6 +198,20 @@ def test_an_unwritable_cache_says_how_to_go_on(tiny_embedder_dir, tmp_path, monk
         _load(tiny_embedder_dir, "onnx", monkeypatch)
     monkeypatch.setenv("NOTESQA_THREADS", "two")
     with pytest.raises(ValueError, match="NOTESQA_THREADS must be a whole number"):
-        from embedder.onnx_runtime import threads
-
         threads()
+
+
+def test_a_killed_exports_leftovers_are_removed_but_a_fresh_one_is_kept(
+    tiny_embedder_dir, cache, monkeypatch
+):
+    first = _load(tiny_embedder_dir, "onnx", monkeypatch)
+    export = first.model.export
+    stale, fresh = export.parent / f".{export.name}-killed", export.parent / f".{export.name}-now"
+    for folder in (stale, fresh):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"half")
+    old = time.time() - STALE_EXPORT_SECONDS - 60
+    os.utime(stale, (old, old))
+    shutil.rmtree(export)  # the next load exports again, and tidies up on the way
+    _load(tiny_embedder_dir, "onnx", monkeypatch)
+    assert not stale.exists() and fresh.exists()
