@@ -17,7 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,7 @@ from embedder.onnx_runtime import (
     load_tokenizer_file,
     read_info,
     session,
+    threads,
 )
 
 
@@ -57,6 +60,7 @@ class OnnxSentenceEncoder:
         self._truncating = load_tokenizer_file(export / TOKENIZER_FILE)
         self._truncating.enable_truncation(self.max_seq_length)
         self._wants_types = "token_type_ids" in {i.name for i in self.session.get_inputs()}
+        self._worker_sessions: list | None = None  # single-threaded sessions, for many groups
 
     @classmethod
     def load(cls, folder: Path, quantize: bool = True) -> OnnxSentenceEncoder:
@@ -80,25 +84,33 @@ class OnnxSentenceEncoder:
         Dynamic int8 quantises each run's activations with one scale, so a text's vector depends
         on what it runs with. Without ``groups`` every text runs alone (a text always gets the same
         vector); with ``groups`` (a group id per text, e.g. a passage and its token windows) the
-        texts of a group that have the same length run together, so a vector depends only on its
-        own group: a passage and its windows always get the same vectors, and the windows of a
-        passage run about 1.5x faster as one batch than one by one (``batch_size`` caps a batch).
+        texts of a group of about the same length (``LENGTH_BUCKET`` tokens) run together, padded,
+        so a vector depends only on its own group: a passage and its windows always get the same
+        vectors, and the windows of a passage run about 1.5x faster as one batch than one by one
+        (``batch_size`` caps a batch). Groups are shared out among single-threaded sessions, one
+        per core (``_workers``), that run in parallel.
         """
         prompt = self.prompts.get(prompt_name or "", "")
         encodings = self._truncating.encode_batch([prompt + t for t in texts])
         vectors = np.zeros((len(texts), self._dim), dtype=np.float32)  # (n, d)
         keys = groups if groups is not None else range(len(texts))
-        batches: dict[tuple[int, int], list[int]] = {}  # (group, length) -> text indices
+        members: dict[tuple[int, int], list[int]] = {}  # (group, length bucket) -> text indices
         for i, (key, encoding) in enumerate(zip(keys, encodings, strict=True)):
-            batches.setdefault((int(key), len(encoding.ids) // LENGTH_BUCKET), []).append(i)
+            members.setdefault((int(key), len(encoding.ids) // LENGTH_BUCKET), []).append(i)
+        batches = [
+            rows[f : f + batch_size]
+            for rows in members.values()
+            for f in range(0, len(rows), batch_size)
+        ]
         progress = None
         if show_progress_bar:
             from tqdm.auto import tqdm
 
             progress = tqdm(total=len(texts), desc="Texts")
-        for members in batches.values():
-            for first in range(0, len(members), batch_size):
-                rows = members[first : first + batch_size]
+        lock = threading.Lock()
+
+        def run(session, share: list[list[int]]) -> None:
+            for rows in share:
                 width = max(len(encodings[i].ids) for i in rows)
                 ids = np.full((len(rows), width), self.pad_token_id, dtype=np.int64)  # (B, T)
                 mask = np.zeros((len(rows), width), dtype=np.int64)  # (B, T)
@@ -108,10 +120,33 @@ class OnnxSentenceEncoder:
                 inputs = {"input_ids": ids, "attention_mask": mask}
                 if self._wants_types:
                     inputs["token_type_ids"] = np.zeros_like(ids)
-                vectors[rows] = self.session.run(None, inputs)[0]  # (B, d)
+                vectors[rows] = session.run(None, inputs)[0]  # (B, d)
                 if progress is not None:
-                    progress.update(len(rows))
+                    with lock:
+                        progress.update(len(rows))
+
+        workers = self._workers() if groups is not None and len(batches) > 1 else []
+        if len(workers) > 1:  # groups in parallel, one single-threaded session each
+            with ThreadPoolExecutor(len(workers)) as pool:
+                done = [
+                    pool.submit(run, w, batches[k :: len(workers)]) for k, w in enumerate(workers)
+                ]
+                for future in done:
+                    future.result()
+        else:
+            run(self.session, batches)
         if progress is not None:
             progress.close()
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
+
+    def _workers(self) -> list:
+        """One single-threaded session per core (made on first use), for embedding many groups:
+        on 2 cores two of them embed notes_dev's passages 1.47x faster than one two-threaded
+        session (103.8 against 70.5 passages/s), each group still run whole by one of them."""
+        if self._worker_sessions is None:
+            count = threads()
+            self._worker_sessions = (
+                [session(self.export / MODEL_FILE, 1) for _ in range(count)] if count > 1 else []
+            )
+        return self._worker_sessions

@@ -178,14 +178,14 @@ def threads() -> int:
         return os.cpu_count() or 1
 
 
-def session(model_path: Path):
-    """An onnxruntime CPU session with every graph optimisation and one thread per core, whose
-    idle threads sleep."""
+def session(model_path: Path, num_threads: int | None = None):
+    """An onnxruntime CPU session with every graph optimisation and ``num_threads`` threads
+    (default one per core, ``threads()``), whose idle threads sleep."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads()
+    options.intra_op_num_threads = num_threads or threads()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3  # errors only
