@@ -81,6 +81,7 @@ from rag.store_files import (
     check_inputs,
     chunk_filter,
     chunk_select,
+    has_table,
     open_checked_faiss,
     open_checked_sqlite,
     split_tags,
@@ -151,6 +152,7 @@ class NotesStore:
         self._lock = threading.Lock()
         self._bm25: BM25Index | None = None
         self._chunk_select = chunk_select(conn)  # CHUNK_SELECT, positions NULL in old indexes
+        self._has_tags = has_table(conn, "passage_tags")  # not in an index written before tags
         owners = None  # chunk id of every vector; None: the same id
         if index.ntotal != self._manifest["num_chunks"]:  # several vectors per chunk
             rows = self._query("SELECT chunk_id FROM vectors ORDER BY id")
@@ -363,8 +365,7 @@ class NotesStore:
     @property
     def has_tags(self) -> bool:
         """Whether the index stores tags (one written before they were stored does not)."""
-        rows = self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='passage_tags'")
-        return bool(rows)
+        return self._has_tags
 
     def tags(self) -> list[tuple[str, int]]:
         """``(tag, number of notes)`` of every tag in the index, most used first, then by name;

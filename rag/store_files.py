@@ -86,17 +86,22 @@ CHUNK_SELECT = (
 )
 
 
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the database behind ``conn`` has a table ``name``."""
+    query = "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?"
+    return conn.execute(query, (name,)).fetchone() is not None
+
+
 def chunk_select(conn: sqlite3.Connection) -> str:
     """``CHUNK_SELECT`` for the index behind ``conn``: positions read as NULL, context as "" and
     tags as none from an index written before its chunks table had those columns."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)").fetchall()}
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     select = CHUNK_SELECT
     if not {"line", "col"} <= columns:
         select = select.replace("c.line, c.col", "NULL, NULL")
     if "context" not in columns:
         select = select.replace("c.context", "''")
-    if "passage_tags" not in tables:
+    if not has_table(conn, "passage_tags"):
         start = select.index("(SELECT group_concat")
         select = select[:start] + "NULL " + select[select.index("FROM chunks c") :]
     return select

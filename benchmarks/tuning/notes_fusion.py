@@ -79,7 +79,9 @@ def scores_of(
     relevant: Callable,
     settings: list[str],
 ) -> dict[str, dict]:
-    """Recall@1/5/20 and MRR@10 of each setting (plus dense and BM25 alone)."""
+    """Recall@1/5/20 and MRR@10 of each setting (plus dense and BM25 alone); ``relevant(hits,
+    question)`` is a criterion of ``benchmarks/notes_qa.py``, which reads a stored ``Chunk`` as it
+    reads a hit (``source``, ``text``, ``start``, ``end``)."""
     chunks = qa.store.chunks()
     flags_cache: dict[tuple[int, int], int] = {}
 
@@ -104,14 +106,6 @@ def scores_of(
             for key, value in retrieval_scores(ranked, [0] * len(ranked), (1, 5, 20), 10).items()
         }
     return result
-
-
-class ChunkHit:
-    """What the benchmark's relevance criteria read from a hit."""
-
-    def __init__(self, chunk) -> None:
-        self.source, self.text = chunk.source, chunk.text
-        self.start, self.end = chunk.start, chunk.end
 
 
 def main() -> None:
@@ -139,13 +133,10 @@ def main() -> None:
             qa = NotesQA.open(folder)
             qa.index(progress=False)
 
-            def relevant_chunks(chunks, q, relevant=relevant):
-                return relevant([ChunkHit(c) for c in chunks], q)
-
             result[name] = {"questions": len(questions)}
             for k1 in args.k1:
                 lists = candidates(qa, questions, args.depth, k1)
-                scores = scores_of(qa, questions, lists, relevant_chunks, settings)
+                scores = scores_of(qa, questions, lists, relevant, settings)
                 result[name].update({f"{key} k1={k1}": value for key, value in scores.items()})
             qa.close()
     settings = [f"{s} k1={k1}" for s in settings for k1 in args.k1]
