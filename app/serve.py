@@ -1,17 +1,89 @@
 """``notesqa app``: the Streamlit app on this machine only (unless told), serving the folders it
 was started with, with a ``notesqa watch`` beside it on request.
 
+Every process it starts runs with a safe import path: ``python -I`` (no current folder, no
+``PYTHON*`` variables on the path), this process's own import path minus anything that depends on
+the current folder, and the app package's folder as its working directory, so that nothing in the
+notes folder (a ``streamlit/`` package, an ``app/cli.py``, a ``.streamlit/config.toml``) is ever
+imported, run or read as settings.
+
 Example:
     $ notesqa app ~/notes --watch          # http://127.0.0.1:8501
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
 LOCALHOST = "127.0.0.1"
+APP_FOLDER = Path(__file__).resolve().parent  # the working directory of every child process
+
+# Run ``sys.argv[2]`` as ``python -m`` would, on the import path given as JSON in ``sys.argv[1]``.
+_RUN_MODULE = (
+    "import json, runpy, sys; "
+    "sys.path[:] = json.loads(sys.argv[1]); "
+    "module = sys.argv[2]; "
+    "sys.argv = [module, *sys.argv[3:]]; "
+    "runpy.run_module(module, run_name='__main__', alter_sys=True)"
+)
+
+
+def import_path(exclude: list[Path] = ()) -> list[str]:
+    """This process's ``sys.path`` without the entries a child must not import from: the current
+    folder (``''``, relative entries, the working directory itself) and anything inside
+    ``exclude`` (the notes folders).
+
+    Example:
+        >>> "" in import_path() or os.getcwd() in import_path()
+        False
+    """
+    here = Path.cwd().resolve()
+    banned = [here, *(Path(p).resolve() for p in exclude)]
+    kept = []
+    for entry in sys.path:
+        if not entry or not os.path.isabs(entry):
+            continue
+        resolved = Path(entry).resolve()
+        if resolved == here or any(resolved.is_relative_to(b) for b in banned[1:]):
+            continue
+        if entry not in kept:
+            kept.append(entry)
+    return kept
+
+
+def python_module_command(module: str, args: list[str], exclude: list[Path] = ()) -> list[str]:
+    """The command that runs ``python -m MODULE ARGS`` safely: isolated mode (``-I``, which
+    Python 3.10 has, unlike ``-P``), on :func:`import_path`, never on the current folder.
+
+    Example:
+        >>> python_module_command("app.cli", ["watch", "/notes"])[1:3]
+        ['-I', '-c']
+    """
+    return [
+        sys.executable,
+        "-I",
+        "-c",
+        _RUN_MODULE,
+        json.dumps(import_path(exclude)),
+        module,
+        *args,
+    ]
+
+
+def child_environment(folders: list[str], args) -> dict[str, str]:
+    """The environment of the app and its watchers: the served folders (JSON, so that any folder
+    name works), the models and the cache as absolute paths (the children run elsewhere)."""
+    env = {**os.environ, "NOTESQA_NOTES": json.dumps(folders)}
+    for key, value in (("NOTESQA_EMBEDDER", args.embedder), ("NOTESQA_READER", args.reader)):
+        if value:
+            local = Path(value).expanduser()
+            env[key] = str(local.resolve()) if local.exists() else value
+    if env.get("NOTESQA_CACHE"):
+        env["NOTESQA_CACHE"] = str(Path(env["NOTESQA_CACHE"]).expanduser().resolve())
+    return env
 
 
 def cmd_app(args) -> int:
@@ -26,23 +98,17 @@ def cmd_app(args) -> int:
         if not notes.is_dir():
             raise NotADirectoryError(f"{given} is not a folder; pass your notes folder")
         folders.append(str(notes))
-    script = Path(__file__).resolve().with_name("streamlit_app.py")
+    script = APP_FOLDER / "streamlit_app.py"
     # the app serves these folders and no other: it has no box for a path of the user's choice
-    env = {**os.environ, "NOTESQA_NOTES": os.pathsep.join(folders)}
-    for key, value in (("NOTESQA_EMBEDDER", args.embedder), ("NOTESQA_READER", args.reader)):
-        if value:
-            local = Path(value).expanduser()
-            env[key] = str(local.resolve()) if local.exists() else value
+    env = child_environment(folders, args)
     if args.host not in (LOCALHOST, "localhost", "::1"):
         print(
             f"notesqa: warning: serving on {args.host}: anyone who can reach this machine on port "
             f"{args.port} can read the notes in {', '.join(folders)}",
             file=sys.stderr,
         )
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
+    served = [Path(f) for f in folders]
+    streamlit = [
         "run",
         str(script),
         "--server.address",
@@ -53,16 +119,20 @@ def cmd_app(args) -> int:
         "false",
         "--server.maxUploadSize",
         "5",  # MB, as app/uploads.py enforces
+        "--client.toolbarMode",
+        "minimal",  # no "Deploy" button or developer menu: this is a reader's page
     ]
     watchers = []
     if args.watch:  # one `notesqa watch` per folder beside the app; the app reads each update
         for folder in folders:
-            watch = [sys.executable, "-m", "app.cli", "watch", folder]
+            watch = ["watch", folder]
             if args.embedder:
                 watch += ["--embedder", env.get("NOTESQA_EMBEDDER", args.embedder)]
-            watchers.append(subprocess.Popen(watch, env=env))
+            command = python_module_command("app.cli", watch, served)
+            watchers.append(subprocess.Popen(command, env=env, cwd=APP_FOLDER))
     try:
-        return subprocess.call(command, env=env)
+        command = python_module_command("streamlit", streamlit, served)
+        return subprocess.call(command, env=env, cwd=APP_FOLDER)
     finally:
         for watcher in watchers:
             watcher.terminate()  # safe at any moment: the index is swapped in atomically

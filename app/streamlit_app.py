@@ -3,12 +3,13 @@
 Start it with ``notesqa app [NOTES_DIR...]`` (or ``streamlit run app/streamlit_app.py``). It only
 talks to ``rag.pipeline.NotesQA``; models and the open index are cached with
 ``st.cache_resource``. Settings come from the environment so that ``notesqa app`` and tests can
-choose them: ``NOTESQA_NOTES`` (the folders served, joined by ``os.pathsep``; the page offers no
-other), ``NOTESQA_EMBEDDER`` and ``NOTESQA_READER`` (model folders).
+choose them: ``NOTESQA_NOTES`` (the folders served, a JSON list; the page offers no other),
+``NOTESQA_EMBEDDER`` and ``NOTESQA_READER`` (model folders).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -184,10 +185,17 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
 
 
 def served_folders() -> list[Path]:
-    """The notes folders this app serves, fixed when it starts (``NOTESQA_NOTES``, several joined
-    by the path separator, as ``notesqa app A B`` sets it); the browser cannot name another."""
+    """The notes folders this app serves, fixed when it starts: ``NOTESQA_NOTES``, a JSON list of
+    folders as ``notesqa app A B`` sets it (so that a name holding ``:`` stays whole), or one
+    folder, or several joined by the path separator; the browser cannot name another."""
     given = os.environ.get("NOTESQA_NOTES") or "examples/notes"
-    return [Path(p).expanduser().resolve() for p in given.split(os.pathsep) if p.strip()]
+    try:
+        folders = json.loads(given)
+    except ValueError:
+        folders = None
+    if not (isinstance(folders, list) and all(isinstance(f, str) for f in folders)):
+        folders = given.split(os.pathsep)
+    return [Path(p).expanduser().resolve() for p in folders if p.strip()]
 
 
 def main() -> None:

@@ -421,8 +421,8 @@ def test_app_watch_runs_a_watcher_per_folder_and_stops_it(notes, monkeypatch):
     started = []
 
     class FakeWatcher:
-        def __init__(self, command, env):
-            started.append(command)
+        def __init__(self, command, env, cwd):
+            started.append((command, env, cwd))
             self.stopped = False
 
         def terminate(self):
@@ -432,7 +432,11 @@ def test_app_watch_runs_a_watcher_per_folder_and_stops_it(notes, monkeypatch):
             return 0
 
     monkeypatch.setattr(sp, "Popen", FakeWatcher)
-    monkeypatch.setattr(sp, "call", lambda command, env: 0)
+    monkeypatch.setattr(sp, "call", lambda command, env, cwd: 0)
     assert main(["app", str(notes), "--watch"]) == 0
-    assert started[0][2:5] == ["app.cli", "watch", str(notes.resolve())]
+    command, env, cwd = started[0]
+    assert command[1:3] == ["-I", "-c"]  # isolated: never the current folder's modules
+    assert command[-3:] == ["app.cli", "watch", str(notes.resolve())]
+    assert json.loads(env["NOTESQA_NOTES"]) == [str(notes.resolve())]
+    assert cwd != notes and not cwd.is_relative_to(notes)
     assert started[-1] == "terminated"
