@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import logging
 import os
@@ -35,6 +36,14 @@ SUPPORTED_EXTENSIONS = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
 _BINARY_SNIFF_BYTES = 8192
 _MAX_CONTROL_SHARE = 0.05  # text with more control characters than this is not a note
 _FALLBACK_ENCODINGS = ("cp1252", "latin-1")  # latin-1 decodes any byte string
+# a byte-order mark says the encoding for sure (UTF-32 first: its LE mark starts like UTF-16's)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 
 
 @dataclass(frozen=True)
@@ -214,27 +223,41 @@ def control_share(text: str, sample: int = _BINARY_SNIFF_BYTES) -> float:
     return bad / len(head)
 
 
-def decode_bytes(raw: bytes) -> tuple[str, str]:
-    """Decode note bytes: UTF-8 (BOM stripped), else cp1252, else latin-1; normalise newlines.
+def _byte_order_mark(raw: bytes) -> tuple[bytes, str] | None:
+    """The byte-order mark ``raw`` starts with and the encoding it names, or None."""
+    return next(((bom, name) for bom, name in _BOMS if raw.startswith(bom)), None)
 
-    Returns ``(text, encoding)``.
+
+def decode_bytes(raw: bytes) -> tuple[str, str]:
+    """Decode note bytes: by their byte-order mark (UTF-8, UTF-16 or UTF-32; the mark stripped),
+    else UTF-8, else cp1252, else latin-1; normalise newlines.
+
+    Returns ``(text, encoding)``; after a byte-order mark, bytes its encoding cannot decode
+    become U+FFFD.
 
     Example::
 
         >>> decode_bytes(b"\\xef\\xbb\\xbfcaf\\xc3\\xa9\\r\\n")
         ('café\\n', 'utf-8')
+        >>> decode_bytes(codecs.BOM_UTF16_BE + "café\\r\\n".encode("utf-16-be"))
+        ('café\\n', 'utf-16-be')
         >>> decode_bytes(b"caf\\xe9 \\x93quoted\\x94")
         ('café “quoted”', 'cp1252')
     """
-    try:
-        text, encoding = raw.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        for encoding in _FALLBACK_ENCODINGS:
-            try:
-                text = raw.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
+    marked = _byte_order_mark(raw)
+    if marked is not None:
+        bom, encoding = marked
+        text = raw[len(bom) :].decode(encoding, errors="replace")
+    else:
+        try:
+            text, encoding = raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            for encoding in _FALLBACK_ENCODINGS:
+                try:
+                    text = raw.decode(encoding)
+                    break
+                except UnicodeDecodeError:
+                    continue
     # Normalise first: every offset downstream refers to this text.
     return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
 
@@ -245,16 +268,16 @@ def load_notes(
     """Load every note under ``root``; skip (and report) what cannot be used.
 
     Skipped with a reason: unsupported extensions, files over ``max_file_bytes``, binary files
-    (a NUL byte in the first 8 KB, or more than 5% control characters), files that are empty
-    after stripping whitespace, unreadable files, file names that are not UTF-8, symlinked
-    folders and symlinks to files outside ``root``, paths ignored by ``.gitignore`` or
-    ``.notesqaignore`` (``rag.ignore``). Hidden files and folders, tool folders (``.git``,
-    ``.obsidian``, ``node_modules``, ...) and ``index_dir`` are passed over. Never raises for a
-    single bad file.
+    (a NUL byte in the first 8 KB without a UTF-16/32 byte-order mark, or more than 5% control
+    characters), files that are empty after stripping whitespace, unreadable files, file names
+    that are not UTF-8, symlinked folders and symlinks to files outside ``root``, paths ignored
+    by ``.gitignore`` or ``.notesqaignore`` (``rag.ignore``). Hidden files and folders, tool
+    folders (``.git``, ``.obsidian``, ``node_modules``, ...) and ``index_dir`` are passed over.
+    Never raises for a single bad file.
 
     Markdown is read through ``rag.vault.read_vault``: front matter and tool directives are
     blanked (same length, so offsets stay those of the file) and title, tags and aliases kept on
-    the :class:`Document`.
+    the :class:`Document`. :func:`iter_notes` gives the same notes one at a time.
 
     Example::
 
@@ -262,76 +285,93 @@ def load_notes(
         >>> report.skipped                                            # doctest: +SKIP
         [('diagram.png', 'unsupported extension .png')]
     """
+    notes, report = iter_notes(root, max_file_bytes, index_dir=index_dir)
+    return list(notes), report
+
+
+def iter_notes(
+    root: str | Path, max_file_bytes: int = 5_000_000, *, index_dir: str | Path | None = None
+) -> tuple[Iterator[Document], LoadReport]:
+    """``(notes, report)``: the notes :func:`load_notes` gives, read one file at a time as
+    ``notes`` is iterated (only one note's bytes and text in memory), and the report, complete
+    once ``notes`` is exhausted. A bad ``root`` raises at once.
+
+    Example::
+
+        >>> notes, report = iter_notes("examples/notes")            # doctest: +SKIP
+        >>> sum(len(doc.text) for doc in notes), len(report.loaded)  # doctest: +SKIP
+        (5210, 6)
+    """
     base = _check_root(root)
     report = LoadReport()
-    docs: list[Document] = []
     index = Path(index_dir).expanduser() if index_dir is not None else None
+    return _read_notes(base, max_file_bytes, index, report), report
+
+
+def _read_notes(
+    base: Path, max_file_bytes: int, index: Path | None, report: LoadReport
+) -> Iterator[Document]:
     for path in _walk(base, skipped=report.skipped, index_dir=index):
         rel = display_path(path.relative_to(base))
-        if rel != path.relative_to(base).as_posix():
-            report.skipped.append((rel, "file name is not valid UTF-8; rename the file"))
-            continue
-        suffix = path.suffix.lower()
-        if suffix not in SUPPORTED_EXTENSIONS:
-            reason = f"unsupported extension {suffix}" if suffix else "no file extension"
+        doc, reason = _read_note(path, rel, max_file_bytes, report)
+        if doc is None:
             report.skipped.append((rel, reason))
             continue
-        try:
-            stat = path.stat()
-            if stat.st_size > max_file_bytes:
-                report.skipped.append(
-                    (
-                        rel,
-                        f"file too large ({stat.st_size} bytes > max_file_bytes={max_file_bytes})",
-                    )
-                )
-                continue
-            raw = path.read_bytes()
-        except OSError as exc:  # broken symlink, permission denied, vanished file
-            report.skipped.append((rel, f"cannot read: {exc.strerror or exc}"))
-            continue
-        if suffix in PDF:
-            try:
-                text, encoding = pdf_to_text(raw), "utf-8"
-            except Exception as exc:  # a damaged or encrypted PDF must not stop the others
-                report.skipped.append((rel, f"unreadable PDF ({type(exc).__name__}: {exc})"))
-                continue
-        elif b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
-            report.skipped.append((rel, "binary file (NUL byte in first 8 KB)"))
-            continue
-        meta = VaultMeta()
-        if suffix not in PDF:
-            text, encoding = decode_bytes(raw)
-            if suffix in HTML:
-                text = html_to_text(text)
-            elif suffix in MARKDOWN:
-                text, meta = read_vault(text)
-        if not text.strip():
-            report.skipped.append((rel, "empty file"))
-            continue
-        share = control_share(text)
-        if share > _MAX_CONTROL_SHARE:
-            report.skipped.append(
-                (rel, f"binary-looking file ({share:.0%} control characters), not text notes")
-            )
-            continue
-        if encoding != "utf-8":
-            report.decoded_with_fallback.append(rel)
-            logger.warning("%s is not valid UTF-8; decoded it as %s", rel, encoding)
-        docs.append(
-            Document(
-                path=rel,
-                text=text,
-                sha256=hashlib.sha256(raw).hexdigest(),
-                mtime=stat.st_mtime,
-                size=len(raw),
-                title=meta.title,
-                tags=meta.tags,
-                aliases=meta.aliases,
-            )
-        )
         report.loaded.append(rel)
+        yield doc
     for rel, reason in report.skipped:
         logger.debug("skipped %s: %s", rel, reason)
-    logger.info("loaded %d notes from %s (%d skipped)", len(docs), base, len(report.skipped))
-    return docs, report
+    logger.info(
+        "loaded %d notes from %s (%d skipped)", len(report.loaded), base, len(report.skipped)
+    )
+
+
+def _read_note(
+    path: Path, rel: str, max_file_bytes: int, report: LoadReport
+) -> tuple[Document | None, str]:
+    """The note at ``path``, or ``(None, why it is skipped)``."""
+    if rel != path.relative_to(path.parents[len(Path(rel).parts) - 1]).as_posix():
+        return None, "file name is not valid UTF-8; rename the file"
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_EXTENSIONS:
+        return None, f"unsupported extension {suffix}" if suffix else "no file extension"
+    try:
+        stat = path.stat()
+        if stat.st_size > max_file_bytes:
+            return None, f"file too large ({stat.st_size} bytes > max_file_bytes={max_file_bytes})"
+        raw = path.read_bytes()
+    except OSError as exc:  # broken symlink, permission denied, vanished file
+        return None, f"cannot read: {exc.strerror or exc}"
+    meta = VaultMeta()
+    if suffix in PDF:
+        try:
+            text, encoding = pdf_to_text(raw), "utf-8"
+        except Exception as exc:  # a damaged or encrypted PDF must not stop the others
+            return None, f"unreadable PDF ({type(exc).__name__}: {exc})"
+    elif b"\x00" in raw[:_BINARY_SNIFF_BYTES] and _byte_order_mark(raw) is None:
+        return None, "binary file (NUL byte in first 8 KB)"  # UTF-16 and -32 text has NULs
+    else:
+        text, encoding = decode_bytes(raw)
+        if suffix in HTML:
+            text = html_to_text(text)
+        elif suffix in MARKDOWN:
+            text, meta = read_vault(text)
+    if not text.strip():
+        return None, "empty file"
+    share = control_share(text)
+    if share > _MAX_CONTROL_SHARE:
+        return None, f"binary-looking file ({share:.0%} control characters), not text notes"
+    if encoding in _FALLBACK_ENCODINGS:
+        report.decoded_with_fallback.append(rel)
+        logger.warning("%s is not valid UTF-8; decoded it as %s", rel, encoding)
+    document = Document(
+        path=rel,
+        text=text,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        mtime=stat.st_mtime,
+        size=len(raw),
+        title=meta.title,
+        tags=meta.tags,
+        aliases=meta.aliases,
+    )
+    return document, ""

@@ -156,6 +156,9 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
         from rag.answers import SearchHit, extract_answers
         from rag.reader import STORED, Reader
 
+        question, documents = _reader_input(input)
+        if not documents:  # nothing retrieved: nothing to read (and no model to load)
+            return []
         if self._reader is None:
             self._reader = Reader.load(self.reader)
         passages = [
@@ -169,12 +172,42 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
                 d.metadata.get("line"),
                 d.metadata.get("column"),
             )
-            for d in input["documents"]
+            for d in documents
         ]
         threshold = STORED if self.min_confidence is None else self.min_confidence
         never = {"null_threshold": None, "min_confidence": None} if self.always_answer else {}
         options = never or {"min_confidence": threshold}
-        answers = extract_answers(
-            self._reader, input["question"], passages, self.top_answers, **options
-        )
+        answers = extract_answers(self._reader, question, passages, self.top_answers, **options)
         return [a.to_dict() for a in answers]
+
+
+def _reader_input(given: Any) -> tuple[str, list[Document]]:
+    """``NotesReader``'s input checked: ``(question, documents)``; a plain string in
+    ``documents`` is read as a document with that text.
+
+    Example:
+        >>> _reader_input({"question": "Why?", "documents": ["Because."]})[1][0].page_content
+        'Because.'
+    """
+    shape = '{"question": "...", "documents": [Document, ...]}'
+    if not isinstance(given, dict) or "question" not in given or "documents" not in given:
+        raise ValueError(
+            f"NotesReader takes {shape} (e.g. from a NotesRetriever), not {type(given).__name__} "
+            f"{sorted(given) if isinstance(given, dict) else ''}".rstrip()
+        )
+    question, documents = given["question"], given["documents"]
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"NotesReader needs a question (a non-empty string), not {question!r}")
+    if isinstance(documents, (str, Document)) or not isinstance(documents, (list, tuple)):
+        raise ValueError(f"NotesReader's documents must be a list, as in {shape}")
+    checked = []
+    for i, doc in enumerate(documents):
+        if isinstance(doc, str):
+            doc = Document(page_content=doc)
+        if not isinstance(doc, Document):
+            raise ValueError(
+                f"NotesReader's documents[{i}] is a {type(doc).__name__}, not a LangChain "
+                "Document or a string"
+            )
+        checked.append(doc)
+    return question, checked

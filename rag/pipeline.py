@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from rag.answers import (
 )
 from rag.arguments import check_count, check_text
 from rag.chunking import Chunk, ChunkingConfig, chunk_document
-from rag.documents import load_notes
+from rag.documents import Document, LoadReport, iter_notes
 from rag.index_folder import (
     INDEX_DIRNAME,
     IndexDamaged,
@@ -47,6 +47,9 @@ from rag.store import NotesStore
 from rag.window_scores import rows_by_owner
 
 log = logging.getLogger(__name__)
+
+# passages embedded at a time while indexing: memory holds one batch's tokens and windows
+EMBED_BATCH = 256
 
 
 @dataclass
@@ -232,22 +235,17 @@ class NotesQA:
                 self._embedder = Embedder(emb.model, emb.name, emb.fingerprint)
         with IndexLock(self.index_dir, timeout=lock_timeout):
             remove_stale_builds(self.index_dir)  # of an indexer killed before its swap
-            documents, report = load_notes(self.notes_dir, index_dir=self.index_dir)
             emb = self.embedder
             limit = min(self.chunking.max_tokens, emb.max_seq_length - 2)
             cfg = ChunkingConfig(
                 max_tokens=limit, overlap_tokens=min(self.chunking.overlap_tokens, limit // 4)
             )
-            chunks: list[Chunk] = []
-            for doc in documents:
-                chunks.extend(chunk_document(doc, emb.count_tokens, cfg))
+            documents, chunks, report = self._load_and_chunk(cfg)
             old_docs, old_vectors = ({}, {}) if rebuild else self._previous_index()
             todo = [i for i, c in enumerate(chunks) if c.text not in old_vectors]
-            fresh = self._embed_chunks([chunks[i] for i in todo], progress, on_progress)
             groups = [old_vectors.get(c.text) for c in chunks]  # (n_i, d) vectors of chunk i
-            for i, group in zip(todo, fresh, strict=True):
-                groups[i] = group
-            vectors = np.concatenate(groups) if chunks else np.zeros((0, emb.dim), np.float32)
+            del old_vectors  # the groups still hold the vectors they reuse
+            self._embed_chunks(chunks, todo, groups, progress, on_progress)
             owners = np.repeat(np.arange(len(chunks)), [len(g) for g in groups])  # (N,)
             manifest = {
                 "embedder": emb.identity,
@@ -256,16 +254,17 @@ class NotesQA:
                 "chunking": {"max_tokens": cfg.max_tokens, "overlap_tokens": cfg.overlap_tokens},
                 "windows": self.windows.to_dict(),
             }
-            built = NotesStore.build(
+            written = NotesStore.write(  # consumes the groups: the vectors are held once
                 self.index_dir,
                 documents,
                 chunks,
-                vectors,
+                groups,
                 manifest,
                 index_type,
                 owners,
                 skipped=report.skipped,
             )
+            built = NotesStore.open(written)
             ann = {k: v for k, v in built.manifest.items() if k in ("index_type", "recall_at_10")}
             # searches switch to the new index at once (a watcher updates while the app asks)
             # swapped, not closed: a search on another thread may still be reading the old
@@ -284,7 +283,7 @@ class NotesQA:
             removed=sorted(set(old_docs) - set(new_docs)),
             unchanged=sum(1 for p in new_docs if old_docs.get(p) == new_docs[p]),
             embedded=len(todo),
-            vectors=len(vectors),
+            vectors=len(owners),
             index_type=ann.get("index_type", "flat"),
             recall_at_10=ann.get("recall_at_10"),
             repaired=repaired,
@@ -331,36 +330,58 @@ class NotesQA:
                     "token windows changed (%s before): re-embedding every passage", stored_windows
                 )
                 return docs, {}
-            groups = rows_by_owner(np.array(old.vectors()), old.vector_chunk_ids(), len(old))
+            groups = rows_by_owner(np.asarray(old.vectors()), old.vector_chunk_ids(), len(old))
             return docs, {c.text: g for c, g in zip(old.chunks(), groups, strict=True)}
         finally:
             old.close()
 
+    def _load_and_chunk(
+        self, cfg: ChunkingConfig
+    ) -> tuple[list[Document], list[Chunk], LoadReport]:
+        """Every note cut into passages as it is read. A note's text lives on only in its
+        passages (the index stores those, not the note), so the folder's text is never held
+        twice, and a note is dropped as soon as it is cut."""
+        documents: list[Document] = []
+        chunks: list[Chunk] = []
+        notes, report = iter_notes(self.notes_dir, index_dir=self.index_dir)
+        for doc in notes:
+            chunks.extend(chunk_document(doc, self.embedder.count_tokens, cfg))
+            documents.append(replace(doc, text=""))
+        return documents, chunks, report
+
     def _embed_chunks(
         self,
         chunks: list[Chunk],
+        todo: list[int],
+        groups: list[np.ndarray | None],
         progress: bool,
         on_progress: Callable[[int, int], None] | None,
-        group: int = 256,
-    ) -> list[np.ndarray]:
-        """Each chunk's ``(n_i, D)`` float32 vectors (its own, then its token windows'), embedded
-        in groups of chunks so progress can be reported."""
-        emb = self.embedder
-        if not chunks:
-            return []
-        texts = [c.text for c in chunks]  # the text alone (rag.passage_context says why)
-        if on_progress is None:
-            vectors, owners = emb.encode_with_windows(texts, self.windows, show_progress=progress)
-        else:
-            parts, part_owners = [], []
-            on_progress(0, len(chunks))
-            for first in range(0, len(chunks), group):
-                part, owned = emb.encode_with_windows(texts[first : first + group], self.windows)
-                parts.append(part)
-                part_owners.append(owned + first)
-                on_progress(min(first + group, len(chunks)), len(chunks))
-            vectors, owners = np.concatenate(parts), np.concatenate(part_owners)
-        return rows_by_owner(vectors, owners, len(chunks))
+    ) -> None:
+        """Embed ``chunks[i]`` for each ``i`` in ``todo`` into ``groups[i]`` (its ``(n_i, D)``
+        float32 vectors: its own, then its token windows'), ``EMBED_BATCH`` passages at a time,
+        so memory holds one batch's tokens and windows, never the whole folder's."""
+        if not todo:
+            return
+        bar = None
+        if progress and on_progress is None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo), desc="embedding passages", unit="passage", leave=False)
+        if on_progress is not None:
+            on_progress(0, len(todo))
+        for first in range(0, len(todo), EMBED_BATCH):
+            batch = todo[first : first + EMBED_BATCH]
+            texts = [chunks[i].text for i in batch]  # the text alone (rag.passage_context says why)
+            vectors, owners = self.embedder.encode_with_windows(texts, self.windows)
+            for i, group in zip(batch, rows_by_owner(vectors, owners, len(batch)), strict=True):
+                groups[i] = group.copy()  # (n_i, D): not a view keeping the batch alive
+            done = min(first + EMBED_BATCH, len(todo))
+            if bar is not None:
+                bar.update(len(batch))
+            if on_progress is not None:
+                on_progress(done, len(todo))
+        if bar is not None:
+            bar.close()
 
     def stats(self) -> dict:
         """Counts and settings of the index: files, passages, embedder, dimension, chunking."""

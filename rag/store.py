@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.ann import build_index
+from rag.ann import build_index, flat_index_from_parts
 from rag.chunk_vectors import ChunkVectors
 from rag.chunking import Chunk
 from rag.documents import Document
@@ -178,13 +178,30 @@ class NotesStore:
         folder: str | Path,
         documents: list[Document],
         chunks: list[Chunk],
-        vectors: np.ndarray,
+        vectors: np.ndarray | list[np.ndarray],
         manifest: dict,
         index_type: str = "flat",
         vector_chunks: np.ndarray | None = None,
         skipped: Sequence[tuple[str, str]] = (),
     ) -> NotesStore:
-        """Write a complete index to ``folder`` (replacing any old one) and open it.
+        """``write`` a complete index to ``folder`` (replacing any old one) and open it."""
+        written = cls.write(
+            folder, documents, chunks, vectors, manifest, index_type, vector_chunks, skipped
+        )
+        return cls.open(written)
+
+    @staticmethod
+    def write(
+        folder: str | Path,
+        documents: list[Document],
+        chunks: list[Chunk],
+        vectors: np.ndarray | list[np.ndarray],
+        manifest: dict,
+        index_type: str = "flat",
+        vector_chunks: np.ndarray | None = None,
+        skipped: Sequence[tuple[str, str]] = (),
+    ) -> Path:
+        """Write a complete index to ``folder`` (replacing any old one); returns the folder.
 
         ``folder`` must be new, empty or a notesqa index (``check_replaceable``); ``skipped``
         lists ``(path, reason)`` of the files the loader left out, for ``notesqa stats --files``.
@@ -192,14 +209,16 @@ class NotesStore:
         ``index_type`` is ``flat`` (exact, the default), ``hnsw`` or ``ivfpq`` (approximate, for
         large collections; their recall against exact search is measured and put in the manifest).
 
-        ``vectors`` is ``(num_vectors, dim)`` float32 with unit rows; chunk ``i`` gets id ``i``.
+        ``vectors`` is ``(num_vectors, dim)`` float32 with unit rows, or a list of such parts in
+        order, which a flat index consumes (each part leaves the list once it is in the index, so
+        a big vault's vectors are held once); chunk ``i`` gets id ``i``.
         ``vector_chunks`` (``(num_vectors,)`` ints, non-decreasing) names each row's chunk when a
         chunk has several vectors; ``None`` means one vector per chunk, in chunk order.
         ``manifest`` needs ``"embedder"`` (str) and ``"dim"`` (int); ``format_version``,
         ``num_chunks``, ``num_vectors``, ``num_documents`` and ``created`` are added here.
         """
         folder = Path(folder).expanduser()
-        vectors, owners = check_inputs(documents, chunks, vectors, manifest, vector_chunks)
+        owners = check_inputs(documents, chunks, vectors, manifest, vector_chunks)
         check_replaceable(folder)  # never replace (and so delete) what notesqa did not write
         full_manifest = {
             **copy.deepcopy(manifest),
@@ -213,11 +232,22 @@ class NotesStore:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
         try:
-            index, ann_info = build_index(vectors, index_type)
+            if isinstance(vectors, list) and index_type == "flat":
+                index = flat_index_from_parts(vectors, manifest["dim"])
+                ann_info = {"index_type": "flat"}
+            else:
+                if isinstance(vectors, list):
+                    vectors = np.concatenate(vectors) if vectors else np.zeros((0, 1))
+                vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(
+                    -1, manifest["dim"]
+                )  # (N, d)
+                index, ann_info = build_index(vectors, index_type)
             full_manifest.update(ann_info)
             write_faiss(index, tmp / VECTORS_FILE)
+            del index  # (a big vault's vectors: held once at a time)
             if ann_info["index_type"] != "flat":  # exact copies: reuse and filtered search
                 np.save(tmp / EXACT_VECTORS_FILE, vectors, allow_pickle=False)
+            del vectors
             try:
                 write_sqlite(tmp / SQLITE_FILE, documents, chunks, owners, skipped)
             except sqlite3.OperationalError as exc:  # "database or disk is full"
@@ -242,7 +272,7 @@ class NotesStore:
             len(documents),
             folder,
         )
-        return cls.open(folder)
+        return folder
 
     # ---- reading -------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 schema and its writer, the FAISS writer, and the checks a folder passes when it is opened.
 
 Example:
-    >>> vectors, owners = check_inputs(docs, chunks, vectors, {"embedder": "e", "dim": 256})
+    >>> owners = check_inputs(docs, chunks, vectors, {"embedder": "e", "dim": 256})  # doctest: +SKIP
     >>> write_sqlite(tmp / "notes.sqlite", docs, chunks, owners)    # doctest: +SKIP
 """
 
@@ -77,10 +77,9 @@ CREATE TABLE skipped (
 # (``chunk_select``) until the next `notesqa index` rewrites it.
 # tag_key is the tag casefolded in Python (SQLite's NOCASE and lower() fold ASCII only), so
 # "Été" and "été" are one tag.
-TAG_SEPARATOR = "\x1f"  # joins a chunk's tags in one column of a select (no tag holds it)
-CHUNK_SELECT = (
+CHUNK_SELECT = (  # a chunk's tags as a JSON array of [position, tag]: any character in a tag
     'SELECT c.id, d.path, c.start, c."end", c.text, c.heading, c.line, c.col, c.context, '
-    "(SELECT group_concat(t.position || ':' || t.tag, char(31)) FROM passage_tags t "
+    "(SELECT json_group_array(json_array(t.position, t.tag)) FROM passage_tags t "
     "WHERE t.chunk_id = c.id) "
     "FROM chunks c JOIN documents d ON d.id = c.document_id"
 )
@@ -102,7 +101,7 @@ def chunk_select(conn: sqlite3.Connection) -> str:
     if "context" not in columns:
         select = select.replace("c.context", "''")
     if not has_table(conn, "passage_tags"):
-        start = select.index("(SELECT group_concat")
+        start = select.index("(SELECT json_group_array")
         select = select[:start] + "NULL " + select[select.index("FROM chunks c") :]
     return select
 
@@ -118,20 +117,22 @@ def chunk_filter(
     path_glob: str | None, heading: str | None, tags: Sequence[str]
 ) -> tuple[list[str], tuple]:
     """``(conditions, parameters)`` for ``CHUNK_SELECT``'s WHERE: the file path matches
-    ``path_glob`` (GLOB), the heading path contains ``heading`` (any case), and the chunk has
-    every tag of ``tags`` (compared by ``tag_key``: any case, ``ml`` also matching ``ml/...``).
+    ``path_glob`` (GLOB), the heading path contains ``heading`` as plain text in any case
+    (casefolded by ``open_checked_sqlite``'s ``casefold`` function: SQLite's own ``lower`` and
+    ``LIKE`` fold ASCII only, and ``%`` or ``_`` in a heading are not wildcards), and the chunk
+    has every tag of ``tags`` (compared by ``tag_key``: any case, ``ml`` also matching ``ml/...``).
 
     Example:
-        >>> chunk_filter("bio/*", None, [])
-        (['d.path GLOB ?'], ('bio/*',))
+        >>> chunk_filter("bio/*", "Étude", [])
+        (['d.path GLOB ?', 'instr(casefold(c.heading), ?) > 0'], ('bio/*', 'étude'))
     """
     where, params = [], []
     if path_glob:
         where.append("d.path GLOB ?")
         params.append(path_glob)
     if heading:
-        where.append("lower(c.heading) LIKE ?")
-        params.append(f"%{heading.lower()}%")
+        where.append("instr(casefold(c.heading), ?) > 0")
+        params.append(heading.casefold())
     for tag in tags:
         if not tag_key(tag):
             raise ValueError("an empty tag was given; pass a tag such as --tag exam")
@@ -155,17 +156,21 @@ def tag_key(tag: str) -> str:
 
 
 def split_tags(joined: str | None) -> tuple[str, ...]:
-    """The tags of a chunk as ``CHUNK_SELECT`` joins them (``position:tag``, any order; ``None``:
-    no tags), in the note's order.
+    """The tags of a chunk as ``CHUNK_SELECT`` gathers them (a JSON array of ``[position, tag]``
+    in any order; ``None``: no tags), in the note's order.
 
     Example:
-        >>> split_tags("1:exam\x1f0:ml/optim")
+        >>> split_tags('[[1, "exam"], [0, "ml/optim"]]')
         ('ml/optim', 'exam')
     """
     if not joined:
         return ()
-    pairs = (item.split(":", 1) for item in joined.split(TAG_SEPARATOR))
-    return tuple(tag for _, tag in sorted(((int(p), t) for p, t in pairs), key=lambda x: x[0]))
+    return tuple(tag for _, tag in sorted(json.loads(joined), key=lambda pair: pair[0]))
+
+
+def _casefold(text: str | None) -> str | None:
+    """Python's full Unicode case folding, for SQL (``casefold(heading)``)."""
+    return text.casefold() if isinstance(text, str) else text
 
 
 def check_vector_chunks(vector_chunks: np.ndarray | None, num_vectors: int, num_chunks: int):
@@ -202,27 +207,21 @@ def check_vector_chunks(vector_chunks: np.ndarray | None, num_vectors: int, num_
 def check_inputs(
     documents: list[Document],
     chunks: list[Chunk],
-    vectors: np.ndarray,
+    vectors: np.ndarray | list[np.ndarray],
     manifest: dict,
     vector_chunks: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate everything before touching the disk; return vectors as C-contiguous float32 and
-    every vector's chunk id."""
-    vectors = np.asarray(vectors)
-    if vectors.ndim != 2:
-        raise ValueError(
-            f"vectors must be a 2-D array (num_vectors, dim), got shape {vectors.shape}"
-        )
-    owners = check_vector_chunks(vector_chunks, vectors.shape[0], len(chunks))
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if not np.all(np.isfinite(vectors)):
-        raise ValueError("vectors contain NaN or inf; check the embedder output")
-    norms = np.linalg.norm(vectors, axis=1)
-    if len(norms) and np.max(np.abs(norms - 1.0)) > _UNIT_NORM_TOLERANCE:
-        raise ValueError(
-            f"vectors must be unit length (norms range {norms.min():.4f}..{norms.max():.4f}); "
-            "normalise the rows, e.g. vectors / np.linalg.norm(vectors, axis=1, keepdims=True)"
-        )
+) -> np.ndarray:
+    """Validate everything before touching the disk; return every vector's chunk id.
+
+    ``vectors`` is one ``(num_vectors, dim)`` array or a list of ``(n_i, dim)`` parts in order
+    (checked part by part: no copy of them all is made); each is checked for shape, finiteness
+    and unit rows.
+    """
+    parts = vectors if isinstance(vectors, list) else [vectors]
+    for part in parts:
+        _check_vector_rows(np.asarray(part))
+    num_vectors = sum(len(part) for part in parts)
+    owners = check_vector_chunks(vector_chunks, num_vectors, len(chunks))
     if not isinstance(manifest.get("embedder"), str):
         raise ValueError(
             f"manifest['embedder'] must be a string naming the embedder, got "
@@ -231,11 +230,12 @@ def check_inputs(
     dim = manifest.get("dim")
     if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
         raise ValueError(f"manifest['dim'] must be a positive int, got {dim!r}")
-    if vectors.shape[1] != dim:
-        raise ValueError(
-            f"vectors have dimension {vectors.shape[1]} but manifest['dim'] is {dim}; "
-            "set dim to the embedder's output size"
-        )
+    for part in parts:
+        if np.asarray(part).shape[1] != dim:
+            raise ValueError(
+                f"vectors have dimension {np.asarray(part).shape[1]} but manifest['dim'] is "
+                f"{dim}; set dim to the embedder's output size"
+            )
     try:
         json.dumps(manifest)
     except (TypeError, ValueError) as exc:
@@ -251,7 +251,23 @@ def check_inputs(
             f"chunks refer to documents that were not passed: {missing[:5]}; "
             "pass the Document of every chunk's source"
         )
-    return vectors, owners
+    return owners
+
+
+def _check_vector_rows(vectors: np.ndarray) -> None:
+    """Raise ``ValueError`` unless ``vectors`` is 2-D with finite unit rows."""
+    if vectors.ndim != 2:
+        raise ValueError(
+            f"vectors must be a 2-D array (num_vectors, dim), got shape {vectors.shape}"
+        )
+    if not np.all(np.isfinite(vectors)):
+        raise ValueError("vectors contain NaN or inf; check the embedder output")
+    norms = np.linalg.norm(vectors, axis=1)
+    if len(norms) and np.max(np.abs(norms - 1.0)) > _UNIT_NORM_TOLERANCE:
+        raise ValueError(
+            f"vectors must be unit length (norms range {norms.min():.4f}..{norms.max():.4f}); "
+            "normalise the rows, e.g. vectors / np.linalg.norm(vectors, axis=1, keepdims=True)"
+        )
 
 
 def write_sqlite(
@@ -272,7 +288,7 @@ def write_sqlite(
         conn.executemany(
             'INSERT INTO chunks (id, document_id, start, "end", heading, text, line, col, context) '
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+            (  # rows made one at a time: the passages' text is not copied into a list
                 (
                     i,
                     doc_ids[c.source],
@@ -285,15 +301,15 @@ def write_sqlite(
                     c.context,
                 )
                 for i, c in enumerate(chunks)
-            ],
+            ),
         )
         conn.executemany(
             "INSERT INTO passage_tags (chunk_id, position, tag, tag_key) VALUES (?, ?, ?, ?)",
-            [
+            (
                 (i, j, tag, tag_key(tag))
                 for i, c in enumerate(chunks)
                 for j, tag in enumerate(c.tags)
-            ],
+            ),
         )
         conn.executemany(
             "INSERT INTO vectors (id, chunk_id) VALUES (?, ?)",
@@ -324,6 +340,7 @@ def open_checked_sqlite(
     count of its rows against the manifest; ``damaged(problem)`` is raised otherwise."""
     uri = path.resolve().as_uri() + "?mode=ro"
     conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    conn.create_function("casefold", 1, _casefold, deterministic=True)
     try:
         verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
         if verdict != "ok":

@@ -185,3 +185,28 @@ def test_the_reader_runnable_has_a_confidence_knob(notes_index, tiny_embedder_di
     assert answers and "confidence" in answers[0]
     with pytest.raises(ValueError):
         NotesReader(reader=str(tiny_reader_dir), min_confidence=1.5)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"documents": []}, "takes"),
+        ({"question": "q"}, "takes"),
+        ("just a question", "takes"),
+        ({"question": "  ", "documents": []}, "needs a question"),
+        ({"question": "q", "documents": "one text"}, "must be a list"),
+        ({"question": "q", "documents": [42]}, r"documents\[0\] is a int"),
+    ],
+)
+def test_the_reader_runnable_names_bad_input(given, message, tiny_reader_dir):
+    with pytest.raises(ValueError, match=message):
+        NotesReader(reader=str(tiny_reader_dir)).invoke(given)
+
+
+def test_the_reader_runnable_reads_nothing_from_no_documents_and_plain_strings(tiny_reader_dir):
+    reader = NotesReader(reader=str(tiny_reader_dir), always_answer=True)
+    assert reader.invoke({"question": "Who?", "documents": []}) == []
+    answers = reader.invoke(
+        {"question": "Who was born in Oslo?", "documents": ["Ada was born in Oslo."]}
+    )
+    assert answers and answers[0]["context"] == "Ada was born in Oslo."

@@ -353,3 +353,40 @@ def test_an_index_written_before_tags_and_context_still_opens(built) -> None:
         assert store.tags() == [] and store.search(vectors[1], k=1)[0].chunk.tags == ()
         with pytest.raises(ValueError, match="written before notesqa stored tags.*notesqa index"):
             store.ids_matching(tags=["exam"])
+
+
+@pytest.mark.parametrize(
+    "tag", ["a\x1fb", "x:1", '"quoted", [json]', "\\back\\slash", "2:late"], ids=repr
+)
+def test_any_character_in_a_tag_comes_back_whole(tmp_path: Path, tag: str) -> None:
+    # the store once joined a chunk's tags with "\x1f": a tag holding it broke every search
+    text = "# Note\n\nA passage with a strange tag."
+    docs = [Document("odd.md", text, "sha", 1.0, len(text), tags=(tag, "plain"))]
+    chunks = chunk_document(docs[0], whitespace_token_count)
+    vectors = unit_rows(len(chunks))
+    with NotesStore.build(tmp_path / ".notesqa", docs, chunks, vectors, MANIFEST) as store:
+        assert store.search(vectors[0], k=1)[0].chunk.tags == (tag, "plain")
+        assert len(store.ids_matching(tags=[tag])) == len(chunks)
+
+
+def test_the_heading_filter_folds_any_case_and_has_no_wildcards(tmp_path: Path) -> None:
+    notes = {
+        "a.md": "# Énergie libre\n\nGibbs energy.",
+        "b.md": "# Ωmega notes\n\nThe last letter.",
+        "c.md": "# 50% rule\n\nHalf of it.",
+        "d.md": "# 5 rules\n\nFive of them.",
+    }
+    docs = [Document(p, t, f"sha{i}", 1.0, len(t)) for i, (p, t) in enumerate(notes.items())]
+    chunks = [c for d in docs for c in chunk_document(d, whitespace_token_count)]
+    with NotesStore.build(
+        tmp_path / ".notesqa", docs, chunks, unit_rows(len(chunks)), MANIFEST
+    ) as store:
+        sources = [c.source for c in store.chunks()]
+
+        def matching(heading: str) -> set[str]:
+            return {sources[int(i)] for i in store.ids_matching(heading=heading)}
+
+        assert matching("énergie") == matching("ÉNERGIE LIBRE") == {"a.md"}
+        assert matching("ωMEGA") == {"b.md"}
+        assert matching("50%") == {"c.md"}  # "%" is the character, not "anything"
+        assert matching("5_") == set()  # "_" is not "any one character"
