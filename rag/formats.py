@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import io
 import re
-from html.parser import HTMLParser
+from collections.abc import Iterator
+from html import unescape
 
 MARKDOWN = (".md", ".markdown")
 TEXT = (".txt",)
@@ -38,54 +39,71 @@ def blank_front_matter(text: str) -> str:
     return head + text[match.end() :]
 
 
-class _VisibleText(HTMLParser):
-    BLOCKS = {
-        "p",
-        "div",
-        "br",
-        "li",
-        "ul",
-        "ol",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "tr",
-        "table",
-        "section",
-        "article",
-        "pre",
-        "blockquote",
-        "header",
-        "footer",
-        "title",
-    }
-    HIDDEN = {"script", "style", "noscript", "template", "head"}
+_BLOCKS = frozenset(
+    "p div br li ul ol h1 h2 h3 h4 h5 h6 tr table section article pre blockquote header footer "
+    "title".split()
+)
+_HIDDEN = frozenset({"noscript", "template"})  # their text is not shown; nested ones counted
+_RAW_TEXT = {  # their text is not HTML: it runs to the closing tag
+    name: re.compile(rf"</{name}[\s/>]", re.IGNORECASE) for name in ("script", "style")
+}
+_TAG_NAME = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
+_IN_TAG = re.compile(r"[^>=]*")  # up to the end of a tag or an attribute's "="
+_SPACE = re.compile(r"[ \t\n\r\f]*")
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.hidden = 0
 
-    def handle_starttag(self, tag, attrs) -> None:
-        if tag in self.HIDDEN and tag != "head":
-            self.hidden += 1
-        if tag in self.BLOCKS:
-            self.parts.append("\n\n")
-        if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
-            self.parts.append("#" * int(tag[1]) + " ")  # headings become Markdown headings
+def _tag_end(html: str, pos: int) -> int:
+    """The index after the ``>`` that ends the tag whose attributes start at ``pos`` (a ``>``
+    inside a quoted attribute value does not), or -1 when the tag never ends."""
+    while True:
+        pos = _IN_TAG.match(html, pos).end()
+        if pos >= len(html):
+            return -1
+        if html[pos] == ">":
+            return pos + 1
+        pos = _SPACE.match(html, pos + 1).end()  # after "="
+        if html[pos : pos + 1] in ("'", '"'):
+            close = html.find(html[pos], pos + 1)
+            if close < 0:
+                return -1
+            pos = close + 1
 
-    def handle_endtag(self, tag) -> None:
-        if tag in self.HIDDEN and tag != "head" and self.hidden:
-            self.hidden -= 1
-        if tag in self.BLOCKS:
-            self.parts.append("\n\n")
 
-    def handle_data(self, data) -> None:
-        if not self.hidden:
-            self.parts.append(data)
+def _visible_parts(html: str) -> Iterator[str]:
+    """The text of ``html`` in pieces, ``"\\n\\n"`` around blocks and ``"## "`` before an
+    ``<h2>``, in one pass: each ``<`` is looked at once, and a comment or tag that never ends
+    ends the page (as in a browser), so no input makes it slow (``html.parser`` took seconds
+    on a few kilobytes of ``<a <a <a``)."""
+    pos, hidden = 0, 0
+    while (lt := html.find("<", pos)) >= 0:
+        if not hidden:
+            yield unescape(html[pos:lt])
+        if html.startswith("<!--", lt):
+            end = html.find("-->", lt + 4)
+            pos = end + 3
+        elif html.startswith(("<!", "<?"), lt):  # doctype, CDATA, processing instruction
+            end = html.find(">", lt + 2)
+            pos = end + 1
+        elif tag := _TAG_NAME.match(html, lt):
+            end = pos = _tag_end(html, tag.end())
+            name, closing = tag.group(2).lower(), bool(tag.group(1))
+            if end >= 0 and not closing and name in _RAW_TEXT:
+                found = _RAW_TEXT[name].search(html, end)
+                end = pos = found.start() if found else -1
+            elif name in _HIDDEN:
+                hidden = max(0, hidden - 1) if closing else hidden + 1
+            if name in _BLOCKS:
+                yield "\n\n"
+            if name in ("h1", "h2", "h3", "h4", "h5", "h6") and not closing:
+                yield "#" * int(name[1]) + " "  # headings become Markdown headings
+        else:  # a "<" that opens nothing is text
+            if not hidden:
+                yield "<"
+            end = pos = lt + 1
+        if end < 0:
+            return
+    if not hidden:
+        yield unescape(html[pos:])
 
 
 def html_to_text(html: str) -> str:
@@ -95,10 +113,7 @@ def html_to_text(html: str) -> str:
         >>> html_to_text("<h1>Cells</h1><p>Mitochondria <b>make</b> ATP.</p><script>x()</script>")
         '# Cells\\n\\nMitochondria make ATP.'
     """
-    parser = _VisibleText()
-    parser.feed(html)
-    parser.close()
-    text = "".join(parser.parts)
+    text = "".join(_visible_parts(html))
     blocks = [" ".join(block.split()) for block in re.split(r"\n\s*\n", text)]
     return "\n\n".join(b for b in blocks if b)
 

@@ -12,6 +12,10 @@ Fenced code is left as written: a ``{{ }}`` there is an example, not a directive
 Front matter is read by hand, not with a YAML library: only ``key: value``, ``key: [a, b]`` and
 ``- item`` lists, which is what note tools write.
 
+Every step takes time linear in the note, whatever it holds (a megabyte of ``{%`` or ``[[``
+without a closer included): openers are found with ``str.find`` and each closer is looked for
+once, never by a regular expression that retries a long span from every opener.
+
 Example:
     >>> text, meta = read_vault("---\\ntags: [bio]\\n---\\nSee [[cell|cells]]. #exam")
     >>> text
@@ -23,28 +27,22 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from rag.formats import _FRONT_MATTER
 
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
-_INLINE_CODE = re.compile(r"(`+)[^`\n]+?\1")
+_TICKS = re.compile(r"`+")
 _ROLE = re.compile(r":(?:label|eqref|numref|ref|cite|citet|citep|width|height):`[^`\n]*`")
-# each directive is blanked whole
-_DIRECTIVES = [
-    re.compile(r"<!--.*?-->", re.DOTALL),  # HTML comments
-    re.compile(r"\{%.*?%\}", re.DOTALL),  # Liquid tags {% include x.html %}
-    re.compile(r"\{\{[-<%]?\s[^\n]*?\}\}"),  # {{ page.title }}, Hugo {{< fig >}}; not {{a}} TeX
-    re.compile(r"^[ \t]*:(?:begin|end)_tab:.*$", re.MULTILINE),  # d2lbook tab lines
-    _ROLE,
-]
-# [[target]], [[target|alias]], [[target#heading]], ![[embed]]
-_WIKILINK = re.compile(r"(!?\[\[)([^\]|\n]+?)(?:(\|)([^\]\n]*))?(\]\])")
+_TAB_LINE = re.compile(r"^[ \t]*:(?:begin|end)_tab:.*$", re.MULTILINE)  # d2lbook tab lines
+_TARGET_END = re.compile(r"[\]|\n]")  # a wikilink target ends at "]", "|" or a new line
+_ALIAS_END = re.compile(r"[\]\n]")
 _MEDIA = re.compile(r"\.(?:png|jpe?g|gif|svg|webp|bmp|pdf|mp[34]|wav|webm|excalidraw)$", re.I)
 # a tag: '#' after whitespace or the start, then letters/digits/_-/, not only digits (#1 is no tag)
 _TAG = re.compile(r"(?<!\S)#((?=[\w/-]*[^\W\d])[\w/-]+)")
-_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+(.*?))?[ \t]*$")
-_ITEM = re.compile(r"^[ \t]*-[ \t]+(.*?)[ \t]*$")
+_KEY = re.compile(r"([A-Za-z_][\w-]*)[ \t]*:")  # then nothing, or a space and the value
 
 
 @dataclass(frozen=True)
@@ -61,21 +59,134 @@ def _blank(text: str) -> str:
     return re.sub(r"[^\n]", " ", text)
 
 
-def _code_mask(text: str, start: int) -> list[bool]:
-    """Which characters of ``text`` (from ``start``) are code: fenced blocks (fences included)
-    and inline code spans (except the argument of a d2lbook role like ``:label:`x```)."""
-    code = [False] * len(text)
+def _between(text: str, pos: int, opener: str, closer: str) -> Iterator[tuple[int, int]]:
+    """Spans from each ``opener`` to the first ``closer`` after it, left to right, as
+    ``re.finditer(opener + ".*?" + closer, re.DOTALL)`` gives them, in linear time: once no
+    closer follows an opener, none follows a later one either.
+
+    Example:
+        >>> list(_between("a {% x %} b {% y", 0, "{%", "%}"))
+        [(2, 9)]
+    """
+    while (begin := text.find(opener, pos)) >= 0:
+        end = text.find(closer, begin + len(opener))
+        if end < 0:
+            return
+        pos = end + len(closer)
+        yield begin, pos
+
+
+def _liquid_outputs(text: str, pos: int) -> Iterator[tuple[int, int]]:
+    """Spans of ``{{ page.title }}`` and Hugo's ``{{< fig >}}`` (a space after ``{{``, so TeX's
+    ``{{a}}`` is not one), closed on the same line: ``\\{\\{[-<%]?\\s[^\\n]*?\\}\\}``, with the
+    next ``}}`` and the next new line each looked for once per position passed.
+
+    Example:
+        >>> list(_liquid_outputs("{{a}} {{ b }} {{ c\\n}}", 0))
+        [(6, 13)]
+    """
+    closer = newline = -1  # where the next "}}" and the next new line are, once looked for
+    while (begin := text.find("{{", pos)) >= 0:
+        body = begin + 2 + (text[begin + 2 : begin + 3] in ("-", "<", "%"))
+        pos = begin + 1
+        if not text[body : body + 1].isspace():
+            continue
+        if closer < body + 1:
+            closer = text.find("}}", body + 1) % (len(text) + 1)  # none: len(text)
+        if newline < body + 1:
+            newline = text.find("\n", body + 1) % (len(text) + 1)
+        if closer < newline:
+            pos = closer + 2
+            yield begin, pos
+
+
+def _inline_code(text: str, pos: int) -> Iterator[tuple[int, int]]:
+    """Spans of inline code as ``re.finditer(r"(`+)[^`\\n]+?\\1", text, pos)`` gives them, in
+    linear time: a run of backticks opens, the next run on the same line closes, and the span
+    takes as many backticks on each side as both runs have.
+
+    Example:
+        >>> list(_inline_code("a `b` ``c` d", 0))
+        [(2, 5), (7, 10)]
+    """
+    newline = -1
+    while (begin := text.find("`", pos)) >= 0:
+        body = _TICKS.match(text, begin).end()
+        close = text.find("`", body)
+        if close < 0:
+            return
+        if newline < body:
+            newline = text.find("\n", body) % (len(text) + 1)
+        pos = close
+        if close == body or newline < close:  # nothing between, or not on this line
+            continue
+        ticks = min(body - begin, _TICKS.match(text, close).end() - close)
+        pos = close + ticks
+        yield body - ticks, pos
+
+
+class _Link(NamedTuple):
+    """A wikilink ``[[target|alias]]``: where it, its target and its closing ``]]`` start."""
+
+    start: int  # of "[[" or "![["
+    target: int
+    target_end: int  # a "|" there when ``alias``
+    alias: bool
+    close: int  # "]]"
+
+    @property
+    def end(self) -> int:
+        return self.close + 2
+
+
+def _wikilinks(text: str, pos: int) -> Iterator[_Link]:
+    """``[[target]]``, ``[[target|alias]]``, ``![[embed]]``: a target without ``]``, ``|`` or a
+    new line, an alias without ``]`` or a new line, as the regular expression
+    ``(!?\\[\\[)([^\\]|\\n]+?)(?:(\\|)([^\\]\\n]*))?(\\]\\])`` finds them, in linear time.
+
+    Example:
+        >>> [link.end for link in _wikilinks("[[a]] [[b|c]] [[d", 0)]
+        [5, 13]
+    """
+    target_end = alias_end = -1  # the next end of a target and of an alias, once looked for
+    while (begin := text.find("[[", pos)) >= 0:
+        start = begin - 1 if begin > pos and text[begin - 1] == "!" else begin
+        pos, target = begin + 1, begin + 2
+        if target_end < target:
+            found = _TARGET_END.search(text, target)
+            target_end = found.start() if found else len(text)
+        stop = text[target_end : target_end + 1]
+        if target_end == target or stop not in ("]", "|"):
+            continue
+        if stop == "]":
+            if text.startswith("]]", target_end):
+                pos = target_end + 2
+                yield _Link(start, target, target_end, False, target_end)
+            continue
+        if alias_end <= target_end:
+            found = _ALIAS_END.search(text, target_end + 1)
+            alias_end = found.start() if found else len(text)
+        if text.startswith("]]", alias_end):
+            pos = alias_end + 2
+            yield _Link(start, target, target_end, True, alias_end)
+
+
+def _code_mask(text: str, start: int) -> bytearray:
+    """Which characters of ``text`` (from ``start``) are code (1) or not (0): fenced blocks
+    (fences included) and inline code spans (except the argument of a d2lbook role like
+    ``:label:`x```)."""
+    code = bytearray(len(text))
     position, in_fence = 0, False
     for line in text.splitlines(keepends=True):
         fence = bool(_FENCE.match(line))
         if position >= start and (in_fence or fence):
-            code[position : position + len(line)] = [True] * len(line)
+            code[position : position + len(line)] = b"\x01" * len(line)
         if fence and position >= start:
             in_fence = not in_fence
         position += len(line)
-    for match in _INLINE_CODE.finditer(text, start):
-        if not code[match.start()] and not text.endswith(":", 0, match.start()):
-            code[match.start() : match.end()] = [True] * (match.end() - match.start())
+    for begin, end in _inline_code(text, start):
+        if not code[begin] and not text.endswith(":", 0, begin):
+            code[begin:end] = b"\x01" * (end - begin)
     return code
 
 
@@ -98,28 +209,35 @@ def blank_markup(markdown: str) -> str:
 
     def blank_span(begin: int, end: int) -> None:
         out[begin:end] = _blank(markdown[begin:end])
-        skip[begin:end] = [True] * (end - begin)
+        skip[begin:end] = b"\x01" * (end - begin)
 
-    for pattern in _DIRECTIVES:
-        for found in pattern.finditer(markdown, start):
-            if not skip[found.start()]:
-                blank_span(*found.span())
-    for found in _WIKILINK.finditer(markdown, start):
-        if skip[found.start()]:
+    directives = (  # each blanked whole
+        _between(markdown, start, "<!--", "-->"),  # HTML comments
+        _between(markdown, start, "{%", "%}"),  # Liquid tags {% include x.html %}
+        _liquid_outputs(markdown, start),  # {{ page.title }}, Hugo {{< fig >}}
+        (found.span() for found in _TAB_LINE.finditer(markdown, start)),
+        (found.span() for found in _ROLE.finditer(markdown, start)),
+    )
+    for spans in directives:
+        for begin, end in spans:
+            if not skip[begin]:
+                blank_span(begin, end)
+    for link in _wikilinks(markdown, start):
+        if skip[link.start]:
             continue
-        target = found.group(2)
-        if found.group(1).startswith("!") and _MEDIA.search(target.strip()):
-            blank_span(*found.span())  # an embedded image is no words
+        target = markdown[link.target : link.target_end]
+        if markdown[link.start] == "!" and _MEDIA.search(target.strip()):
+            blank_span(link.start, link.end)  # an embedded image is no words
             continue
-        blank_span(*found.span(1))
-        blank_span(*found.span(5))
-        if found.group(3):  # [[target|alias]] reads "alias"
-            blank_span(found.start(2), found.end(3))
+        blank_span(link.start, link.target)
+        blank_span(link.close, link.end)
+        if link.alias:  # [[target|alias]] reads "alias"
+            blank_span(link.target, link.target_end + 1)
         else:  # [[note#Heading]] reads "note Heading"; [[note#^block-id]] reads "note"
             hash_at = target.find("#")
             if hash_at >= 0:
-                at = found.start(2) + hash_at
-                blank_span(at, found.end(2) if target[hash_at:].startswith("#^") else at + 1)
+                at = link.target + hash_at
+                blank_span(at, link.target_end if target[hash_at:].startswith("#^") else at + 1)
     return "".join(out)
 
 
@@ -157,14 +275,15 @@ def parse_front_matter(markdown: str) -> VaultMeta:
     for line in match.group(0).split("\n")[1:]:
         if line.lstrip().startswith("#") or not line.strip():
             continue
-        item = _ITEM.match(line)
-        if item and key is not None:
-            fields[key][1].append(item.group(1))
+        item = line.lstrip(" \t")
+        if item[:1] == "-" and item[1:2] in (" ", "\t") and key is not None:  # "  - value"
+            fields[key][1].append(item[1:].strip(" \t"))
             continue
         found = _KEY.match(line)
-        key = found.group(1).lower() if found else None
-        if key is not None:
-            fields[key] = (found.group(2), [])
+        value = line[found.end() :] if found else ""
+        key = found.group(1).lower() if found and value[:1] in ("", " ", "\t") else None
+        if key is not None:  # split by hand: a regular expression took seconds on long runs
+            fields[key] = (value.strip(" \t") if value else None, [])
     title = _unquote(fields.get("title", (None, []))[0] or "")
     tags = [
         t.lstrip("#") for k in ("tags", "tag") for t in _values(*fields.get(k, (None, [])), True)
