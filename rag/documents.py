@@ -209,7 +209,7 @@ def control_share(text: str, sample: int = _BINARY_SNIFF_BYTES) -> float:
     binary data decoded as text.
 
     Example:
-        >>> control_share("plain text\n"), control_share("ab\x01\x02")
+        >>> control_share("plain text\\n"), control_share("ab\\x01\\x02")
         (0.0, 0.5)
     """
     head = text[:sample]
@@ -313,7 +313,10 @@ def _read_notes(
 ) -> Iterator[Document]:
     for path in _walk(base, skipped=report.skipped, index_dir=index):
         rel = display_path(path.relative_to(base))
-        doc, reason = _read_note(path, rel, max_file_bytes, report)
+        if rel != path.relative_to(base).as_posix():
+            doc, reason = None, "file name is not valid UTF-8; rename the file"
+        else:
+            doc, reason = _read_note(path, rel, max_file_bytes, report)
         if doc is None:
             report.skipped.append((rel, reason))
             continue
@@ -329,9 +332,8 @@ def _read_notes(
 def _read_note(
     path: Path, rel: str, max_file_bytes: int, report: LoadReport
 ) -> tuple[Document | None, str]:
-    """The note at ``path``, or ``(None, why it is skipped)``."""
-    if rel != path.relative_to(path.parents[len(Path(rel).parts) - 1]).as_posix():
-        return None, "file name is not valid UTF-8; rename the file"
+    """``(note, "")`` for the file at ``path`` (``rel`` in the notes), or ``(None, why it is
+    skipped)``."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
         return None, f"unsupported extension {suffix}" if suffix else "no file extension"
