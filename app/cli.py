@@ -15,10 +15,16 @@ import json
 import logging
 import os
 import sys
-import textwrap
 
 from app.batch import run_batch
-from app.errors import EXPECTED_ERRORS, error_message, quiet_libraries
+from app.errors import (
+    EXPECTED_ERRORS,
+    TerminalFormatter,
+    count,
+    error_message,
+    for_terminal,
+    quiet_libraries,
+)
 from app.serve import LOCALHOST, cmd_app
 from app.stats import cmd_stats
 from embedder.windows import WindowConfig
@@ -32,6 +38,7 @@ from rag.option_types import (
     positive_int,
     print_json,
     unit_interval,
+    utf8_text,
 )
 
 log = logging.getLogger("notesqa")
@@ -56,24 +63,24 @@ def cmd_index(args) -> int:
         print_json(summary.to_dict())
         return 0
     if summary.repaired:
-        print(f"the index was damaged ({summary.repaired}); rebuilt it from scratch")
+        print(f"the index was damaged ({for_terminal(summary.repaired)}); rebuilt it from scratch")
     print(
-        f"indexed {summary.files} files into {summary.chunks} passages in {summary.seconds:.1f} s "
-        f"-> {summary.index_dir}"
+        f"indexed {count(summary.files, 'file')} into {count(summary.chunks, 'passage')} in "
+        f"{summary.seconds:.1f} s -> {for_terminal(summary.index_dir)}"
     )
     print(
         f"  {len(summary.added)} added, {len(summary.changed)} changed, "
         f"{len(summary.removed)} removed, {summary.unchanged} unchanged; "
-        f"{summary.embedded} passages embedded; {summary.vectors} vectors"
+        f"{count(summary.embedded, 'passage')} embedded; {count(summary.vectors, 'vector')}"
     )
     if summary.recall_at_10 is not None:
         print(
             f"  {summary.index_type} index: recall@10 against exact search {summary.recall_at_10:.3f}"
         )
     for path, reason in summary.skipped:
-        print(f"  skipped {path}: {reason}")
+        print(f"  skipped {for_terminal(path)}: {for_terminal(reason)}")
     for path in summary.decoded_with_fallback:
-        print(f"  {path}: not UTF-8, decoded with a fallback encoding")
+        print(f"  {for_terminal(path)}: not UTF-8, decoded with a fallback encoding")
     return 0
 
 
@@ -90,17 +97,18 @@ def cmd_watch(args) -> int:
         if args.json:
             print(json.dumps({"event": "update", **summary.to_dict()}), flush=True)
         else:
-            print(update_line(summary), flush=True)
+            print(for_terminal(update_line(summary)), flush=True)
 
     def failed(error: Exception) -> None:
-        print(f"notesqa: warning: index update failed: {error_message(error)}", file=sys.stderr)
+        message = for_terminal(error_message(error))
+        print(f"notesqa: warning: index update failed: {message}", file=sys.stderr)
 
     if args.json:
         print(json.dumps({"event": "ready", **first.to_dict()}), flush=True)
     else:
         print(
-            f"watching {qa.notes_dir} ({first.files} files, {first.chunks} passages -> "
-            f"{first.index_dir}); Ctrl-C stops",
+            f"watching {for_terminal(qa.notes_dir)} ({count(first.files, 'file')}, "
+            f"{count(first.chunks, 'passage')} -> {for_terminal(first.index_dir)}); Ctrl-C stops",
             flush=True,
         )
     with NotesWatcher(qa, debounce=args.debounce, on_update=report, on_error=failed):
@@ -128,7 +136,8 @@ def _notes_root(qa) -> str | None:
 
 
 def cmd_ask(args) -> int:
-    from rag.locations import where, with_links
+    from app.passages import answer_for_terminal
+    from rag.locations import with_links
     from rag.pipeline import NotesQA
 
     qa = NotesQA.from_index(args.index, embedder=args.embedder, reader=args.reader)
@@ -163,22 +172,13 @@ def cmd_ask(args) -> int:
         print("No answer found in your notes (see the closest passages with `notesqa search`).")
         return 0
     for rank, answer in enumerate(answers, 1):
-        place = where(root, answer.source, answer.line, answer.column, answer.start, answer.end)
-        heading = f" ({answer.heading})" if answer.heading else ""
-        sure = (
-            f"confidence {answer.confidence:.0%}"
-            if answer.confidence is not None
-            else f"score {answer.score:.2f}"
-        )
-        print(f"{rank}. {' '.join(answer.text.split())}   [{sure}]")
-        print(f"   source: {place}{heading}")
-        snippet = answer.sentence or " ".join(answer.context.split())
-        print(textwrap.indent(textwrap.fill(snippet[:300], 96), "   > "))
+        print(answer_for_terminal(rank, answer, root))
     return 0
 
 
 def cmd_search(args) -> int:
-    from rag.locations import where, with_links
+    from app.passages import hit_for_terminal
+    from rag.locations import with_links
     from rag.pipeline import NotesQA
 
     qa = NotesQA.from_index(args.index, embedder=args.embedder)
@@ -202,19 +202,22 @@ def cmd_search(args) -> int:
         print_json({"query": args.query, "hits": [with_links(h.to_dict(), root) for h in hits]})
         return 0
     for rank, hit in enumerate(hits, 1):
-        heading = f" ({hit.heading})" if hit.heading else ""
-        tags = "".join(f" #{tag}" for tag in hit.tags)
-        place = where(root, hit.source, hit.line, hit.column, hit.start, hit.end)
-        print(f"{rank}. [{hit.score:.3f}] {place}{heading}{tags}")
-        print(textwrap.indent(textwrap.fill(" ".join(hit.text.split())[:300], 96), "   "))
+        print(hit_for_terminal(rank, hit, root))
     return 0
 
 
 # ---------------------------------------------------------------- parser
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, its error lines made inert (they quote the value given, e.g. a file name)."""
+
+    def error(self, message: str):
+        super().error(for_terminal(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="notesqa",
         description="Answer questions over your own notes with a BERT you trained yourself.",
         epilog='Start with `notesqa index NOTES_DIR`, then `notesqa ask "your question"`.',
@@ -303,12 +306,16 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--filter",
+            type=utf8_text,
             metavar="GLOB",
             help="only files whose path matches, e.g. 'biology/*' (applied inside the search)",
         )
-        p.add_argument("--heading", help="only passages whose heading path contains this text")
+        p.add_argument(
+            "--heading", type=utf8_text, help="only passages whose heading path contains this text"
+        )
         p.add_argument(
             "--tag",
+            type=utf8_text,
             action="append",
             default=[],
             metavar="TAG",
@@ -326,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer a question from the indexed notes, with sources",
         description="Retrieve the top passages and extract answer spans with the reader.",
     )
-    p.add_argument("question", nargs="?")
+    p.add_argument("question", nargs="?", type=utf8_text)
     index_option(p)
     retrieval_options(p, "read", 5)
     p.add_argument("--answers", type=positive_int, default=3, help="answers to show (default 3)")
@@ -373,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("search", help="show the passages closest to a query")
-    p.add_argument("query", nargs="?")
+    p.add_argument("query", nargs="?", type=utf8_text)
     index_option(p)
     retrieval_options(p, "show", 5)
     p.set_defaults(func=cmd_search)
@@ -427,13 +434,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _where_to_find_the_index(args, err: BaseException) -> str:
+    """For ``ask``, ``search`` and ``stats`` finding no index: how to name the one made."""
+    if not (isinstance(err, FileNotFoundError) and str(err).startswith("no notesqa index at")):
+        return ""
+    if getattr(args, "index", None):
+        return " (the folder given with --index)"
+    if os.environ.get("NOTESQA_INDEX"):
+        return " (the folder NOTESQA_INDEX names)"
+    return (
+        " (the current folder's); to use an index made elsewhere, pass --index "
+        "NOTES_DIR/.notesqa or set NOTESQA_INDEX=NOTES_DIR/.notesqa"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``notesqa`` entry point: expected errors become one line on stderr and exit code 2,
     anything else one line and exit code 1 (its traceback with ``--debug``)."""
     args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler()  # used unless logging is set up already (tests, embedding)
+    handler.setFormatter(TerminalFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(
-        level=logging.INFO if args.verbose or args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+        level=logging.INFO if args.verbose or args.debug else logging.WARNING, handlers=[handler]
     )
     if not (args.verbose or args.debug):
         quiet_libraries()
@@ -452,14 +474,15 @@ def main(argv: list[str] | None = None) -> int:
     except EXPECTED_ERRORS as err:
         if args.debug:
             raise
-        print(f"notesqa: error: {error_message(err)}", file=sys.stderr)
+        message = error_message(err) + _where_to_find_the_index(args, err)
+        print(f"notesqa: error: {for_terminal(message)}", file=sys.stderr)
         return 2
     except Exception as err:  # a bug: one line, the traceback behind --debug
         if args.debug:
             raise
         print(
-            f"notesqa: unexpected error: {type(err).__name__}: {err} (run again with --debug "
-            "for the traceback, and please report it)",
+            f"notesqa: unexpected error: {type(err).__name__}: {for_terminal(err)} (run again "
+            "with --debug for the traceback, and please report it)",
             file=sys.stderr,
         )
         return 1

@@ -1,16 +1,67 @@
-"""How the ``notesqa`` command reports trouble: one sentence per expected error (the problem and
-the fix), and quiet libraries.
+r"""How the ``notesqa`` command speaks on the terminal: one sentence per expected error (the
+problem and the fix), untrusted text (file names, note text, questions) made inert, counts in
+words, and quiet libraries.
 
 Example:
     >>> error_message(PermissionError(13, "Permission denied", "/notes/.notesqa"))
-    'permission denied on /notes/.notesqa; check the folder's permissions or choose another folder'
+    "permission denied on /notes/.notesqa; check the folder's permissions or choose another folder"
+    >>> for_terminal("evil\x1b]0;title\x07.md")
+    'evil\\x1b]0;title\\x07.md'
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import re
 import sys
+
+# Characters a terminal acts on instead of showing: C0 controls (colours, "set window title",
+# cursor moves, a carriage return that overprints), DEL, C1 controls (0x9b is CSI to some
+# terminals), the bidi embeddings, overrides and isolates (they reorder what is shown), and lone
+# surrogates (a name that is not UTF-8, which cannot even be printed). Tab and newline are kept
+# in multi-line text only.
+_UNSAFE = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE_LINE = re.compile(rf"[{_UNSAFE}\t\n]")
+_UNSAFE_TEXT = re.compile(f"[{_UNSAFE}]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    named = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}.get(match.group())
+    return named or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def for_terminal(text: object, multiline: bool = False) -> str:
+    r"""``text`` as it is safe to print: every character a terminal would act on written as its
+    Python escape (``\x1b``), so a file name or a note cannot colour the screen, set the window
+    title or reorder a line; one line unless ``multiline`` (then tab and newline are kept).
+
+    Example:
+        >>> for_terminal("a\tb\nc\u202e\udcff")
+        'a\\tb\\nc\\u202e\\udcff'
+        >>> for_terminal("a\tb\nc", multiline=True)
+        'a\tb\nc'
+    """
+    return (_UNSAFE_TEXT if multiline else _UNSAFE_LINE).sub(_escape, str(text))
+
+
+def count(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless ``n`` is one.
+
+    Example:
+        >>> count(1, "passage"), count(3, "file")
+        ('1 passage', '3 files')
+    """
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+class TerminalFormatter(logging.Formatter):
+    """Log lines with :func:`for_terminal` applied: a warning that names a file shows it inert."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return for_terminal(super().format(record), multiline=True)
 
 
 def quiet_libraries() -> None:

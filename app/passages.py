@@ -1,5 +1,6 @@
-"""Note text as the Streamlit app shows it: inert (no HTML or Markdown from a note is ever
-interpreted), at body size, with the answer marked and its source linked.
+"""Note text as the Streamlit app and the terminal show it: inert (no HTML or Markdown from a
+note is ever interpreted, no escape sequence reaches the terminal), with the answer marked and its
+source linked (on the page) or named as ``path:line:col`` (on the terminal).
 
 Pure functions, so that they are tested without running the app (``app/streamlit_app.py``
 renders the page when it is imported).
@@ -11,10 +12,16 @@ Example:
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from app.errors import for_terminal
 from rag.answers import Answer
-from rag.locations import clickable, source_links
+from rag.locations import clickable, source_links, where
+
+if TYPE_CHECKING:
+    from rag.store import Hit
 
 # Every character that HTML or Streamlit's Markdown gives a meaning to (tags, entities, emphasis,
 # code, headings, lists, links, tables, math, emoji and colour shortcodes), written as a numeric
@@ -96,3 +103,40 @@ def source_link(
     if uri is None:
         return label
     return f"[{label}]({uri})"  # percent-encoded: no space, parenthesis or angle bracket left
+
+
+def _one_line(text: str, limit: int | None = 300) -> str:
+    return for_terminal(" ".join(text.split())[:limit])
+
+
+def answer_for_terminal(rank: int, answer: Answer, notes_root: str | None) -> str:
+    r"""An answer as ``notesqa ask`` prints it: the answer and how sure, its place, its sentence.
+
+    Example:
+        >>> a = Answer("m and v", 1.0, "ml/ad\x1b[2Jam.md", 12, 21, "Adam keeps `m` and `v`.")
+        >>> print(answer_for_terminal(1, a, None))
+        1. m and v   [score 1.00]
+           source: ml/ad\x1b[2Jam.md (characters 12-21)
+           > Adam keeps `m` and `v`.
+    """
+    place = where(notes_root, answer.source, answer.line, answer.column, answer.start, answer.end)
+    heading = f" ({answer.heading})" if answer.heading else ""
+    sure = (
+        f"confidence {answer.confidence:.0%}"
+        if answer.confidence is not None
+        else f"score {answer.score:.2f}"
+    )
+    snippet = textwrap.fill(_one_line(answer.sentence or answer.context), 96)
+    return (
+        f"{rank}. {_one_line(answer.text, None)}   [{sure}]\n"
+        f"   source: {for_terminal(place + heading)}\n" + textwrap.indent(snippet, "   > ")
+    )
+
+
+def hit_for_terminal(rank: int, hit: Hit, notes_root: str | None) -> str:
+    """A passage as ``notesqa search`` prints it: score, place, heading and tags, then its text."""
+    heading = f" ({hit.heading})" if hit.heading else ""
+    tags = "".join(f" #{tag}" for tag in hit.tags)
+    place = where(notes_root, hit.source, hit.line, hit.column, hit.start, hit.end)
+    text = textwrap.indent(textwrap.fill(_one_line(hit.text), 96), "   ")
+    return f"{rank}. [{hit.score:.3f}] {for_terminal(place + heading + tags)}\n{text}"

@@ -21,12 +21,14 @@ from pathlib import Path
 LOCALHOST = "127.0.0.1"
 APP_FOLDER = Path(__file__).resolve().parent  # the working directory of every child process
 
-# Run ``sys.argv[2]`` as ``python -m`` would, on the import path given as JSON in ``sys.argv[1]``.
+# Run ``sys.argv[3]`` as ``python -m`` would, on the import path given as JSON in
+# ``sys.argv[1]``, from the folder ``sys.argv[2]``.
 _RUN_MODULE = (
-    "import json, runpy, sys; "
+    "import json, os, runpy, sys; "
     "sys.path[:] = json.loads(sys.argv[1]); "
-    "module = sys.argv[2]; "
-    "sys.argv = [module, *sys.argv[3:]]; "
+    "os.chdir(sys.argv[2]); "
+    "module = sys.argv[3]; "
+    "sys.argv = [module, *sys.argv[4:]]; "
     "runpy.run_module(module, run_name='__main__', alter_sys=True)"
 )
 
@@ -56,7 +58,8 @@ def import_path(exclude: list[Path] = ()) -> list[str]:
 
 def python_module_command(module: str, args: list[str], exclude: list[Path] = ()) -> list[str]:
     """The command that runs ``python -m MODULE ARGS`` safely: isolated mode (``-I``, which
-    Python 3.10 has, unlike ``-P``), on :func:`import_path`, never on the current folder.
+    Python 3.10 has, unlike ``-P``), on :func:`import_path`, from the app package's folder (so
+    that no settings file of the current folder is read either).
 
     Example:
         >>> python_module_command("app.cli", ["watch", "/notes"])[1:3]
@@ -68,15 +71,29 @@ def python_module_command(module: str, args: list[str], exclude: list[Path] = ()
         "-c",
         _RUN_MODULE,
         json.dumps(import_path(exclude)),
+        str(APP_FOLDER),
         module,
         *args,
     ]
 
 
+def served_value(folders: list[str]) -> str:
+    """``NOTESQA_NOTES`` for these folders: one folder as its path, else a JSON list, so that
+    any folder name works (one holding ``:`` is not split).
+
+    Example:
+        >>> served_value(["/notes"]), served_value(["/a:b"])
+        ('/notes', '["/a:b"]')
+    """
+    if len(folders) == 1 and os.pathsep not in folders[0] and not folders[0].startswith("["):
+        return folders[0]
+    return json.dumps(folders)
+
+
 def child_environment(folders: list[str], args) -> dict[str, str]:
-    """The environment of the app and its watchers: the served folders (JSON, so that any folder
-    name works), the models and the cache as absolute paths (the children run elsewhere)."""
-    env = {**os.environ, "NOTESQA_NOTES": json.dumps(folders)}
+    """The environment of the app and its watchers: the served folders (:func:`served_value`),
+    the models and the cache as absolute paths (the children run elsewhere)."""
+    env = {**os.environ, "NOTESQA_NOTES": served_value(folders)}
     for key, value in (("NOTESQA_EMBEDDER", args.embedder), ("NOTESQA_READER", args.reader)):
         if value:
             local = Path(value).expanduser()
@@ -129,10 +146,10 @@ def cmd_app(args) -> int:
             if args.embedder:
                 watch += ["--embedder", env.get("NOTESQA_EMBEDDER", args.embedder)]
             command = python_module_command("app.cli", watch, served)
-            watchers.append(subprocess.Popen(command, env=env, cwd=APP_FOLDER))
+            watchers.append(subprocess.Popen(command, env=env))
     try:
         command = python_module_command("streamlit", streamlit, served)
-        return subprocess.call(command, env=env, cwd=APP_FOLDER)
+        return subprocess.call(command, env=env)
     finally:
         for watcher in watchers:
             watcher.terminate()  # safe at any moment: the index is swapped in atomically

@@ -14,13 +14,56 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
+
+# What json.dumps(ensure_ascii=False) leaves raw (it escapes C0 controls itself) although a
+# terminal acts on it or cannot print it: DEL, C1 controls (0x9b is CSI to some terminals), the
+# bidi embeddings, overrides and isolates, and lone surrogates (a file name that is not UTF-8).
+# They only ever stand inside JSON strings, so a \uXXXX escape is valid JSON that reads back
+# the same.
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def json_text(payload, indent: int | None = 2) -> str:
+    r"""``payload`` as JSON, non-ASCII kept but nothing a terminal would act on left raw.
+
+    Example:
+        >>> json_text({"name": "a\x1b[31m\x9b31m\u202e.md"}, indent=None)
+        '{"name": "a\\u001b[31m\\u009b31m\\u202e.md"}'
+    """
+    text = json.dumps(payload, indent=indent, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def print_json(payload) -> int:
-    """Print ``payload`` as indented JSON (non-ASCII kept); returns 0, a command's exit code."""
-    print(json.dumps(payload, indent=2, ensure_ascii=False))
+    """Print ``payload`` as indented JSON (:func:`json_text`); returns 0, a command's exit code."""
+    print(json_text(payload))
     return 0
+
+
+def utf8_text(text: str) -> str:
+    r"""argparse type: text that is valid UTF-8 (a question, a filter). Python hands over a byte
+    that is not UTF-8 as a lone surrogate, which nothing downstream can encode.
+
+    Example:
+        >>> utf8_text("café")
+        'café'
+        >>> utf8_text("caf\udce9")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: is not valid UTF-8 (byte 0xe9 at character 4); type it again, or set your terminal to UTF-8
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        bad = text[err.start]
+        byte = ord(bad) - 0xDC00 if 0xDC80 <= ord(bad) <= 0xDCFF else None
+        what = f"byte 0x{byte:02x}" if byte is not None else f"code point U+{ord(bad):04X}"
+        raise argparse.ArgumentTypeError(
+            f"is not valid UTF-8 ({what} at character {err.start + 1}); type it again, or set "
+            "your terminal to UTF-8"
+        ) from None
+    return text
 
 
 def _whole_number(text: str) -> int:

@@ -1,10 +1,12 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
+import app.serve
 from app.cli import main
 from rag.reader import ReaderSettings
 
@@ -421,8 +423,8 @@ def test_app_watch_runs_a_watcher_per_folder_and_stops_it(notes, monkeypatch):
     started = []
 
     class FakeWatcher:
-        def __init__(self, command, env, cwd):
-            started.append((command, env, cwd))
+        def __init__(self, command, env):
+            started.append((command, env))
             self.stopped = False
 
         def terminate(self):
@@ -432,11 +434,13 @@ def test_app_watch_runs_a_watcher_per_folder_and_stops_it(notes, monkeypatch):
             return 0
 
     monkeypatch.setattr(sp, "Popen", FakeWatcher)
-    monkeypatch.setattr(sp, "call", lambda command, env, cwd: 0)
-    assert main(["app", str(notes), "--watch"]) == 0
-    command, env, cwd = started[0]
+    monkeypatch.setattr(sp, "call", lambda command, env: 0)
+    other = notes.parent / "a:b"  # a name that a path-separator list would split
+    other.mkdir()
+    assert main(["app", str(notes), str(other), "--watch"]) == 0
+    command, env = started[0]
     assert command[1:3] == ["-I", "-c"]  # isolated: never the current folder's modules
     assert command[-3:] == ["app.cli", "watch", str(notes.resolve())]
-    assert json.loads(env["NOTESQA_NOTES"]) == [str(notes.resolve())]
-    assert cwd != notes and not cwd.is_relative_to(notes)
+    assert Path(command[-4]) == Path(app.serve.__file__).parent  # run from the package's folder
+    assert json.loads(env["NOTESQA_NOTES"]) == [str(notes.resolve()), str(other.resolve())]
     assert started[-1] == "terminated"

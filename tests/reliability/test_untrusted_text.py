@@ -112,3 +112,166 @@ def test_notesqa_app_watch_runs_nothing_from_the_notes_folder(
     assert not marker.exists(), f"code from the notes folder ran: {marker.read_text()}"
     assert healthy, f"the app did not answer at /_stcore/health:\n{output[-3000:]}"
     assert watching, f"the watcher did not start:\n{output[-3000:]}"
+
+
+# ---------------------------------------------------------------- untrusted text on the terminal
+
+EVIL_NAME = "evil\x1b[32m\u202e.md"  # a colour and a right-to-left override in a file name
+EVIL_TEXT = (
+    "# Adam \x1b]0;pwned\x07\n\n"  # "set window title" in a heading
+    "Adam keeps \x1b[31mtwo moving averages\x1b[0m per parameter \x9b2J and the \u202esecond. "
+    + "The first and second moment estimates are kept for every parameter of the network. "
+    * 4
+)
+SKIPPED_NAME = "skip\x1b]0;x\x07.md"  # a binary-looking note: listed as skipped, by name
+RAW = ("\x1b", "\x07", "\x9b", "\u202e")  # none of these may reach the terminal raw
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    """``main(argv)`` as the shell sees it: exit code (argparse's SystemExit included), out, err."""
+    from app.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def evil_notes(tmp_path_factory, tiny_embedder_dir) -> Path:
+    """A notes folder whose names and text hold escape sequences, indexed once per module."""
+    from rag.pipeline import NotesQA
+
+    notes = tmp_path_factory.mktemp("untrusted") / "notes"
+    notes.mkdir()
+    (notes / EVIL_NAME).write_text(EVIL_TEXT, encoding="utf-8")
+    (notes / SKIPPED_NAME).write_bytes(bytes(range(1, 32)) * 20)
+    (notes / "ada.md").write_text("# Ada\n\nAda Smithson was born in Oslo in 1850.\n")
+    NotesQA.open(notes, embedder=tiny_embedder_dir).index(progress=False)
+    return notes
+
+
+MODELS = ["--embedder", "{embedder}"]
+INDEX = ["--index", "{notes}/.notesqa", *MODELS]
+TERMINAL = {  # a command line ({notes}: the notes folder) -> its exit code
+    "index": (["index", "{notes}", *MODELS], 0),
+    "search": (["search", "Adam moving averages", "-k", "3", *INDEX], 0),
+    "ask": (["ask", "What does Adam keep?", "--always-answer", "--reader", "{reader}", *INDEX], 0),
+    "stats --files": (["stats", "--files", "--index", "{notes}/.notesqa"], 0),
+    "an error naming a path": (["search", "--batch", "{notes}/\x1b[2Jq.jsonl", *INDEX], 2),
+    "an argparse error": (["stats", "\x1b]0;title\x07"], 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TERMINAL))
+def test_names_and_text_reach_the_terminal_inert(
+    case, evil_notes, capsys, tiny_embedder_dir, tiny_reader_dir
+):
+    """Escape sequences in file names and note text are printed escaped (``\\x1b``), never raw."""
+    line, expected = TERMINAL[case]
+    paths = {"notes": evil_notes, "embedder": tiny_embedder_dir, "reader": tiny_reader_dir}
+    code, out, err = run([a.format(**paths) for a in line], capsys)
+    shown = out + err
+    assert not [c for c in RAW if c in shown], shown
+    assert "\\x1b" in shown  # the name or text is shown, its escapes written out
+    assert code == expected, err
+
+
+def test_json_output_is_escaped_and_reads_back_the_same(evil_notes, capsys, tiny_embedder_dir):
+    import json
+
+    index = ["--index", str(evil_notes / ".notesqa"), "--embedder", str(tiny_embedder_dir)]
+    code, out, _ = run(["search", "Adam moving averages", "-k", "3", "--json", *index], capsys)
+    assert code == 0 and not [c for c in RAW if c in out]
+    hits = json.loads(out)["hits"]
+    assert EVIL_NAME in {h["source"] for h in hits}  # escaped on screen, exact in the data
+    assert any("\x9b2J" in h["text"] for h in hits)
+
+
+# ---------------------------------------------------------------- odd input: a clear line or the right result
+
+NOT_UTF8 = {  # Python hands a byte that is not UTF-8 over as a lone surrogate (\udcff for 0xff)
+    "ask": ["ask", "\udcff"],
+    "search": ["search", "caf\udce9"],
+    "--tag": ["search", "x", "--tag", "\udcff"],
+    "--heading": ["search", "x", "--heading", "\udcff"],
+    "--filter": ["search", "x", "--filter", "\udcff"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_UTF8))
+def test_text_that_is_not_utf8_is_one_clear_line(case, capsys):
+    code, out, err = run(NOT_UTF8[case], capsys)
+    assert code == 2 and "is not valid UTF-8 (byte 0x" in err, err
+    assert out == "" and not [c for c in err if 0xDC80 <= ord(c) <= 0xDCFF]
+
+
+@pytest.mark.skipif(not NOTESQA.exists(), reason="the notesqa console script is not installed")
+def test_a_question_of_invalid_utf8_from_the_shell(tmp_path):
+    """``notesqa ask $'\\xff'`` as a shell runs it: the byte reaches Python's argv raw."""
+    done = subprocess.run(
+        [str(NOTESQA), "ask", b"\xff"], cwd=tmp_path, capture_output=True, timeout=120
+    )
+    assert done.returncode == 2 and b"is not valid UTF-8 (byte 0xff" in done.stderr, done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+BATCH_LINES = {  # a --batch file -> the phrase of its one-line error
+    "an id nested 100,000 deep": (
+        b'{"id": ' + b"[" * 100_000 + b"]" * 100_000 + b', "question": "Ada?"}\n',
+        "questions.jsonl:1: nested too deeply",
+    ),
+    "a line over 1 MiB": (b'{"id": 1, "question": "' + b"a" * 2**20 + b'"}\n', "longer than 1 MiB"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BATCH_LINES))
+def test_odd_batch_lines_are_one_clear_line(case, evil_notes, tmp_path, capsys, tiny_embedder_dir):
+    content, message = BATCH_LINES[case]
+    batch = tmp_path / "questions.jsonl"
+    batch.write_bytes(content)
+    index = ["--index", str(evil_notes / ".notesqa"), "--embedder", str(tiny_embedder_dir)]
+    code, out, err = run(["search", "--batch", str(batch), *index], capsys)
+    assert code == 2 and message in err and out == "", err
+
+
+QUESTIONS = b'{"id": "a", "question": "Ada?"}\n{"id": "b", "question": "Adam?"}\n'
+
+
+@pytest.mark.parametrize("source", ["-", "a named pipe", "/dev/stdin"])
+def test_questions_can_be_piped_in(
+    source, evil_notes, tmp_path, capsys, monkeypatch, tiny_embedder_dir
+):
+    """``--batch -``, ``/dev/stdin`` and a FIFO are read as a stream: one answer line each."""
+    import io
+    import json
+    import threading
+
+    index = ["--index", str(evil_notes / ".notesqa"), "--embedder", str(tiny_embedder_dir)]
+    if source == "/dev/stdin":  # the real standard input of a real process
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "search", "--batch", "/dev/stdin", *index],
+            input=QUESTIONS,
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=300,
+        )
+        code, out, err = done.returncode, done.stdout.decode(), done.stderr.decode()
+    elif source == "-":
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(QUESTIONS)))
+        code, out, err = run(["search", "--batch", "-", *index], capsys)
+    else:
+        fifo = tmp_path / "questions.fifo"
+        os.mkfifo(fifo)
+
+        def write() -> None:
+            with open(fifo, "wb") as pipe:  # blocks until notesqa opens it
+                pipe.write(QUESTIONS)
+
+        threading.Thread(target=write, daemon=True).start()
+        code, out, err = run(["search", "--batch", str(fifo), *index], capsys)
+    assert code == 0, err
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["a", "b"]
