@@ -47,6 +47,7 @@ _HIDDEN = frozenset({"noscript", "template"})  # their text is not shown; nested
 _RAW_TEXT = {  # their text is not HTML: it runs to the closing tag
     name: re.compile(rf"</{name}[\s/>]", re.IGNORECASE) for name in ("script", "style")
 }
+_OPEN = re.compile(r"<(?:[A-Za-z!?]|/[A-Za-z])")  # a "<" before anything else is text
 _TAG_NAME = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
 _IN_TAG = re.compile(r"[^>=]*")  # up to the end of a tag or an attribute's "="
 _SPACE = re.compile(r"[ \t\n\r\f]*")
@@ -75,7 +76,8 @@ def _visible_parts(html: str) -> Iterator[str]:
     ends the page (as in a browser), so no input makes it slow (``html.parser`` took seconds
     on a few kilobytes of ``<a <a <a``)."""
     pos, hidden = 0, 0
-    while (lt := html.find("<", pos)) >= 0:
+    while found := _OPEN.search(html, pos):
+        lt = found.start()
         if not hidden:
             yield unescape(html[pos:lt])
         if html.startswith("<!--", lt):
@@ -84,7 +86,8 @@ def _visible_parts(html: str) -> Iterator[str]:
         elif html.startswith(("<!", "<?"), lt):  # doctype, CDATA, processing instruction
             end = html.find(">", lt + 2)
             pos = end + 1
-        elif tag := _TAG_NAME.match(html, lt):
+        else:
+            tag = _TAG_NAME.match(html, lt)
             end = pos = _tag_end(html, tag.end())
             name, closing = tag.group(2).lower(), bool(tag.group(1))
             if end >= 0 and not closing and name in _RAW_TEXT:
@@ -96,10 +99,6 @@ def _visible_parts(html: str) -> Iterator[str]:
                 yield "\n\n"
             if name in ("h1", "h2", "h3", "h4", "h5", "h6") and not closing:
                 yield "#" * int(name[1]) + " "  # headings become Markdown headings
-        else:  # a "<" that opens nothing is text
-            if not hidden:
-                yield "<"
-            end = pos = lt + 1
         if end < 0:
             return
     if not hidden:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from rag.documents import load_notes
@@ -73,3 +75,32 @@ def test_a_folder_with_every_format_loads_and_a_broken_pdf_is_skipped(tmp_path):
 @pytest.mark.parametrize("junk", ["<p>unclosed", "<<<>>>", ""])
 def test_odd_html_never_crashes(junk):
     assert isinstance(html_to_text(junk), str)
+
+
+def test_html_details_a_reader_sees():
+    page = (
+        "<!DOCTYPE html><!-- hidden note --><p title='a > b'>Cells &amp; tissues</p>"
+        "<STYLE>p > b {}</STYLE><noscript>enable scripts</noscript><p>x < y</p>"
+        '<script type="text/javascript">if (a < b) {}</script><h3 class="x">Sub</h3>'
+    )
+    assert html_to_text(page) == "Cells & tissues\n\nx < y\n\n### Sub"
+    assert html_to_text("<p>kept</p><!-- a comment that never ends <p>lost</p>") == "kept"
+
+
+MB = 1_000_000
+
+
+@pytest.mark.parametrize(
+    "piece", ["<a ", '<a b="', "<a\n", "</", "<?", "<", "<!--", "<p>x", "<a b='c'", "&#"]
+)
+def test_a_megabyte_of_hostile_html_is_read_in_linear_time(piece):
+    started = time.perf_counter()
+    html_to_text(piece * (MB // len(piece)))
+    assert time.perf_counter() - started < 3.0  # html.parser took seconds on 20 KB of "<a "
+
+
+def test_front_matter_without_its_closing_line_is_left_in_linear_time():
+    note = "---\n" + "key: value\n" * (MB // 11)
+    started = time.perf_counter()
+    assert blank_front_matter(note) == note
+    assert time.perf_counter() - started < 3.0

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import re
+import time
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rag.chunking import ChunkingConfig, chunk_document, whitespace_token_count
 from rag.documents import Document
 from rag.plaintext import plain_view
-from rag.vault import blank_markup, inline_tags, parse_front_matter, read_vault
+from rag.vault import (
+    _between,
+    _inline_code,
+    _liquid_outputs,
+    _wikilinks,
+    blank_markup,
+    inline_tags,
+    parse_front_matter,
+    read_vault,
+)
 
 NOTE = """---
 title: "Adam optimiser"
@@ -94,3 +107,66 @@ def test_blanking_keeps_length_and_only_adds_spaces(markdown):
     text = blank_markup(markdown)
     assert len(text) == len(markdown)
     assert all(a == b or a == " " for a, b in zip(text, markdown, strict=True))
+
+
+MB = 1_000_000
+# each family of markup at about a megabyte, opened and never closed (or closed far away)
+HOSTILE_NOTES = {
+    "liquid tag without %}": "{% " * (MB // 3),
+    "html comment without -->": "<!--" * (MB // 4),
+    "liquid output without }}": "{{ " * (MB // 3),
+    "liquid output closed on the next line": "{{ " + "a" * MB + "\n}}",
+    "wikilink without ]]": "[[" * (MB // 2),
+    "wikilink alias without ]]": "[[a|" * (MB // 4),
+    "embed without ]]": "![[" * (MB // 3),
+    "front matter without its closing ---": "---\n" + "key: value\n" * (MB // 11),
+    "front matter value with a long run of spaces": "---\ntitle: a" + " " * MB + "b\n---\n",
+    "front matter item with a long run of spaces": "---\ntags:\n  - a" + " " * MB + "b\n---\n",
+    "backtick runs of growing length": "".join("`" * k + "a" for k in range(1, 1400)),
+    "backticks only": "`" * MB,
+    "role without its closing backtick": ":label:`" * (MB // 8),
+    "a tag of digits": " #" + "1" * MB,
+    "tab directives": ":begin_tab:" * (MB // 11),
+    "fences": "```\n" * (MB // 4),
+}
+
+
+@pytest.mark.parametrize("family", sorted(HOSTILE_NOTES))
+def test_a_megabyte_of_unclosed_markup_is_read_in_linear_time(family):
+    note = HOSTILE_NOTES[family]
+    started = time.perf_counter()
+    text, _ = read_vault(note)
+    assert time.perf_counter() - started < 3.0, family  # the regexes took minutes
+    assert len(text) == len(note)
+
+
+# the regular expressions the scanners replace: on short text they must agree exactly
+REFERENCE = {
+    "comments": (re.compile(r"<!--.*?-->", re.DOTALL), lambda t: _between(t, 0, "<!--", "-->")),
+    "tags": (re.compile(r"\{%.*?%\}", re.DOTALL), lambda t: _between(t, 0, "{%", "%}")),
+    "outputs": (re.compile(r"\{\{[-<%]?\s[^\n]*?\}\}"), lambda t: _liquid_outputs(t, 0)),
+    "code": (re.compile(r"(`+)[^`\n]+?\1"), lambda t: _inline_code(t, 0)),
+    "links": (
+        re.compile(r"(!?\[\[)([^\]|\n]+?)(?:(\|)([^\]\n]*))?(\]\])"),
+        lambda t: ((link.start, link.end) for link in _wikilinks(t, 0)),
+    ),
+}
+PIECES = ["a", " ", "\n", "`", "[[", "]]", "[", "]", "|", "!", "{{", "}}", "{%", "%}", "<!--"]
+PIECES += ["-->", "-", "<", "%", "\t"]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=14).map("".join))
+def test_the_linear_scanners_find_what_the_regular_expressions_found(text):
+    for name, (regex, scan) in REFERENCE.items():
+        assert list(scan(text)) == [m.span() for m in regex.finditer(text)], name
+
+
+@given(st.lists(st.sampled_from(["a", "[[", "]]", "|", "#", "!", "x.png", "\n"]), max_size=12))
+def test_wikilink_parts_match_the_regular_expression(pieces):
+    text = "".join(pieces)
+    regex = REFERENCE["links"][0]
+    found = [
+        (m.start(), m.start(2), m.end(2), m.group(3) is not None, m.start(5))
+        for m in regex.finditer(text)
+    ]
+    assert [tuple(link) for link in _wikilinks(text, 0)] == found
