@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 from pathlib import Path
 
 import pytest
 
-from rag.documents import decode_bytes, iter_note_files, load_notes
+from rag.documents import decode_bytes, iter_note_files, iter_notes, load_notes
 
 
 def write(root: Path, rel: str, data: bytes | str) -> Path:
@@ -91,6 +92,33 @@ def test_bom_stripped_and_crlf_normalised(tmp_path: Path) -> None:
     (doc,), report = load_notes(tmp_path)
     assert doc.text == "# T\n\nline one\nline two\nold mac\n"
     assert report.decoded_with_fallback == []
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be"])
+def test_notes_with_a_utf16_or_utf32_byte_order_mark_are_read(tmp_path: Path, encoding) -> None:
+    note = "# Zellen\r\n\r\nMitochondrien machen ATP — café 日本\r\n"
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}
+    bom["utf-32-be"] = codecs.BOM_UTF32_BE
+    write(tmp_path, "cells.md", bom.get(encoding, b"") + note.encode(encoding))
+    write(tmp_path, "no-mark.txt", note.encode("utf-16-le"))  # no mark: still binary
+    (doc,), report = load_notes(tmp_path)
+    assert doc.text == note.replace("\r\n", "\n")
+    assert report.skipped == [("no-mark.txt", "binary file (NUL byte in first 8 KB)")]
+    assert report.decoded_with_fallback == []  # a byte-order mark is no guess
+
+
+def test_iter_notes_reads_one_note_at_a_time(notes: Path, monkeypatch) -> None:
+    read = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda p: read.append(p.name) or real(p))
+    docs, report = iter_notes(notes)
+    assert read == [] and report.loaded == []  # nothing read before the first note is asked for
+    first = next(docs)
+    assert first.path == "bio/cells.txt" and read == ["cells.txt"]
+    assert [d.path for d in docs] == ["ml/intro.markdown", "ml/optim/adam.md", "top.md"]
+    assert report.loaded == ["bio/cells.txt", "ml/intro.markdown", "ml/optim/adam.md", "top.md"]
+    with pytest.raises(FileNotFoundError):
+        iter_notes(notes / "nope")  # a bad root raises at once
 
 
 def test_symlink_loop_does_not_hang(tmp_path: Path) -> None:
