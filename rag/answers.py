@@ -212,7 +212,7 @@ def extract_joint_answers(
     """Answers of a multi-passage reader, best first, with ``confidence``; [] when it abstains.
 
     ``min_confidence``: the calibrator's stored default (``STORED``), a number in [0, 1], or
-    ``None`` never to abstain. Without a calibrator the fusion weight is 0.5, answers carry the
+    ``None`` never to abstain; only answers whose confidence reaches it are returned. Without a calibrator the fusion weight is 0.5, answers carry the
     shared-softmax probability of their span as confidence and the reader never abstains.
     """
     if not passages:
@@ -229,9 +229,11 @@ def extract_joint_answers(
             answer.confidence = float(confidence)
     if min_confidence == STORED:
         min_confidence = calibrator.min_confidence if calibrator is not None else None
-    if min_confidence is not None and ranked[0].confidence < min_confidence:
-        return []
-    return ranked
+    if min_confidence is None:
+        return ranked
+    # the bar an answer must clear to be given at all holds for every answer shown: a 47% answer
+    # is not followed by 1% guesses (``--always-answer``/``None`` shows them)
+    return [answer for answer in ranked if answer.confidence >= min_confidence]
 
 
 def extract_answers(

@@ -90,3 +90,18 @@ def test_min_confidence_outside_zero_to_one_is_refused(value):
 
     with pytest.raises(ValueError, match="min_confidence"):
         check_confidence(value)
+
+
+def test_answers_below_the_bar_do_not_follow_one_above_it():
+    # make demo once printed "two moving averages 47%" and then a 1% guess under it
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, len(FEATURES)))
+    x[:, 0] = rng.uniform(-10, 0, size=200)
+    calibrator = Calibrator.fit(x, x[:, 0] > -3, min_confidence=0.5)
+    spans = [[Span("two moving averages", 11, 30, 9.0)], [Span("nothing extra", 10, 23, -4.0)]]
+    reader = FakeJointReader(spans, -5.0, calibrator)
+    shown = extract_answers(reader, "q?", PASSAGES)
+    assert [a.text for a in shown] == ["two moving averages"]
+    every = extract_answers(reader, "q?", PASSAGES, min_confidence=None)
+    assert [a.text for a in every] == ["two moving averages", "nothing extra"]
+    assert every[1].confidence < 0.5

@@ -1,6 +1,7 @@
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.pipeline import NotesQA, SearchHit, extract_answers
@@ -161,3 +162,37 @@ def test_the_best_span_is_weighed_against_the_null_score_of_its_own_passage():
     reader.outputs[relevant] = ([Span("Oslo", 25, 29, 6.0)], 7.0)
     assert extract_answers(reader, "Where was Ada born?", hits) == []
     assert extract_answers(reader, "Where was Ada born?", hits, null_threshold=None)
+
+
+def test_indexing_streams_notes_and_embeds_a_batch_at_a_time(
+    tmp_path, tiny_embedder_dir, monkeypatch
+):
+    # #41 part 3: a big vault once tokenised every passage up front (9.2 GB for 50 MB of notes)
+    import rag.pipeline as pipeline
+    from embedder import Embedder
+
+    root = tmp_path / "notes"
+    root.mkdir()
+    for i in range(12):
+        sentences = " ".join(f"Fact {i}-{j} is about topic {j}." for j in range(40))
+        (root / f"note{i:02d}.md").write_text(f"# Note {i}\n\n{sentences}\n", encoding="utf-8")
+    monkeypatch.setattr(pipeline, "EMBED_BATCH", 8)
+    batches: list[int] = []
+    real_encode = Embedder.encode_with_windows
+
+    def encode(self, texts, *args, **kwargs):
+        batches.append(len(texts))
+        return real_encode(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(Embedder, "encode_with_windows", encode)
+    progress: list[tuple[int, int]] = []
+    qa = NotesQA.open(root, embedder=tiny_embedder_dir)
+    summary = qa.index(
+        progress=False, on_progress=lambda done, total: progress.append((done, total))
+    )
+    assert summary.chunks > 3 * 8 and max(batches) <= 8 and sum(batches) == summary.chunks
+    assert progress[-1] == (summary.chunks, summary.chunks)
+    rebuilt = NotesQA.open(root, embedder=tiny_embedder_dir)
+    monkeypatch.setattr(pipeline, "EMBED_BATCH", 1000)  # one batch: the same vectors
+    rebuilt.index(progress=False, rebuild=True)
+    assert np.allclose(qa.store.vectors(), rebuilt.store.vectors(), atol=1e-5)
