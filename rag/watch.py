@@ -1,21 +1,25 @@
 """Keep a notes index up to date while the notes change: ``notesqa watch NOTES``.
 
 A watchdog observer reports file events under the notes folder; once the folder has been quiet
-for ``debounce`` seconds, :class:`NotesWatcher` runs the incremental ``NotesQA.index()``, which
+for ``debounce`` seconds (or ``MAX_WAIT_SECONDS`` after the first change, however busy it stays),
+:class:`NotesWatcher` runs the incremental ``NotesQA.index()``, which
 re-embeds only the passages of added and changed files, drops those of deleted ones, and swaps the
 new index in atomically under the index lock (killing the watcher at any moment leaves a loadable
 index). Events inside the index folder and hidden folders (``.git``, ``.obsidian``, ...), at
 files that are not notes and at paths ``.notesqaignore``/``.gitignore`` leave out are ignored, so
-the watcher never wakes itself up, nor for a build folder that a compiler rewrites.
+the watcher never wakes itself up, nor for a build folder that a compiler rewrites. It never
+dies quietly: a failed update, an event it cannot judge or a file watcher thread that died is
+reported once per cause and watching goes on.
 
 Example:
-    >>> qa = NotesQA.open("~/notes")
-    >>> with NotesWatcher(qa, on_update=lambda s: print(update_line(s))):
+    >>> qa = NotesQA.open("~/notes")                                        # doctest: +SKIP
+    >>> with NotesWatcher(qa, on_update=lambda s: print(update_line(s))):   # doctest: +SKIP
     ...     input()         # edit a note: "12:03:04 changed lecture-3.md: 231 passages, 2 embedded"
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -29,14 +33,20 @@ from rag.ignore import DEFAULT_SKIPPED_DIRS, ignore_reason
 log = logging.getLogger(__name__)
 
 IGNORE_FILES = (".notesqaignore", ".gitignore")
+MAX_WAIT_SECONDS = 10.0  # an update runs at most this long after the first change it waits for
+_HEALTH_CHECK_SECONDS = 1.0  # how often the worker looks whether the file watcher still runs
+_MAX_CAUSES = 1000  # distinct troubles remembered (each is reported once)
 
 
 def update_line(summary, when: float | None = None) -> str:
     """One log line for an index update: the time, what changed, the passages and the seconds.
 
     Example:
-        >>> update_line(IndexSummary(files=3, chunks=40, changed=["a.md"], embedded=2, seconds=0.4))
-        '12:03:04 changed a.md: 3 files, 40 passages, 2 embedded in 0.4 s'
+        >>> from types import SimpleNamespace
+        >>> summary = SimpleNamespace(added=[], changed=["a.md"], removed=[], files=3, chunks=40,
+        ...                           embedded=2, seconds=0.4)
+        >>> update_line(summary)[9:]   # after the time, "12:03:04 "
+        'changed a.md: 3 files, 40 passages, 2 embedded in 0.4 s'
     """
     parts = []
     for what, files in (
@@ -57,8 +67,14 @@ def update_line(summary, when: float | None = None) -> str:
 class NotesWatcher:
     """Re-index ``qa``'s notes folder a moment after its files change, until stopped.
 
-    ``on_update(summary)`` runs after each update that changed something; ``on_error(error)``
-    when an update fails (the watcher keeps watching: the next change tries again).
+    An update runs once no event has come for ``debounce`` seconds, and at the latest
+    ``max_wait`` seconds (default ``MAX_WAIT_SECONDS``) after the first event it waits for, so a
+    note autosaved every few tenths of a second does not hold back the others for ever.
+
+    ``on_update(summary)`` runs after each update that changed something. Nothing stops the
+    watching: an update that fails, an event that cannot be judged, a file watcher thread that
+    died (it is started again) are each reported once per cause, to ``on_error(error)`` or else
+    as one warning in the log, and the next change tries again.
     """
 
     def __init__(
@@ -67,22 +83,33 @@ class NotesWatcher:
         debounce: float = 1.0,
         on_update: Callable | None = None,
         on_error: Callable[[Exception], None] | None = None,
+        max_wait: float | None = None,
     ) -> None:
         if qa.notes_dir is None:
             raise ValueError("this NotesQA has no notes folder; use NotesQA.open(NOTES_DIR)")
         if not debounce > 0:
             raise ValueError(f"debounce must be above 0 seconds, got {debounce}")
+        max_wait = max(MAX_WAIT_SECONDS, debounce) if max_wait is None else max_wait
+        if not max_wait >= debounce:
+            raise ValueError(
+                f"max_wait must be at least debounce ({debounce} s), got {max_wait}; "
+                "raise max_wait or lower debounce"
+            )
         self.qa = qa
         self.notes_dir = Path(qa.notes_dir).resolve()
         self.index_dir = Path(qa.index_dir).resolve()
         self.debounce = debounce
+        self.max_wait = max_wait
         self.on_update = on_update
         self.on_error = on_error
+        self._lock = threading.Lock()
+        self._first_event: float | None = None  # of the changes the next update waits for
         self._last_event: float | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._observer = None
         self._worker: threading.Thread | None = None
+        self._reported: set[str] = set()  # causes of trouble already reported
         self.updates = 0  # index updates that changed something
 
     def is_relevant(self, path: str, is_dir: bool = False) -> bool:
@@ -93,7 +120,7 @@ class NotesWatcher:
         is (new rules change what is indexed)."""
         try:
             resolved = Path(path).resolve()
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
             return False
         if resolved == self.index_dir or self.index_dir in resolved.parents:
             return False
@@ -113,12 +140,31 @@ class NotesWatcher:
         return ignore_reason(self.notes_dir, relative.as_posix(), is_dir) is None
 
     def notice(self, path: str, is_dir: bool = False) -> None:
-        """Record an event at ``path`` (the observer calls this; tests may too)."""
-        if self.is_relevant(path, is_dir):
-            self._last_event = time.monotonic()
-            self._wake.set()
+        """Record an event at ``path`` (the observer calls this; tests may too). An event that
+        cannot be judged is reported once and counts as a change: better an update too many."""
+        try:
+            relevant = self.is_relevant(path, is_dir)
+        except Exception as error:
+            self._report("cannot judge a file event", error)
+            relevant = True
+        if relevant:
+            self._pending()
+
+    def _pending(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._first_event is None:
+                self._first_event = now
+            self._last_event = now
+        self._wake.set()
 
     def start(self) -> NotesWatcher:
+        self._observer = self._start_observer()
+        self._worker = threading.Thread(target=self._run, name="notesqa-watch", daemon=True)
+        self._worker.start()
+        return self
+
+    def _start_observer(self):
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
 
@@ -132,43 +178,92 @@ class NotesWatcher:
                 if getattr(event, "dest_path", ""):
                     watcher.notice(event.dest_path, event.is_directory)
 
-        self._observer = Observer()
-        self._observer.schedule(Handler(), str(self.notes_dir), recursive=True)
-        self._observer.start()
-        self._worker = threading.Thread(target=self._run, name="notesqa-watch", daemon=True)
-        self._worker.start()
-        return self
+        observer = Observer()
+        observer.schedule(Handler(), str(self.notes_dir), recursive=True)
+        observer.start()
+        return observer
+
+    def _check_observer(self) -> None:
+        """Start the file watcher again if its thread (or an emitter's) died; the changes it may
+        have missed are caught by an update."""
+        observer = self._observer
+        if observer is None or self._stopping.is_set():
+            return
+        if observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters):
+            return
+        self._report("the file watcher stopped", RuntimeError("its thread ended"))
+        with contextlib.suppress(Exception):
+            observer.stop()
+        try:
+            self._observer = self._start_observer()
+        except Exception as error:  # e.g. the notes folder is gone: try again in a moment
+            self._report("cannot watch the notes folder again", error)
+            return
+        self._pending()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait()
+            self._wake.wait(_HEALTH_CHECK_SECONDS)
             if self._stopping.is_set():
                 return
-            # debounce: wait until no event has arrived for `debounce` seconds
-            while self._last_event is not None:
-                quiet = time.monotonic() - self._last_event
-                if quiet >= self.debounce:
-                    break
-                if self._stopping.wait(self.debounce - quiet):
-                    return
+            self._check_observer()
+            if not self._wake.is_set() or not self._settle():
+                continue
             self._wake.clear()
-            self._last_event = None
-            self.update()
+            with self._lock:
+                self._first_event = self._last_event = None
+            try:
+                self.update()
+            except Exception as error:  # an on_update callback that failed: keep watching
+                self._report("reporting an update failed", error)
+
+    def _settle(self) -> bool:
+        """Wait until no event has come for ``debounce`` seconds, or ``max_wait`` seconds have
+        passed since the first one; False when the watcher is stopping."""
+        while True:
+            with self._lock:
+                first, last = self._first_event, self._last_event
+            if first is None or last is None:
+                return True
+            now = time.monotonic()
+            wait = min(self.debounce - (now - last), self.max_wait - (now - first))
+            if wait <= 0:
+                return True
+            if self._stopping.wait(wait):
+                return False
 
     def update(self):
         """Bring the index up to date now; returns the summary (None when the update failed)."""
         try:
             summary = self.qa.index(progress=False)
         except Exception as error:  # keep watching: the next change tries again
-            log.warning("index update failed: %s", error)
-            if self.on_error is not None:
-                self.on_error(error)
+            self._report("index update failed", error)
             return None
+        self._reported = {cause for cause in self._reported if not cause.startswith("index")}
         if summary.added or summary.changed or summary.removed:
             self.updates += 1
             if self.on_update is not None:
                 self.on_update(summary)
         return summary
+
+    def _report(self, what: str, error: Exception) -> None:
+        """Report trouble once per cause (``what`` and the error): to ``on_error`` if given,
+        else as a warning in the log. An update that fails again after one that worked is
+        reported again."""
+        cause = f"{what}: {type(error).__name__}: {error}"
+        if cause in self._reported:
+            log.debug("%s (again)", cause)
+            return
+        if len(self._reported) >= _MAX_CAUSES:
+            self._reported.clear()
+        self._reported.add(cause)
+        if self.on_error is None:
+            log.warning("%s: %s", what, error)
+            return
+        try:
+            self.on_error(error)
+        except Exception:  # a failing error callback must not stop the watcher either
+            log.exception("%s: %s (and reporting it failed)", what, error)
 
     def stop(self) -> None:
         self._stopping.set()
