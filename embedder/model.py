@@ -20,7 +20,8 @@ Example:
     (1, 256)
     >>> Embedder.load(truncate_dim=64).encode(["a sentence"]).shape
     (1, 64)
-    >>> vectors, owners = emb.encode_with_windows(["short", "a long passage ..."], WindowConfig())
+    >>> config = WindowConfig(tokens=4, stride=2)    # the default is 32 every 16
+    >>> vectors, owners = emb.encode_with_windows(["short", "one two three four five six"], config)
     >>> owners                                    # whole passages first, then their windows
     array([0, 1, 1, 1])
 """

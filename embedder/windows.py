@@ -4,7 +4,7 @@ A mean-pooled vector of a long passage averages the sentence a question asks abo
 rest. Cutting the passage into overlapping windows of ``tokens`` word pieces every ``stride``
 and keeping one vector per window (plus the whole passage's) lets a search score the passage by
 its best window (MaxP, Dai and Callan 2019; the notes index now uses a soft maximum over all of
-them, ``rag.store.soft_best``: Recall@5 0.755 against 0.747 for the best alone). Measured with
+them, ``rag.window_scores.soft_best``: Recall@5 0.755 against 0.747 for the best alone). Measured with
 an earlier shipped embedder on SQuAD dev (``benchmarks/tuning/hybrid_fusion.py``), the best window
 alone: dense Recall@5 0.630 for one vector per paragraph, 0.741 with the paragraph's and its
 32-token windows' every 16 (the default: about 10 vectors per paragraph,

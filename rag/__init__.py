@@ -1,9 +1,12 @@
 """notesqa's retrieval-augmented QA over a notes folder.
 
-Example:
+Example (the demo notes of this repository; the index goes to ``NOTES/.notesqa`` by default):
+    >>> import tempfile
     >>> from rag import NotesQA
-    >>> qa = NotesQA.open("~/notes"); qa.index()
-    >>> qa.ask("What does Adam keep per parameter?")[0].text
+    >>> qa = NotesQA.open("examples/notes", index_dir=tempfile.mkdtemp())
+    >>> qa.index(progress=False).files
+    5
+    >>> qa.ask("What does Adam keep for every parameter?")[0].text
     'two moving averages'
 """
 

@@ -9,12 +9,17 @@ reader, never pickled. The same file holds the BERTserini fusion weight ``mu`` t
 by ``(1 - mu) * retrieval + mu * span`` and the default ``min_confidence`` below which the product
 says "no answer".
 
-Example:
-    >>> cal = Calibrator.fit(features, right)           # (n, 6) floats, (n,) bools
-    >>> cal.confidence(features[:2])                     # doctest: +SKIP
-    array([0.91, 0.12])
-    >>> cal.save("models/reader"); Calibrator.load("models/reader").mu  # doctest: +SKIP
-    0.5
+Example (the shipped reader's calibrator; ``Calibrator.fit`` shows a fit):
+    >>> cal = Calibrator.load("models/reader")
+    >>> cal.mu, round(cal.min_confidence, 2)
+    (0.4, 0.28)
+    >>> likely = answer_features(-0.1, -5.0, -0.05, 0.9, passage_rank=0, answer_rank=0)
+    >>> unlikely = answer_features(-6.0, -0.2, -5.0, 0.2, passage_rank=3, answer_rank=2)
+    >>> cal.confidence(np.array([likely, unlikely])).round(2)
+    array([0.53, 0.02])
+    >>> import tempfile
+    >>> Calibrator.load(cal.save(tempfile.mkdtemp()).parent) == cal   # JSON, never pickled
+    True
 """
 
 from __future__ import annotations

@@ -5,10 +5,15 @@ among some chunk ids only. ``NotesStore`` opens the files and answers searches t
 A chunk with several vectors is scored by their ``soft_best`` (``rag.window_scores``): the chunks
 whose vectors the index finds nearest are re-scored over all their vectors.
 
-Example:
-    >>> vectors = ChunkVectors(index, 3, np.array([0, 0, 1, 2]), folder / "vectors.npy", False)
-    >>> vectors.nearest(query[None, :], k=2)                 # doctest: +SKIP
-    [(1, 0.93), (0, 0.71)]
+Example (chunk 0 has two vectors, its own and a window's; chunks 1 and 2 one each):
+    >>> vectors = np.array([[1, 0, 0], [0.6, 0.8, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    >>> index, _ = ann.build_index(vectors)                       # exact: no copies on disk
+    >>> chunks = ChunkVectors(index, 3, np.array([0, 0, 1, 2]), Path("unused.npy"), False)
+    >>> query = np.array([[0, 1, 0]], dtype=np.float32)           # (1, d)
+    >>> [(chunk, round(score, 2)) for chunk, score in chunks.nearest(query, k=2)]
+    [(1, 1.0), (0, 0.79)]
+    >>> [chunk for chunk, _ in chunks.nearest(query, k=2, allowed=np.array([0, 2]))]
+    [0, 2]
 """
 
 from __future__ import annotations

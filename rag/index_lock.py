@@ -2,8 +2,15 @@
 swapped on every update, so the lock cannot live inside it).
 
 Example:
-    >>> with IndexLock(Path("notes/.notesqa")):     # a second indexer waits, then gives up
-    ...     write_the_index()
+    >>> import tempfile
+    >>> index_dir = Path(tempfile.mkdtemp()) / ".notesqa"
+    >>> lock = IndexLock(index_dir)
+    >>> lock.path.name
+    '.notesqa.lock'
+    >>> with lock, IndexLock(index_dir, timeout=0):     # a second indexer waits, then gives up
+    ...     pass
+    Traceback (most recent call last):
+    TimeoutError: another `notesqa index` (pid ...) is updating ...; wait for it to finish and ...
 """
 
 from __future__ import annotations

@@ -2,14 +2,20 @@
 
 Needs the ``langchain`` extra (``pip install 'notesqa[langchain]'``, i.e. langchain-core).
 
-Example:
+Example (the demo notes, indexed into a temporary folder):
+    >>> import tempfile
+    >>> from langchain_core.runnables import RunnablePassthrough
+    >>> from rag import NotesQA
     >>> from rag.langchain_plugin import NotesRetriever, NotesReader
-    >>> retriever = NotesRetriever(index_dir="~/notes/.notesqa", k=4)
-    >>> [d.metadata["source"] for d in retriever.invoke("What does Adam keep per parameter?")]
-    ['optimisers.md', 'optimisers.md', 'ml/transformers.md', 'study-tips.txt']
+    >>> index_dir = tempfile.mkdtemp()
+    >>> NotesQA.open("examples/notes", index_dir=index_dir).index(progress=False).files
+    5
+    >>> retriever = NotesRetriever(index_dir=index_dir, k=4)
+    >>> [d.metadata["source"] for d in retriever.invoke("What does Adam keep for every parameter?")]
+    ['optimisers.md', 'optimisers.md', 'optimisers.md', 'optimisers.md']
     >>> chain = {"question": RunnablePassthrough(), "documents": retriever} | NotesReader()
-    >>> chain.invoke("What does Adam keep per parameter?")[0]["text"]
-    'a running mean of the gradient'
+    >>> chain.invoke("What does Adam keep for every parameter?")[0]["text"]
+    'two moving averages'
 """
 
 from __future__ import annotations
@@ -39,9 +45,16 @@ class NotesRetriever(BaseRetriever):
     ``tags``: LangChain's own ``tags`` label a run for callbacks and tracing.)
 
     Example:
-        >>> exam = NotesRetriever(index_dir="~/notes/.notesqa", note_tags=["exam"])
-        >>> {tag for d in exam.invoke("light reactions") for tag in d.metadata["tags"]}
-        {'biology', 'exam'}
+        >>> import tempfile
+        >>> from rag import NotesQA
+        >>> index_dir = tempfile.mkdtemp()
+        >>> NotesQA.open("examples/notes", index_dir=index_dir).index(progress=False).files
+        5
+        >>> exam = NotesRetriever(index_dir=index_dir, note_tags=["exam"])
+        >>> sorted({tag for d in exam.invoke("light reactions") for tag in d.metadata["tags"]})
+        ['biology', 'exam']
+        >>> [d.metadata["line"] for d in exam.invoke("light reactions", k=2)]   # k for one call
+        [28, 42]
     """
 
     index_dir: str | None = None
@@ -102,8 +115,9 @@ class NotesEmbeddings(Embeddings):
     """notesqa's bi-encoder behind LangChain's ``Embeddings`` interface (unit-length vectors).
 
     Example:
-        >>> NotesEmbeddings().embed_query("momentum")[:3]
-        [0.0132, -0.0871, 0.0415]
+        >>> vector = NotesEmbeddings().embed_query("momentum")
+        >>> len(vector), round(sum(x * x for x in vector), 4)
+        (256, 1.0)
     """
 
     def __init__(self, model: str | None = None, batch_size: int = 64) -> None:

@@ -9,10 +9,10 @@ answer's position is its passage's advanced over the passage text before the ans
 (``advance``), which is exact because a passage is a slice of the document's text.
 
 Example:
-    >>> line_and_column("# Adam\\n\\nAdam keeps two averages.", 13)
-    (3, 5)
-    >>> clickable("notes/ml/adam.md", 3, 5)
-    'notes/ml/adam.md:3:5'
+    >>> line_and_column("# Adam\\n\\nAdam keeps two averages.", 13)     # the "k" of "keeps"
+    (3, 6)
+    >>> clickable("notes/ml/adam.md", 3, 6)
+    'notes/ml/adam.md:3:6'
     >>> obsidian_uri("My Vault", "ml/adam and rmsprop.md")
     'obsidian://open?vault=My%20Vault&file=ml%2Fadam%20and%20rmsprop.md'
 """

@@ -2,12 +2,14 @@
 
 Used by the CLI, the Streamlit app and the LangChain plugin.
 
-Example:
-    >>> qa = NotesQA.open("~/notes")              # default models, index at ~/notes/.notesqa
-    >>> qa.index().chunks
-    42
-    >>> qa.ask("What does Adam keep per parameter?")[0].source
-    'ml/optimisers.md'
+Example (``NotesQA.open("~/notes")``: default models, index at ``~/notes/.notesqa``):
+    >>> import tempfile
+    >>> qa = NotesQA.open("examples/notes", index_dir=tempfile.mkdtemp())
+    >>> qa.index(progress=False).chunks
+    37
+    >>> answer = qa.ask("Who introduced Adam?")[0]
+    >>> answer.text, answer.source, answer.line
+    ('Kingma and Ba', 'optimisers.md', 28)
 """
 
 from __future__ import annotations

@@ -365,8 +365,11 @@ class Reader:
         score minus the null score (the reader's own no-answer evidence); -inf where no span fits.
 
         Example:
-            >>> reader.relevance([("Who wrote it?", "Ada wrote it."), ("Who wrote it?", "Rain.")])
-            array([ 9.1, -6.3], dtype=float32)
+            >>> reader = Reader.load()                       # the shipped reader
+            >>> scores = reader.relevance([("Who wrote it?", "It was written by Ada Lovelace."),
+            ...                            ("Who wrote it?", "It rained all day.")])
+            >>> scores.shape, bool(scores[0] > scores[1])   # the first context answers it
+            ((2,), True)
         """
         scores = [
             spans[0].score - null if spans else -np.inf for spans, null in self.read_pairs(pairs)

@@ -15,11 +15,20 @@ Scores by mode (documented because users compare them):
   ``sum 1 / (RRF_K + rank)`` (rank from 1), in (0, 2 / (RRF_K + 1)]; only ranks count, so it
   needs no normalisation, but it lets the weaker side count as much as the stronger.
 
-Example:
-    >>> hits = retrieve(store, embedder, "adam moment estimates", k=3, mode="hybrid",
-    ...                 path_glob="ml/*")
-    >>> [(h.chunk.source, round(h.score, 4)) for h in hits]
-    [('ml/optimisers.md', 1.0), ('ml/optimisers.md', 0.6412), ('ml/transformers.md', 0.2875)]
+Example (the demo notes, indexed into a temporary folder):
+    >>> import tempfile
+    >>> from rag.pipeline import NotesQA
+    >>> qa = NotesQA.open("examples/notes", index_dir=tempfile.mkdtemp())
+    >>> qa.index(progress=False).chunks
+    37
+    >>> hits = retrieve(qa.store, qa.embedder, "adam moment estimates", k=3, mode="hybrid")
+    >>> [(h.chunk.heading, h.chunk.line) for h in hits]
+    [('Optimisers > Adam', 26), ('Optimisers > Adam > AdamW', 54), ('Optimisers > Adam', 36)]
+    >>> hits = retrieve(qa.store, qa.embedder, "adam moment estimates", k=3, mode="bm25")
+    >>> [round(h.score, 2) for h in hits]
+    [3.42, 2.06, 1.86]
+    >>> {h.chunk.source for h in retrieve(qa.store, qa.embedder, "attention", path_glob="ml/*")}
+    {'ml/transformers.md'}
 """
 
 from __future__ import annotations
@@ -81,8 +90,8 @@ def reciprocal_rank_fusion(
     ``convex_fusion`` that ``benchmarks/tuning/notes_fusion.py`` measures.
 
     Example:
-        >>> reciprocal_rank_fusion([[7, 3, 5], [3, 9]], k=3)
-        [(3, 0.0325), (7, 0.0164), (9, 0.0161)]     # rounded
+        >>> [(i, round(score, 4)) for i, score in reciprocal_rank_fusion([[7, 3, 5], [3, 9]], k=3)]
+        [(3, 0.0325), (7, 0.0164), (9, 0.0161)]
     """
     weights = [1.0] * len(rankings) if weights is None else list(weights)
     if len(weights) != len(rankings):

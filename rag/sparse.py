@@ -13,8 +13,8 @@ matching unstemmed words until it is rebuilt.
 
 Example:
     >>> bm25 = BM25Index.build(["Adam keeps two moving averages", "Photosynthesis makes sugar"])
-    >>> bm25.search("what does adam keep", k=1)
-    [(0, 0.34)]
+    >>> [(i, round(score, 2)) for i, score in bm25.search("what does adam keep", k=2)]
+    [(0, 0.41)]
 """
 
 from __future__ import annotations

@@ -1,9 +1,22 @@
 """The files of an index folder: inputs validated before anything is written, the SQLite
 schema and its writer, the FAISS writer, and the checks a folder passes when it is opened.
 
-Example:
-    >>> owners = check_inputs(docs, chunks, vectors, {"embedder": "e", "dim": 256})  # doctest: +SKIP
-    >>> write_sqlite(tmp / "notes.sqlite", docs, chunks, owners)    # doctest: +SKIP
+Example (two passages of one note; the first has two vectors, its own and a window's):
+    >>> import tempfile
+    >>> docs = [Document("a.md", "Adam keeps two averages.", "0" * 64, 0.0, 24)]
+    >>> chunks = [Chunk("a.md", 0, 4, "Adam", ""), Chunk("a.md", 5, 24, "keeps two averages.", "")]
+    >>> vectors = np.array([[1, 0], [0.6, 0.8], [0, 1]], dtype=np.float32)     # unit rows
+    >>> manifest = {"embedder": "made-up", "dim": 2}
+    >>> owners = check_inputs(docs, chunks, vectors, manifest, vector_chunks=np.array([0, 0, 1]))
+    >>> path = Path(tempfile.mkdtemp()) / "notes.sqlite"
+    >>> write_sqlite(path, docs, chunks, owners)
+    >>> conn = sqlite3.connect(path)
+    >>> conn.execute("SELECT chunk_id, COUNT(*) FROM vectors GROUP BY chunk_id").fetchall()
+    [(0, 2), (1, 1)]
+    >>> conn.close()
+    >>> check_inputs(docs, chunks, 2 * vectors, manifest, vector_chunks=np.array([0, 0, 1]))
+    Traceback (most recent call last):
+    ValueError: vectors must be unit length (norms range 2.0000..2.0000); normalise the rows, ...
 """
 
 from __future__ import annotations
