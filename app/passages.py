@@ -13,12 +13,14 @@ Example:
 from __future__ import annotations
 
 import textwrap
+from bisect import bisect_left
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.errors import for_terminal
 from rag.answers import Answer
 from rag.locations import clickable, source_links, where
+from rag.plaintext import is_markdown, plain_view
 
 if TYPE_CHECKING:
     from rag.store import Hit
@@ -45,41 +47,77 @@ def inert(text: str) -> str:
     return "".join(out)
 
 
-def answer_bounds(answer: Answer) -> tuple[int, int] | None:
-    """Where the answer lies in its passage (``answer.context``): its offsets when they fall in
-    the passage, else the first occurrence of its text; ``None`` when neither finds it.
+def inert_line(text: str) -> str:
+    r"""A message that names files or quotes notes, for Streamlit's Markdown (``st.error``,
+    ``st.success``...): :func:`inert`, on one line.
 
-    The offsets are of the source characters and are trusted as they are: the answer's text is
-    read from the plain-text view (no backticks or link marks), so it may differ from
-    ``context[start:end]`` (`` `m` and `v` `` read as ``m and v``) and a text search would miss.
+    Example:
+        >>> inert_line("bad name '![x](http://evil/x.png)'\n")
+        'bad name &#39;&#33;&#91;x&#93;&#40;http&#58;//evil/x&#46;png&#41;&#39;'
+    """
+    return inert(" ".join(text.split()))
+
+
+def passage_view(source: str, text: str) -> tuple[str, list[int] | None]:
+    r"""A passage as the page shows it: a Markdown note's plain-text view (no heading marks,
+    backticks or link syntax, as the reader reads it and ``notesqa ask`` prints it) with the source
+    index of each character, else the text itself (``None``: the same characters).
+
+    Example:
+        >>> passage_view("a.md", "## Adam\nKeeps `m`.")[0], passage_view("a.txt", "`m`")
+        ('Adam\nKeeps m.', ('`m`', None))
+    """
+    if is_markdown(source):
+        return plain_view(text)
+    return text, None
+
+
+def answer_bounds(answer: Answer, view: str, offsets: list[int] | None) -> tuple[int, int] | None:
+    """Where the answer lies in ``view`` (:func:`passage_view` of its passage): its source
+    offsets mapped into the view when they fall in the passage, else the first occurrence of its
+    text; ``None`` when neither finds it.
+
+    The offsets are trusted first: the answer's text was read from the plain-text view, so it is
+    found there too, but an earlier occurrence of the same words would be marked instead.
+
+    Example:
+        >>> a = Answer("m and v", 1.0, "a.md", 12, 21, "Adam keeps `m` and `v`.")
+        >>> answer_bounds(a, *passage_view(a.source, a.context))
+        (11, 18)
     """
     start = answer.start - answer.context_start
     end = answer.end - answer.context_start
     if 0 <= start < end <= len(answer.context):
-        return start, end
-    found = answer.context.find(answer.text) if answer.text else -1
+        if offsets is None:
+            return start, end
+        # the view's characters whose source characters lie in [start, end)
+        first, last = bisect_left(offsets, start), bisect_left(offsets, end)
+        if first < last:
+            return first, last
+    found = view.find(answer.text) if answer.text else -1
     return (found, found + len(answer.text)) if found >= 0 else None
 
 
 def highlighted_passage(answer: Answer) -> str:
-    """The answer's passage as inert HTML at body size, the answer's characters in ``<mark>``
-    (chosen on the raw text, escaped after).
+    """The answer's passage as inert HTML at body size, in its plain-text view
+    (:func:`passage_view`), the answer's characters in ``<mark>`` (chosen on the text, escaped
+    after).
 
     Example:
         >>> a = Answer("m and v", 1.0, "a.md", 12, 21, "Adam keeps `m` and `v`.")
-        >>> highlighted_passage(a)     # the style attributes shortened to ...
-        "<div ...>Adam keeps &#96;<mark ...>m&#96; and &#96;v</mark>&#96;&#46;</div>"
+        >>> highlighted_passage(a)  # doctest: +ELLIPSIS
+        "<div ...>Adam keeps <mark ...>m and v</mark>&#46;</div>"
     """
-    context = answer.context
-    bounds = answer_bounds(answer)
+    view, offsets = passage_view(answer.source, answer.context)
+    bounds = answer_bounds(answer, view, offsets)
     if bounds is None:
-        body = inert(context)
+        body = inert(view)
     else:
         start, end = bounds
         body = (
-            inert(context[:start])
-            + f"<mark style='{MARK_STYLE}'>{inert(context[start:end])}</mark>"
-            + inert(context[end:])
+            inert(view[:start])
+            + f"<mark style='{MARK_STYLE}'>{inert(view[start:end])}</mark>"
+            + inert(view[end:])
         )
     return f"<div style='white-space:pre-wrap;font-size:1rem;font-weight:normal'>{body}</div>"
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.passages import highlighted_passage, inert, source_link
+from app.errors import for_terminal
+from app.passages import highlighted_passage, inert, inert_line, passage_view, source_link
 from app.uploads import ALLOWED_SUFFIXES, MAX_UPLOAD_BYTES, save_upload
 from rag.modes import DEFAULT_MODE, MODES
 from rag.pipeline import NotesQA
@@ -32,13 +33,13 @@ def get_notes(notes_dir: str, embedder: str | None, reader: str | None) -> Notes
 def sidebar(qa: NotesQA) -> dict:
     """Folder, uploads, indexing and settings; returns the search settings for ``ask``."""
     st.sidebar.header("Your notes")
-    st.sidebar.caption(f"Folder: `{qa.notes_dir}`")
+    st.sidebar.caption(f"Folder: {inert_line(str(qa.notes_dir))}")
     uploads = st.sidebar.file_uploader(
         "Add notes",
         type=[s.lstrip(".") for s in ALLOWED_SUFFIXES],
         accept_multiple_files=True,
-        help=f"Up to {MAX_UPLOAD_BYTES // 2**20} MB each, saved into the folder's uploads/ "
-        "subfolder; click Index notes afterwards.",
+        help=f"{', '.join(ALLOWED_SUFFIXES)} files of up to {MAX_UPLOAD_BYTES // 2**20} MB each, "
+        "saved into the folder's uploads/ subfolder; click Index notes afterwards.",
     )
     saved = st.session_state.setdefault("saved_uploads", set())
     for upload in uploads or []:
@@ -48,10 +49,10 @@ def sidebar(qa: NotesQA) -> dict:
         try:
             path = save_upload(qa.notes_dir, upload.name, upload.getvalue())
         except (ValueError, OSError) as err:
-            st.sidebar.error(str(err))
+            st.sidebar.error(inert_line(str(err)))
         else:
             note = "" if path.name == upload.name else f" (a file named {upload.name} exists)"
-            st.sidebar.success(f"Saved {path.relative_to(qa.notes_dir)}{note}")
+            st.sidebar.success(inert_line(f"Saved {path.relative_to(qa.notes_dir)}{note}"))
 
     if st.sidebar.button("Index notes", type="primary", width="stretch", key="index"):
         bar = st.sidebar.progress(0.0, text="Reading and splitting your notes…")
@@ -63,7 +64,9 @@ def sidebar(qa: NotesQA) -> dict:
             summary = qa.index(progress=False, on_progress=report)
         except (ValueError, OSError) as err:  # damaged index, disk full, another indexer...
             bar.empty()
-            st.sidebar.error(f"Indexing failed, the previous index is unchanged: {err}")
+            st.sidebar.error(
+                f"Indexing failed, the previous index is unchanged: {inert_line(str(err))}"
+            )
         else:
             bar.progress(1.0, text="Done")
             st.sidebar.success(
@@ -73,8 +76,8 @@ def sidebar(qa: NotesQA) -> dict:
             )
             if summary.skipped:
                 with st.sidebar.expander(f"Skipped {len(summary.skipped)} files"):
-                    for path, reason in summary.skipped:
-                        st.write(f"`{path}`: {reason}")
+                    for path, reason in summary.skipped:  # as text: never Markdown or HTML
+                        st.text(f"{for_terminal(path)}: {for_terminal(reason)}")
 
     st.sidebar.header("Settings")
     k = st.sidebar.slider(
@@ -130,7 +133,7 @@ def sidebar(qa: NotesQA) -> dict:
         except FileNotFoundError:
             st.write("No index yet.")
         except ValueError as err:  # a damaged index: Index notes rebuilds it
-            st.write(f"{err}. Click **Index notes** to rebuild it.")
+            st.write(f"{inert_line(str(err))}. Click **Index notes** to rebuild it.")
     settings = {
         "k": k,
         "top_answers": answers,
@@ -153,7 +156,7 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
         st.warning("These notes are not indexed yet: click **Index notes** in the sidebar.")
         return
     except ValueError as err:
-        st.error(str(err))
+        st.error(inert_line(str(err)))
         return
     if not answers:
         st.info("No answer in your notes. The closest passages:")
@@ -167,7 +170,8 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
             heading = f"› {inert(hit.heading)}" if hit.heading else ""
             tags = "".join(f" #{inert(tag)}" for tag in hit.tags)
             st.markdown(f"{link} {heading}{tags} · score {hit.score:.2f}")
-            st.caption(inert(hit.text[:500]), unsafe_allow_html=True)
+            text = passage_view(hit.source, hit.text)[0]  # as the reader reads it
+            st.caption(inert(text[:500]), unsafe_allow_html=True)
         return
     for rank, answer in enumerate(answers, 1):
         with st.container(border=True):
@@ -182,6 +186,20 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
             )
             st.caption(f"{where} · {sure}")
             st.markdown(highlighted_passage(answer), unsafe_allow_html=True)
+
+
+def example_topic(qa: NotesQA, look_at: int = 50) -> str | None:
+    """A topic of these notes for the question box's example: the last heading of the first
+    indexed passages that have one (``Optimisers > Adam`` gives ``Adam``); ``None`` without an
+    index or headings."""
+    try:
+        for chunk_id in range(min(look_at, len(qa.store))):
+            heading = qa.store.chunk(chunk_id).heading
+            if heading.strip():
+                return " ".join(heading.split(" > ")[-1].split())[:60]
+    except (FileNotFoundError, ValueError, KeyError):  # no index yet, or a damaged one
+        return None
+    return None
 
 
 def served_folders() -> list[Path]:
@@ -213,7 +231,10 @@ def main() -> None:
     else:
         chosen = folders[0]
     if not chosen.is_dir():
-        st.error(f"{chosen} is not a folder; start the app with `notesqa app YOUR_NOTES_FOLDER`.")
+        st.error(
+            f"{inert_line(str(chosen))} is not a folder; start the app with "
+            "`notesqa app YOUR_NOTES_FOLDER`."
+        )
         return
     qa = get_notes(
         str(chosen),
@@ -222,8 +243,11 @@ def main() -> None:
     )
     settings = sidebar(qa)
     with st.form("ask"):
+        topic = example_topic(qa)
         question = st.text_input(
-            "Question", placeholder="What does Adam keep for every parameter?", key="question"
+            "Question",
+            placeholder=f"e.g. a question about {topic}" if topic else "Ask your notes",
+            key="question",
         )
         asked = st.form_submit_button("Ask", type="primary", key="ask")
     if asked and question.strip():

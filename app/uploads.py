@@ -1,15 +1,18 @@
 """Save files uploaded in the app into the notes folder, safely.
 
-A bad upload (a name that would escape the folder or is too long, an unsupported type, a binary
-or non-UTF-8 file, one that is too large) is refused with a clear message and nothing is written.
-An upload never replaces a file: a taken name gets a number (``week1 (2).md``).
+Every type that ``notesqa index`` reads is accepted (Markdown, text, HTML, PDF). A bad upload (a
+name that would escape the folder or is too long, another type, a binary or non-UTF-8 text file,
+a PDF that is not one, one that is too large) is refused with a clear message and nothing is
+written. An upload never replaces a file: a taken name gets a number (``week1 (2).md``).
 
 Example:
-    >>> save_upload(Path("notes"), "../../etc/passwd.md", b"x")
+    >>> import tempfile
+    >>> notes = Path(tempfile.mkdtemp())
+    >>> save_upload(notes, "../../etc/passwd.md", b"x")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ValueError: '../../etc/passwd.md' is not a plain file name; ...
-    >>> save_upload(Path("notes"), "week1.md", b"# Week 1").name
-    'week1.md'
+    >>> save_upload(notes, "week1.md", b"# Week 1").relative_to(notes).as_posix()
+    'uploads/week1.md'
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import re
 import tempfile
 from pathlib import Path
 
-from rag.documents import control_share
+from rag.documents import SUPPORTED_EXTENSIONS, control_share
+from rag.formats import PDF
 
-ALLOWED_SUFFIXES = (".md", ".markdown", ".txt")
+ALLOWED_SUFFIXES = SUPPORTED_EXTENSIONS  # what the index reads
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_NAME_CHARS = 120  # file systems allow 255 bytes; room for a " (2)" suffix and UTF-8
 _SAFE_NAME = re.compile(r"^[\w\- .()]+$")
@@ -54,6 +58,10 @@ def check_upload(name: str, data: bytes) -> str:
         raise ValueError(
             f"{name!r} is {len(data) / 2**20:.1f} MiB; the limit is {MAX_UPLOAD_BYTES // 2**20} MiB, split it"
         )
+    if name.lower().endswith(PDF):  # binary by nature: its text is read when it is indexed
+        if not data.startswith(b"%PDF-"):
+            raise ValueError(f"{name!r} is not a PDF (no %PDF- header); upload the PDF itself")
+        return name
     if b"\x00" in data[:8192]:
         raise ValueError(f"{name!r} looks binary (NUL bytes); upload text notes")
     try:
@@ -71,8 +79,11 @@ def free_name(folder: Path, name: str) -> str:
     """``name``, or ``stem (2).ext``, ``stem (3).ext``... : the first not taken in ``folder``.
 
     Example:
-        >>> free_name(Path("notes/uploads"), "week1.md")  # doctest: +SKIP
-        'week1 (2).md'
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "week1.md").write_text("# Week 1")
+        >>> free_name(folder, "week1.md"), free_name(folder, "week2.md")
+        ('week1 (2).md', 'week2.md')
     """
     stem, suffix = os.path.splitext(name)
     candidate, n = name, 1

@@ -15,17 +15,25 @@ def test_note_text_is_never_interpreted_as_html_or_markdown() -> None:
     assert "<br>" in shown and "\n" not in shown  # one line: Markdown cannot split it
 
 
-def test_the_answer_is_marked_across_inline_code() -> None:
-    context = "## Adam\n\nAdam keeps `m` and `v` <b>per</b> parameter."
+def test_the_answer_is_marked_in_the_plain_text_view_as_the_cli_shows_it() -> None:
+    context = "## Adam\n\nAdam keeps `m` and `v` <b>per</b> [parameter](http://x.org)."
     start, end = context.index("m` and `v"), context.index("v`") + 1
     # the reader reads "m and v" (no backticks) and cites the source characters
     answer = Answer("m and v", 1.0, "adam.md", 100 + start, 100 + end, context, context_start=100)
     html = highlighted_passage(answer)
     marked = html.split("<mark", 1)[1].split(">", 1)[1].split("</mark>")[0]
-    assert marked == "m&#96; and &#96;v"
+    assert marked == "m and v"  # no backticks: the plain-text view, marked where the answer is
     assert html.count("<mark") == 1 and "<b>" not in html and "&#60;b&#62;" in html
-    assert "&#35;&#35; Adam" in html  # the heading shown as text, at body size
+    assert "&#35;" not in html and "http" not in html  # no heading or link marks
+    assert "Adam<br><br>Adam keeps" in html  # the heading shown as text, at body size
     assert html.startswith("<div ") and "font-size:1rem" in html
+
+
+def test_a_text_note_is_shown_as_written() -> None:
+    context = "Adam keeps `m` and `v`."
+    answer = Answer("m` and `v", 1.0, "adam.txt", 12, 21, context)
+    html = highlighted_passage(answer)
+    assert "&#96;<mark" in html and "m&#96; and &#96;v</mark>" in html
 
 
 def test_an_answer_outside_its_passage_is_found_by_its_text_or_left_unmarked() -> None:

@@ -12,6 +12,8 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from app.passages import inert_line  # noqa: E402
+
 APP = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
 NOTES = {
     "ada.md": "# People\n\n## Ada\n\nAda Smithson was born in Oslo in 1850. Ada Smithson worked as a chemist.\n\n#chemists\n",
@@ -61,6 +63,8 @@ def test_index_then_ask_shows_answers_with_their_source(app):
     assert answered or abstained
     if answered:
         assert "<mark" in shown  # the answer is highlighted inside its passage
+        # in the plain-text view, as `notesqa ask` prints it: no heading marks
+        assert "&#35; People" not in shown and "&#35;&#35; Ada" not in shown
 
 
 def test_always_show_the_best_span_overrides_a_reader_that_abstains(
@@ -106,7 +110,7 @@ def test_the_page_serves_only_the_folders_it_was_started_with(app, tmp_path, mon
     at.run()
     assert not at.exception
     assert not [t for t in at.text_input if t.key == "folder"]  # no box for a path of one's own
-    assert str(notes) in " ".join(c.value for c in at.sidebar.caption)
+    assert inert_line(str(notes)) in " ".join(c.value for c in at.sidebar.caption)
     other = tmp_path / "other"
     other.mkdir()
     monkeypatch.setenv("NOTESQA_NOTES", f"{notes}{os.pathsep}{other}")
@@ -114,7 +118,7 @@ def test_the_page_serves_only_the_folders_it_was_started_with(app, tmp_path, mon
     at.run()
     assert at.selectbox(key="folder").options == ["notes", "other"]  # their names
     at.selectbox(key="folder").select_index(1).run()
-    assert str(other) in " ".join(c.value for c in at.sidebar.caption)
+    assert inert_line(str(other)) in " ".join(c.value for c in at.sidebar.caption)
 
 
 def test_a_damaged_index_is_reported_and_index_notes_repairs_it(app):
@@ -129,3 +133,27 @@ def test_a_damaged_index_is_reported_and_index_notes_repairs_it(app):
     at.button(key="index").click()
     at.run()
     assert any("Indexed 2 files" in s.value for s in at.sidebar.success)
+
+
+def test_the_example_question_comes_from_the_notes(app):
+    at, _ = app
+    at.run()
+    assert "Adam" not in at.text_input(key="question").placeholder  # not another course's notes
+    at.button(key="index").click()
+    at.run()
+    assert at.text_input(key="question").placeholder == "e.g. a question about Ada"
+
+
+MARKDOWN_NAME = "[click](https:evil.example) ![img](https:evil.example?x.png) **b**.md"
+
+
+def test_a_skipped_file_name_is_shown_as_text_never_as_markdown(app):
+    at, notes = app
+    (notes / MARKDOWN_NAME).write_bytes(bytes(range(1, 32)) * 20)  # skipped: binary-looking
+    at.run()
+    at.button(key="index").click()
+    at.run()
+    assert not at.exception
+    assert any(MARKDOWN_NAME in t.value for t in at.sidebar.text)  # listed, verbatim, as text
+    markdown = [m.value for m in (*at.markdown, *at.caption, *at.success, *at.error, *at.info)]
+    assert not [m for m in markdown if "](https:evil" in m]  # never a live link or image

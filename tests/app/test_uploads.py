@@ -15,7 +15,8 @@ def test_names_that_could_escape_or_hide_are_refused(tmp_path, name):
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
-        ("slides.pdf", b"%PDF", "not a notes file"),
+        ("setup.exe", b"MZ", "not a notes file"),
+        ("slides.pdf", b"<html>not a pdf", "is not a PDF"),
         ("big.md", b"a" * (MAX_UPLOAD_BYTES + 1), "limit"),
         ("bin.txt", b"abc\x00def", "binary"),
         ("latin.txt", "café".encode("latin-1"), "not UTF-8"),
@@ -52,3 +53,17 @@ def test_binary_looking_text_without_nul_bytes_is_refused():
     noise = bytes(range(1, 32)) * 20
     with pytest.raises(ValueError, match="looks binary"):
         check_upload("noise.txt", noise)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("page.html", b"<h1>Adam</h1><p>two moving averages</p>"),
+        ("slides.pdf", b"%PDF-1.4\n%\xe2\xe3"),
+    ],
+)
+def test_every_type_the_index_reads_can_be_uploaded(tmp_path, name, data):
+    from rag.documents import SUPPORTED_EXTENSIONS
+
+    path = save_upload(tmp_path, name, data)
+    assert path.read_bytes() == data and path.suffix in SUPPORTED_EXTENSIONS

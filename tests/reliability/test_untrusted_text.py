@@ -275,3 +275,46 @@ def test_questions_can_be_piped_in(
         code, out, err = run(["search", "--batch", str(fifo), *index], capsys)
     assert code == 0, err
     assert [json.loads(line)["id"] for line in out.splitlines()] == ["a", "b"]
+
+
+def test_a_folder_name_holding_a_colon_is_served_whole(
+    tmp_path, capsys, monkeypatch, tiny_embedder_dir, tiny_reader_dir
+):
+    """``notesqa app A 'B:C'`` serves A and ``B:C`` (a path-separator list split it in two)."""
+    import subprocess as sp
+
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    seen = []
+    monkeypatch.setattr(sp, "call", lambda command, env: seen.append(env) or 0)
+    folders = [tmp_path / "notes", tmp_path / "week 1: intro"]
+    for folder in folders:
+        folder.mkdir()
+    code, _, err = run(["app", *map(str, folders)], capsys)
+    assert code == 0, err
+    monkeypatch.setenv("NOTESQA_NOTES", seen[-1]["NOTESQA_NOTES"])  # as the app gets it
+    monkeypatch.setenv("NOTESQA_EMBEDDER", str(tiny_embedder_dir))
+    monkeypatch.setenv("NOTESQA_READER", str(tiny_reader_dir))
+    at = AppTest.from_file(str(Path(__file__).parents[2] / "app" / "streamlit_app.py"))
+    at.run(timeout=180)
+    assert not at.exception
+    assert at.selectbox(key="folder").options == ["notes", "week 1: intro"]
+
+
+def test_ask_outside_the_notes_folder_says_how_to_name_the_index(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NOTESQA_INDEX", raising=False)
+    code, _, err = run(["ask", "What does Adam keep?"], capsys)
+    assert code == 2 and f"no notesqa index at {tmp_path / '.notesqa'}" in err
+    assert "--index NOTES_DIR/.notesqa" in err and "NOTESQA_INDEX" in err
+    assert err.count("\n") == 1
+
+
+def test_stats_reads_as_words(evil_notes, capsys):
+    code, out, _ = run(["stats", "--files", "--index", str(evil_notes / ".notesqa")], capsys)
+    assert code == 0
+    assert "(1 passage)" in out and "1 passages" not in out  # singular where it is one
+    assert "None" not in out and "recall" not in out  # an exact index has no recall to show
+    assert "{" not in out and "'" not in out  # no Python dicts
+    assert "chunking: up to" in out
