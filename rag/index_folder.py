@@ -2,9 +2,10 @@
 replace anything else, and swapping a freshly written index in for the old one.
 
 notesqa deletes or replaces only folders it wrote itself: a manifest with the ``notesqa: index``
-marker and nothing in the folder that notesqa does not write (``OWN_ENTRIES``). A folder cannot be
-renamed over a non-empty folder, so ``swap_in`` is two renames: old -> backup, new -> folder; only
-in the microseconds between them is there no index.
+marker and nothing in the folder that notesqa does not write (``OWN_ENTRIES``), or, when the
+manifest itself is damaged, a folder holding only notesqa's files with its ``.notesqa-owned``
+record (``is_damaged_index``). Writing, swapping and cleaning up after killed writers is
+``embedder.owned_folder``'s job, the one mechanism every folder notesqa writes goes through.
 
 Example:
     >>> check_replaceable("notes/.notesqa")    # nothing there yet, or an index of ours: fine
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
+
+from embedder import owned_folder
+from embedder.owned_folder import MARKER, fsync_path
 
 FORMAT_VERSION = 3  # 2: adds the bm25/ keyword index; 3: several vectors per chunk
 READABLE_VERSIONS = (2, 3)  # a version-2 index has one vector per chunk and no vectors table
@@ -29,8 +32,11 @@ EXACT_VECTORS_FILE = "vectors.npy"  # only beside approximate (hnsw/ivfpq) index
 INDEX_DIRNAME = ".notesqa"  # the default index folder, inside the notes folder
 # Every name notesqa writes inside an index folder: a folder holding anything else is not ours to
 # replace or delete, whatever its manifest says.
-OWN_ENTRIES = frozenset({MANIFEST_FILE, VECTORS_FILE, SQLITE_FILE, BM25_DIR, EXACT_VECTORS_FILE})
+OWN_ENTRIES = frozenset(
+    {MANIFEST_FILE, VECTORS_FILE, SQLITE_FILE, BM25_DIR, EXACT_VECTORS_FILE, MARKER}
+)
 MARKER_KEY, MARKER_VALUE = "notesqa", "index"  # in every manifest notesqa writes
+OWNED_KIND = "index"  # the kind in the .notesqa-owned record of an index folder
 
 
 class IndexDamaged(ValueError):
@@ -134,7 +140,7 @@ def check_replaceable(folder: str | Path) -> None:
         raise ValueError(
             f"{folder} is a file, not a folder; pass a new or empty folder for the index"
         )
-    if not any(folder.iterdir()) or is_notesqa_index(folder):
+    if not any(folder.iterdir()) or is_notesqa_index(folder) or is_damaged_index(folder):
         return
     if read_manifest(folder) is not None and read_manifest(folder).get(MARKER_KEY) == MARKER_VALUE:
         raise ValueError(
@@ -147,62 +153,79 @@ def check_replaceable(folder: str | Path) -> None:
     )
 
 
-def remove_stale_builds(folder: str | Path) -> None:
-    """Delete the temporary folders of builds of ``folder`` that were killed before their swap
-    (``.NAME.tmp-*`` beside it), but only those holding nothing notesqa did not write."""
+def is_damaged_index(folder: str | Path) -> bool:
+    """Whether ``folder`` is an index notesqa wrote whose manifest is missing, empty, truncated
+    or not an object: nothing in it that notesqa does not write, and either its
+    ``.notesqa-owned`` record says ``index`` or (an index written before that record) it holds
+    ``manifest.json``, ``vectors.faiss`` and ``notes.sqlite``. Such a folder is ours to replace.
+
+    Example:
+        >>> is_damaged_index("notes")  # doctest: +SKIP
+        False
+    """
     folder = Path(folder)
-    for stale in folder.parent.glob(f".{folder.name}.tmp-*"):
-        if stale.is_dir() and not stale.is_symlink() and not foreign_entries(stale):
-            shutil.rmtree(stale, ignore_errors=True)
+    if folder.is_symlink() or not folder.is_dir() or read_manifest(folder) is not None:
+        return False
+    if foreign_entries(folder):
+        return False
+    if owned_folder.owner_kind(folder) == OWNED_KIND:
+        return True
+    return all((folder / name).is_file() for name in (MANIFEST_FILE, VECTORS_FILE, SQLITE_FILE))
 
 
-def fsync_path(path: Path) -> None:
-    """Flush a file or folder to disk (folders cannot be opened on Windows: skip there)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def new_build_folder(folder: str | Path) -> Path:
+    """A marked temporary folder beside the index ``folder`` for a new build (removing those of
+    builds killed before their swap: ``embedder.owned_folder.new_temp``)."""
+    return owned_folder.new_temp(Path(folder), OWNED_KIND)
 
 
-def remove_if_ours(path: Path) -> None:
-    """Delete ``path`` if it is a notesqa index or an empty folder; leave anything else alone."""
-    if is_notesqa_index(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
-        path.rmdir()
+def remove_stale_builds(folder: str | Path) -> None:
+    """Delete the temporary folders of builds of ``folder`` whose writer was killed before the
+    swap (``.NAME.tmp-*`` beside it carrying the marker, whatever else they hold)."""
+    owned_folder.remove_stale_temps(Path(folder))
+
+
+def _replaceable_leftover(path: Path) -> bool:
+    """A leftover previous copy written before markers: an index of ours, or an empty folder."""
+    if is_notesqa_index(path) or is_damaged_index(path):
+        return True
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
 
 def swap_in(tmp: Path, folder: Path) -> None:
-    """Replace ``folder`` by ``tmp``: old -> backup, tmp -> folder, drop backup.
+    """Replace ``folder`` by ``tmp`` (``embedder.owned_folder.swap_in``): old -> backup,
+    tmp -> folder, drop backup.
 
     Only ever deletes what notesqa wrote: ``folder`` was checked by ``check_replaceable`` and a
-    leftover backup that is not an index stops the swap before anything moves.
+    leftover backup that is neither marked nor an index stops the swap before anything moves.
+    (A backup without a folder is the last good index of an interrupted swap: it is kept until
+    the new index is in place.)
     """
-    backup = folder.with_name(f".{folder.name}.old")
-    if backup.exists() and folder.exists():  # stale leftover of an earlier build
-        remove_if_ours(backup)
-    if backup.exists() and not is_notesqa_index(backup):
-        raise ValueError(
-            f"{backup} is in the way of the index update and is not a notesqa index; "
-            "move it elsewhere and index again"
-        )
-    # (A backup without a folder is the last good index of an interrupted swap: it is kept
-    # until the new index is in place.)
-    had_old = folder.exists()
-    if had_old:
-        os.rename(folder, backup)
-    try:
-        os.rename(tmp, folder)
-    except OSError:
-        if had_old:
-            os.rename(backup, folder)  # put the old index back
-        raise
-    fsync_path(folder.parent)
-    if backup.exists():
-        remove_if_ours(backup)
+    owned_folder.swap_in(tmp, folder, may_delete=_replaceable_leftover)
+
+
+__all__ = [
+    "BM25_DIR",
+    "EXACT_VECTORS_FILE",
+    "FORMAT_VERSION",
+    "INDEX_DIRNAME",
+    "MANIFEST_FILE",
+    "MARKER_KEY",
+    "MARKER_VALUE",
+    "OWN_ENTRIES",
+    "READABLE_VERSIONS",
+    "SQLITE_FILE",
+    "VECTORS_FILE",
+    "IndexDamaged",
+    "check_index_location",
+    "check_replaceable",
+    "foreign_entries",
+    "fsync_path",
+    "is_damaged_index",
+    "is_notesqa_index",
+    "new_build_folder",
+    "read_manifest",
+    "remove_stale_builds",
+    "resolve_index_dir",
+    "swap_in",
+]

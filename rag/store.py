@@ -37,9 +37,7 @@ import datetime as dt
 import errno
 import json
 import logging
-import shutil
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from embedder.owned_folder import discard
 from rag.ann import build_index, flat_index_from_parts
 from rag.chunk_vectors import ChunkVectors
 from rag.chunking import Chunk
@@ -66,8 +65,8 @@ from rag.index_folder import (
     IndexDamaged,
     check_replaceable,
     foreign_entries,
-    fsync_path,
     is_notesqa_index,
+    new_build_folder,
     read_manifest,
     remove_stale_builds,
     swap_in,
@@ -229,8 +228,7 @@ class NotesStore:
             "num_documents": len(documents),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+        tmp = new_build_folder(folder)  # marked as ours; killed builds' leftovers removed
         try:
             if isinstance(vectors, list) and index_type == "flat":
                 index = flat_index_from_parts(vectors, manifest["dim"])
@@ -258,12 +256,9 @@ class NotesStore:
             (tmp / MANIFEST_FILE).write_text(
                 json.dumps(full_manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
             )
-            for name in (VECTORS_FILE, SQLITE_FILE, MANIFEST_FILE):
-                fsync_path(tmp / name)
-            fsync_path(tmp)
-            swap_in(tmp, folder)
+            swap_in(tmp, folder)  # fsyncs every file first
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            discard(tmp)
             raise
         logger.info(
             "wrote index with %d chunks (%d vectors) from %d documents to %s",

@@ -2,9 +2,9 @@
 
 A checkpoint folder is a normal ``save_pretrained`` folder (so ``from_pretrained`` loads it) plus
 ``optimizer.safetensors`` (AdamW moments), ``rng.safetensors`` and ``trainer_state.json`` (step,
-data position, param-group settings). It is written to a temporary folder and renamed into place,
-and ``trainer_state.json`` is written last, so a killed run never leaves a half checkpoint that
-looks complete.
+data position, param-group settings). It is written to a marked temporary folder and swapped
+into place (``training.folders``), and ``trainer_state.json`` is written last, so a killed run
+never leaves a half checkpoint that looks complete, and the next save removes what it left.
 
 Example:
     >>> save_checkpoint(run / "checkpoint", model, tokenizer, optimizer, {"step": 200})
@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -25,16 +23,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from training.folders import previous_copy, replace_folder
+from embedder.owned_folder import discard
+from training.folders import previous_copy, replace_folder, staging_folder
 
 log = logging.getLogger(__name__)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.iterdir():
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
 
 
 def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
@@ -71,23 +63,24 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None,
     trainer_state: dict[str, Any],
 ) -> None:
-    """Write a complete checkpoint to ``folder`` atomically (temp folder, fsync, rename)."""
+    """Write a complete checkpoint to ``folder`` atomically (marked temp folder, fsync, swap)."""
     folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
-    state = dict(trainer_state)
-    if optimizer is not None:
-        tensors, groups = optimizer_to_tensors(optimizer)
-        save_file(tensors, tmp / "optimizer.safetensors")
-        state["param_groups"] = groups
-    save_file({"torch": torch.get_rng_state()}, tmp / "rng.safetensors")
-    (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
-    _fsync_tree(tmp)
-    replace_folder(tmp, folder)
+    tmp = staging_folder(folder, "checkpoint")
+    try:
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        state = dict(trainer_state)
+        if optimizer is not None:
+            tensors, groups = optimizer_to_tensors(optimizer)
+            save_file(tensors, tmp / "optimizer.safetensors")
+            state["param_groups"] = groups
+        save_file({"torch": torch.get_rng_state()}, tmp / "rng.safetensors")
+        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
+        replace_folder(tmp, folder)  # fsyncs every file first
+    except BaseException:
+        discard(tmp)
+        raise
 
 
 def find_checkpoint(folder: str | Path) -> Path | None:

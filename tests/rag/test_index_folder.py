@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from embedder.owned_folder import MARKER, STALE_SECONDS, owner_kind
 from rag import index_folder
 from rag.chunking import Chunk
 from rag.documents import Document
@@ -84,16 +87,53 @@ def test_swap_in_stops_at_a_backup_that_is_not_an_index(index) -> None:
 
 
 def test_remove_stale_builds_deletes_only_what_notesqa_wrote(index) -> None:
-    ours = index.with_name(f".{index.name}.tmp-killed")
-    ours.mkdir()
-    (ours / "vectors.faiss").write_bytes(b"half")
+    ours = index_folder.new_build_folder(index)  # a build killed mid-write, journal and all
+    (ours / "notes.sqlite").write_bytes(b"SQLite format 3\0half")
+    (ours / "notes.sqlite-journal").write_bytes(b"journal")
+    _old(ours / MARKER)  # (its writer is gone: here, too old to be at work)
     foreign = index.with_name(f".{index.name}.tmp-other")
     foreign.mkdir()
-    (foreign / "notes.md").write_text("precious")
+    (foreign / "vectors.faiss").write_text("a user's folder with one of our names, no marker")
+    _old(foreign)
     index_folder.remove_stale_builds(index)
     assert not ours.exists()
-    assert (foreign / "notes.md").read_text() == "precious"
+    assert foreign.is_dir() and len(list(foreign.iterdir())) == 1
     assert index_folder.is_notesqa_index(index)
+
+
+def _old(path: Path) -> None:
+    when = time.time() - STALE_SECONDS - 60
+    os.utime(path, (when, when))
+
+
+def test_a_built_index_keeps_its_marker_as_one_of_its_own_files(index) -> None:
+    assert owner_kind(index) == "index" and index_folder.foreign_entries(index) == []
+    assert sorted(p.name for p in index.parent.iterdir()) == [".notesqa"]  # no temp left
+
+
+@pytest.mark.parametrize("manifest", ["", '{"notesqa": "ind', "[1, 2]", '"index"'])
+@pytest.mark.parametrize("marked", [True, False])
+def test_a_damaged_manifest_in_a_folder_of_our_files_is_ours_to_replace(
+    index, manifest, marked
+) -> None:
+    (index / "manifest.json").write_text(manifest)
+    if not marked:  # an index written before the marker: recognised by its three files
+        (index / MARKER).unlink()
+    assert index_folder.is_damaged_index(index) and not index_folder.is_notesqa_index(index)
+    index_folder.check_replaceable(index)
+    (index / "notes.md").write_text("a user's file")  # not ours any more: never replaced
+    assert not index_folder.is_damaged_index(index)
+    with pytest.raises(ValueError, match="not a notesqa index"):
+        index_folder.check_replaceable(index)
+
+
+def test_a_folder_with_only_a_bad_manifest_is_not_a_damaged_index(tmp_path) -> None:
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "manifest.json").write_text("[]")  # a web app's, say: not ours
+    assert not index_folder.is_damaged_index(folder)
+    with pytest.raises(ValueError, match="not a notesqa index"):
+        index_folder.check_replaceable(folder)
 
 
 def test_the_index_may_not_be_the_notes_folder_or_above_it(tmp_path) -> None:

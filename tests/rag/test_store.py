@@ -52,6 +52,7 @@ def leftovers(folder: Path) -> list[str]:
 def test_round_trip(built) -> None:
     folder, docs, chunks, vectors = built
     assert sorted(p.name for p in folder.iterdir()) == [
+        ".notesqa-owned",  # embedder.owned_folder's record that notesqa wrote the folder
         "bm25",
         "manifest.json",
         "notes.sqlite",

@@ -1,4 +1,12 @@
-from training.folders import previous_copy, replace_folder
+"""Training's folders go through embedder.owned_folder: staged, marked, swapped in whole."""
+
+import os
+import time
+
+import pytest
+
+from embedder.owned_folder import MARKER, STALE_SECONDS, owner_kind, write_marker
+from training.folders import previous_copy, replace_folder, staging_folder
 
 
 def staged_folder(path, text):
@@ -12,14 +20,44 @@ def test_a_staged_folder_replaces_the_target_whole(tmp_path):
     assert replace_folder(staged_folder(tmp_path / ".model.tmp", "first"), target) == target
     (target / "stale.bin").write_text("from the first model")
     replace_folder(staged_folder(tmp_path / ".model.tmp", "second"), target)
-    assert sorted(p.name for p in target.iterdir()) == ["config.json"]  # nothing of the old kept
-    assert (target / "config.json").read_text() == "second"
+    # nothing of the old kept; the marker says notesqa wrote it
+    assert sorted(p.name for p in target.iterdir()) == [MARKER, "config.json"]
+    assert (target / "config.json").read_text() == "second" and owner_kind(target) == "training"
     assert not (tmp_path / ".model.tmp").exists() and not previous_copy(target).exists()
 
 
-def test_a_leftover_previous_copy_does_not_block_the_swap(tmp_path):
+def test_a_folder_named_by_the_user_is_replaced_as_asked(tmp_path):
+    target = staged_folder(tmp_path / "reader", "from git, before markers")  # e.g. models/reader
+    replace_folder(staged_folder(tmp_path / ".reader.tmp", "retrained"), target)
+    assert (target / "config.json").read_text() == "retrained"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reader"]
+
+
+def test_a_leftover_previous_copy_is_removed_if_notesqa_wrote_it(tmp_path):
     target = staged_folder(tmp_path / "model", "current")
-    staged_folder(previous_copy(target), "from an interrupted swap")
+    leftover = staged_folder(previous_copy(target), "from an interrupted swap")
+    write_marker(leftover, "training")  # every copy a swap moves aside carries the marker
     replace_folder(staged_folder(tmp_path / ".model.tmp", "new"), target)
     assert (target / "config.json").read_text() == "new"
     assert previous_copy(target) == tmp_path / ".model.old" and not previous_copy(target).exists()
+
+
+def test_a_previous_copy_without_the_marker_stops_the_swap(tmp_path):
+    target = staged_folder(tmp_path / "model", "current")
+    someone = staged_folder(previous_copy(target), "not notesqa's")
+    with pytest.raises(ValueError, match="model.old is in the way"):
+        replace_folder(staged_folder(tmp_path / ".model.tmp", "new"), target)
+    assert (someone / "config.json").read_text() == "not notesqa's"
+    assert (target / "config.json").read_text() == "current"
+
+
+def test_a_killed_runs_staging_folder_is_removed_by_the_next_one(tmp_path):
+    target = tmp_path / "data"
+    killed = staging_folder(target)
+    (killed / "tokens.npy").write_bytes(b"half")
+    old = time.time() - STALE_SECONDS - 60  # (gone: here, past the age bound)
+    os.utime(killed / MARKER, (old, old))
+    user = staged_folder(tmp_path / ".data.tmp-mine", "a user's folder, no marker")
+    os.utime(user, (old, old))
+    fresh = staging_folder(target)
+    assert not killed.exists() and user.is_dir() and fresh.is_dir()
