@@ -48,9 +48,7 @@ DEFAULT_SKIPPED_DIRS = frozenset(
     {".git", ".obsidian", ".trash", "node_modules", "__pycache__", ".notesqa"}
 )
 MAX_PATTERN_CHARS = 4096  # git's own limit on a path; a longer line is left out with a warning
-_CACHED_FOLDERS = (
-    4096  # folders whose pattern states one ignore file keeps (a walk goes deep first)
-)
+_CACHED_FOLDERS = 4096  # folders whose pattern states an ignore file keeps (walks go deep)
 _WARNED_MAX = 10_000  # distinct bad lines remembered, so each is warned about once
 _warned: set[tuple[str, int, str]] = set()
 
