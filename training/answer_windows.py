@@ -6,11 +6,16 @@ question with a whole paragraph only. ``answer_window_positives`` swaps a share 
 for one of the paragraph's own windows (cut exactly as the index cuts them) that contains the
 answer, so the model also learns the question -> window match it is asked for at search time.
 
-Example:
-    >>> positives = answer_window_positives(examples, pairs, tokenizer, WindowConfig(32, 16),
-    ...                                     share=0.5, seed=0)
-    >>> len(positives) == len(pairs)
-    True
+Example (windows of 4 tokens every 2; the second question has no answer record, so it keeps
+the paragraph):
+    >>> from tokenizers import Tokenizer
+    >>> tokenizer = Tokenizer.from_file("models/tokenizer/tokenizer.json")
+    >>> paragraph = "Ada Lovelace was born in London. She wrote the first program."
+    >>> examples = [{"question": "Where was Ada born?", "context": paragraph,
+    ...              "answers": [{"text": "London", "answer_start": 25}]}]
+    >>> pairs = [("Where was Ada born?", paragraph), ("Who wrote it?", paragraph)]
+    >>> answer_window_positives(examples, pairs, tokenizer, WindowConfig(4, 2), share=1.0)
+    ['in London. She', 'Ada Lovelace was born in London. She wrote the first program.']
 """
 
 from __future__ import annotations

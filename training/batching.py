@@ -11,9 +11,14 @@ question out of any batch holding another paragraph that contains its answer: wi
 one article, such paragraphs (30% of SQuAD train questions have one) are often not negatives at all.
 (Measured: the batches then mix more articles and retrieval ends slightly worse; see the model card.)
 
-Example:
-    >>> sampler = ArticleBatchSampler(dataset, batch_size=64, drop_last=True, groups=titles)
-    >>> batch = next(iter(sampler))  # 64 row indices, mostly from one or two articles
+Example (8 question-paragraph rows from two articles, batches of 4):
+    >>> from datasets import Dataset
+    >>> dataset = Dataset.from_dict({"anchor": [f"q{i}" for i in range(8)],
+    ...                              "positive": [f"p{i}" for i in range(8)]})
+    >>> titles = ["Oxygen"] * 4 + ["Beyonce"] * 4
+    >>> sampler = ArticleBatchSampler(dataset, batch_size=4, drop_last=True, groups=titles)
+    >>> [sorted({titles[row] for row in batch}) for batch in sampler]   # one article per batch
+    [['Oxygen'], ['Beyonce']]
 """
 
 from __future__ import annotations

@@ -11,10 +11,12 @@ index searches. The data come from ``training.embedder_data``.
 A few SQuAD train articles are held out: sentence-transformers' ``InformationRetrievalEvaluator``
 scores retrieval on them during training, and its final scores are saved as ``eval_results.json``.
 
-Example:
-    >>> train_embedder(load_recipe("tiny").embedder, "runs/tiny/model", "train-v1.1.json.gz", "runs/emb")
+Example (needs a pretraining run and SQuAD; ``notesqa train embedder`` runs this):
+    >>> from training.configs import load_recipe
+    >>> train_embedder(load_recipe("tiny").embedder, "runs/tiny/model", "train-v1.1.json.gz",
+    ...                "runs/emb")                                              # doctest: +SKIP
     PosixPath('runs/emb')
-    >>> evaluate_retrieval(Embedder.load("runs/emb"), "dev-v1.1.json.gz")["recall@5"]
+    >>> evaluate_retrieval(Embedder.load("runs/emb"), "dev-v1.1.json.gz")["recall@5"]  # doctest: +SKIP
     0.21
 """
 
@@ -122,8 +124,9 @@ def build_sentence_model(
     ``dropout`` (when given) replaces the checkpoint's hidden and attention dropout; ``attention``
     picks the kernel as in pretraining (``training.attention``).
 
-    Example:
-        >>> build_sentence_model("runs/mini/model", 192, dropout=0.1).get_sentence_embedding_dimension()
+    Example (``runs/mini/model``: the BERT a pretraining run saved):
+        >>> model = build_sentence_model("runs/mini/model", 192, dropout=0.1)  # doctest: +SKIP
+        >>> model.get_sentence_embedding_dimension()                         # doctest: +SKIP
         256
     """
     from sentence_transformers import SentenceTransformer

@@ -15,8 +15,8 @@ then
 
 The result is ``notesqa_calibration.json`` in the reader folder.
 
-Example:
-    >>> report = calibrate_reader("runs/mp-reader", "runs/groups/calibration-groups.jsonl")
+Example (needs a trained multi-passage reader and its passage groups):
+    >>> report = calibrate_reader("runs/mp-reader", "runs/groups/calibration-groups.jsonl")  # doctest: +SKIP
     >>> report["held_out"]["ece"]                                  # doctest: +SKIP
     0.031
 """
@@ -63,10 +63,14 @@ def choose_min_confidence(confidence: np.ndarray, f1: np.ndarray, answerable: np
     answerable and unanswerable questions weighed equally; an abstention scores 1 on a question
     without an answer and 0 on one with.
 
-    Example:
+    Example (a right answer at 0.9 and two questions without an answer: abstain below 0.9; a
+    half-right answer at 0.3 is worth keeping):
         >>> choose_min_confidence(np.array([0.9, 0.2, 0.3]), np.array([1.0, 0.0, 0.0]),
-        ...                       np.array([True, False, True]))
+        ...                       np.array([True, False, False]))
         0.9
+        >>> choose_min_confidence(np.array([0.9, 0.2, 0.3]), np.array([1.0, 0.0, 0.5]),
+        ...                       np.array([True, False, True]))
+        0.3
     """
     weight = np.where(answerable, 0.5 / max(answerable.sum(), 1), 0.5 / max((~answerable).sum(), 1))
     best, best_score = 0.0, -1.0

@@ -5,8 +5,10 @@ paragraphs separated by newlines (the Wikipedia dumps in this project's data); a
 is one document whose paragraphs are its non-empty lines.
 
 Example:
-    >>> docs = list(iter_documents(["notes.txt"]))   # notes.txt = "First para.\\n\\nSecond."
-    >>> docs
+    >>> import tempfile
+    >>> notes = Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> _ = notes.write_text("First para.\\n\\nSecond.\\n")
+    >>> list(iter_documents([notes]))
     [['First para.', 'Second.']]
 """
 
@@ -43,8 +45,11 @@ def iter_titled_documents(
     The title is the JSONL line's ``title`` (empty when it has none), a plain-text file's name.
 
     Example:
-        >>> next(iter_titled_documents(["enwiki-2015-00.jsonl.gz"]))[0]
-        'Anarchism'
+        >>> import tempfile
+        >>> wiki = Path(tempfile.mkdtemp()) / "wiki.jsonl"
+        >>> _ = wiki.write_text(json.dumps({"title": "Anarchism", "text": "A philosophy.\\nNo rulers."}))
+        >>> list(iter_titled_documents([wiki]))
+        [('Anarchism', ['A philosophy.', 'No rulers.'])]
     """
     seen = 0
     for raw in paths:

@@ -1,10 +1,11 @@
 """The embedder's training data: SQuAD (question, paragraph) pairs, BM25-mined hard negatives,
 held-out articles, and scored STS-B / SICK sentence pairs.
 
-Example:
-    >>> _, examples = load_squad("train-v1.1.json.gz")
-    >>> train, heldout = split_articles(examples, heldout_articles=20)
-    >>> squad_pairs(train)[0]
+Example (needs SQuAD train; the functions below show themselves on made-up records):
+    >>> from training.squad import load_squad
+    >>> _, examples = load_squad("train-v1.1.json.gz")              # doctest: +SKIP
+    >>> train, heldout = split_articles(examples, heldout_articles=20)  # doctest: +SKIP
+    >>> squad_pairs(train)[0]                                       # doctest: +SKIP
     ('To whom did the Virgin Mary allegedly appear in 1858 in Lourdes France?', 'Architecturally, ...')
 """
 
@@ -60,9 +61,15 @@ def paragraphs_with_the_answer(examples: list[dict]) -> dict[tuple[str, str], fr
     """For each answerable (question, paragraph): the *other* paragraphs of its article that
     contain one of its answers (case-insensitive), likely false negatives in an article's batch.
 
-    Example:
-        >>> paragraphs_with_the_answer(squad_examples)[("Who?", "Ada wrote it.")]
-        frozenset({'Ada was born in 1815.'})
+    Example (two paragraphs of one article; "Ada" is in both, "1815" only in its own):
+        >>> examples = [
+        ...     {"title": "Ada", "question": "Who?", "context": "Ada wrote it.",
+        ...      "answers": [{"text": "Ada"}], "is_impossible": False},
+        ...     {"title": "Ada", "question": "When?", "context": "Ada was born in 1815.",
+        ...      "answers": [{"text": "1815"}], "is_impossible": False}]
+        >>> found = paragraphs_with_the_answer(examples)
+        >>> found[("Who?", "Ada wrote it.")], found[("When?", "Ada was born in 1815.")]
+        (frozenset({'Ada was born in 1815.'}), frozenset())
     """
     by_title: dict[str, dict[str, str]] = {}
     for e in examples:
@@ -88,9 +95,10 @@ def split_articles(
     """(train, held-out) examples, whole articles held out so no paragraph is in both.
 
     Example:
-        >>> train, heldout = split_articles(examples, heldout_articles=20)
-        >>> {e["title"] for e in train} & {e["title"] for e in heldout}
-        set()
+        >>> examples = [{"title": title, "question": f"q{i}"} for i, title in enumerate("AABBBCD")]
+        >>> train, heldout = split_articles(examples, heldout_articles=2)
+        >>> len(train) + len(heldout), {e["title"] for e in train} & {e["title"] for e in heldout}
+        (7, set())
     """
     titles = sorted({e["title"] for e in examples})
     if heldout_articles >= len(titles):
@@ -108,9 +116,14 @@ def read_scored_pairs(path: str | Path) -> list[tuple[str, str, float]]:
     """(sentence 1, sentence 2, similarity in [0, 1]) from STS-B ``sts-*.csv`` or SICK
     ``SICK_*.txt``.
 
-    Example:
-        >>> read_scored_pairs("stsbenchmark/sts-train.csv")[0]
-        ('A plane is taking off.', 'An air plane is taking off.', 1.0)
+    Example (one STS-B row: genre, file, year, id, score 0-5, the two sentences):
+        >>> import tempfile
+        >>> sts = Path(tempfile.mkdtemp()) / "sts-train.csv"
+        >>> row = ["main-captions", "MSRvid", "2012test", "0001", "5.000",
+        ...        "A plane is taking off.", "An air plane is taking off."]
+        >>> _ = sts.write_text("\\t".join(row) + "\\n", encoding="utf-8")
+        >>> read_scored_pairs(sts)
+        [('A plane is taking off.', 'An air plane is taking off.', 1.0)]
     """
     import csv
 

@@ -3,8 +3,18 @@
 Every ``*.safetensors`` file is converted; other files (configs, tokenizer, sentence-transformers
 module folders) are copied as they are. Loading code casts back to fp32 for CPU inference.
 
-Example:
-    >>> export_fp16("runs/reader", "models/reader")
+Example (a made-up run folder: one fp32 weight, a config and optimizer state):
+    >>> import tempfile, torch
+    >>> run = Path(tempfile.mkdtemp()) / "run"
+    >>> run.mkdir()
+    >>> save_file({"w": torch.ones(2, 2)}, run / "model.safetensors")
+    >>> save_file({"exp_avg": torch.zeros(2, 2)}, run / "optimizer.safetensors")
+    >>> _ = (run / "config.json").write_text("{}")
+    >>> out = export_fp16(run, run.parent / "model")
+    >>> load_file(out / "model.safetensors")["w"].dtype
+    torch.float16
+    >>> (out / "config.json").is_file(), (out / "optimizer.safetensors").exists()
+    (True, False)
 """
 
 from __future__ import annotations

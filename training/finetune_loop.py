@@ -5,13 +5,22 @@ The caller brings the model, its optimizer and a ``loss_of(rows)`` that turns a 
 indices into a scalar loss; the loop owns everything about *when*. A rerun with the same
 ``run_state`` resumes at the step the checkpoint recorded and draws the same batches from there.
 
-Example:
-    >>> loop = LoopSettings("reader", steps=100, learning_rate=3e-4, warmup_ratio=0.1,
-    ...                     batch_size=32, seed=0)
-    >>> finished = run_finetuning(model, tokenizer, optimizer, len(features), loss_of,
-    ...                           run_state, Path("runs/reader.checkpoint"), loop)
-    >>> finished                        # False: stopped early, the checkpoint holds the run
+Example (a toy model learns y = 2x from 16 points; the readers pass BERT and their features):
+    >>> import tempfile
+    >>> _ = torch.manual_seed(0)
+    >>> model = torch.nn.Linear(1, 1)
+    >>> optimizer = torch.optim.AdamW(model.parameters(), weight_decay=0.0)
+    >>> x = torch.linspace(-1, 1, 16)[:, None]                    # (16, 1)
+    >>> def loss_of(rows):
+    ...     return ((model(x[rows]) - 2 * x[rows]) ** 2).mean()
+    >>> loop = LoopSettings("y=2x", steps=200, learning_rate=0.1, warmup_ratio=0.1,
+    ...                     batch_size=4, seed=0, save_every=0)
+    >>> checkpoint_dir = Path(tempfile.mkdtemp()) / "toy.checkpoint"
+    >>> run_finetuning(model, None, optimizer, len(x), loss_of, {"init": "toy"}, checkpoint_dir,
+    ...                loop)                   # False: stopped early, the checkpoint holds the run
     True
+    >>> round(model.weight.item(), 2), round(model.bias.item(), 2)
+    (2.0, 0.0)
 """
 
 from __future__ import annotations
@@ -39,8 +48,8 @@ def batch_order(num_items: int, batch_size: int, seed: int) -> Iterator[list[int
     A resumed run skips the batches already trained on and continues the same sequence.
 
     Example:
-        >>> list(itertools.islice(batch_order(5, 2, seed=0), 3))
-        [[2, 1], [0, 4], [3, 0]]     # the third batch straddles two passes
+        >>> list(itertools.islice(batch_order(5, 2, seed=0), 3))   # the third straddles two passes
+        [[2, 1], [0, 4], [3, 0]]
     """
     rng = random.Random(seed)
     order: list[int] = []

@@ -6,10 +6,20 @@ a reader abstains on many of them at once. Mining keeps, for each question, the 
 several kinds that the reader answers most confidently, the copy closest to a v2.0 question.
 Both functions here are pure; running the reader is the caller's (``training.reader``).
 
-Example:
-    >>> candidates = negative_candidates(examples, ratio=0.5, seed=0)
-    >>> margins = null_margins(reader, candidates)[0]  # null score minus best span score
-    >>> negatives = hardest_per_question(candidates, margins)
+Example (two questions of a made-up article; the shipped reader reads the copies):
+    >>> texts = ["Ada Lovelace was born in London in 1815. She wrote a program. She died in 1852.",
+    ...          "Charles Babbage designed the Analytical Engine in Cambridge."]
+    >>> qas = [("When was Ada Lovelace first born in London?", "1815"),
+    ...        ("Who designed the Analytical Engine?", "Charles Babbage")]
+    >>> examples = [{"id": f"q{i}", "title": "Ada", "question": q, "context": c,
+    ...              "answers": [{"text": a, "answer_start": c.index(a)}], "is_impossible": False}
+    ...             for i, (c, (q, a)) in enumerate(zip(texts, qas))]
+    >>> from rag.reader import Reader
+    >>> from training.reader import null_margins
+    >>> candidates = negative_candidates(examples, ratio=1.0, seed=0)
+    >>> margins = null_margins(Reader.load(), candidates)[0]  # null score minus best span score
+    >>> [(n["id"], n["answers"]) for n in hardest_per_question(candidates, margins)]
+    [('q0-neg', []), ('q1-neg', [])]
 """
 
 from __future__ import annotations
@@ -33,10 +43,18 @@ def negative_candidates(
     a rule does not apply), each tagged with ``negative_style``; the copies of one question share
     its id plus ``-neg``.
 
-    Example:
+    Example (the second question's paragraph has one sentence and no name to swap: one copy):
+        >>> texts = ["Ada Lovelace was born in London in 1815. She wrote a program. She died in 1852.",
+        ...          "Charles Babbage designed the Analytical Engine in Cambridge."]
+        >>> qas = [("When was Ada Lovelace first born in London?", "1815"),
+        ...        ("Who designed the Analytical Engine?", "Charles Babbage")]
+        >>> examples = [{"id": f"q{i}", "title": "Ada", "question": q, "context": c,
+        ...              "answers": [{"text": a, "answer_start": c.index(a)}], "is_impossible": False}
+        ...             for i, (c, (q, a)) in enumerate(zip(texts, qas))]
         >>> copies = negative_candidates(examples, ratio=1.0)
-        >>> sorted({c["negative_style"] for c in copies})
-        ['answer_removed', 'antonym', 'entity_swap', 'other_paragraph']
+        >>> [(c["id"], c["negative_style"]) for c in copies]  # doctest: +NORMALIZE_WHITESPACE
+        [('q0-neg', 'antonym'), ('q0-neg', 'entity_swap'), ('q0-neg', 'answer_removed'),
+         ('q0-neg', 'other_paragraph'), ('q1-neg', 'other_paragraph')]
     """
     rng = random.Random(seed)
     chosen = [e for e in examples if rng.random() < ratio]

@@ -6,9 +6,15 @@ interpolated model often trades better than either end (``benchmarks/tuning/weig
 measures the whole line). The result is ``end``'s folder (configs, tokenizer, modules) with the
 mixed ``model.safetensors``, written atomically.
 
-Example:
-    >>> interpolate_models("runs/embedder-joint", "runs/embedder-article-sts", 0.5, "runs/soup")
-    PosixPath('runs/soup')
+Example (two made-up one-tensor "models"; real ones are ``notesqa train`` output folders):
+    >>> import tempfile
+    >>> runs = Path(tempfile.mkdtemp())
+    >>> for name, value in [("joint", 0.0), ("sts", 1.0)]:
+    ...     (runs / name).mkdir()
+    ...     save_file({"w": torch.full((2,), value)}, runs / name / WEIGHTS_FILE)
+    >>> soup = interpolate_models(runs / "joint", runs / "sts", 0.25, runs / "soup")
+    >>> soup.name, load_file(soup / WEIGHTS_FILE)["w"].tolist()
+    ('soup', [0.25, 0.25])
 """
 
 from __future__ import annotations

@@ -42,12 +42,13 @@ def write_squad_notes(data: list[dict], folder: str | Path) -> list[dict]:
     """One Markdown file per SQuAD article in ``folder``; returns every question with its file,
     its answers' character spans in that file and ``is_impossible``.
 
-    Example:
+    Example (the note is ``# T``, a blank line, then the paragraph):
+        >>> import tempfile
         >>> qs = write_squad_notes([{"title": "T", "paragraphs": [{"context": "Ada was born.",
         ...     "qas": [{"id": "q", "question": "Who?", "answers": [{"text": "Ada",
-        ...     "answer_start": 0}]}]}]}], "notes")  # doctest: +SKIP
-        >>> qs[0]["source"], qs[0]["answer_spans"]  # doctest: +SKIP
-        ('000-T.md', [[6, 9]])
+        ...     "answer_start": 0}]}]}]}], tempfile.mkdtemp())
+        >>> qs[0]["source"], qs[0]["answer_spans"]
+        ('000-T.md', [[5, 8]])
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

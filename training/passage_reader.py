@@ -9,9 +9,10 @@ answer". The no-answer logit is the log-mean-exp of the windows' [CLS] logits (i
 how many windows a question's passages make). The loss sums the probability of every gold start
 (end) position: overlapping passages and windows can all hold the answer.
 
-Example:
-    >>> train_passage_reader(cfg, "models/reader", "runs/train-groups.jsonl", "runs/mp-reader")
-    PosixPath('runs/mp-reader')       # doctest: +SKIP
+Example (needs passage groups made from SQuAD, ``training.passage_groups``, and hours):
+    >>> train_passage_reader(PassageReaderConfig(), "models/reader", "runs/train-groups.jsonl",
+    ...                      "runs/mp-reader")                      # doctest: +SKIP
+    PosixPath('runs/mp-reader')
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ def group_features(group: dict, reader: Reader) -> dict:
     positions: ``gold[w]`` lists ``(start_token, end_token)`` of every answer wholly inside
     window ``w``; no answer anywhere means the no-answer option is the target.
 
-    Example:
+    Example (the shipped reader's windows: ``[CLS] who ? [SEP] ada wrote it . [SEP]``):
+        >>> from rag.reader import Reader
         >>> f = group_features({"question": "Who?", "passages": ["Ada wrote it."],
-        ...                     "answers": [[0, 0, 3]]}, reader)  # doctest: +SKIP
-        >>> f["gold"]                                              # doctest: +SKIP
+        ...                     "answers": [[0, 0, 3]]}, Reader.load())
+        >>> f["gold"]
         [[(4, 4)]]
     """
     passages = group["passages"]

@@ -1,8 +1,13 @@
 """Plot a pretraining run's curves (from its ``log.csv``) into one PNG.
 
-Example:
-    >>> plot_run("runs/mini")                  # $ notesqa plot runs/mini
-    PosixPath('runs/mini/curves.png')
+Example (a two-row log as ``training.run_log.RunLogger`` writes it):
+    >>> import tempfile
+    >>> run = Path(tempfile.mkdtemp())
+    >>> _ = (run / "log.csv").write_text("step,mlm_loss,eval_mlm_loss\\n10,7.5,\\n20,6.9,7.1\\n")
+    >>> read_log(run)
+    {'mlm_loss': [(10, 7.5), (20, 6.9)], 'eval_mlm_loss': [(20, 7.1)]}
+    >>> plot_run(run).name                     # $ notesqa plot RUN
+    'curves.png'
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ On CPUs without bf16 units (e.g. AVX2-only AMD EPYC) bf16 matmuls are emulated a
 slower than fp32, so ``precision="auto"`` measures a small matmul both ways once and decides.
 
 Example:
-    >>> use_bf16("auto", torch.device("cpu"))    # AVX2-only CPU
-    False
+    >>> use_bf16("fp32", torch.device("cpu")), use_bf16("bf16", torch.device("cpu"))
+    (False, True)
+    >>> auto = use_bf16("auto", torch.device("cpu"))   # False on an AVX2-only CPU, True with AMX
 """
 
 from __future__ import annotations

@@ -9,10 +9,17 @@ The loop is thin; the work is in small pieces: ``build_model`` (a standard `Bert
 pretrain ...``: DDP with gloo on CPU and NCCL on GPU, each rank collating its own rows of the
 global batch, rank 0 alone writing logs and checkpoints.
 
-Example:
-    >>> cfg = load_recipe("tiny").pretrain
-    >>> pretrain(cfg, corpus=["wiki.jsonl.gz"], tokenizer_dir="runs/tok", run_dir="runs/tiny")
-    PosixPath('runs/tiny/model')        # BertForPreTraining.from_pretrained() loads it
+Example (a run needs a corpus and a tokenizer; the pieces below run on a BERT of 4 tokens):
+    >>> pretrain(PretrainConfig(), ["wiki.jsonl.gz"], "runs/tok", "runs/tiny")  # doctest: +SKIP
+    PosixPath('runs/tiny/model')
+    >>> model = BertForPreTraining(bert_config(PretrainConfig(), vocab_size=4))  # 512 positions
+    >>> set_prior_bias(model, np.log(np.array([0.4, 0.3, 0.2, 0.1], dtype=np.float32)))
+    >>> model.cls.predictions.decoder.bias.exp().detach().numpy().round(2)    # tied
+    array([0.4, 0.3, 0.2, 0.1], dtype=float32)
+    >>> tile_position_embeddings(model, 128)   # rows 128..255, 256..383, ... = rows 0..127
+    >>> table = model.bert.embeddings.position_embeddings.weight            # (512, H)
+    >>> torch.equal(table[384:], table[:128])
+    True
 """
 
 from __future__ import annotations
@@ -92,11 +99,7 @@ def build_model(
 
 
 def set_prior_bias(model: BertForPreTraining, log_prior: np.ndarray) -> None:
-    """Set the MLM decoder bias (tied with ``cls.predictions.decoder.bias``) to ``log_prior`` (V,).
-
-    Example:
-        >>> set_prior_bias(model, shards.log_unigram_prior(len(tokenizer)))
-    """
+    """Set the MLM decoder bias (tied with ``cls.predictions.decoder.bias``) to ``log_prior`` (V,)."""
     bias = model.cls.predictions.bias  # (V,)
     if log_prior.shape != tuple(bias.shape):
         raise ValueError(f"prior has shape {log_prior.shape}, the decoder bias {tuple(bias.shape)}")
@@ -112,9 +115,7 @@ def tile_position_embeddings(model: BertForPreTraining, trained: int) -> None:
 
     Position ``trained + i`` starts as position ``i``, so the local order the model learned holds
     there too (Longformer extended RoBERTa's 512 positions this way); training then separates them.
-
-    Example:
-        >>> tile_position_embeddings(model, 128)   # rows 128..255, 256..383, ... = rows 0..127
+    The module's example runs it.
     """
     with torch.no_grad():
         table = model.bert.embeddings.position_embeddings.weight  # (max_positions, H)
@@ -176,8 +177,7 @@ def pretraining_loss(
 ) -> dict[str, torch.Tensor]:
     """MLM + NSP loss; sums are divided by the (global) counts, defaulting to this batch's.
 
-    ``mlm_cross_entropy(logits (M, V), labels (M,))`` returns the summed MLM loss
-    (``benchmarks/mlm_loss.py`` of commit e0833ed passed the plain ``F.cross_entropy`` to compare).
+    ``mlm_cross_entropy(logits (M, V), labels (M,))`` returns the summed MLM loss.
 
     Under DDP pass the global masked-token and example counts times ``1 / world_size``'s inverse
     (see ``pretrain``), so that DDP's gradient averaging yields exactly the single-process mean.

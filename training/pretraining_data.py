@@ -13,12 +13,20 @@ the longer side is trimmed. Masks (15%, 80/10/10, optionally whole words) are dr
 ``(seed, batch index, row)``, so every epoch sees fresh masks, a resumed run sees exactly the masks
 it would have seen, and data-parallel ranks together see exactly the single-process batch.
 
-Example:
-    >>> shards = build_shards(["wiki.jsonl.gz"], tokenizer, "runs/shards")
-    >>> stream = PretrainingStream(shards, max_seq_length=128, seed=0)
-    >>> batch = next(iter(stream.batches(batch_size=8)))
-    >>> batch["input_ids"].shape, batch["mlm_labels"].shape     # (B, T), (M,)
-    ((8, 128), (160,))
+Example (four made-up articles of six sentences, the shipped tokenizer):
+    >>> from embedder.tokenizer_files import load_tokenizer
+    >>> tokenizer = load_tokenizer("models/tokenizer")
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> articles = [{"title": f"T{i}", "text": " ".join(f"Sentence {j} of article {i} is here."
+    ...                                                 for j in range(6))} for i in range(4)]
+    >>> _ = (folder / "wiki.jsonl").write_text("\\n".join(json.dumps(a) for a in articles))
+    >>> shards = build_shards([folder / "wiki.jsonl"], tokenizer, folder / "shards")
+    >>> shards.meta["num_documents"], shards.meta["num_sentences"]
+    (4, 24)
+    >>> stream = PretrainingStream(shards, max_seq_length=32, seed=0)
+    >>> batch = next(iter(stream.batches(batch_size=4)))
+    >>> batch["input_ids"].shape, batch["nsp_labels"].shape     # (B, T), (B,)
+    (torch.Size([4, 32]), torch.Size([4]))
 """
 
 from __future__ import annotations
@@ -75,9 +83,11 @@ class Shards:
         Starting the MLM decoder bias here lets the model begin at the unigram solution instead of
         having to find it: see ``training.configs.PretrainConfig.prior_bias_init``.
 
-        Example:
-            >>> shards.log_unigram_prior(16384).shape
-            (16384,)
+        Example (tokens 5, 5 and 7 of a vocabulary of 8):
+            >>> shards = Shards(np.array([5, 5, 7], np.uint16), np.array([0, 1, 2, 3]),
+            ...                 np.array([0, 2, 3]), {"vocab_size": 8})  # 3 sentences, 2 documents
+            >>> np.exp(shards.log_unigram_prior(8)).round(3)
+            array([0.091, 0.091, 0.091, 0.091, 0.091, 0.273, 0.091, 0.182], dtype=float32)
         """
         counts = np.bincount(np.asarray(self.tokens), minlength=vocab_size)[:vocab_size]  # (V,)
         counts = counts.astype(np.float64) + 1.0
@@ -326,8 +336,14 @@ class PretrainingStream:
     ) -> np.ndarray:
         """Sorted positions to predict: 15% of ``candidates`` (capped), whole words if enabled.
 
-        Example (whole-word masking keeps '##' pieces with their word):
-            >>> stream.choose_masked([2, 50, 51, 60, 3], np.array([1, 2, 3]), rng)   # 51 is '##..'
+        Example (whole-word masking keeps '##' pieces with their word; token 51 is one):
+            >>> shards = Shards(np.array([5, 5, 7], np.uint16), np.array([0, 1, 2, 3]),
+            ...                 np.array([0, 2, 3]), {"vocab_size": 8})  # 3 sentences, 2 documents
+            >>> continuation = np.zeros(100, dtype=bool)
+            >>> continuation[51] = True
+            >>> stream = PretrainingStream(shards, masked_lm_prob=0.5, continuation=continuation)
+            >>> stream.choose_masked([2, 50, 51, 60, 3], np.array([1, 2, 3]),
+            ...                      np.random.default_rng(0))
             array([1, 2])
         """
         num = min(self.max_predictions, max(1, int(round(len(candidates) * self.masked_lm_prob))))
@@ -405,8 +421,11 @@ def continuation_mask(tokenizer) -> np.ndarray:
     """``mask[id]`` is True for WordPiece continuation pieces (``##ing``), for whole-word masking.
 
     Example:
-        >>> continuation_mask(tokenizer)[tokenizer.convert_tokens_to_ids("##ing")]
-        True
+        >>> from embedder.tokenizer_files import load_tokenizer
+        >>> tokenizer = load_tokenizer("models/tokenizer")
+        >>> mask = continuation_mask(tokenizer)
+        >>> mask[tokenizer.convert_tokens_to_ids(["##ing", "the"])]
+        array([ True, False])
     """
     mask = np.zeros(len(tokenizer), dtype=bool)
     for token, index in tokenizer.get_vocab().items():

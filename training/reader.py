@@ -5,10 +5,12 @@ Features follow HF's ``run_qa.py``: question + context windows of ``max_seq_leng
 to point at [CLS] (index 0). Evaluation runs the same ``rag.reader.Reader`` that the notes
 pipeline uses and scores with ``rag.metrics`` (official SQuAD rules).
 
-Example:
-    >>> train_reader(load_recipe("tiny").reader, "runs/tiny/model", "train-v1.1.json.gz", "runs/reader")
+Example (needs a pretrained BERT and SQuAD; ``notesqa train reader`` runs this):
+    >>> from training.configs import load_recipe
+    >>> train_reader(load_recipe("tiny").reader, "runs/tiny/model", "train-v1.1.json.gz",
+    ...              "runs/reader")                                        # doctest: +SKIP
     PosixPath('runs/reader')
-    >>> evaluate_reader(Reader.load("runs/reader"), "dev-v1.1.json.gz")["f1"]
+    >>> evaluate_reader(Reader.load("runs/reader"), "dev-v1.1.json.gz")["f1"]  # doctest: +SKIP
     12.3
 """
 
@@ -318,9 +320,9 @@ def choose_threshold(
     unanswerable one). ``no_answer_share`` reweighs the two kinds of question
     (``class_weights``). Returns ``(threshold, best mean F1 x 100)``, the mean weighted.
 
-    Example:
+    Example (answer the first, abstain on the second: 2.0 > -3.0):
         >>> choose_threshold([-3.0, 2.0], [1.0, 0.0], [True, False])
-        (-3.0, 100.0)    # abstain on the second (2.0 > -3.0), answer the first
+        (-3.0, 100.0)
     """
     n = len(null_minus_best)
     if n == 0:
@@ -390,9 +392,9 @@ def v2_f1_at(
     """SQuAD v2.0 F1 (x 100) when the reader abstains where ``null_minus_best > threshold``
     (``None``: only where it found no span at all), as ``Reader.abstains`` decides.
 
-    Example:
+    Example (answers the first, F1 0.5; abstains on the others, 0 + 1):
         >>> v2_f1_at(0.0, [-1.0, 1.0, 2.0], [0.5, 1.0, 0.0], [True, True, False])
-        50.0    # answers the first (0.5), abstains on the others (0 + 1)
+        50.0
     """
     total = 0.0
     for diff, f1, has_answer in zip(null_minus_best, answer_f1, answerable, strict=True):

@@ -1,8 +1,13 @@
 """A pretraining run's metrics, one CSV row per log step (and TensorBoard when installed).
 
 Example:
-    >>> logger = RunLogger(Path("runs/tiny"))
-    >>> logger.write({"step": 20, "loss": 7.1})      # appended to runs/tiny/log.csv
+    >>> import tempfile
+    >>> run = Path(tempfile.mkdtemp())                # the run's --out folder
+    >>> logger = RunLogger(run)
+    >>> logger.write({"step": 20, "loss": 7.1})      # appended to RUN/log.csv
+    >>> logger.close()
+    >>> (run / "log.csv").read_text().splitlines()[1]
+    '20,,7.1,,,,,,,,'
 """
 
 from __future__ import annotations

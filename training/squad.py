@@ -1,9 +1,16 @@
 """Read SQuAD JSON (v1.1 or v2.0, optionally gzipped) into flat question records.
 
-Example:
-    >>> data, examples = load_squad("dev-v1.1.json.gz")
-    >>> examples[0]["question"], examples[0]["answers"][0]["text"]
-    ('Which NFL team represented the AFC at Super Bowl 50?', 'Denver Broncos')
+Example (a one-question file in SQuAD's layout; the real dev set is ``dev-v1.1.json.gz``):
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "dev-v1.1.json"
+    >>> qa = {"id": "q1", "question": "Which NFL team won Super Bowl 50?",
+    ...       "answers": [{"text": "Denver Broncos", "answer_start": 0}]}
+    >>> article = {"title": "Super_Bowl_50",
+    ...            "paragraphs": [{"context": "Denver Broncos won.", "qas": [qa]}]}
+    >>> _ = path.write_text(json.dumps({"version": "1.1", "data": [article]}))
+    >>> data, examples = load_squad(path)
+    >>> examples[0]["title"], examples[0]["question"], examples[0]["answers"][0]["text"]
+    ('Super_Bowl_50', 'Which NFL team won Super Bowl 50?', 'Denver Broncos')
 """
 
 from __future__ import annotations
@@ -360,10 +367,17 @@ def make_unanswerable(
 
     Returned records have ``answers=[]``, ``is_impossible=True`` and the id suffix ``-neg``.
 
-    Example:
-        >>> negatives = make_unanswerable(examples, ratio=0.5, style="mixed")
-        >>> negatives[0]["is_impossible"], negatives[0]["id"].endswith("-neg")
-        (True, True)
+    Example (two one-sentence paragraphs of an article: each question gets the other one):
+        >>> examples = [
+        ...     {"id": "q1", "title": "Ada", "question": "Where was Ada born?",
+        ...      "context": "Ada was born in London.", "is_impossible": False,
+        ...      "answers": [{"text": "London", "answer_start": 16}]},
+        ...     {"id": "q2", "title": "Ada", "question": "What did Ada write?",
+        ...      "context": "Ada wrote a program.", "is_impossible": False,
+        ...      "answers": [{"text": "a program", "answer_start": 10}]}]
+        >>> negatives = make_unanswerable(examples, ratio=1.0, style="mixed")
+        >>> [(n["id"], n["context"], n["answers"], n["is_impossible"]) for n in negatives]
+        [('q1-neg', 'Ada wrote a program.', [], True), ('q2-neg', 'Ada was born in London.', [], True)]
     """
     check_unanswerable_style(style)
     if ratio <= 0:

@@ -1,9 +1,12 @@
 """Train a lower-cased BERT WordPiece tokenizer with `tokenizers` and save it for `transformers`.
 
-Example:
-    >>> tok = train_tokenizer(["wiki.jsonl.gz"], TokenizerConfig(vocab_size=8000), "out/tok")
-    >>> tok("Hello world")["input_ids"]          # [CLS] hello world [SEP]
-    [2, 7592, 2088, 3]
+Example (a three-line corpus; real ones are JSONL articles and 16,384 pieces):
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "notes.txt").write_text("Hello world. The world says hello.\\n" * 3)
+    >>> tok = train_tokenizer([folder / "notes.txt"], TokenizerConfig(vocab_size=50), folder / "tok")
+    >>> tok.convert_ids_to_tokens(tok("Hello worlds")["input_ids"])
+    ['[CLS]', 'hello', 'world', '##s', '[SEP]']
 """
 
 from __future__ import annotations

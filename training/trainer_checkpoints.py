@@ -7,10 +7,11 @@ arguments: pickles). ``PickleFreeTrainer`` writes the same states as safetensors
 safetensors folder and ``trainer_state.json`` is written last, so a checkpoint is complete once it
 has one. ``StopCallback`` turns Ctrl-C / SIGTERM or a time limit into "checkpoint and stop".
 
-Example:
-    >>> trainer = PickleFreeTrainer(model=model, args=args, train_dataset=data, loss=loss)
-    >>> trainer.add_callback(StopCallback(max_minutes=30))
-    >>> trainer.train(resume_from_checkpoint=latest_checkpoint(args.output_dir))
+Example (``training.biencoder`` brings the model, its arguments, data and loss):
+    >>> trainer = PickleFreeTrainer(model=model, args=args, train_dataset=data,
+    ...                             loss=loss)                           # doctest: +SKIP
+    >>> trainer.add_callback(StopCallback(max_minutes=30))               # doctest: +SKIP
+    >>> trainer.train(resume_from_checkpoint=latest_checkpoint(args.output_dir))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -41,9 +42,15 @@ _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 def latest_checkpoint(folder: str | Path) -> Path | None:
     """The newest complete ``checkpoint-N`` in a trainer's output folder, or None.
 
-    Example:
-        >>> latest_checkpoint("runs/emb.checkpoint")
-        PosixPath('runs/emb.checkpoint/checkpoint-400')
+    Example (``checkpoint-600`` is still being written: no ``trainer_state.json`` yet):
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp()) / "emb.checkpoint"
+        >>> for step in (200, 400, 600):
+        ...     (folder / f"checkpoint-{step}").mkdir(parents=True)
+        ...     if step < 600:
+        ...         _ = (folder / f"checkpoint-{step}" / TRAINER_STATE).write_text("{}")
+        >>> latest_checkpoint(folder).name
+        'checkpoint-400'
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -62,8 +69,18 @@ def resume_point(folder: str | Path, run_state: dict) -> Path | None:
     naming the fix. Reads only.
 
     Example:
-        >>> resume_point("runs/emb.checkpoint", {"init": "models/embedder", "config": {...}})
-        PosixPath('runs/emb.checkpoint/checkpoint-400')
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp()) / "emb.checkpoint"
+        >>> run_state = {"init": "models/embedder", "config": {"steps": 1000}}
+        >>> claim_run(folder, run_state) is None                    # a fresh start
+        True
+        >>> (folder / "checkpoint-400").mkdir()
+        >>> _ = (folder / "checkpoint-400" / TRAINER_STATE).write_text("{}")
+        >>> resume_point(folder, run_state).name
+        'checkpoint-400'
+        >>> resume_point(folder, {**run_state, "init": "models/other"})
+        Traceback (most recent call last):
+        ValueError: ... belongs to an embedder run with other settings (init); rerun with those, ...
     """
     folder = Path(folder)
     run_file = folder / RUN_FILE
@@ -88,8 +105,18 @@ def claim_run(folder: str | Path, run_state: dict) -> Path | None:
     """``resume_point``, then make ``folder`` the run's own: record ``run_state`` and remove
     any checkpoint but the one to resume from (older or half-written ones).
 
-    Example:
-        >>> claim_run("runs/emb.checkpoint", run_state)   # None: a fresh start
+    Example (a half-written checkpoint is removed, the complete one kept):
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp()) / "emb.checkpoint"
+        >>> claim_run(folder, {"init": "models/embedder"}) is None   # a fresh start
+        True
+        >>> (folder / "checkpoint-200").mkdir()
+        >>> _ = (folder / "checkpoint-200" / TRAINER_STATE).write_text("{}")
+        >>> (folder / "checkpoint-400").mkdir()
+        >>> claim_run(folder, {"init": "models/embedder"}).name
+        'checkpoint-200'
+        >>> sorted(p.name for p in folder.iterdir())
+        ['checkpoint-200', 'run.json']
     """
     folder = Path(folder)
     found = resume_point(folder, run_state)

@@ -11,9 +11,14 @@ the folder (``Embedder``, sentence-transformers, the index) applies it; its outp
 in order of the fit variance, so truncating them (``Embedder.load(..., truncate_dim=64)``) keeps
 the strongest. ``benchmarks/tuning/whitening.py`` measures which settings help.
 
-Example:
-    >>> texts = whitening_texts(load_squad("train-v1.1.json.gz")[1], size=4000)
-    >>> whiten_embedder("runs/embedder", "runs/embedder-white", texts, WhiteningSettings(alpha=0.5))
+Example (the fit texts of two made-up SQuAD records; whitening needs a trained embedder):
+    >>> examples = [{"question": "Who wrote it?", "context": "Ada wrote it."},
+    ...             {"question": "When?", "context": "Ada wrote it."}]
+    >>> texts = whitening_texts(examples, size=4000)   # train-v1.1.json.gz's records in practice
+    >>> texts
+    {'passage': ['Ada wrote it.'], 'query': ['When?', 'Who wrote it?']}
+    >>> whiten_embedder("runs/embedder", "runs/embedder-white", texts,
+    ...                 WhiteningSettings(alpha=0.5))                     # doctest: +SKIP
     PosixPath('runs/embedder-white')
 """
 
