@@ -4,8 +4,12 @@ Runtime code (the reader, the embedder) and training both load tokenizers this w
 also *trains* them (``training.tokenizer``).
 
 Example:
-    >>> len(load_tokenizer("models/tokenizer"))  # doctest: +SKIP
-    16384
+    >>> tokenizer = load_tokenizer("models/tokenizer")     # the shipped one
+    >>> len(tokenizer), tokenizer.tokenize("photosynthesis")
+    (16384, ['photos', '##ynthesis'])
+    >>> load_tokenizer("models")                           # a folder without one
+    Traceback (most recent call last):
+    FileNotFoundError: models has no tokenizer (tokenizer.json or vocab.txt); copy the tokenizer ...
 """
 
 from __future__ import annotations

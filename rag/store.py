@@ -22,12 +22,21 @@ chunk, vector id = chunk id and a chunk's score is its cosine.
 only then swaps it in for the old one: an error or a crash while writing leaves the previous
 index as it was (``rag.index_folder.swap_in``).
 
-Example::
+Example (three one-passage notes with made-up 2-d vectors; ``NotesQA.index`` makes real ones)::
 
-    >>> store = NotesStore.build("notes/.notesqa", docs, chunks, vectors,
-    ...                          {"embedder": "models/embedder", "dim": 256})  # doctest: +SKIP
-    >>> NotesStore.open("notes/.notesqa").search(vectors[0], k=1)[0].score     # doctest: +SKIP
-    1.0
+    >>> import tempfile
+    >>> tags = {"a.md": ("exam", "ML"), "b.md": ("ml",), "c.md": ("ml/optim",)}
+    >>> docs = [Document(path, "text", "0" * 64, 0.0, 4, tags=t) for path, t in tags.items()]
+    >>> chunks = [Chunk(d.path, 0, 4, "text", "", tags=d.tags) for d in docs]
+    >>> vectors = np.array([[1, 0], [0.8, 0.6], [0, 1]], dtype=np.float32)   # unit rows
+    >>> folder = Path(tempfile.mkdtemp()) / ".notesqa"
+    >>> store = NotesStore.build(folder, docs, chunks, vectors, {"embedder": "made-up", "dim": 2})
+    >>> [(h.chunk.source, h.score) for h in NotesStore.open(folder).search(vectors[2], k=1)]
+    [('c.md', 1.0)]
+    >>> [h.chunk_id for h in store.search(vectors[0], k=2, allowed=np.array([0, 2]))]
+    [0, 2]
+    >>> store.tags()                        # spellings that differ only in case count as one
+    [('ML', 2), ('exam', 1), ('ml/optim', 1)]
 """
 
 from __future__ import annotations
@@ -395,12 +404,7 @@ class NotesStore:
     def tags(self) -> list[tuple[str, int]]:
         """``(tag, number of notes)`` of every tag in the index, most used first, then by name;
         spellings that differ only in case count as one (the smallest spelling is shown, ``ML``
-        before ``ml``).
-
-        Example::
-
-            >>> store.tags()                                   # doctest: +SKIP
-            [('exam', 3), ('ml/optim', 1)]
+        before ``ml``); the module's example shows one.
         """
         if not self.has_tags:
             return []
@@ -423,12 +427,8 @@ class NotesStore:
         ``nearest`` without loading the chunks is what fusion uses for its candidates.
 
         ``allowed`` (chunk ids) restricts the search itself (a FAISS ID selector), so a filter
-        never returns fewer than ``k`` hits while enough matching chunks exist.
-
-        Example::
-
-            >>> [h.chunk_id for h in store.search(store.vectors()[3], k=2)]  # doctest: +SKIP
-            [3, 7]
+        never returns fewer than ``k`` hits while enough matching chunks exist (the module's
+        example filters a search).
         """
         return self.hits(self.nearest(query, k, allowed))
 
