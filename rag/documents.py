@@ -10,8 +10,8 @@ anything else, so every character offset used later (chunks, answers) refers to
 
 Example::
 
-    >>> docs, report = load_notes("examples/notes")        # doctest: +SKIP
-    >>> docs[0].path, report.skipped                         # doctest: +SKIP
+    >>> docs, report = load_notes("examples/notes")        # the demo notes of this repository
+    >>> docs[0].path, report.skipped
     ('biology/photosynthesis.md', [])
 """
 
@@ -196,7 +196,7 @@ def iter_note_files(root: str | Path) -> Iterator[Path]:
 
     Example::
 
-        >>> [p.name for p in iter_note_files("examples/notes")]   # doctest: +SKIP
+        >>> [p.name for p in iter_note_files("examples/notes")]
         ['photosynthesis.md', 'french-revolution.md', 'transformers.md', 'optimisers.md', ...]
     """
     base = _check_root(root)  # checked now, not on the first next()
@@ -281,9 +281,13 @@ def load_notes(
 
     Example::
 
-        >>> docs, report = load_notes("examples/notes")             # doctest: +SKIP
-        >>> report.skipped                                            # doctest: +SKIP
-        [('diagram.png', 'unsupported extension .png')]
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "week1.md").write_text("# Week 1")
+        >>> _ = (folder / "diagram.png").write_bytes(b"\\x89PNG")
+        >>> docs, report = load_notes(folder)
+        >>> [d.path for d in docs], report.skipped
+        (['week1.md'], [('diagram.png', 'unsupported extension .png')])
     """
     notes, report = iter_notes(root, max_file_bytes, index_dir=index_dir)
     return list(notes), report
@@ -298,9 +302,11 @@ def iter_notes(
 
     Example::
 
-        >>> notes, report = iter_notes("examples/notes")            # doctest: +SKIP
-        >>> sum(len(doc.text) for doc in notes), len(report.loaded)  # doctest: +SKIP
-        (5210, 6)
+        >>> notes, report = iter_notes("examples/notes")
+        >>> len(report.loaded)                      # nothing read yet
+        0
+        >>> sum(len(doc.text) for doc in notes), len(report.loaded)
+        (16461, 5)
     """
     base = _check_root(root)
     report = LoadReport()

@@ -480,8 +480,11 @@ def ignore_reason(root: Path, relative: str, is_dir: bool) -> str | None:
     watcher asks about one event).
 
     Example:
-        >>> ignore_reason(Path("notes"), "drafts/idea.md", False)   # doctest: +SKIP
-        'ignored by .notesqaignore (line 1: drafts/)'
+        >>> import tempfile
+        >>> notes = Path(tempfile.mkdtemp())
+        >>> _ = (notes / ".notesqaignore").write_text("drafts/\\n")
+        >>> ignore_reason(notes, "drafts/idea.md", False), ignore_reason(notes, "week1.md", False)
+        ('ignored by .notesqaignore (line 1: drafts/)', None)
     """
     parts = [part for part in relative.split("/") if part]
     rules, _ = IgnoreRules().descend(root, "")

@@ -8,9 +8,13 @@ record (``is_damaged_index``). Writing, swapping and cleaning up after killed wr
 ``embedder.owned_folder``'s job, the one mechanism every folder notesqa writes goes through.
 
 Example:
-    >>> check_replaceable("notes/.notesqa")    # nothing there yet, or an index of ours: fine
-    >>> check_replaceable("notes")             # doctest: +SKIP
-    ValueError: notes exists and is not a notesqa index; nothing was changed. ...
+    >>> import tempfile
+    >>> notes = Path(tempfile.mkdtemp())
+    >>> _ = (notes / "week1.md").write_text("# Week 1")
+    >>> check_replaceable(notes / ".notesqa")    # nothing there yet, or an index of ours: fine
+    >>> check_replaceable(notes)                 # a folder of notes is never replaced
+    Traceback (most recent call last):
+    ValueError: ... exists and is not a notesqa index; nothing was changed. ...
 """
 
 from __future__ import annotations
@@ -95,8 +99,12 @@ def foreign_entries(folder: str | Path) -> list[str]:
     """Names in ``folder`` that notesqa never writes into an index folder (sorted).
 
     Example:
-        >>> foreign_entries("notes/.notesqa")  # doctest: +SKIP
-        []
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> for name in (MANIFEST_FILE, "week1.md"):
+        ...     _ = (folder / name).write_text("{}")
+        >>> foreign_entries(folder)
+        ['week1.md']
     """
     return sorted(name for name in os.listdir(folder) if name not in OWN_ENTRIES)
 
@@ -159,8 +167,15 @@ def is_damaged_index(folder: str | Path) -> bool:
     ``.notesqa-owned`` record says ``index`` or (an index written before that record) it holds
     ``manifest.json``, ``vectors.faiss`` and ``notes.sqlite``. Such a folder is ours to replace.
 
-    Example:
-        >>> is_damaged_index("notes")  # doctest: +SKIP
+    Example (an index whose manifest a crash left empty):
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> for name in (MANIFEST_FILE, VECTORS_FILE, SQLITE_FILE):
+        ...     _ = (folder / name).write_text("")
+        >>> is_damaged_index(folder)
+        True
+        >>> _ = (folder / "week1.md").write_text("# Week 1")
+        >>> is_damaged_index(folder)                 # a file notesqa never writes: not ours
         False
     """
     folder = Path(folder)

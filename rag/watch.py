@@ -11,10 +11,22 @@ the watcher never wakes itself up, nor for a build folder that a compiler rewrit
 dies quietly: a failed update, an event it cannot judge or a file watcher thread that died is
 reported once per cause and watching goes on.
 
-Example:
-    >>> qa = NotesQA.open("~/notes")                                        # doctest: +SKIP
-    >>> with NotesWatcher(qa, on_update=lambda s: print(update_line(s))):   # doctest: +SKIP
-    ...     input()         # edit a note: "12:03:04 changed lecture-3.md: 231 passages, 2 embedded"
+Example (``notesqa watch NOTES`` prints ``update_line`` until Ctrl-C; here a note is added to a
+one-note folder and the first update is awaited):
+    >>> import tempfile
+    >>> from rag.pipeline import NotesQA
+    >>> notes = Path(tempfile.mkdtemp())
+    >>> _ = (notes / "adam.md").write_text("Adam keeps two moving averages.")
+    >>> qa = NotesQA.open(notes)
+    >>> _ = qa.index(progress=False)
+    >>> updates = []
+    >>> with NotesWatcher(qa, debounce=0.2, on_update=updates.append):
+    ...     _ = (notes / "sgd.md").write_text("SGD steps against the gradient.")
+    ...     deadline = time.monotonic() + 30
+    ...     while not updates and time.monotonic() < deadline:
+    ...         time.sleep(0.1)
+    >>> update_line(updates[0])[9:]                  # after the time, "12:03:04 "
+    'added sgd.md: 2 files, 2 passages, 1 embedded in ... s'
 """
 
 from __future__ import annotations

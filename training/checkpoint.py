@@ -6,9 +6,22 @@ data position, param-group settings). It is written to a marked temporary folder
 into place (``training.folders``), and ``trainer_state.json`` is written last, so a killed run
 never leaves a half checkpoint that looks complete, and the next save removes what it left.
 
-Example:
-    >>> save_checkpoint(run / "checkpoint", model, tokenizer, optimizer, {"step": 200})
-    >>> state = load_checkpoint(run / "checkpoint", model, optimizer)   # -> {"step": 200, ...}
+Example (a tiny BERT after one AdamW step; the trainers save their runs this way):
+    >>> import tempfile
+    >>> from transformers import BertConfig, BertForPreTraining
+    >>> config = BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1,
+    ...                     num_attention_heads=1, intermediate_size=8)
+    >>> model = BertForPreTraining(config)
+    >>> optimizer = torch.optim.AdamW(model.parameters())
+    >>> model(torch.tensor([[2, 5, 3]])).prediction_logits.sum().backward()
+    >>> optimizer.step()
+    >>> run = Path(tempfile.mkdtemp())
+    >>> save_checkpoint(run / "checkpoint", model, None, optimizer, {"init": "toy", "step": 200})
+    >>> fresh = BertForPreTraining(config)
+    >>> load_checkpoint(run / "checkpoint", fresh, torch.optim.AdamW(fresh.parameters()))["step"]
+    200
+    >>> torch.equal(fresh.bert.pooler.dense.weight, model.bert.pooler.dense.weight)
+    True
 """
 
 from __future__ import annotations
@@ -95,8 +108,18 @@ def find_checkpoint(folder: str | Path) -> Path | None:
 def load_weights(folder: str | Path, model) -> None:
     """Load ``folder/model.safetensors`` into ``model`` (same architecture), keeping ties.
 
-    Example:
-        >>> load_weights(run / "model", build_model(cfg, tokenizer))
+    Example (a tiny BERT saved as a pretraining run's ``model/``):
+        >>> import tempfile
+        >>> from transformers import BertConfig, BertForPreTraining
+        >>> config = BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1,
+        ...                     num_attention_heads=1, intermediate_size=8)
+        >>> folder = Path(tempfile.mkdtemp()) / "model"
+        >>> BertForPreTraining(config).save_pretrained(folder)
+        >>> load_weights(folder, BertForPreTraining(config))
+        >>> config.vocab_size = 9
+        >>> load_weights(folder, BertForPreTraining(config))
+        Traceback (most recent call last):
+        ValueError: checkpoint ... does not match the model: bert.embeddings.word_embeddings.weight is (8, 8) there and (9, 8) here ...
     """
     folder = Path(folder)
     if not (folder / "model.safetensors").exists():
@@ -146,8 +169,22 @@ def resume_step(
     its step, or 0 when there is none; a checkpoint of another run (``run_state`` differs: init,
     data or recipe) is refused, naming the folder to delete.
 
-    Example:
-        >>> first_step = resume_step(run / "out.checkpoint", model, optimizer, run_state, "reader")
+    Example (a checkpoint of run ``{"init": "toy"}`` saved at step 200):
+        >>> import tempfile
+        >>> from transformers import BertConfig, BertForPreTraining
+        >>> config = BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1,
+        ...                     num_attention_heads=1, intermediate_size=8)
+        >>> model = BertForPreTraining(config)
+        >>> optimizer = torch.optim.AdamW(model.parameters())
+        >>> folder = Path(tempfile.mkdtemp()) / "reader.checkpoint"
+        >>> resume_step(folder, model, optimizer, {"init": "toy"}, "reader")    # a fresh start
+        0
+        >>> save_checkpoint(folder, model, None, optimizer, {"init": "toy", "step": 200})
+        >>> resume_step(folder, model, optimizer, {"init": "toy"}, "reader")
+        200
+        >>> resume_step(folder, model, optimizer, {"init": "other"}, "reader")
+        Traceback (most recent call last):
+        ValueError: ... belongs to a reader run with other settings (init, data or recipe); ...
     """
     found = find_checkpoint(folder)
     if found is None:
