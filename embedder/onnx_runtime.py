@@ -7,7 +7,10 @@ models as trained; training uses it). An exported model lives in
 ``$NOTESQA_CACHE`` (default ``$XDG_CACHE_HOME/notesqa/onnx``, else ``~/.cache/notesqa/onnx``), in
 a folder named after the model and a hash of every file of its folder, so a retrained model gets a
 new export and an unchanged one is exported only once. The folder is built under a temporary name
-and renamed into place: a reader never sees half an export. Nothing here imports torch.
+and swapped into place (``embedder.owned_folder``): a reader never sees half an export. Its info
+file records the sha256 of every file; an export is checked against them once per process
+(``export_problem``), and a damaged one (a truncated or garbage model, a missing tokenizer, an
+edited info file) is removed, with one warning, and exported again. Nothing here imports torch.
 
 Example:
     >>> os.environ["NOTESQA_RUNTIME"] = "onnx"
@@ -25,21 +28,23 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from embedder.owned_folder import MARKER, discard, new_temp, remove_owned, swap_in
 
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("onnx", "onnx-int8", "onnx-fp32", "torch")
 # int8 weights on the ``onnx`` runtime, by model kind (benchmarks/speed.py measures the cost)
 INT8_BY_DEFAULT = {"embedder": True, "reader": True}
-EXPORT_FORMAT = 1  # bump when an export's files or graph change: old exports are then ignored
+EXPORT_FORMAT = 2  # bump when an export's files or graph change: old exports are then ignored
+# (2: the info file records every file's sha256 and its own checksum; the folder is marked)
 EXPORT_INFO = "notesqa_onnx.json"  # written last into an export: its settings and provenance
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
+INFO_KEYS = ("format", "source", "precision", "files", "checksum")  # in every info file
+OWNED_KIND = "onnx export"  # the kind in an export folder's .notesqa-owned record
 
 
 @functools.cache
@@ -82,14 +87,16 @@ def cache_root() -> Path:
 
 
 def folder_hash(folder: Path) -> str:
-    """Short hash of every file in a model folder (names and bytes; hidden files and training
-    checkpoints left out): weights, tokenizer and settings all change an export's name."""
+    """Short hash of every file in a model folder (names and bytes; hidden files and folders,
+    such as notesqa's marker, and training checkpoints left out): weights, tokenizer and
+    settings all change an export's name."""
     digest = hashlib.sha256(f"format {EXPORT_FORMAT}".encode())
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     for path in files:
-        name = path.relative_to(folder).as_posix()
-        if name.startswith((".", "checkpoint-")):
+        parts = path.relative_to(folder).parts
+        if parts[0].startswith("checkpoint-") or any(part.startswith(".") for part in parts):
             continue
+        name = "/".join(parts)
         digest.update(name.encode() + b"\0")
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -97,26 +104,88 @@ def folder_hash(folder: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.iterdir():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-STALE_EXPORT_SECONDS = 3600  # a temporary export folder this old belongs to a killed export
+def file_hashes(export: Path) -> dict[str, str]:
+    """``{name: sha256}`` of every file of an export but its info file and marker."""
+    return {
+        path.relative_to(export).as_posix(): _file_sha256(path)
+        for path in sorted(export.rglob("*"))
+        if path.is_file() and path.name not in (EXPORT_INFO, MARKER)
+    }
 
 
-def _remove_stale_exports(final: Path) -> None:
-    """Delete the temporary folders (``.NAME-*`` beside ``final``) that exports killed before
-    their rename left behind; a recent one may be another process's export in progress."""
-    now = time.time()
-    for stale in final.parent.glob(f".{final.name}-*"):
-        try:
-            old = now - stale.stat().st_mtime > STALE_EXPORT_SECONDS
-        except OSError:
-            continue
-        if old and stale.is_dir() and not stale.is_symlink():
-            shutil.rmtree(stale, ignore_errors=True)
+def _checksum(info: dict) -> str:
+    """sha256 of the info file's content but its own checksum (a key removed or edited shows)."""
+    rest = {k: v for k, v in info.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
+def _stamp(export: Path) -> tuple:
+    """What the files of an export look like to ``stat`` (cheap): a change means hash again."""
+    try:
+        return tuple(
+            (p.name, p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ino)
+            for p in sorted(export.iterdir())
+        )
+    except OSError:
+        return ()
+
+
+_VERIFIED: dict[Path, tuple] = {}  # export folder -> its _stamp when its hashes last matched
+
+
+def export_problem(export: Path) -> str | None:
+    """What is wrong with the export in ``export`` (its info file unreadable or missing a key,
+    a file missing or not matching the sha256 it recorded), or ``None`` when it is whole. The
+    files are hashed once per process (about 15 ms for an int8 model); later calls compare
+    ``stat`` results only.
+
+    Example:
+        >>> export_problem(Path("/nonexistent"))
+        'notesqa_onnx.json is missing or not a JSON object'
+    """
+    stamp = _stamp(export)
+    if stamp and _VERIFIED.get(export) == stamp:
+        return None
+    try:
+        info = json.loads((export / EXPORT_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = None
+    if not isinstance(info, dict):
+        return f"{EXPORT_INFO} is missing or not a JSON object"
+    missing = [key for key in INFO_KEYS if key not in info]
+    if missing:
+        return f"{EXPORT_INFO} lacks {', '.join(missing)}"
+    if info["checksum"] != _checksum(info) or not isinstance(info["files"], dict):
+        return f"{EXPORT_INFO} was changed after the export (a key missing or edited)"
+    if info["format"] != EXPORT_FORMAT:
+        return f"it has format {info['format']!r}, not {EXPORT_FORMAT}"
+    for name in (MODEL_FILE, TOKENIZER_FILE):
+        if name not in info["files"]:
+            return f"{EXPORT_INFO} records no {name}"
+    for name, digest in info["files"].items():
+        path = export / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if _file_sha256(path) != digest:
+            return f"{name} does not match its recorded sha256 (truncated or overwritten)"
+    _VERIFIED[export] = stamp
+    return None
+
+
+def _export_error(final: Path, what: str, exc: BaseException | None = None) -> ValueError:
+    cause = f": {type(exc).__name__}: {exc}" if exc is not None else ""
+    return ValueError(
+        f"the ONNX export at {final} {what}{cause}; delete that folder and run again, set "
+        "NOTESQA_CACHE to another folder, or NOTESQA_RUNTIME=torch to run without the cache"
+    )
 
 
 def cached_export(
@@ -124,36 +193,56 @@ def cached_export(
 ) -> Path:
     """The export folder of the model in ``folder``, made by ``write(folder, out, quantize)``
     the first time (it writes ``model.onnx`` and ``tokenizer.json`` into ``out`` and returns the
-    settings recorded in ``notesqa_onnx.json``). Built in a temporary folder and renamed into
-    place; when two processes export at once, the first rename wins and both use it."""
+    settings recorded in ``notesqa_onnx.json``, with the sha256 of every file). Built in a
+    marked temporary folder and swapped into place; when two processes export at once, the
+    first one in wins and both use it. An export that fails its check (``export_problem``) is
+    removed with one warning and made again; if that fails, one ``ValueError`` names the
+    folder, ``NOTESQA_CACHE`` and ``NOTESQA_RUNTIME=torch``."""
     precision = "int8" if quantize else "fp32"
     final = cache_root() / f"{kind}-{precision}-{folder_hash(folder)}"
-    if (final / EXPORT_INFO).exists():
-        return final
+    damage = None
+    if os.path.lexists(final):
+        damage = export_problem(final)
+        if damage is None:
+            return final
+        log.warning("the ONNX export at %s is damaged (%s): exporting it again", final, damage)
+        try:
+            removed = remove_owned(final)
+        except OSError as exc:
+            raise _export_error(final, f"is damaged ({damage}) and cannot be removed", exc) from exc
+        if not removed:
+            raise _export_error(final, f"is damaged ({damage}) and was not written by notesqa")
     try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+        tmp = new_temp(final, OWNED_KIND)  # (the leftovers of killed exports are removed)
     except OSError as exc:
         raise OSError(
             exc.errno,
             f"cannot write the ONNX cache at {final.parent} ({exc.strerror or exc}); set "
             "NOTESQA_CACHE to a folder you can write, or NOTESQA_RUNTIME=torch to run without it",
         ) from exc
-    _remove_stale_exports(final)
-    log.warning("exporting the %s to ONNX (%s) once, into %s", kind, precision, final)
+    if damage is None:
+        log.warning("exporting the %s to ONNX (%s) once, into %s", kind, precision, final)
     try:
         settings = write(folder, tmp, quantize)
         info = {"format": EXPORT_FORMAT, "source": str(folder), "precision": precision, **settings}
+        info["files"] = file_hashes(tmp)
+        info["checksum"] = _checksum(info)
         (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2))
-        _fsync_tree(tmp)
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another process got there first (or a stale, incomplete folder)
-            if not (final / EXPORT_INFO).exists():
-                shutil.rmtree(final, ignore_errors=True)
-                os.rename(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if export_problem(final) is None:  # another process got there first: use its export
+            discard(tmp)
+            return final
+        swap_in(tmp, final)
+    except Exception as exc:
+        discard(tmp)
+        if damage is None:
+            raise
+        raise _export_error(
+            final, f"was damaged ({damage}) and exporting again failed", exc
+        ) from exc
+    except BaseException:
+        discard(tmp)
+        raise
+    _VERIFIED[final] = _stamp(final)
     return final
 
 

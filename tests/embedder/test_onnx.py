@@ -11,7 +11,8 @@ import pytest
 
 from embedder import Embedder, WindowConfig, onnx_runtime
 from embedder.onnx_encoder import OnnxSentenceEncoder
-from embedder.onnx_runtime import STALE_EXPORT_SECONDS, cached_export, runtime, threads
+from embedder.onnx_runtime import EXPORT_INFO, cached_export, runtime, threads
+from embedder.owned_folder import MARKER, STALE_SECONDS, new_temp
 
 TEXTS = [
     "Where was Ada born?",
@@ -96,6 +97,7 @@ def test_the_export_is_made_once_and_reused(tiny_embedder_dir, cache, monkeypatc
     exports = [p for p in cache.iterdir()]
     assert [p.name.startswith("embedder-int8-") for p in exports] == [True]
     assert sorted(p.name for p in exports[0].iterdir()) == [
+        ".notesqa-owned",
         "model.onnx",
         "notesqa_onnx.json",
         "tokenizer.json",
@@ -201,17 +203,140 @@ def test_an_unwritable_cache_says_how_to_go_on(tiny_embedder_dir, tmp_path, monk
         threads()
 
 
-def test_a_killed_exports_leftovers_are_removed_but_a_fresh_one_is_kept(
+@pytest.fixture
+def model(tmp_path):
+    """A model folder for the stand-in export (beside the cache, not holding it)."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
+def test_a_killed_exports_leftovers_are_removed_but_a_fresh_one_is_kept(model, cache):
+    final = cached_export(model, "embedder", _fake_export)
+    stale, fresh = new_temp(final, "onnx export"), new_temp(final, "onnx export")
+    foreign = final.with_name(f".{final.name}.tmp-mine")  # no marker: never removed
+    for folder in (stale, fresh, foreign):
+        folder.mkdir(exist_ok=True)
+        (folder / "model.onnx").write_bytes(b"half")
+    old = time.time() - STALE_SECONDS - 60  # (its writer is gone: here, past the age bound)
+    os.utime(stale / MARKER, (old, old))
+    os.utime(foreign, (old, old))
+    shutil.rmtree(final)  # the next load exports again, and tidies up on the way
+    cached_export(model, "embedder", _fake_export)
+    assert not stale.exists() and fresh.exists() and foreign.exists()
+
+
+def _fake_export(folder, out, quantize):
+    """A stand-in for the torch export: a model file, a tokenizer and one setting."""
+    (out / "model.onnx").write_bytes(b"onnx graph " * 100)
+    (out / "tokenizer.json").write_text('{"model": {}}')
+    return {"dim": 4}
+
+
+def _truncate(export):
+    model = export / "model.onnx"
+    model.write_bytes(model.read_bytes()[:50])
+
+
+def _drop_key(export):
+    info = json.loads((export / EXPORT_INFO).read_text())
+    del info["dim"]
+    (export / EXPORT_INFO).write_text(json.dumps(info))
+
+
+def _drop_hashes(export):
+    info = json.loads((export / EXPORT_INFO).read_text())
+    del info["files"], info["checksum"]
+    (export / EXPORT_INFO).write_text(json.dumps(info))
+
+
+DAMAGE = {
+    "garbage model": lambda e: (e / "model.onnx").write_bytes(os.urandom(1100)),
+    "truncated model": _truncate,
+    "empty model": lambda e: (e / "model.onnx").write_bytes(b""),
+    "no model": lambda e: (e / "model.onnx").unlink(),
+    "no tokenizer": lambda e: (e / "tokenizer.json").unlink(),
+    "info missing a key": _drop_key,
+    "info without hashes": _drop_hashes,
+    "info not an object": lambda e: (e / EXPORT_INFO).write_text("[]"),
+    "info empty": lambda e: (e / EXPORT_INFO).write_text(""),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_export_is_exported_again_with_one_warning(
+    model, cache, damage, monkeypatch, caplog
+):
+    final = cached_export(model, "embedder", _fake_export)
+    good = {p.name: p.read_bytes() for p in final.iterdir() if p.name != MARKER}
+    DAMAGE[damage](final)
+    onnx_runtime._VERIFIED.clear()  # as in the next process
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="embedder.onnx_runtime"):
+        assert cached_export(model, "embedder", _fake_export) == final
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "damaged" in warnings[0] and str(final) in warnings[0]
+    again = {p.name: p.read_bytes() for p in final.iterdir() if p.name != MARKER}
+    assert {k: v for k, v in again.items() if k != EXPORT_INFO} == {
+        k: v for k, v in good.items() if k != EXPORT_INFO
+    }
+    assert onnx_runtime.export_problem(final) is None
+    assert [p.name for p in cache.iterdir()] == [final.name]  # no temp, no backup left
+
+
+def test_a_failed_re_export_names_the_folder_and_the_ways_out(model, cache):
+    final = cached_export(model, "embedder", _fake_export)
+    (final / "model.onnx").write_bytes(b"")
+    onnx_runtime._VERIFIED.clear()
+
+    def broken(folder, out, quantize):
+        raise RuntimeError("torch is not installed")
+
+    with pytest.raises(ValueError) as caught:
+        cached_export(model, "embedder", broken)
+    message = str(caught.value)
+    for part in (
+        str(final),
+        "damaged",
+        "torch is not installed",
+        "NOTESQA_CACHE",
+        "NOTESQA_RUNTIME=torch",
+    ):
+        assert part in message
+    assert list(cache.iterdir()) == []  # the broken export is gone; no temp left either
+
+
+def test_a_damaged_export_notesqa_did_not_write_is_left_alone(model, cache):
+    final = cached_export(model, "embedder", _fake_export)
+    (final / MARKER).unlink()
+    (final / "model.onnx").write_bytes(b"")
+    onnx_runtime._VERIFIED.clear()
+    with pytest.raises(ValueError, match="not written by notesqa.*NOTESQA_CACHE"):
+        cached_export(model, "embedder", _fake_export)
+    assert (final / "tokenizer.json").is_file()
+
+
+def test_an_export_is_hashed_once_per_process(model, cache, monkeypatch):
+    final = cached_export(model, "embedder", _fake_export)  # hashed as it is written
+    onnx_runtime._VERIFIED.clear()
+    hashed = []
+    real = onnx_runtime._file_sha256
+    monkeypatch.setattr(onnx_runtime, "_file_sha256", lambda p: hashed.append(p.name) or real(p))
+    for _ in range(3):
+        assert cached_export(model, "embedder", _fake_export) == final
+    assert sorted(hashed) == ["model.onnx", "tokenizer.json"]
+    (final / "model.onnx").write_bytes(b"changed under a running process")  # noticed
+    assert onnx_runtime.export_problem(final) is not None
+
+
+def test_a_garbage_model_in_the_cache_is_repaired_on_the_next_load(
     tiny_embedder_dir, cache, monkeypatch
 ):
     first = _load(tiny_embedder_dir, "onnx", monkeypatch)
+    expected = first.encode(TEXTS)
     export = first.model.export
-    stale, fresh = export.parent / f".{export.name}-killed", export.parent / f".{export.name}-now"
-    for folder in (stale, fresh):
-        folder.mkdir()
-        (folder / "model.onnx").write_bytes(b"half")
-    old = time.time() - STALE_EXPORT_SECONDS - 60
-    os.utime(stale, (old, old))
-    shutil.rmtree(export)  # the next load exports again, and tidies up on the way
-    _load(tiny_embedder_dir, "onnx", monkeypatch)
-    assert not stale.exists() and fresh.exists()
+    (export / "model.onnx").write_bytes(b"\x08\x07garbage" * 64)
+    onnx_runtime._VERIFIED.clear()
+    again = _load(tiny_embedder_dir, "onnx", monkeypatch)
+    np.testing.assert_allclose(again.encode(TEXTS), expected, atol=1e-6)
