@@ -4,7 +4,8 @@ The examples read as a user would run them from a clone: the repository root is 
 folder (so ``examples/notes`` and ``models/`` are found), ``tempfile`` makes its folders inside the
 test's own ``tmp_path`` (so an example that writes files writes nowhere else), and the shipped
 models' ONNX exports go to ``build/doctest-cache`` (made once per clone, never the user's
-``~/.cache``). The fixtures of the tests themselves live in ``tests/conftest.py``.
+``~/.cache``); ``NOTESQA_INDEX`` and ``NOTESQA_RUNTIME`` are unset, so the defaults are shown. The
+fixtures of the tests themselves live in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -31,4 +32,5 @@ def _doctest_setting(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv("NOTESQA_CACHE", str(ROOT / "build" / "doctest-cache"))
-    monkeypatch.delenv("NOTESQA_INDEX", raising=False)
+    for name in ("NOTESQA_INDEX", "NOTESQA_RUNTIME"):  # the defaults the examples show
+        monkeypatch.delenv(name, raising=False)

@@ -8,7 +8,10 @@ batch's shape into the graph); every export is checked against torch on a batch 
 before it is kept. Quantisation is onnxruntime's dynamic int8 (weights int8 per output channel,
 activations quantised on the fly), which on a CPU with VNNI runs the matrix products in int8.
 
-Example:
+Example (exporting the shipped embedder takes about 15 s on 2 cores, so the suite does not run
+it here; ``tests/embedder/test_onnx.py`` exports a tiny model):
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
     >>> settings = write_embedder_export(Path("models/embedder"), out, quantize=True)  # doctest: +SKIP
     >>> sorted(p.name for p in out.iterdir())                               # doctest: +SKIP
     ['model.onnx', 'tokenizer.json']

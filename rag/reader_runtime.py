@@ -7,9 +7,16 @@ transformers wraps, with the same settings (``only_second`` truncation, ``doc_st
 so ``featurize_native`` gives the features ``Reader.featurize`` gives with a transformers
 tokenizer (the tests compare them).
 
-Example:
+Example (the shipped reader; ``rag.reader.Reader`` turns the logits into spans):
     >>> model, tokenizer = load_onnx_reader(Path("models/reader"))
-    >>> start, end = model(ids, types, mask)          # (B, T) float32 each
+    >>> windows = window_tokenizer(tokenizer, max_seq_length=384, doc_stride=128)
+    >>> features = featurize_native(tokenizer, windows, [("Who wrote it?", "Ada wrote it.")], 64)
+    >>> ids = np.array(features["input_ids"])                    # (B, T): one window here
+    >>> tokenizer.decode(ids[0].tolist())
+    'who wrote it? ada wrote it.'
+    >>> start, end = model(ids, np.array(features["token_type_ids"]), np.ones_like(ids))
+    >>> start.shape == end.shape == ids.shape, start.dtype       # (B, T) float32 each
+    (True, dtype('float32'))
 """
 
 from __future__ import annotations
@@ -88,7 +95,9 @@ def truncate_question_native(tokenizer, question: str, limit: int) -> str:
     ``tokenizers.Tokenizer`` that does not truncate).
 
     Example:
-        >>> truncate_question_native(tokenizer, "where was ada born", 2)    # doctest: +SKIP
+        >>> from tokenizers import Tokenizer
+        >>> tokenizer = Tokenizer.from_file("models/reader/tokenizer.json")
+        >>> truncate_question_native(tokenizer, "where was ada born", 2)
         'where was'
     """
     encoding = tokenizer.encode(question, add_special_tokens=False)
