@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -224,34 +224,62 @@ def test_an_interrupted_swap_leaves_the_previous_index_loadable(qa):
     assert not qa.index_dir.with_name(f".{qa.index_dir.name}.old").exists()
 
 
+# The indexer in a child process, held where a kill hurts most: inside the SQLite transaction
+# that writes the new index's notes.sqlite in its temporary folder, the rollback journal beside
+# it. (Killing at a random moment instead failed about one run in six, whenever the kill landed
+# in this window: the journal is not a name notesqa writes, so the folder was never removed.)
+KILLED_MID_WRITE = """
+import os, sqlite3, sys, time
+real_connect = sqlite3.connect
+
+def connect(database, *args, **kwargs):
+    conn = real_connect(database, *args, **kwargs)
+    journal = str(database) + "-journal"
+    if ".tmp-" in str(database):  # the new index being written (not the old one being read)
+        def hold():
+            if os.path.exists(journal):
+                print(journal, flush=True)
+                time.sleep(120)
+            return 0
+        conn.set_progress_handler(hold, 50)
+    return conn
+
+sqlite3.connect = connect
+from rag.pipeline import NotesQA
+NotesQA.open(sys.argv[1], embedder=sys.argv[2]).index(progress=False)
+"""
+
+
 def test_kill_9_while_indexing_keeps_the_old_index(qa, tiny_embedder_dir):
     qa.index(progress=False)
     before = _snapshot(qa.index_dir)[0]
     root = qa.notes_dir
-    for i in range(300):  # enough work to be killed part-way
+    for i in range(300):
         _write(
             root, {f"bulk/n{i}.md": f"# Note {i}\n\n" + f"Fact number {i} is about cells. " * 20}
         )
-    code = (
-        "import sys; from rag.pipeline import NotesQA; "
-        "NotesQA.open(sys.argv[1], embedder=sys.argv[2]).index(progress=False)"
-    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(root), str(tiny_embedder_dir)], env=env
+        [sys.executable, "-c", KILLED_MID_WRITE, str(root), str(tiny_embedder_dir)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    deadline = time.time() + 60
-    # killed while it writes the new index beside the old one (the riskiest moment; a fast
-    # runtime embeds 300 notes in well under a second, so wait for the folder, not a time)
-    while time.time() < deadline and proc.poll() is None:
-        if list(root.glob("..notesqa.tmp-*")):
-            break
-        time.sleep(0.002)
-    assert proc.poll() is None, "the indexer finished before it could be killed mid-write"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert _snapshot(qa.index_dir)[0] == before or len(_snapshot(qa.index_dir)[0]) > len(before)
-    summary = qa.index(progress=False)  # completes the update, cleaning what the kill left
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 180)
+        journal = Path(proc.stdout.readline().strip()) if ready else None
+        assert journal and journal.name == "notes.sqlite-journal", "not held mid-write"
+        os.kill(proc.pid, signal.SIGKILL)  # inside the transaction, the journal on disk
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    killed = journal.parent
+    assert killed.name.startswith("..notesqa.tmp-") and journal.is_file()
+    assert _snapshot(qa.index_dir)[0] == before  # the old index, as it was
+    summary = qa.index(progress=False)  # completes the update, removing what the kill left
     assert summary.files == len(NOTES) + 300
-    assert not list(root.glob("..notesqa.tmp-*"))
+    assert not killed.exists() and not list(root.glob("..notesqa.tmp-*"))
     shutil.rmtree(root / "bulk")
