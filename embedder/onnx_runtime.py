@@ -12,12 +12,12 @@ file records the sha256 of every file; an export is checked against them once pe
 (``export_problem``), and a damaged one (a truncated or garbage model, a missing tokenizer, an
 edited info file) is removed, with one warning, and exported again. Nothing here imports torch.
 
-Example:
-    >>> os.environ["NOTESQA_RUNTIME"] = "onnx"
+Example (``NOTESQA_RUNTIME`` unset; the first export of a model takes seconds, later ones none):
     >>> runtime()                                     # "torch" without onnxruntime installed
     'onnx'
-    >>> cached_export(Path("models/reader"), "reader", write_export).name   # doctest: +SKIP
-    'reader-int8-3f2a9c1b7d4e'
+    >>> from embedder.onnx_export import write_embedder_export
+    >>> cached_export(Path("models/embedder"), "embedder", write_embedder_export).name
+    'embedder-int8-...'
 """
 
 from __future__ import annotations
