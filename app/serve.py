@@ -2,10 +2,10 @@
 was started with, with a ``notesqa watch`` beside it on request.
 
 Every process it starts runs with a safe import path: ``python -I`` (no current folder, no
-``PYTHON*`` variables on the path), this process's own import path minus anything that depends on
-the current folder, and the app package's folder as its working directory, so that nothing in the
-notes folder (a ``streamlit/`` package, an ``app/cli.py``, a ``.streamlit/config.toml``) is ever
-imported, run or read as settings.
+``PYTHON*`` variables) with the user's site-packages and ``PYTHONPATH`` folders added back
+(never the current folder's), and the app package's folder as its working directory, so that
+nothing in the notes folder (a ``streamlit/`` package, an ``app/cli.py``, a
+``.streamlit/config.toml``) is ever imported, run or read as settings.
 
 Example:
     $ notesqa app ~/notes --watch          # http://127.0.0.1:8501
@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import json
 import os
+import site
 import sys
 from pathlib import Path
+
+from app.errors import for_terminal
 
 LOCALHOST = "127.0.0.1"
 APP_FOLDER = Path(__file__).resolve().parent  # the working directory of every child process
 
-# Run ``sys.argv[3]`` as ``python -m`` would, on the import path given as JSON in
-# ``sys.argv[1]``, from the folder ``sys.argv[2]``.
+# Run ``sys.argv[3]`` as ``python -m`` would, from the folder ``sys.argv[2]``, with the import path
+# of ``python -I`` plus the folders given as JSON in ``sys.argv[1]`` (:func:`import_path`).
 _RUN_MODULE = (
-    "import json, os, runpy, sys; "
-    "sys.path[:] = json.loads(sys.argv[1]); "
+    "import json, os, runpy, site, sys; "
+    "extra = json.loads(sys.argv[1]); "
+    "[site.addsitedir(p) for p in extra['site']]; "
+    "sys.path += [p for p in extra['path'] if p not in sys.path]; "
     "os.chdir(sys.argv[2]); "
     "module = sys.argv[3]; "
     "sys.argv = [module, *sys.argv[4:]]; "
@@ -33,33 +38,40 @@ _RUN_MODULE = (
 )
 
 
-def import_path(exclude: list[Path] = ()) -> list[str]:
-    """This process's ``sys.path`` without the entries a child must not import from: the current
-    folder (``''``, relative entries, the working directory itself) and anything inside
-    ``exclude`` (the notes folders).
+def import_path(exclude: list[Path] = ()) -> dict[str, list[str]]:
+    """What ``python -I`` leaves off the import path that this process has, for a child to add
+    back: the user's site-packages (``site``, its ``.pth`` files read) and the ``PYTHONPATH``
+    folders (``path``), but never the current folder (``''``, ``.``, a relative entry, the working
+    directory itself) nor anything inside ``exclude`` (the notes folders).
 
     Example:
-        >>> "" in import_path() or os.getcwd() in import_path()
+        >>> "" in import_path()["path"] or os.getcwd() in import_path()["path"]
         False
     """
-    here = Path.cwd().resolve()
-    banned = [here, *(Path(p).resolve() for p in exclude)]
-    kept = []
-    for entry in sys.path:
+    banned = Path.cwd().resolve()
+    inside = [Path(p).resolve() for p in exclude]
+
+    def safe(entry: str) -> bool:
         if not entry or not os.path.isabs(entry):
-            continue
+            return False
         resolved = Path(entry).resolve()
-        if resolved == here or any(resolved.is_relative_to(b) for b in banned[1:]):
-            continue
-        if entry not in kept:
-            kept.append(entry)
-    return kept
+        return resolved != banned and not any(resolved.is_relative_to(b) for b in inside)
+
+    user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else ""
+    sites = [user_site] if user_site in sys.path and safe(user_site) else []
+    given = "" if sys.flags.ignore_environment else os.environ.get("PYTHONPATH", "")
+    paths = []
+    for entry in given.split(os.pathsep):
+        if safe(entry) and entry not in paths:
+            paths.append(entry)
+    return {"site": sites, "path": paths}
 
 
 def python_module_command(module: str, args: list[str], exclude: list[Path] = ()) -> list[str]:
     """The command that runs ``python -m MODULE ARGS`` safely: isolated mode (``-I``, which
-    Python 3.10 has, unlike ``-P``), on :func:`import_path`, from the app package's folder (so
-    that no settings file of the current folder is read either).
+    Python 3.10 has, unlike ``-P``: no current folder, no ``PYTHON*`` variables), with the user's
+    site-packages and ``PYTHONPATH`` folders added back (:func:`import_path`), from the app
+    package's folder (so that no settings file of the current folder is read either).
 
     Example:
         >>> python_module_command("app.cli", ["watch", "/notes"])[1:3]
@@ -103,6 +115,29 @@ def child_environment(folders: list[str], args) -> dict[str, str]:
     return env
 
 
+def streamlit_arguments(host: str, port: int) -> list[str]:
+    """``streamlit run`` on notesqa's app page, as ``notesqa app`` starts it.
+
+    Example:
+        >>> streamlit_arguments("127.0.0.1", 8501)[:2] == ["run", str(APP_FOLDER / "streamlit_app.py")]
+        True
+    """
+    return [
+        "run",
+        str(APP_FOLDER / "streamlit_app.py"),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.maxUploadSize",
+        "5",  # MB, as app/uploads.py enforces
+        "--client.toolbarMode",
+        "minimal",  # no "Deploy" button or developer menu: this is a reader's page
+    ]
+
+
 def cmd_app(args) -> int:
     import importlib.util
     import subprocess
@@ -115,30 +150,16 @@ def cmd_app(args) -> int:
         if not notes.is_dir():
             raise NotADirectoryError(f"{given} is not a folder; pass your notes folder")
         folders.append(str(notes))
-    script = APP_FOLDER / "streamlit_app.py"
     # the app serves these folders and no other: it has no box for a path of the user's choice
     env = child_environment(folders, args)
     if args.host not in (LOCALHOST, "localhost", "::1"):
         print(
             f"notesqa: warning: serving on {args.host}: anyone who can reach this machine on port "
-            f"{args.port} can read the notes in {', '.join(folders)}",
+            f"{args.port} can read the notes in {for_terminal(', '.join(folders))}",
             file=sys.stderr,
         )
     served = [Path(f) for f in folders]
-    streamlit = [
-        "run",
-        str(script),
-        "--server.address",
-        args.host,
-        "--server.port",
-        str(args.port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.maxUploadSize",
-        "5",  # MB, as app/uploads.py enforces
-        "--client.toolbarMode",
-        "minimal",  # no "Deploy" button or developer menu: this is a reader's page
-    ]
+    streamlit = streamlit_arguments(args.host, args.port)
     watchers = []
     if args.watch:  # one `notesqa watch` per folder beside the app; the app reads each update
         for folder in folders:

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 from app.serve import import_path, python_module_command
 
 
-def test_the_import_path_leaves_out_the_current_folder_and_the_notes(tmp_path, monkeypatch):
+def test_the_import_path_adds_back_pythonpath_but_not_the_current_folder(tmp_path, monkeypatch):
     notes = tmp_path / "notes"
     (notes / "lib").mkdir(parents=True)
     monkeypatch.chdir(notes)
-    monkeypatch.setattr(sys, "path", ["", ".", "lib", str(notes), str(notes / "lib"), "/usr/x"])
-    assert import_path(exclude=[notes]) == ["/usr/x"]
+    given = ["", ".", "lib", str(notes), str(notes / "lib"), "/usr/x", "/usr/x"]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(given))
+    assert import_path(exclude=[notes])["path"] == ["/usr/x"]
     monkeypatch.chdir(tmp_path)
-    assert import_path() == [str(notes), str(notes / "lib"), "/usr/x"]
+    assert import_path()["path"] == [str(notes), str(notes / "lib"), "/usr/x"]
+    monkeypatch.delenv("PYTHONPATH")
+    assert import_path()["path"] == []
 
 
 def test_a_child_runs_the_installed_notesqa_not_the_current_folders(tmp_path):
@@ -33,3 +35,14 @@ def test_a_child_runs_the_installed_notesqa_not_the_current_folders(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "usage: notesqa" in done.stdout and "folder" not in done.stderr
+
+
+def test_a_child_still_imports_from_the_users_pythonpath(tmp_path, monkeypatch):
+    """``-I`` ignores PYTHONPATH; the folders it named (not the current one) are added back."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "my_plugin.py").write_text("print('plugin ran')\n")
+    monkeypatch.setenv("PYTHONPATH", str(lib))
+    command = python_module_command("my_plugin", [])
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "plugin ran" in done.stdout, done.stderr
