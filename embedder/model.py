@@ -39,6 +39,10 @@ from embedder.onnx_runtime import quantized
 from embedder.onnx_runtime import runtime as choose_runtime
 from embedder.windows import WindowConfig, untruncated_tokenizer, window_spans
 
+# at import, not when first needed: an ONNX export appends onnxruntime's folder, which holds a
+# `models` package of its own, to sys.path (in an editable install that one would be found)
+from models import default_model_path
+
 log = logging.getLogger(__name__)
 
 
@@ -93,8 +97,6 @@ class Embedder:
         ``runtime="torch"``: only then is ``model`` a ``SentenceTransformer``.
         """
         if path is None:
-            from models import default_model_path
-
             path = default_model_path("embedder")
         folder = Path(path).expanduser()
         if folder.exists():

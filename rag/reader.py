@@ -25,6 +25,10 @@ from tokenizers import Tokenizer
 
 from embedder.onnx_runtime import quantized
 from embedder.onnx_runtime import runtime as choose_runtime
+
+# at import, not when first needed: an ONNX export appends onnxruntime's folder, which holds a
+# `models` package of its own, to sys.path (in an editable install that one would be found)
+from models import default_model_path
 from rag.calibration import Calibrator
 from rag.reader_runtime import (
     OnnxQAModel,
@@ -189,8 +193,6 @@ class Reader:
         ``NOTESQA_RUNTIME``, else ONNX with int8 weights; torch for a ``device`` other than the
         CPU, see ``embedder.onnx_runtime``)."""
         if path is None:
-            from models import default_model_path
-
             path = default_model_path("reader")
         folder = Path(path).expanduser()
         if not (folder / "config.json").exists():

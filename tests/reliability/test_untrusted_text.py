@@ -318,3 +318,26 @@ def test_stats_reads_as_words(evil_notes, capsys):
     assert "None" not in out and "recall" not in out  # an exact index has no recall to show
     assert "{" not in out and "'" not in out  # no Python dicts
     assert "chunking: up to" in out
+
+
+@pytest.mark.skipif(not NOTESQA.exists(), reason="the notesqa console script is not installed")
+def test_ask_with_an_own_embedder_and_the_shipped_reader_on_a_fresh_cache(
+    evil_notes, tmp_path, tiny_embedder_dir
+):
+    """The embedder's ONNX export put onnxruntime's own ``models`` package on the import path,
+    and the shipped reader was then looked up there ("unexpected error: ImportError")."""
+    if not (Path(__file__).parents[2] / "models" / "reader" / "config.json").exists():
+        pytest.skip("no shipped reader in this checkout")
+    env = {**os.environ, "NOTESQA_CACHE": str(tmp_path / "fresh-cache")}
+    env.pop("PYTHONPATH", None)
+    index = ["--index", str(evil_notes / ".notesqa"), "--embedder", str(tiny_embedder_dir)]
+    done = subprocess.run(
+        [str(NOTESQA), "ask", "Where was Ada Smithson born?", *index, "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "answers" in done.stdout
