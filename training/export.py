@@ -24,7 +24,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from training.folders import replace_folder
+from training.folders import replace_folder, staging_folder
 
 SKIP = {"optimizer.safetensors", "rng.safetensors", "trainer_state.json"}
 
@@ -33,8 +33,7 @@ def export_fp16(src: str | Path, dst: str | Path) -> Path:
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         raise FileNotFoundError(f"model folder {src} not found")
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = staging_folder(dst)  # marked; a killed export's leftover is removed
     for path in src.rglob("*"):
         rel = path.relative_to(src)
         if path.is_dir() or rel.name in SKIP or rel.parts[0].startswith("."):

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from training.folders import replace_folder
+from training.folders import replace_folder, staging_folder
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -56,9 +56,13 @@ def interpolate_models(start: str | Path, end: str | Path, weight: float, out: s
         else b[k]
         for k in b
     }
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(end, tmp, ignore=shutil.ignore_patterns(WEIGHTS_FILE, "checkpoint-*"))
+    tmp = staging_folder(out)  # marked; a killed run's leftover is removed
+    shutil.copytree(
+        end,
+        tmp,
+        ignore=shutil.ignore_patterns(WEIGHTS_FILE, "checkpoint-*", ".*"),
+        dirs_exist_ok=True,
+    )
     save_file(mixed, tmp / WEIGHTS_FILE, metadata={"format": "pt"})
     return replace_folder(tmp, out)
 

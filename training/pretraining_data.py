@@ -14,6 +14,7 @@ the longer side is trimmed. Masks (15%, 80/10/10, optionally whole words) are dr
 it would have seen, and data-parallel ranks together see exactly the single-process batch.
 
 Example (four made-up articles of six sentences, the shipped tokenizer):
+    >>> import tempfile
     >>> from embedder.tokenizer_files import load_tokenizer
     >>> tokenizer = load_tokenizer("models/tokenizer")
     >>> folder = Path(tempfile.mkdtemp())
@@ -34,7 +35,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +44,7 @@ import torch
 from tqdm.auto import tqdm
 
 from training.corpus import iter_documents, split_sentences
-from training.folders import replace_folder
+from training.folders import replace_folder, staging_folder
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def build_shards(
         "dtype": np.dtype(dtype).name,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    tmp = staging_folder(out)  # marked; a killed run's leftover is removed
     np.save(tmp / "tokens.npy", tokens)
     np.save(tmp / "sentences.npy", sentences)
     np.save(tmp / "documents.npy", documents)

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from training.folders import replace_folder
+from training.folders import replace_folder, staging_folder
 
 RECORD_FILE = "notesqa_whitening.json"
 
@@ -139,8 +138,7 @@ def whiten_embedder(
     model = embedder.model
     model.append(dense)
     model.append(Normalize())
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = staging_folder(out_dir)  # marked; a killed run's leftover is removed
     model.save(str(tmp), safe_serialization=True)
     record = {
         "from": str(model_dir),
