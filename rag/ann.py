@@ -72,32 +72,6 @@ def build_index(vectors: np.ndarray, index_type: str = "flat") -> tuple[faiss.In
     return index, info
 
 
-def flat_index_from_parts(parts: list[np.ndarray], dim: int, rows: int = 8192) -> faiss.Index:
-    """An exact ``IndexIDMap2`` over the rows of ``parts`` in order (ids ``0..N-1``), built by
-    consuming ``parts``: each part is dropped from the list once it is in the index, so memory
-    holds the vectors once, not twice (indexing a big vault: no ``np.concatenate`` of them all).
-
-    Example:
-        >>> parts = [np.eye(4, dtype=np.float32)[:2], np.eye(4, dtype=np.float32)[2:]]
-        >>> index = flat_index_from_parts(parts, 4)
-        >>> index.ntotal, parts
-        (4, [])
-    """
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    parts.reverse()  # popped from the end, in order
-    pending: list[np.ndarray] = []
-    held = 0
-    while parts or pending:
-        if parts:
-            pending.append(parts.pop())
-            held += len(pending[-1])
-        if held >= rows or (not parts and pending):
-            block = np.ascontiguousarray(np.concatenate(pending), dtype=np.float32)  # (B, d)
-            index.add_with_ids(block, np.arange(index.ntotal, index.ntotal + len(block)))
-            pending, held = [], 0
-    return index
-
-
 def search(
     index: faiss.Index, queries: np.ndarray, k: int, exact_vectors: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -91,12 +91,15 @@ class ChunkVectors:
             hits = self._nearest_vectors(q, fetch, allowed_vectors)
             found = best_per_owner([i for i, _ in hits], [s for _, s in hits], owners, len(hits))
             if len(found) >= k or fetch >= available:
-                return rescore_owners([o for o, _ in found], q[0], self._vectors_of, k)
+                return rescore_owners([o for o, _ in found], q[0], self.vectors_of, k)
             fetch = min(available, 2 * fetch)
 
-    def _vectors_of(self, chunk_id: int) -> np.ndarray:
+    def vectors_of(self, chunk_id: int) -> np.ndarray:
         """The ``(n, d)`` vectors of one chunk (grouped by chunk, so one contiguous range)."""
-        first, end = self._bounds[chunk_id], self._bounds[chunk_id + 1]
+        if self._bounds is None:  # one vector per chunk: vector id = chunk id
+            first, end = chunk_id, chunk_id + 1
+        else:
+            first, end = self._bounds[chunk_id], self._bounds[chunk_id + 1]
         if self._approximate:  # exact copies beside the index
             return np.asarray(self.all()[first:end], dtype=np.float32)
         return self.index.reconstruct_batch(np.arange(first, end, dtype=np.int64))

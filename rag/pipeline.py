@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from embedder import Embedder, WindowConfig
+from embedder.owned_folder import discard
 from rag.answers import (
     Answer,
     SearchHit,
@@ -38,20 +39,20 @@ from rag.index_folder import (
     IndexDamaged,
     check_index_location,
     check_replaceable,
+    new_build_folder,
     read_manifest,
     remove_stale_builds,
     resolve_index_dir,
 )
 from rag.index_lock import IndexLock
+from rag.index_vectors import PreviousVectors, spool_vectors
 from rag.modes import DEFAULT_MODE, MODES
 from rag.reader import STORED, Reader
 from rag.store import NotesStore
-from rag.window_scores import rows_by_owner
+from rag.store_writer import write_index
+from rag.vector_spool import VectorSpool
 
 log = logging.getLogger(__name__)
-
-# passages embedded at a time while indexing: memory holds one batch's tokens and windows
-EMBED_BATCH = 256
 
 
 @dataclass
@@ -243,12 +244,8 @@ class NotesQA:
                 max_tokens=limit, overlap_tokens=min(self.chunking.overlap_tokens, limit // 4)
             )
             documents, chunks, report = self._load_and_chunk(cfg)
-            old_docs, old_vectors = ({}, {}) if rebuild else self._previous_index()
-            todo = [i for i, c in enumerate(chunks) if c.text not in old_vectors]
-            groups = [old_vectors.get(c.text) for c in chunks]  # (n_i, d) vectors of chunk i
-            del old_vectors  # the groups still hold the vectors they reuse
-            self._embed_chunks(chunks, todo, groups, progress, on_progress)
-            owners = np.repeat(np.arange(len(chunks)), [len(g) for g in groups])  # (N,)
+            old_docs, previous = ({}, PreviousVectors(None)) if rebuild else self._previous_index()
+            embedded = sum(1 for c in chunks if c.text not in previous)
             manifest = {
                 "embedder": emb.identity,
                 "dim": emb.dim,
@@ -256,16 +253,28 @@ class NotesQA:
                 "chunking": {"max_tokens": cfg.max_tokens, "overlap_tokens": cfg.overlap_tokens},
                 "windows": self.windows.to_dict(),
             }
-            written = NotesStore.write(  # consumes the groups: the vectors are held once
-                self.index_dir,
-                documents,
-                chunks,
-                groups,
-                manifest,
-                index_type,
-                owners,
-                skipped=report.skipped,
-            )
+            spool_folder = new_build_folder(self.index_dir)  # marked: removed if we are killed
+            try:
+                with VectorSpool(spool_folder, emb.dim) as spool:
+                    try:
+                        counts = spool_vectors(
+                            emb, self.windows, chunks, previous, spool, progress, on_progress
+                        )
+                    finally:
+                        previous.close()  # the old vectors leave memory before the new index
+                    owners = np.repeat(np.arange(len(chunks)), counts)  # (N,) chunk of each
+                    written = write_index(
+                        self.index_dir,
+                        documents,
+                        chunks,
+                        spool,
+                        manifest,
+                        index_type,
+                        owners,
+                        skipped=report.skipped,
+                    )
+            finally:
+                discard(spool_folder)
             built = NotesStore.open(written)
             ann = {k: v for k, v in built.manifest.items() if k in ("index_type", "recall_at_10")}
             # searches switch to the new index at once (a watcher updates while the app asks)
@@ -284,7 +293,7 @@ class NotesQA:
             changed=sorted(p for p in new_docs if p in old_docs and old_docs[p] != new_docs[p]),
             removed=sorted(set(old_docs) - set(new_docs)),
             unchanged=sum(1 for p in new_docs if old_docs.get(p) == new_docs[p]),
-            embedded=len(todo),
+            embedded=embedded,
             vectors=len(owners),
             index_type=ann.get("index_type", "flat"),
             recall_at_10=ann.get("recall_at_10"),
@@ -301,16 +310,18 @@ class NotesQA:
             return None
         return None
 
-    def _previous_index(self) -> tuple[dict[str, str], dict[str, np.ndarray]]:
-        """``({path: sha256}, {passage text: (n, d) vectors})`` of the current index; no vectors
-        when it was built with other token windows (they are all re-embedded then)."""
+    def _previous_index(self) -> tuple[dict[str, str], PreviousVectors]:
+        """``({path: sha256}, its vectors by passage text)`` of the current index; no vectors
+        when it was built with other token windows (they are all re-embedded then). The caller
+        closes the ``PreviousVectors``."""
         try:
             old = NotesStore.open(self.index_dir)
         except FileNotFoundError:
-            return {}, {}
+            return {}, PreviousVectors(None)
         except ValueError as err:  # an older format or a damaged index: build from scratch
             log.warning("rebuilding the index from scratch: %s", err)
-            return {}, {}
+            return {}, PreviousVectors(None)
+        kept = False
         try:
             manifest = old.manifest
             if manifest.get("dim") != self.embedder.dim:
@@ -331,11 +342,12 @@ class NotesQA:
                 log.info(
                     "token windows changed (%s before): re-embedding every passage", stored_windows
                 )
-                return docs, {}
-            groups = rows_by_owner(np.asarray(old.vectors()), old.vector_chunk_ids(), len(old))
-            return docs, {c.text: g for c, g in zip(old.chunks(), groups, strict=True)}
+                return docs, PreviousVectors(None)
+            kept = True
+            return docs, PreviousVectors(old)
         finally:
-            old.close()
+            if not kept:
+                old.close()
 
     def _load_and_chunk(
         self, cfg: ChunkingConfig
@@ -350,40 +362,6 @@ class NotesQA:
             chunks.extend(chunk_document(doc, self.embedder.count_tokens, cfg))
             documents.append(replace(doc, text=""))
         return documents, chunks, report
-
-    def _embed_chunks(
-        self,
-        chunks: list[Chunk],
-        todo: list[int],
-        groups: list[np.ndarray | None],
-        progress: bool,
-        on_progress: Callable[[int, int], None] | None,
-    ) -> None:
-        """Embed ``chunks[i]`` for each ``i`` in ``todo`` into ``groups[i]`` (its ``(n_i, D)``
-        float32 vectors: its own, then its token windows'), ``EMBED_BATCH`` passages at a time,
-        so memory holds one batch's tokens and windows, never the whole folder's."""
-        if not todo:
-            return
-        bar = None
-        if progress and on_progress is None:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(todo), desc="embedding passages", unit="passage", leave=False)
-        if on_progress is not None:
-            on_progress(0, len(todo))
-        for first in range(0, len(todo), EMBED_BATCH):
-            batch = todo[first : first + EMBED_BATCH]
-            texts = [chunks[i].text for i in batch]  # the text alone (rag.passage_context says why)
-            vectors, owners = self.embedder.encode_with_windows(texts, self.windows)
-            for i, group in zip(batch, rows_by_owner(vectors, owners, len(batch)), strict=True):
-                groups[i] = group.copy()  # (n_i, D): not a view keeping the batch alive
-            done = min(first + EMBED_BATCH, len(todo))
-            if bar is not None:
-                bar.update(len(batch))
-            if on_progress is not None:
-                on_progress(done, len(todo))
-        if bar is not None:
-            bar.close()
 
     def stats(self) -> dict:
         """Counts and settings of the index: files, passages, embedder, dimension, chunking."""

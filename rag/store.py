@@ -42,9 +42,6 @@ Example (three one-passage notes with made-up 2-d vectors; ``NotesQA.index`` mak
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import errno
-import json
 import logging
 import sqlite3
 import threading
@@ -55,8 +52,6 @@ from typing import Any
 
 import numpy as np
 
-from embedder.owned_folder import discard
-from rag.ann import build_index, flat_index_from_parts
 from rag.chunk_vectors import ChunkVectors
 from rag.chunking import Chunk
 from rag.documents import Document
@@ -65,8 +60,6 @@ from rag.index_folder import (
     EXACT_VECTORS_FILE,
     FORMAT_VERSION,
     MANIFEST_FILE,
-    MARKER_KEY,
-    MARKER_VALUE,
     OWN_ENTRIES,
     READABLE_VERSIONS,
     SQLITE_FILE,
@@ -75,10 +68,8 @@ from rag.index_folder import (
     check_replaceable,
     foreign_entries,
     is_notesqa_index,
-    new_build_folder,
     read_manifest,
     remove_stale_builds,
-    swap_in,
 )
 from rag.sparse import BM25Index
 from rag.store_files import (
@@ -86,16 +77,15 @@ from rag.store_files import (
     check_bm25_size,
     check_expected,
     check_format_version,
-    check_inputs,
     chunk_filter,
     chunk_select,
     has_table,
     open_checked_faiss,
     open_checked_sqlite,
     split_tags,
-    write_faiss,
-    write_sqlite,
 )
+from rag.store_writer import write_index
+from rag.vector_spool import VectorSpool
 from rag.window_scores import (
     WINDOW_TEMPERATURE,
     best_per_owner,
@@ -186,97 +176,17 @@ class NotesStore:
         folder: str | Path,
         documents: list[Document],
         chunks: list[Chunk],
-        vectors: np.ndarray | list[np.ndarray],
+        vectors: np.ndarray | VectorSpool,
         manifest: dict,
         index_type: str = "flat",
         vector_chunks: np.ndarray | None = None,
         skipped: Sequence[tuple[str, str]] = (),
     ) -> NotesStore:
-        """``write`` a complete index to ``folder`` (replacing any old one) and open it."""
-        written = cls.write(
+        """``rag.store_writer.write_index`` a complete index to ``folder`` (replacing any old one) and open it."""
+        written = write_index(
             folder, documents, chunks, vectors, manifest, index_type, vector_chunks, skipped
         )
         return cls.open(written)
-
-    @staticmethod
-    def write(
-        folder: str | Path,
-        documents: list[Document],
-        chunks: list[Chunk],
-        vectors: np.ndarray | list[np.ndarray],
-        manifest: dict,
-        index_type: str = "flat",
-        vector_chunks: np.ndarray | None = None,
-        skipped: Sequence[tuple[str, str]] = (),
-    ) -> Path:
-        """Write a complete index to ``folder`` (replacing any old one); returns the folder.
-
-        ``folder`` must be new, empty or a notesqa index (``check_replaceable``); ``skipped``
-        lists ``(path, reason)`` of the files the loader left out, for ``notesqa stats --files``.
-
-        ``index_type`` is ``flat`` (exact, the default), ``hnsw`` or ``ivfpq`` (approximate, for
-        large collections; their recall against exact search is measured and put in the manifest).
-
-        ``vectors`` is ``(num_vectors, dim)`` float32 with unit rows, or a list of such parts in
-        order, which a flat index consumes (each part leaves the list once it is in the index, so
-        a big vault's vectors are held once); chunk ``i`` gets id ``i``.
-        ``vector_chunks`` (``(num_vectors,)`` ints, non-decreasing) names each row's chunk when a
-        chunk has several vectors; ``None`` means one vector per chunk, in chunk order.
-        ``manifest`` needs ``"embedder"`` (str) and ``"dim"`` (int); ``format_version``,
-        ``num_chunks``, ``num_vectors``, ``num_documents`` and ``created`` are added here.
-        """
-        folder = Path(folder).expanduser()
-        owners = check_inputs(documents, chunks, vectors, manifest, vector_chunks)
-        check_replaceable(folder)  # never replace (and so delete) what notesqa did not write
-        full_manifest = {
-            **copy.deepcopy(manifest),
-            MARKER_KEY: MARKER_VALUE,
-            "format_version": FORMAT_VERSION,
-            "num_chunks": len(chunks),
-            "num_vectors": len(owners),
-            "num_documents": len(documents),
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-        tmp = new_build_folder(folder)  # marked as ours; killed builds' leftovers removed
-        try:
-            if isinstance(vectors, list) and index_type == "flat":
-                index = flat_index_from_parts(vectors, manifest["dim"])
-                ann_info = {"index_type": "flat"}
-            else:
-                if isinstance(vectors, list):
-                    vectors = np.concatenate(vectors) if vectors else np.zeros((0, 1))
-                vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(
-                    -1, manifest["dim"]
-                )  # (N, d)
-                index, ann_info = build_index(vectors, index_type)
-            full_manifest.update(ann_info)
-            write_faiss(index, tmp / VECTORS_FILE)
-            del index  # (a big vault's vectors: held once at a time)
-            if ann_info["index_type"] != "flat":  # exact copies: reuse and filtered search
-                np.save(tmp / EXACT_VECTORS_FILE, vectors, allow_pickle=False)
-            del vectors
-            try:
-                write_sqlite(tmp / SQLITE_FILE, documents, chunks, owners, skipped)
-            except sqlite3.OperationalError as exc:  # "database or disk is full"
-                code = errno.ENOSPC if "full" in str(exc) else errno.EIO
-                raise OSError(code, f"cannot write the index ({exc})", str(tmp)) from exc
-            BM25Index.build([c.keyword_text for c in chunks]).save(tmp / BM25_DIR)
-            # The manifest goes last: a folder with a manifest is a finished index.
-            (tmp / MANIFEST_FILE).write_text(
-                json.dumps(full_manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-            )
-            swap_in(tmp, folder)  # fsyncs every file first
-        except BaseException:
-            discard(tmp)
-            raise
-        logger.info(
-            "wrote index with %d chunks (%d vectors) from %d documents to %s",
-            len(chunks),
-            len(owners),
-            len(documents),
-            folder,
-        )
-        return folder
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -461,6 +371,10 @@ class NotesStore:
     def chunks(self) -> list[Chunk]:
         """All chunks in id order (chunk ``i`` of the list has id ``i``)."""
         return [self._row_to_chunk(r) for r in self._query(f"{self._chunk_select} ORDER BY c.id")]
+
+    def chunk_vectors(self, chunk_id: int) -> np.ndarray:
+        """``(n, d)`` float32: the stored vectors of one chunk (its own, then its windows')."""
+        return self._vectors.vectors_of(int(chunk_id))
 
     def vectors(self) -> np.ndarray:
         """All stored vectors, ``(num_vectors, dim)`` float32; row ``i`` belongs to chunk

@@ -27,7 +27,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faiss
 import numpy as np
@@ -42,6 +42,9 @@ from rag.index_folder import (
     VECTORS_FILE,
     IndexDamaged,
 )
+
+if TYPE_CHECKING:  # (rag.vector_spool imports this module)
+    from rag.vector_spool import VectorSpool
 
 _UNIT_NORM_TOLERANCE = 1e-3
 _REBUILD_HINT = "rebuild it with `notesqa index NOTES_DIR --rebuild`"
@@ -220,21 +223,22 @@ def check_vector_chunks(vector_chunks: np.ndarray | None, num_vectors: int, num_
 def check_inputs(
     documents: list[Document],
     chunks: list[Chunk],
-    vectors: np.ndarray | list[np.ndarray],
+    vectors: np.ndarray | VectorSpool,
     manifest: dict,
     vector_chunks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Validate everything before touching the disk; return every vector's chunk id.
 
-    ``vectors`` is one ``(num_vectors, dim)`` array or a list of ``(n_i, dim)`` parts in order
-    (checked part by part: no copy of them all is made); each is checked for shape, finiteness
-    and unit rows.
+    ``vectors`` is a ``(num_vectors, dim)`` array, checked for shape, finiteness and unit rows,
+    or a ``rag.vector_spool.VectorSpool``, whose rows were checked as they were spooled.
     """
-    parts = vectors if isinstance(vectors, list) else [vectors]
-    for part in parts:
-        _check_vector_rows(np.asarray(part))
-    num_vectors = sum(len(part) for part in parts)
-    owners = check_vector_chunks(vector_chunks, num_vectors, len(chunks))
+    if hasattr(vectors, "append"):  # a VectorSpool: its rows were checked as they came
+        shape = (len(vectors), vectors.dim)
+    else:
+        vectors = np.asarray(vectors)
+        check_vector_rows(vectors)
+        shape = vectors.shape
+    owners = check_vector_chunks(vector_chunks, shape[0], len(chunks))
     if not isinstance(manifest.get("embedder"), str):
         raise ValueError(
             f"manifest['embedder'] must be a string naming the embedder, got "
@@ -243,12 +247,11 @@ def check_inputs(
     dim = manifest.get("dim")
     if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
         raise ValueError(f"manifest['dim'] must be a positive int, got {dim!r}")
-    for part in parts:
-        if np.asarray(part).shape[1] != dim:
-            raise ValueError(
-                f"vectors have dimension {np.asarray(part).shape[1]} but manifest['dim'] is "
-                f"{dim}; set dim to the embedder's output size"
-            )
+    if shape[1] != dim:
+        raise ValueError(
+            f"vectors have dimension {shape[1]} but manifest['dim'] is {dim}; "
+            "set dim to the embedder's output size"
+        )
     try:
         json.dumps(manifest)
     except (TypeError, ValueError) as exc:
@@ -267,7 +270,7 @@ def check_inputs(
     return owners
 
 
-def _check_vector_rows(vectors: np.ndarray) -> None:
+def check_vector_rows(vectors: np.ndarray) -> None:
     """Raise ``ValueError`` unless ``vectors`` is 2-D with finite unit rows."""
     if vectors.ndim != 2:
         raise ValueError(

@@ -168,7 +168,7 @@ def test_indexing_streams_notes_and_embeds_a_batch_at_a_time(
     tmp_path, tiny_embedder_dir, monkeypatch
 ):
     # #41 part 3: a big vault once tokenised every passage up front (9.2 GB for 50 MB of notes)
-    import rag.pipeline as pipeline
+    import rag.index_vectors as index_vectors
     from embedder import Embedder
 
     root = tmp_path / "notes"
@@ -176,7 +176,7 @@ def test_indexing_streams_notes_and_embeds_a_batch_at_a_time(
     for i in range(12):
         sentences = " ".join(f"Fact {i}-{j} is about topic {j}." for j in range(40))
         (root / f"note{i:02d}.md").write_text(f"# Note {i}\n\n{sentences}\n", encoding="utf-8")
-    monkeypatch.setattr(pipeline, "EMBED_BATCH", 8)
+    monkeypatch.setattr(index_vectors, "EMBED_BATCH", 8)
     batches: list[int] = []
     real_encode = Embedder.encode_with_windows
 
@@ -193,6 +193,6 @@ def test_indexing_streams_notes_and_embeds_a_batch_at_a_time(
     assert summary.chunks > 3 * 8 and max(batches) <= 8 and sum(batches) == summary.chunks
     assert progress[-1] == (summary.chunks, summary.chunks)
     rebuilt = NotesQA.open(root, embedder=tiny_embedder_dir)
-    monkeypatch.setattr(pipeline, "EMBED_BATCH", 1000)  # one batch: the same vectors
+    monkeypatch.setattr(index_vectors, "EMBED_BATCH", 1000)  # one batch: the same vectors
     rebuilt.index(progress=False, rebuild=True)
     assert np.allclose(qa.store.vectors(), rebuilt.store.vectors(), atol=1e-5)

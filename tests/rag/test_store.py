@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rag.store as store_mod
+import rag.store_writer as store_writer
 from rag.chunking import Chunk, chunk_document, whitespace_token_count
 from rag.documents import Document
 from rag.store import FORMAT_VERSION, Hit, IndexDamaged, NotesStore
@@ -169,7 +169,7 @@ def test_failed_build_leaves_previous_index_intact(built, monkeypatch) -> None:
     def broken_sqlite(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store_mod, "write_sqlite", broken_sqlite)  # fails after vectors.faiss
+    monkeypatch.setattr(store_writer, "write_sqlite", broken_sqlite)  # fails after vectors.faiss
     with pytest.raises(OSError, match="disk full"):
         NotesStore.build(folder, docs, chunks[:1], vectors[:1], MANIFEST)
 

@@ -266,14 +266,14 @@ def test_a_dim_mismatch_is_not_called_an_embedder_mismatch(notes, capsys, models
 
 
 def test_a_full_disk_is_one_clear_line_and_the_old_index_stays(notes, capsys, models, monkeypatch):
-    import rag.store
+    import rag.store_writer
 
     def full(*_):
         raise OSError(errno.ENOSPC, "No space left on device", "vectors.faiss")
 
     before = snapshot(notes / ".notesqa")
     (notes / "new.md").write_text("A new note about volcanoes.")
-    monkeypatch.setattr(rag.store, "write_faiss", full)
+    monkeypatch.setattr(rag.store_writer, "write_faiss", full)
     code, _, err = run(["index", str(notes), *models], capsys)
     assert code == 2 and "no space left on the device" in err
     assert snapshot(notes / ".notesqa") == before
