@@ -24,10 +24,12 @@ from app.errors import (
     error_message,
     for_terminal,
     quiet_libraries,
+    where_to_find_the_index,
 )
 from app.serve import LOCALHOST, cmd_app
 from app.stats import cmd_stats
 from embedder.windows import WindowConfig
+from rag.documents import DEFAULT_MAX_NOTE_MB
 from rag.modes import DEFAULT_MODE, HYBRID_DENSE_WEIGHT, MODES
 from rag.option_types import (
     finite_float,
@@ -56,7 +58,12 @@ def cmd_index(args) -> int:
     elif args.window_stride is not None:
         raise ValueError("--window-stride needs --window-tokens: pass both, e.g. 32 and 16")
     qa = NotesQA.open(
-        args.notes_dir, args.index, embedder=args.embedder, dim=args.dim, windows=windows
+        args.notes_dir,
+        args.index,
+        embedder=args.embedder,
+        dim=args.dim,
+        windows=windows,
+        max_note_mb=args.max_note_mb,
     )
     summary = qa.index(progress=not args.json, rebuild=args.rebuild, index_type=args.index_type)
     if args.json:
@@ -90,7 +97,9 @@ def cmd_watch(args) -> int:
     from rag.pipeline import NotesQA
     from rag.watch import NotesWatcher, update_line
 
-    qa = NotesQA.open(args.notes_dir, args.index, embedder=args.embedder)
+    qa = NotesQA.open(
+        args.notes_dir, args.index, embedder=args.embedder, max_note_mb=args.max_note_mb
+    )
     first = qa.index(progress=not args.json)
 
     def report(summary) -> None:
@@ -244,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
             "--embedder",
             type=model_folder,
             help="embedder folder, or hf:ORG/NAME (default: the shipped one)",
+        )
+        p.add_argument(
+            "--max-note-mb",
+            type=positive_float,
+            default=DEFAULT_MAX_NOTE_MB,
+            help=f"skip (and list in stats --files) a note over this size in MB (default "
+            f"{DEFAULT_MAX_NOTE_MB:g}; a bigger one is read in batches like any other)",
         )
 
     p = sub.add_parser(
@@ -434,20 +450,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _where_to_find_the_index(args, err: BaseException) -> str:
-    """For ``ask``, ``search`` and ``stats`` finding no index: how to name the one made."""
-    if not (isinstance(err, FileNotFoundError) and str(err).startswith("no notesqa index at")):
-        return ""
-    if getattr(args, "index", None):
-        return " (the folder given with --index)"
-    if os.environ.get("NOTESQA_INDEX"):
-        return " (the folder NOTESQA_INDEX names)"
-    return (
-        " (the current folder's); to use an index made elsewhere, pass --index "
-        "NOTES_DIR/.notesqa or set NOTESQA_INDEX=NOTES_DIR/.notesqa"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """The ``notesqa`` entry point: expected errors become one line on stderr and exit code 2,
     anything else one line and exit code 1 (its traceback with ``--debug``)."""
@@ -474,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     except EXPECTED_ERRORS as err:
         if args.debug:
             raise
-        message = error_message(err) + _where_to_find_the_index(args, err)
+        message = error_message(err) + where_to_find_the_index(args, err)
         print(f"notesqa: error: {for_terminal(message)}", file=sys.stderr)
         return 2
     except Exception as err:  # a bug: one line, the traceback behind --debug

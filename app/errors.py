@@ -107,3 +107,25 @@ def error_message(err: BaseException) -> str:
 
 
 EXPECTED_ERRORS = (ValueError, OSError, FloatingPointError)  # OSError covers files and TimeoutError
+
+
+def where_to_find_the_index(args, err: BaseException) -> str:
+    """For ``ask``, ``search`` and ``stats`` finding no index: how to name the one made (what
+    to add to the error line; ``""`` for any other error).
+
+    Example:
+        >>> import argparse
+        >>> err = FileNotFoundError("no notesqa index at /home/me/.notesqa; run ...")
+        >>> where_to_find_the_index(argparse.Namespace(index="/tmp/x"), err)
+        ' (the folder given with --index)'
+    """
+    if not (isinstance(err, FileNotFoundError) and str(err).startswith("no notesqa index at")):
+        return ""
+    if getattr(args, "index", None):
+        return " (the folder given with --index)"
+    if os.environ.get("NOTESQA_INDEX"):
+        return " (the folder NOTESQA_INDEX names)"
+    return (
+        " (the current folder's); to use an index made elsewhere, pass --index "
+        "NOTES_DIR/.notesqa or set NOTESQA_INDEX=NOTES_DIR/.notesqa"
+    )

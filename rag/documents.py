@@ -33,6 +33,7 @@ from rag.vault import VaultMeta, read_vault
 logger = logging.getLogger(__name__)
 
 SUPPORTED_EXTENSIONS = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
+DEFAULT_MAX_NOTE_MB = 5.0  # a bigger note is skipped and listed, unless the limit is raised
 _BINARY_SNIFF_BYTES = 8192
 _MAX_CONTROL_SHARE = 0.05  # text with more control characters than this is not a note
 _FALLBACK_ENCODINGS = ("cp1252", "latin-1")  # latin-1 decodes any byte string
@@ -346,7 +347,10 @@ def _read_note(
     try:
         stat = path.stat()
         if stat.st_size > max_file_bytes:
-            return None, f"file too large ({stat.st_size} bytes > max_file_bytes={max_file_bytes})"
+            return None, (
+                f"note too large ({stat.st_size / 1e6:.1f} MB, over the limit of "
+                f"{max_file_bytes / 1e6:g} MB); raise it with --max-note-mb to read it"
+            )
         raw = path.read_bytes()
     except OSError as exc:  # broken symlink, permission denied, vanished file
         return None, f"cannot read: {exc.strerror or exc}"

@@ -33,7 +33,7 @@ from rag.answers import (
 )
 from rag.arguments import check_count, check_text
 from rag.chunking import Chunk, ChunkingConfig, chunk_document
-from rag.documents import Document, LoadReport, iter_notes
+from rag.documents import DEFAULT_MAX_NOTE_MB, Document, LoadReport, iter_notes
 from rag.index_folder import (
     INDEX_DIRNAME,
     IndexDamaged,
@@ -88,6 +88,9 @@ class NotesQA:
     ``dim`` keeps the first ``dim`` components of each vector (for a Matryoshka-trained embedder:
     256 -> 64 makes the index 4x smaller). Left ``None``, an existing index keeps its own size and
     a new one gets the model's full size.
+
+    ``max_note_mb``: a note over this size is skipped and listed with the reason; under it, a note
+    of any size is read like the others (memory holds a batch of passages, not the folder).
     """
 
     def __init__(
@@ -99,7 +102,13 @@ class NotesQA:
         chunking: ChunkingConfig | None = None,
         dim: int | None = None,
         windows: WindowConfig | None = None,
+        max_note_mb: float = DEFAULT_MAX_NOTE_MB,
     ) -> None:
+        if not max_note_mb > 0:
+            raise ValueError(
+                f"max_note_mb must be a positive number of megabytes, not {max_note_mb}"
+            )
+        self.max_note_bytes = int(max_note_mb * 1_000_000)
         self.notes_dir = Path(notes_dir).expanduser().resolve() if notes_dir else None
         self.index_dir = Path(index_dir).expanduser()
         self._embedder_path = embedder
@@ -357,7 +366,7 @@ class NotesQA:
         twice, and a note is dropped as soon as it is cut."""
         documents: list[Document] = []
         chunks: list[Chunk] = []
-        notes, report = iter_notes(self.notes_dir, index_dir=self.index_dir)
+        notes, report = iter_notes(self.notes_dir, self.max_note_bytes, index_dir=self.index_dir)
         for doc in notes:
             chunks.extend(chunk_document(doc, self.embedder.count_tokens, cfg))
             documents.append(replace(doc, text=""))

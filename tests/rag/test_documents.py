@@ -69,7 +69,7 @@ def test_strange_files_are_skipped_with_reasons(tmp_path: Path) -> None:
     assert "binary" in reasons["blob.txt"]
     assert reasons["empty.md"] == "empty file"
     assert reasons["blank.md"] == "empty file"
-    assert "too large" in reasons["big.md"] and "max_file_bytes=200" in reasons["big.md"]
+    assert "too large" in reasons["big.md"] and "--max-note-mb" in reasons["big.md"]
 
 
 def test_cp1252_fallback_is_reported(tmp_path: Path) -> None:

@@ -90,3 +90,22 @@ def test_the_langchain_reader_with_odd_input(tiny_reader_dir, given, expected):
             reader.invoke(given)
     else:
         assert reader.invoke(given) == expected
+
+
+def test_a_note_over_the_size_limit_is_skipped_with_the_fix_and_read_when_raised(
+    tmp_path, capsys, tiny_embedder_dir
+):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "small.md").write_text("# Small\n\nQuokkas smile in photos.\n")
+    paragraph = "Capybaras are the largest rodents and like warm water. "
+    (notes / "big.md").write_text("# Big\n\n" + paragraph * 2_000)  # 110 KB
+    models = ["--embedder", str(tiny_embedder_dir)]
+    code, out, err = run(["index", str(notes), "--json", "--max-note-mb", "0.1", *models], capsys)
+    assert code == 0, err
+    skipped = dict(json.loads(out)["skipped"])
+    assert "too large" in skipped["big.md"] and "--max-note-mb" in skipped["big.md"]
+    code, out, err = run(["index", str(notes), "--json", "--max-note-mb", "1", *models], capsys)
+    assert code == 0 and json.loads(out)["added"] == ["big.md"], err
+    code, _, err = run(["index", str(notes), "--max-note-mb", "0", *models], capsys)
+    assert code == 2 and "--max-note-mb" in err
