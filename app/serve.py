@@ -135,6 +135,8 @@ def streamlit_arguments(host: str, port: int) -> list[str]:
         "5",  # MB, as app/uploads.py enforces
         "--client.toolbarMode",
         "minimal",  # no "Deploy" button or developer menu: this is a reader's page
+        "--server.headless",
+        "true",  # no first-run e-mail prompt in the terminal; the page's address is printed
     ]
 
 
