@@ -34,6 +34,7 @@ from typing import NamedTuple
 from rag.formats import _FRONT_MATTER
 
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_LINE_END = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # as splitlines
 _TICKS = re.compile(r"`+")
 _ROLE = re.compile(r":(?:label|eqref|numref|ref|cite|citet|citep|width|height):`[^`\n]*`")
 _TAB_LINE = re.compile(r"^[ \t]*:(?:begin|end)_tab:.*$", re.MULTILINE)  # d2lbook tab lines
@@ -56,7 +57,10 @@ class VaultMeta:
 
 
 def _blank(text: str) -> str:
-    return re.sub(r"[^\n]", " ", text)
+    """``text`` as spaces, its newlines kept."""
+    if "\n" not in text:
+        return " " * len(text)
+    return "\n".join(" " * len(line) for line in text.split("\n"))
 
 
 def _between(text: str, pos: int, opener: str, closer: str) -> Iterator[tuple[int, int]]:
@@ -171,13 +175,28 @@ def _wikilinks(text: str, pos: int) -> Iterator[_Link]:
             yield _Link(start, target, target_end, True, alias_end)
 
 
+def _lines(text: str) -> Iterator[str]:
+    """``text.splitlines(keepends=True)`` one line at a time (no list of every line).
+
+    Example:
+        >>> list(_lines("a\\r\\nb\\nc")) == "a\\r\\nb\\nc".splitlines(keepends=True)
+        True
+    """
+    pos = 0
+    for end in _LINE_END.finditer(text):
+        yield text[pos : end.end()]
+        pos = end.end()
+    if pos < len(text):
+        yield text[pos:]
+
+
 def _code_mask(text: str, start: int) -> bytearray:
     """Which characters of ``text`` (from ``start``) are code (1) or not (0): fenced blocks
     (fences included) and inline code spans (except the argument of a d2lbook role like
     ``:label:`x```)."""
     code = bytearray(len(text))
     position, in_fence = 0, False
-    for line in text.splitlines(keepends=True):
+    for line in _lines(text):
         fence = bool(_FENCE.match(line))
         if position >= start and (in_fence or fence):
             code[position : position + len(line)] = b"\x01" * len(line)
@@ -202,13 +221,13 @@ def blank_markup(markdown: str) -> str:
     """
     match = _FRONT_MATTER.match(markdown)
     start = match.end() if match else 0
-    out = list(markdown)
-    if start:
-        out[:start] = _blank(markdown[:start])
+    # one byte a character, not a list of characters (~80 B each outside Latin-1)
+    blanked = bytearray(len(markdown))
+    blanked[:start] = b"\x01" * start
     skip = _code_mask(markdown, start)  # code, then also what is blanked already
 
     def blank_span(begin: int, end: int) -> None:
-        out[begin:end] = _blank(markdown[begin:end])
+        blanked[begin:end] = b"\x01" * (end - begin)
         skip[begin:end] = b"\x01" * (end - begin)
 
     directives = (  # each blanked whole
@@ -238,7 +257,30 @@ def blank_markup(markdown: str) -> str:
             if hash_at >= 0:
                 at = link.target + hash_at
                 blank_span(at, link.target_end if target[hash_at:].startswith("#^") else at + 1)
-    return "".join(out)
+    skip.clear()  # no longer needed: free it before the text is joined
+    return _join_blanked(markdown, blanked)
+
+
+def _join_blanked(text: str, blanked: bytearray) -> str:
+    """``text`` with the characters marked in ``blanked`` made spaces (newlines kept), joined
+    from slices, so the result costs about its own size.
+
+    Example:
+        >>> _join_blanked("ab\\ncd", bytearray(b"\\x00\\x01\\x01\\x01\\x00"))
+        'a \\n d'
+    """
+    joined, pieces, pos = [], [], 0  # pieces joined every few thousand: small slices cost ~60 B
+    for run in re.finditer(rb"\x01+", blanked):
+        begin, end = run.span()
+        pieces += (text[pos:begin], _blank(text[begin:end]))
+        pos = end
+        if len(pieces) >= 4096:
+            joined.append("".join(pieces))
+            pieces.clear()
+    pieces.append(text[pos:])
+    joined.append("".join(pieces))
+    del pieces
+    return joined[0] if len(joined) == 1 else "".join(joined)
 
 
 def _unquote(value: str) -> str:

@@ -170,3 +170,22 @@ def test_wikilink_parts_match_the_regular_expression(pieces):
         for m in regex.finditer(text)
     ]
     assert [tuple(link) for link in _wikilinks(text, 0)] == found
+
+
+def test_a_megabyte_note_in_chinese_is_blanked_in_a_few_times_its_size():
+    """A list of characters cost ~80 B each outside Latin-1 (30x the note); slices joined do not."""
+    import tracemalloc
+
+    line = "学习笔记：细胞的结构与功能 [[细胞|细胞]] <!-- 注释 --> #生物 `代码`\n"
+    note = "---\ntitle: 笔记\n---\n" + line * (1_000_000 // len(line.encode()))
+    size = len(note.encode())
+    tracemalloc.start()
+    try:
+        text, meta = read_vault(note)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(text) == len(note) and text.count("\n") == note.count("\n")
+    assert "细胞" in text and "注释" not in text and "[[" not in text
+    assert meta.title == "笔记" and meta.tags == ("生物",)
+    assert peak < 4 * size, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB note"
