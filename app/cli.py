@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
             type=positive_float,
             default=DEFAULT_MAX_NOTE_MB,
             help=f"skip (and list in stats --files) a note over this size in MB (default "
-            f"{DEFAULT_MAX_NOTE_MB:g}; a bigger one is read in batches like any other)",
+            f"{DEFAULT_MAX_NOTE_MB:g}; a note's text is held whole while it is cut into passages)",
         )
 
     p = sub.add_parser(

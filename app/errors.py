@@ -58,9 +58,22 @@ def count(n: int, noun: str) -> str:
 
 
 class TerminalFormatter(logging.Formatter):
-    """Log lines with :func:`for_terminal` applied: a warning that names a file shows it inert."""
+    r"""Log lines with :func:`for_terminal` applied: a warning that names a file shows it inert,
+    on one line (a newline in a file name cannot start a forged log line of its own).
+
+    Example:
+        >>> record = logging.makeLogRecord({"msg": "skipped %s", "args": ("a\nERROR fake",)})
+        >>> TerminalFormatter("%(message)s").format(record)
+        'skipped a\\nERROR fake'
+    """
 
     def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record.args, tuple) and record.args:
+            inert = tuple(
+                for_terminal(a) if isinstance(a, (str, os.PathLike, BaseException)) else a
+                for a in record.args
+            )  # each value on one line; the message itself may span lines
+            record = logging.makeLogRecord({**record.__dict__, "args": inert})
         return for_terminal(super().format(record), multiline=True)
 
 

@@ -38,7 +38,7 @@ def sidebar(qa: NotesQA) -> dict:
         "Add notes",
         type=[s.lstrip(".") for s in ALLOWED_SUFFIXES],
         accept_multiple_files=True,
-        help=f"{', '.join(ALLOWED_SUFFIXES)} files of up to {MAX_UPLOAD_BYTES // 2**20} MB each, "
+        help=f"{', '.join(ALLOWED_SUFFIXES)} files of up to {MAX_UPLOAD_BYTES / 1e6:g} MB each, "
         "saved into the folder's uploads/ subfolder; click Index notes afterwards.",
     )
     saved = st.session_state.setdefault("saved_uploads", set())

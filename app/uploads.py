@@ -22,11 +22,11 @@ import re
 import tempfile
 from pathlib import Path
 
-from rag.documents import SUPPORTED_EXTENSIONS, control_share
+from rag.documents import DEFAULT_MAX_NOTE_MB, SUPPORTED_EXTENSIONS, control_share
 from rag.formats import PDF
 
 ALLOWED_SUFFIXES = SUPPORTED_EXTENSIONS  # what the index reads
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_UPLOAD_BYTES = int(DEFAULT_MAX_NOTE_MB * 1_000_000)  # what the index reads: one limit
 MAX_NAME_CHARS = 120  # file systems allow 255 bytes; room for a " (2)" suffix and UTF-8
 _SAFE_NAME = re.compile(r"^[\w\- .()]+$")
 
@@ -56,7 +56,8 @@ def check_upload(name: str, data: bytes) -> str:
         )
     if len(data) > MAX_UPLOAD_BYTES:
         raise ValueError(
-            f"{name!r} is {len(data) / 2**20:.1f} MiB; the limit is {MAX_UPLOAD_BYTES // 2**20} MiB, split it"
+            f"{name!r} is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:g} MB "
+            "(notes over it are not indexed), split it"
         )
     if name.lower().endswith(PDF):  # binary by nature: its text is read when it is indexed
         if not data.startswith(b"%PDF-"):

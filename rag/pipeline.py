@@ -89,8 +89,8 @@ class NotesQA:
     256 -> 64 makes the index 4x smaller). Left ``None``, an existing index keeps its own size and
     a new one gets the model's full size.
 
-    ``max_note_mb``: a note over this size is skipped and listed with the reason; under it, a note
-    of any size is read like the others (memory holds a batch of passages, not the folder).
+    ``max_note_mb``: a note over this size is skipped and listed with the reason (a note's text
+    is held whole while it is cut into passages; its passages are embedded a batch at a time).
     """
 
     def __init__(
@@ -104,7 +104,7 @@ class NotesQA:
         windows: WindowConfig | None = None,
         max_note_mb: float = DEFAULT_MAX_NOTE_MB,
     ) -> None:
-        if not max_note_mb > 0:
+        if not 0 < max_note_mb < float("inf"):
             raise ValueError(
                 f"max_note_mb must be a positive number of megabytes, not {max_note_mb}"
             )
@@ -253,8 +253,6 @@ class NotesQA:
                 max_tokens=limit, overlap_tokens=min(self.chunking.overlap_tokens, limit // 4)
             )
             documents, chunks, report = self._load_and_chunk(cfg)
-            old_docs, previous = ({}, PreviousVectors(None)) if rebuild else self._previous_index()
-            embedded = sum(1 for c in chunks if c.text not in previous)
             manifest = {
                 "embedder": emb.identity,
                 "dim": emb.dim,
@@ -265,7 +263,10 @@ class NotesQA:
             spool_folder = new_build_folder(self.index_dir)  # marked: removed if we are killed
             try:
                 with VectorSpool(spool_folder, emb.dim) as spool:
+                    old = ({}, PreviousVectors(None)) if rebuild else self._previous_index()
+                    old_docs, previous = old
                     try:
+                        embedded = sum(1 for c in chunks if c.text not in previous)
                         counts = spool_vectors(
                             emb, self.windows, chunks, previous, spool, progress, on_progress
                         )

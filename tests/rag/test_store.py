@@ -391,3 +391,12 @@ def test_the_heading_filter_folds_any_case_and_has_no_wildcards(tmp_path: Path) 
         assert matching("ωMEGA") == {"b.md"}
         assert matching("50%") == {"c.md"}  # "%" is the character, not "anything"
         assert matching("5_") == set()  # "_" is not "any one character"
+
+
+def test_vectors_may_be_given_as_a_plain_list_of_rows(tmp_path: Path) -> None:
+    text = "# Note\n\nOne passage."
+    docs = [Document("n.md", text, "sha", 1.0, len(text))]
+    chunks = chunk_document(docs[0], whitespace_token_count)
+    rows = unit_rows(len(chunks)).tolist()  # a list has .append, and is not a VectorSpool
+    with NotesStore.build(tmp_path / ".notesqa", docs, chunks, rows, MANIFEST) as store:
+        assert len(store) == len(chunks)
