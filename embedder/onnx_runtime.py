@@ -22,6 +22,7 @@ Example (``NOTESQA_RUNTIME`` unset; the first export of a model takes seconds, l
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import importlib.util
@@ -31,7 +32,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from embedder.owned_folder import MARKER, discard, new_temp, remove_owned, swap_in
+from embedder.owned_folder import MARKER, discard, fsync_path, fsync_tree, new_temp, remove_owned
 
 log = logging.getLogger(__name__)
 
@@ -188,14 +189,37 @@ def _export_error(final: Path, what: str, exc: BaseException | None = None) -> V
     )
 
 
+def _repaired_meanwhile(final: Path) -> bool:
+    """After a damaged export could not be removed: whether another process removed it (or
+    removed it and exported again) meanwhile, so this one may go on."""
+    return not os.path.lexists(final) or export_problem(final) is None
+
+
+def _move_into_place(tmp: Path, final: Path) -> bool:
+    """Rename the finished export ``tmp`` to ``final`` with one plain rename, never over an
+    export another process already put there (which it may be loading). Returns ``False`` when
+    ``final`` appeared meanwhile (the rename fails with ENOTEMPTY/EEXIST): the caller discards
+    ``tmp`` and uses ``final``."""
+    fsync_tree(tmp)
+    try:
+        os.rename(tmp, final)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            return False
+        raise
+    fsync_path(final.parent)
+    return True
+
+
 def cached_export(
     folder: Path, kind: str, write: Callable[[Path, Path, bool], dict], quantize: bool = True
 ) -> Path:
     """The export folder of the model in ``folder``, made by ``write(folder, out, quantize)``
     the first time (it writes ``model.onnx`` and ``tokenizer.json`` into ``out`` and returns the
     settings recorded in ``notesqa_onnx.json``, with the sha256 of every file). Built in a
-    marked temporary folder and swapped into place; when two processes export at once, the
-    first one in wins and both use it. An export that fails its check (``export_problem``) is
+    marked temporary folder and renamed into place with one plain rename; when two processes
+    export at once, the first one in wins and both use it (the later one's rename fails, never
+    replacing an export the first may be loading). An export that fails its check (``export_problem``) is
     removed with one warning and made again; if that fails, one ``ValueError`` names the
     folder, ``NOTESQA_CACHE`` and ``NOTESQA_RUNTIME=torch``."""
     precision = "int8" if quantize else "fp32"
@@ -209,9 +233,15 @@ def cached_export(
         try:
             removed = remove_owned(final)
         except OSError as exc:
-            raise _export_error(final, f"is damaged ({damage}) and cannot be removed", exc) from exc
-        if not removed:
+            if not _repaired_meanwhile(final):
+                raise _export_error(
+                    final, f"is damaged ({damage}) and cannot be removed", exc
+                ) from exc
+            removed = True
+        if not removed and not _repaired_meanwhile(final):
             raise _export_error(final, f"is damaged ({damage}) and was not written by notesqa")
+        if os.path.lexists(final) and export_problem(final) is None:
+            return final  # another process exported it again meanwhile: use that
     try:
         tmp = new_temp(final, OWNED_KIND)  # (the leftovers of killed exports are removed)
     except OSError as exc:
@@ -231,7 +261,12 @@ def cached_export(
         if export_problem(final) is None:  # another process got there first: use its export
             discard(tmp)
             return final
-        swap_in(tmp, final)
+        if not _move_into_place(tmp, final):  # lost the race to another process
+            discard(tmp)
+            problem = export_problem(final)
+            if problem is not None:
+                raise _export_error(final, f"was written meanwhile by another process ({problem})")
+            return final
     except Exception as exc:
         discard(tmp)
         if damage is None:

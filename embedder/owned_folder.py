@@ -10,7 +10,10 @@ The one rule for deleting: notesqa deletes a folder on its own only if it carrie
 (``remove_owned``, which deletes the marker last, so a deletion cut short is finished next time).
 A temporary folder whose writer is gone (its pid no longer runs on this host, or it is older than
 ``STALE_SECONDS``) is removed by the next write of the same target, whatever it holds (a SQLite
-journal included); a folder without the marker is never deleted, whatever its name.
+journal included); a folder without the marker is never deleted, whatever its name: ``swap_in``
+refuses to replace an existing, non-empty target without the marker unless the caller's
+``may_replace`` recognises it as notesqa's by its content (an index or a model folder written
+before markers), and it never writes a marker into a folder it did not stage.
 
 Example:
     >>> import tempfile
@@ -190,8 +193,9 @@ def remove_stale_temps(target: str | Path) -> list[Path]:
     gone (``writer_alive``); folders without the marker are kept. Returns what was removed."""
     target = Path(target)
     removed = []
-    try:
-        candidates = list(target.parent.glob(f"{temp_prefix(target)}*"))
+    prefix = temp_prefix(target)
+    try:  # compare names, never glob: a target named ``idx[1]`` is not a pattern
+        candidates = [p for p in target.parent.iterdir() if p.name.startswith(prefix)]
     except OSError:
         return removed
     for stale in candidates:
@@ -251,37 +255,74 @@ def fsync_tree(folder: str | Path) -> None:
     fsync_path(folder)
 
 
+def _empty_folder(path: Path) -> bool:
+    """Whether ``path`` is a real folder (not a link) with nothing in it."""
+    try:
+        return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+    except OSError:
+        return False
+
+
+def check_target(target: str | Path, may_replace: Callable[[Path], bool] | None = None) -> None:
+    """Raise ``ValueError`` unless ``swap_in`` may put a new folder at ``target``: nothing is
+    there, or an empty folder, or a folder carrying the marker, or one ``may_replace`` accepts
+    (a folder notesqa wrote before markers, recognised by its content). Nothing is touched.
+
+    Example:
+        >>> folder = Path(tempfile.mkdtemp()); _ = (folder / "ch1.md").write_text("hi")
+        >>> check_target(folder)
+        Traceback (most recent call last):
+        ValueError: ... holds files notesqa did not write ...
+    """
+    target = Path(target)
+    if not os.path.lexists(target) or is_owned(target) or _empty_folder(target):
+        return
+    if may_replace is not None and may_replace(target):
+        return
+    what = "is a link" if target.is_symlink() else "is a file" if not target.is_dir() else None
+    raise ValueError(
+        f"{target} {what or 'holds files notesqa did not write'} (it carries no "
+        f"{MARKER} record), so it is not replaced; nothing was changed. Pass a new folder or "
+        "remove it yourself, then run the command again"
+    )
+
+
 def swap_in(
-    tmp: str | Path, target: str | Path, may_delete: Callable[[Path], bool] | None = None
+    tmp: str | Path,
+    target: str | Path,
+    may_delete: Callable[[Path], bool] | None = None,
+    may_replace: Callable[[Path], bool] | None = None,
 ) -> None:
     """Put the complete folder ``tmp`` in place of ``target``: fsync, old -> ``.NAME.old``,
     ``tmp`` -> ``target``, drop the old copy. Only in the moment between the two renames is
     there no ``target`` (readers fall back to ``backup_of(target)``).
 
-    The caller decides that ``target`` may be replaced. A leftover ``.NAME.old`` of an earlier
-    swap is deleted only if it carries the marker (or ``may_delete`` accepts it: a folder written
-    before markers); otherwise ``ValueError`` stops the swap before anything moves. A leftover
-    without a ``target`` is the last good copy of an interrupted swap: kept until ``tmp`` is in.
+    ``target`` is replaced only if ``check_target`` allows it: absent, empty, marked, or
+    accepted by ``may_replace``; anything else (a folder of someone's files) stops the swap with
+    a ``ValueError`` before anything moves. A leftover ``.NAME.old`` of an earlier swap is
+    deleted only if it carries the marker or ``may_delete`` (default: ``may_replace``) accepts
+    it; otherwise ``ValueError`` stops the swap before anything moves. A leftover without a
+    ``target`` is the last good copy of an interrupted swap: kept until ``tmp`` is in.
     """
     tmp, target = Path(tmp), Path(target)
     backup = backup_of(target)
+    leftover_ok = may_delete if may_delete is not None else may_replace
 
     def ours(path: Path) -> bool:
-        return is_owned(path) or (may_delete is not None and may_delete(path))
+        return is_owned(path) or _empty_folder(path) or bool(leftover_ok and leftover_ok(path))
 
     if os.path.lexists(backup) and not ours(backup):
         raise ValueError(
             f"{backup} is in the way of the update of {target} and was not written by notesqa; "
             "move it elsewhere and run the command again"
         )
+    check_target(target, may_replace)
     fsync_tree(tmp)
-    had_old = target.exists()
+    had_old = os.path.lexists(target)
     if had_old:
         if os.path.lexists(backup):  # a leftover of an earlier swap, and ours
             _delete(backup)
-        if not is_owned(target):  # from now on, a copy left at .NAME.old is recognisably ours
-            write_marker(target, "previous copy")
-        os.rename(target, backup)
+        os.rename(target, backup)  # marked, empty or accepted: ours to drop once tmp is in
     try:
         os.rename(tmp, target)
     except OSError:
@@ -312,6 +353,7 @@ __all__ = [
     "MARKER",
     "STALE_SECONDS",
     "backup_of",
+    "check_target",
     "discard",
     "fsync_path",
     "fsync_tree",

@@ -211,12 +211,16 @@ def swap_in(tmp: Path, folder: Path) -> None:
     """Replace ``folder`` by ``tmp`` (``embedder.owned_folder.swap_in``): old -> backup,
     tmp -> folder, drop backup.
 
-    Only ever deletes what notesqa wrote: ``folder`` was checked by ``check_replaceable`` and a
-    leftover backup that is neither marked nor an index stops the swap before anything moves.
+    Only ever deletes what notesqa wrote: ``folder`` was checked by ``check_replaceable`` (and
+    is checked again here: marked, empty, or an index by ``is_notesqa_index`` /
+    ``is_damaged_index``, else ``ValueError``), and a leftover backup that is neither marked nor
+    an index stops the swap before anything moves.
     (A backup without a folder is the last good index of an interrupted swap: it is kept until
     the new index is in place.)
     """
-    owned_folder.swap_in(tmp, folder, may_delete=_replaceable_leftover)
+    owned_folder.swap_in(
+        tmp, folder, may_delete=_replaceable_leftover, may_replace=_replaceable_leftover
+    )
 
 
 __all__ = [

@@ -340,3 +340,74 @@ def test_a_garbage_model_in_the_cache_is_repaired_on_the_next_load(
     onnx_runtime._VERIFIED.clear()
     again = _load(tiny_embedder_dir, "onnx", monkeypatch)
     np.testing.assert_allclose(again.encode(TEXTS), expected, atol=1e-6)
+
+
+def test_an_export_put_in_place_meanwhile_is_used_never_replaced(model, cache, monkeypatch):
+    """The other process renames its export into place between this one's last check and its
+    rename: this one's rename fails, it discards its copy and uses the other's, untouched."""
+    real_fsync_tree = onnx_runtime.fsync_tree
+    theirs = {}
+
+    def other_process_finishes_first(folder):
+        if not theirs:
+            theirs["started"] = True  # (its own rename goes through this too)
+            theirs["final"] = cached_export(model, "embedder", _fake_export)
+            theirs["inode"] = theirs["final"].stat().st_ino  # it may be loading this now
+        real_fsync_tree(folder)
+
+    monkeypatch.setattr(onnx_runtime, "fsync_tree", other_process_finishes_first)
+    final = cached_export(model, "embedder", _fake_export)
+    assert final == theirs["final"] and final.stat().st_ino == theirs["inode"]
+    assert onnx_runtime.export_problem(final) is None
+    assert [p.name for p in cache.iterdir()] == [final.name]  # this one's copy discarded
+
+
+def test_two_threads_exporting_at_once_both_get_a_working_export(model, cache):
+    import threading
+
+    both_writing = threading.Barrier(2, timeout=30)
+
+    def slow(folder, out, quantize):
+        both_writing.wait()  # neither finishes before the other has started
+        time.sleep(0.05)
+        return _fake_export(folder, out, quantize)
+
+    results, errors = [], []
+
+    def export():
+        try:
+            results.append(cached_export(model, "embedder", slow))
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    threads_ = [threading.Thread(target=export) for _ in range(2)]
+    for thread in threads_:
+        thread.start()
+    for thread in threads_:
+        thread.join(60)
+    assert errors == [] and len(results) == 2 and results[0] == results[1]
+    onnx_runtime._VERIFIED.clear()
+    assert onnx_runtime.export_problem(results[0]) is None
+    assert [p.name for p in cache.iterdir()] == [results[0].name]
+
+
+@pytest.mark.parametrize("re_exported", [False, True], ids=["removed", "removed and exported"])
+def test_a_damaged_export_another_process_repairs_first_raises_nothing(
+    model, cache, monkeypatch, re_exported
+):
+    final = cached_export(model, "embedder", _fake_export)
+    (final / "model.onnx").write_bytes(b"")
+    onnx_runtime._VERIFIED.clear()
+    real_remove = onnx_runtime.remove_owned
+
+    def the_other_process_was_faster(folder):
+        real_remove(folder)  # the other process removes the damaged export first ...
+        if re_exported:  # ... and perhaps exports it again
+            cached_export(model, "embedder", _fake_export)
+        return False  # so this one finds nothing of notesqa's to remove
+
+    monkeypatch.setattr(onnx_runtime, "remove_owned", the_other_process_was_faster)
+    assert cached_export(model, "embedder", _fake_export) == final
+    onnx_runtime._VERIFIED.clear()
+    assert onnx_runtime.export_problem(final) is None
+    assert [p.name for p in cache.iterdir()] == [final.name]

@@ -58,6 +58,7 @@ def _folder(path: Path, files: dict[str, str]) -> Path:
 
 def test_a_staged_folder_is_swapped_in_whole_and_keeps_the_marker(tmp_path) -> None:
     target = _folder(tmp_path / "model", {"config.json": "old", "stale.bin": "old weights"})
+    owned_folder.write_marker(target, "training")  # an earlier write of notesqa's
     tmp = new_temp(target, "training")
     assert tmp.parent == tmp_path and tmp.name.startswith(".model.tmp-")
     assert [p.name for p in tmp.iterdir()] == [MARKER]  # the marker is the first file
@@ -157,6 +158,7 @@ def test_removing_an_owned_folder_does_not_follow_links_out_of_it(tmp_path) -> N
 
 def test_a_leftover_previous_copy_is_removed_only_if_it_is_marked(tmp_path) -> None:
     target = _folder(tmp_path / "model", {"config.json": "current"})
+    owned_folder.write_marker(target, "training")
     backup = _folder(backup_of(target), {"keep.txt": "someone's"})
     staged = new_temp(target, "training")
     with pytest.raises(ValueError, match=r"\.model\.old is in the way.*not written by notesqa"):
@@ -183,6 +185,7 @@ def test_an_interrupted_swap_keeps_the_previous_copy_until_the_new_one_is_in(tmp
 
 def test_a_failed_rename_puts_the_old_folder_back(tmp_path, monkeypatch) -> None:
     target = _folder(tmp_path / "model", {"config.json": "current"})
+    owned_folder.write_marker(target, "training")
     staged = new_temp(target, "training")
     real = os.rename
 
@@ -195,3 +198,44 @@ def test_a_failed_rename_puts_the_old_folder_back(tmp_path, monkeypatch) -> None
     with pytest.raises(OSError, match="No space"):
         swap_in(staged, target)
     assert (target / "config.json").read_text() == "current" and not backup_of(target).exists()
+
+
+def test_an_unmarked_folder_of_someones_files_is_never_replaced(tmp_path) -> None:
+    target = _folder(tmp_path / "thesis", {"ch1.md": "hi"})
+    staged = new_temp(target, "training")
+    with pytest.raises(ValueError, match=r"thesis holds files notesqa did not write.*new folder"):
+        swap_in(staged, target)
+    assert (target / "ch1.md").read_text() == "hi" and not is_owned(target)  # nothing written
+    assert not backup_of(target).exists() and staged.is_dir()
+    refused: list[Path] = []
+    with pytest.raises(ValueError, match="remove it yourself"):
+        swap_in(staged, target, may_replace=lambda path: refused.append(path) is not None)
+    assert refused == [target] and (target / "ch1.md").read_text() == "hi"
+    swap_in(staged, target, may_replace=lambda path: path == target)  # the caller's own check
+    assert sorted(p.name for p in target.iterdir()) == [MARKER]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis"]
+
+
+def test_an_empty_folder_is_replaced_a_file_or_a_link_is_not(tmp_path) -> None:
+    empty = _folder(tmp_path / "empty", {})
+    swap_in(new_temp(empty, "training"), empty)
+    assert is_owned(empty) and not backup_of(empty).exists()
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(ValueError, match="file is a file"):
+        swap_in(new_temp(tmp_path / "file", "training"), tmp_path / "file")
+    (tmp_path / "link").symlink_to(empty)
+    with pytest.raises(ValueError, match="link is a link"):
+        swap_in(new_temp(tmp_path / "link", "training"), tmp_path / "link")
+    assert (tmp_path / "file").read_text() == "mine" and (tmp_path / "link").is_symlink()
+    assert is_owned(empty)
+
+
+@pytest.mark.parametrize("name", ["idx[1]", "idx*", "idx?"])
+def test_a_target_name_is_never_a_glob_pattern(tmp_path, name) -> None:
+    target, other = tmp_path / name, tmp_path / "idx1"
+    mine, theirs = new_temp(target, "index"), new_temp(other, "index")
+    _old(mine / MARKER)
+    _old(theirs / MARKER)  # both writers gone
+    assert remove_stale_temps(target) == [mine]  # its own killed temp: removed
+    assert not mine.exists() and theirs.is_dir()  # another target's: left to that target
+    assert remove_stale_temps(other) == [theirs]
