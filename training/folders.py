@@ -151,9 +151,15 @@ def replace_folder(staged: str | Path, target: str | Path) -> Path:
     with a ``ValueError`` naming it.
     """
     staged, target = Path(staged), Path(target)
-    if not owned_folder.is_owned(staged):
+    made_here = owned_folder.is_owned(staged)  # by staging_folder: ours to drop if refused
+    if not made_here:
         owned_folder.write_marker(staged, KIND)
-    owned_folder.swap_in(staged, target, may_replace=written_by_training)
+    try:
+        owned_folder.swap_in(staged, target, may_replace=written_by_training)
+    except ValueError:
+        if made_here:  # leave no .NAME.tmp-* beside a folder we refused to touch
+            owned_folder.discard(staged)
+        raise
     return target
 
 

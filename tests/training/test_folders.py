@@ -96,6 +96,7 @@ def test_a_folder_holding_files_a_model_folder_does_not_is_never_replaced(tmp_pa
         replace_folder(staged, target)
     after = {p.relative_to(target): p.read_text() for p in target.rglob("*") if p.is_file()}
     assert after == before and not previous_copy(target).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the staged copy is dropped
 
 
 @pytest.mark.parametrize(
