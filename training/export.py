@@ -24,7 +24,8 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from training.folders import replace_folder, staging_folder
+from embedder.owned_folder import check_target
+from training.folders import replace_folder, staging_folder, written_by_training
 
 SKIP = {"optimizer.safetensors", "rng.safetensors", "trainer_state.json"}
 
@@ -33,6 +34,7 @@ def export_fp16(src: str | Path, dst: str | Path) -> Path:
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         raise FileNotFoundError(f"model folder {src} not found")
+    check_target(dst, written_by_training)  # refuse a folder of the user's before any work
     tmp = staging_folder(dst)  # marked; a killed export's leftover is removed
     for path in src.rglob("*"):
         rel = path.relative_to(src)
