@@ -7,8 +7,9 @@ skips.
   bring a path back. Either file may sit in any folder and applies to that folder's subtree,
   with paths relative to it, as git does. A deeper file overrides a shallower one, and every
   ``.notesqaignore`` overrides every ``.gitignore``, so ``!pattern`` in ``.notesqaignore`` can
-  bring back a file that git ignores. Within one file the last line matching a path itself
-  decides, or if none does, the last line matching a folder above it.
+  bring back a file that git ignores. Within one file the last line matching a path decides,
+  itself or a folder above it; only a ``!`` line matching a folder above never undoes a line
+  matching the path itself (``*.md`` then ``!drafts/`` still ignores ``drafts/x.md``).
 * Patterns are matched in time linear in the pattern and the path, whatever they hold: each
   path segment is matched by placing the pieces between ``*`` leftmost (no backtracking) and
   ``**`` by a set of states over the segments, where a regular expression engine could take
@@ -21,7 +22,12 @@ skips.
   hidden folders are never entered (the walker in ``rag.documents`` skips them).
 * An ignored folder is not descended into, unless an ignore file in force has a ``!`` line, which
   might bring back a file inside it (``drafts/`` then ``!drafts/keep.md``): unlike git, a file can
-  be re-included from an ignored folder, because that is what a student writing it means.
+  be re-included from an ignored folder, because that is what a student writing it means, but
+  only by a line after the one ignoring the folder (``!slides.pdf`` then ``private/`` keeps
+  ``private/slides.pdf`` out, as git does).
+* An ignore file is read up to ``MAX_IGNORE_BYTES`` (1 MB) and ``MAX_IGNORE_LINES`` (10,000):
+  the lines after that are left out, with one warning naming the file. An ignore file that is a
+  link out of the notes folder is not read (reported like an unreadable one).
 
 Example:
     >>> rules = IgnoreRules.parse(".notesqaignore", "", ["drafts/", "*.tmp", "!drafts/keep.md"])
@@ -34,11 +40,12 @@ Example:
 from __future__ import annotations
 
 import logging
-import re
-import string
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rag.ignore_patterns import BadPattern, _Glob, _Pattern
 
 log = logging.getLogger(__name__)
 
@@ -47,265 +54,45 @@ IGNORE_FILES = (".gitignore", ".notesqaignore")  # in increasing precedence
 DEFAULT_SKIPPED_DIRS = frozenset(
     {".git", ".obsidian", ".trash", "node_modules", "__pycache__", ".notesqa"}
 )
-MAX_PATTERN_CHARS = 4096  # git's own limit on a path; a longer line is left out with a warning
-_CACHED_FOLDERS = 4096  # folders whose pattern states an ignore file keeps (walks go deep)
+_CACHED_FOLDERS = 64  # folders whose pattern states an ignore file keeps: a walk's path
+MAX_IGNORE_BYTES = 1_000_000  # a longer ignore file is read only this far (with a warning)
+MAX_IGNORE_LINES = 10_000  # and only its first lines this many
 _WARNED_MAX = 10_000  # distinct bad lines remembered, so each is warned about once
 _warned: set[tuple[str, int, str]] = set()
 
-_POSIX_CLASSES = {  # git matches these in the C locale
-    "alnum": "a-zA-Z0-9",
-    "alpha": "a-zA-Z",
-    "blank": " \\t",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "digit": "0-9",
-    "graph": "\\x21-\\x7e",
-    "lower": "a-z",
-    "print": "\\x20-\\x7e",
-    "punct": "".join(re.escape(c) for c in string.punctuation),
-    "space": " \\t\\n\\r\\f\\v",
-    "upper": "A-Z",
-    "xdigit": "0-9A-Fa-f",
-}
 
-
-class BadPattern(ValueError):
-    """An ignore line that is no pattern; the message says why (``bad character range z-a``)."""
-
-
-@dataclass(frozen=True)
-class _Piece:
-    """A run of one-character atoms between two ``*``: a literal, or a regular expression of
-    fixed width without quantifiers (so a search costs at most its width per position)."""
-
-    width: int
-    literal: str | None
-    regex: re.Pattern | None
-
-    def at(self, name: str, pos: int) -> bool:
-        if self.literal is not None:
-            return name.startswith(self.literal, pos)
-        return self.regex.match(name, pos) is not None
-
-    def find(self, name: str, pos: int, end: int) -> int:
-        """The end of the leftmost occurrence inside ``name[pos:end]``, or -1."""
-        if self.literal is not None:
-            found = name.find(self.literal, pos, end)
-            return -1 if found < 0 else found + self.width
-        match = self.regex.search(name, pos, end)
-        return -1 if match is None else match.end()
-
-
-@dataclass(frozen=True)
-class _Glob:
-    """One path segment of a pattern (``*.md``, ``lecture-?``), without ``/``.
+def _read_capped(path: Path) -> list[str]:
+    """The lines of the ignore file ``path``: its first ``MAX_IGNORE_LINES`` lines within its
+    first ``MAX_IGNORE_BYTES``, with one warning naming the file if it is longer.
 
     Example:
-        >>> _Glob.compile("a*a*b").match("a" * 200 + "b"), _Glob.compile("[!x]?").match("ab")
-        (True, True)
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / ".gitignore"
+        >>> _ = path.write_text("*.tmp\\r\\ndrafts/\\n")
+        >>> _read_capped(path)
+        ['*.tmp\\r', 'drafts/']
     """
-
-    pieces: tuple[_Piece, ...]  # split at "*": one piece means no star
-    plain: tuple[str, ...] | None = None  # the pieces, when all are literal (fast paths)
-
-    @staticmethod
-    def compile(glob: str) -> _Glob:
-        """The glob of one segment, or :class:`BadPattern`."""
-        pieces: list[list[tuple[str, str | None]]] = [[]]  # (regex, character or None) atoms
-        i, star = 0, False
-        while i < len(glob):
-            char = glob[i]
-            if char == "*":
-                if not star:  # "**" inside a segment is one "*"
-                    pieces.append([])
-                star, i = True, i + 1
-                continue
-            star = False
-            if char == "\\":
-                if i + 1 == len(glob):
-                    raise BadPattern("a trailing backslash escapes nothing")
-                pieces[-1].append((re.escape(glob[i + 1]), glob[i + 1]))
-                i += 2
-            elif char == "?":
-                pieces[-1].append((".", None))
-                i += 1
-            elif char == "[":
-                atom, i = _char_class(glob, i)
-                pieces[-1].append((atom, None))
-            else:
-                pieces[-1].append((re.escape(char), char))
-                i += 1
-        out = []
-        for atoms in pieces:
-            if all(char is not None for _, char in atoms):
-                out.append(_Piece(len(atoms), "".join(char for _, char in atoms), None))
-            else:
-                regex = re.compile("".join(atom for atom, _ in atoms), re.DOTALL)
-                out.append(_Piece(len(atoms), None, regex))
-        literal = all(piece.literal is not None for piece in out)
-        return _Glob(tuple(out), tuple(p.literal for p in out) if literal else None)
-
-    def match(self, name: str) -> bool:
-        """Whether ``name`` (one path segment) matches: the first and last pieces are pinned to
-        its ends, the others placed leftmost in order, which is right because a ``*`` between
-        two pieces takes whatever lies between them."""
-        plain = self.plain
-        if plain is not None and len(plain) <= 2:  # "name", "*.md", "draft*", "a*b"
-            if len(plain) == 1:
-                return name == plain[0]
-            head, tail = plain
-            return (
-                len(name) >= len(head) + len(tail) and name.startswith(head) and name.endswith(tail)
-            )
-        first, last = self.pieces[0], self.pieces[-1]
-        if len(self.pieces) == 1:
-            return len(name) == first.width and first.at(name, 0)
-        end = len(name) - last.width
-        if end < first.width or not first.at(name, 0) or not last.at(name, end):
-            return False
-        pos = first.width
-        for piece in self.pieces[1:-1]:
-            pos = piece.find(name, pos, end) if piece.width else pos
-            if pos < 0:
-                return False
-        return True
-
-
-def _char_class(glob: str, i: int) -> tuple[str, int]:
-    """The regular expression of the ``[...]`` at ``glob[i]``, and the index after it."""
-    j, items = i + 1, []
-    negate = j < len(glob) and glob[j] in "!^"
-    j += negate
-    first = True
-    while True:
-        if j >= len(glob):
-            raise BadPattern("'[' is never closed")
-        char = glob[j]
-        if char == "]" and not first:
-            break
-        first = False
-        if glob.startswith("[:", j) and (end := glob.find(":]", j + 2)) >= 0:
-            name = glob[j + 2 : end]
-            if name not in _POSIX_CLASSES:
-                raise BadPattern(f"unknown character class [:{name}:]")
-            items.append(_POSIX_CLASSES[name])
-            j = end + 2
-            continue
-        if char == "\\":
-            j += 1
-            if j >= len(glob):
-                raise BadPattern("'[' is never closed")
-            char = glob[j]
-        j += 1
-        if glob.startswith("-", j) and j + 1 < len(glob) and glob[j + 1] != "]":
-            high, j = glob[j + 1], j + 2
-            if high == "\\":
-                if j >= len(glob):
-                    raise BadPattern("'[' is never closed")
-                high, j = glob[j], j + 1
-            if high < char:
-                raise BadPattern(f"bad character range {char}-{high}")
-            items.append(f"{re.escape(char)}-{re.escape(high)}")
-        else:
-            items.append(re.escape(char))
-    return "[" + "^" * negate + "".join(items) + "]", j + 1
-
-
-@dataclass(frozen=True)
-class _Pattern:
-    """One line of an ignore file, compiled.
-
-    ``segments`` are globs, ``None`` standing for ``**`` (any number of folders). A path matches
-    directly (priority 2) when the segments match all its parts, or through a folder above it
-    (priority 1) when they match a leading part of it. ``contents`` (a line ending in ``/**``)
-    makes everything inside a matching folder a direct match.
-    """
-
-    index: int  # 0-based line number in its file
-    negated: bool
-    segments: tuple[_Glob | None, ...]
-    dir_only: bool  # the line ended with "/"
-    contents: bool
-    ends: tuple[bool, ...] = ()  # ends[j]: only "**" from segment j on (so state j accepts)
-
-    @staticmethod
-    def parse(index: int, line: str) -> _Pattern | None:
-        """The pattern of ``line`` (None for a blank line or a comment), or :class:`BadPattern`.
-
-        Example:
-            >>> _Pattern.parse(0, "build/").dir_only, _Pattern.parse(0, "# note") is None
-            (True, True)
-        """
-        text = _strip_trailing_spaces(line)
-        if not text or text.startswith("#"):
-            return None
-        if len(text) > MAX_PATTERN_CHARS:
-            raise BadPattern(f"longer than {MAX_PATTERN_CHARS} characters")
-        negated = text.startswith("!")
-        body = text[1:] if negated else text
-        dir_only = body.endswith("/")
-        core = body[:-1] if dir_only else body  # git takes one "/" off; "a//" never matches
-        if not core:
-            raise BadPattern("a lone '!' brings back nothing" if negated else "no name to match")
-        segments: list[_Glob | None] = [] if "/" in core else [None]  # no "/": at any depth
-        parts = core[1:].split("/") if core.startswith("/") else core.split("/")  # "a//b": never
-        for part in parts:
-            if len(part) < 2 or part.strip("*"):  # "***" is "**"
-                segments.append(_Glob.compile(part))
-            elif not segments or segments[-1] is not None:  # "**/**" is "**"
-                segments.append(None)
-        contents = len(segments) > 1 and segments[-1] is None and not dir_only
-        if contents:
-            segments.pop()
-        ends = [all(seg is None for seg in segments[j:]) for j in range(len(segments) + 1)]
-        return _Pattern(index, negated, tuple(segments), dir_only, contents, tuple(ends))
-
-    def closure(self, states: set[int]) -> frozenset[int]:
-        """``states`` and those a ``**`` reaches without taking a segment (never two in a row)."""
-        skip = {j + 1 for j in states if j < len(self.segments) and self.segments[j] is None}
-        return frozenset(states | skip)
-
-    def step(self, states: frozenset[int], part: str) -> frozenset[int]:
-        """The states after taking the path segment ``part``."""
-        after = set()
-        for state in states:
-            if state < len(self.segments):
-                glob = self.segments[state]
-                if glob is None:
-                    after.add(state)  # "**" takes it and stays
-                elif glob.match(part):
-                    after.add(state + 1)
-        return self.closure(after)
-
-    def finish(self, states: frozenset[int], above: int, last: str, is_dir: bool) -> int:
-        """The priority of this pattern's match of a path (0: none), given the ``states`` after
-        its folders, the priority ``above`` that a match of one of them gives, and its last
-        part."""
-        if is_dir or not (self.dir_only or self.contents):
-            segments, ends = self.segments, self.ends
-            for state in states:  # whether taking ``last`` reaches the end (as step, unrolled)
-                if state < len(segments):
-                    glob = segments[state]
-                    if ends[state] if glob is None else ends[state + 1] and glob.match(last):
-                        return 2
-        return above
-
-    def after_folder(self, states: frozenset[int], above: int, part: str) -> tuple:
-        """``(states, above)`` after one more folder ``part`` of a path."""
-        states = self.step(states, part)
-        if len(self.segments) in states:
-            above = max(above, 2 if self.contents else 1)
-        return states, above
-
-
-def _strip_trailing_spaces(line: str) -> str:
-    """``line`` without its newline and unescaped trailing spaces (``"a\\\\ "`` keeps one)."""
-    line = line.rstrip("\r\n")
-    stripped = line.rstrip(" ")
-    if stripped.endswith("\\") and len(stripped) < len(line):
-        backslashes = len(stripped) - len(stripped.rstrip("\\"))
-        if backslashes % 2:  # an escaped space
-            return line[: len(stripped) + 1]
-    return stripped
+    with path.open("rb") as handle:
+        data = handle.read(MAX_IGNORE_BYTES + 1)
+    cut = len(data) > MAX_IGNORE_BYTES
+    if cut:  # whole lines only
+        data = data[: data.rfind(b"\n", 0, MAX_IGNORE_BYTES) + 1]
+    lines = data.decode("utf-8", errors="replace").split("\n", MAX_IGNORE_LINES)
+    if lines and not lines[-1]:
+        lines.pop()
+    if len(lines) > MAX_IGNORE_LINES:
+        lines, cut = lines[:MAX_IGNORE_LINES], True
+    key = (str(path), 0, "longer than the limit")
+    if cut and key not in _warned:
+        _warned.add(key)
+        log.warning(
+            "%s is over %d MB or %d lines: only its first %d lines apply; shorten it",
+            path,
+            MAX_IGNORE_BYTES // 1_000_000,
+            MAX_IGNORE_LINES,
+            len(lines),
+        )
+    return lines
 
 
 def _warn_once(where: str, line: int, text: str, why: BadPattern) -> None:
@@ -318,70 +105,160 @@ def _warn_once(where: str, line: int, text: str, why: BadPattern) -> None:
     log.warning("%s:%d: ignored the pattern %r (%s); fix or remove it", where, line, text, why)
 
 
+class _NameIndex:
+    """The patterns without a ``/`` (``*.md``, ``build/``), found by the name they match in a few
+    dictionary look-ups, not one match per pattern: ``head*tail`` by its head (or, without one,
+    its tail), a name by itself; other globs are tried one by one.
+
+    Example:
+        >>> index = _NameIndex([(0, _Glob.compile("p1*q")), (1, _Glob.compile("*.md"))])
+        >>> sorted(index.matching("p1xq")), sorted(index.matching("a.md")), index.matching("b")
+        ([0], [1], [])
+    """
+
+    def __init__(self, globs: Sequence[tuple[int, _Glob]]) -> None:
+        self.exact: dict[str, list[int]] = {}
+        self.by_head: dict[str, list[tuple[str, int]]] = {}
+        self.by_tail: dict[str, list[int]] = {}
+        self.other: list[tuple[int, _Glob]] = []
+        for i, glob in globs:
+            plain = glob.plain
+            if plain is not None and len(plain) == 1:
+                self.exact.setdefault(plain[0], []).append(i)
+            elif plain is not None and len(plain) == 2 and plain[0]:
+                self.by_head.setdefault(plain[0], []).append((plain[1], i))
+            elif plain is not None and len(plain) == 2:
+                self.by_tail.setdefault(plain[1], []).append(i)
+            else:
+                self.other.append((i, glob))
+        self.head_lengths = sorted({len(head) for head in self.by_head})
+        self.tail_lengths = sorted({len(tail) for tail in self.by_tail})
+
+    def matching(self, name: str) -> list[int]:
+        """The indices of the patterns whose glob matches ``name`` (in no particular order)."""
+        found = list(self.exact.get(name, ()))
+        for length in self.head_lengths:
+            if length > len(name):
+                break
+            for tail, i in self.by_head.get(name[:length], ()):
+                if len(name) >= length + len(tail) and name.endswith(tail):
+                    found.append(i)
+        for length in self.tail_lengths:
+            if length > len(name):
+                break
+            found.extend(self.by_tail.get(name[len(name) - length :], ()))
+        found.extend(i for i, glob in self.other if glob.match(name))
+        return found
+
+
+def _floating(pattern: _Pattern) -> bool:
+    """Whether ``pattern`` is one glob at any depth (``*.md``, ``**/cache``), whose state after
+    any folders is only whether one of them matched."""
+    segments = pattern.segments
+    return len(segments) == 2 and segments[0] is None and segments[1] is not None
+
+
 @dataclass(frozen=True)
 class _IgnoreFile:
-    """One ignore file: ``folder`` is its folder relative to the notes root (``""`` or ``"a/b/"``)."""
+    """One ignore file: ``folder`` is its folder relative to the notes root (``""`` or ``"a/b/"``).
+
+    After some folders, a pattern is in one of two sparse tables or in neither: ``live`` holds
+    the ``(states, above)`` of the patterns with a ``/`` that may still match, ``raised`` the
+    ``above`` of the patterns without one that matched a folder; the others are dead (with a
+    ``/``) or unchanged (without). Only the folders of a walk's current path are kept
+    (``_CACHED_FOLDERS``, least recently used first out), so memory does not grow with the
+    number of folders times the number of lines.
+    """
 
     name: str  # ".gitignore" or ".notesqaignore"
     folder: str
     lines: tuple[str, ...]
     patterns: tuple[_Pattern, ...]
-    # folder parts -> (states, above) of each pattern after them
-    _seen: dict = field(default_factory=dict, compare=False, repr=False)
+    # folder parts -> (live, raised) after them
+    _seen: OrderedDict = field(default_factory=OrderedDict, compare=False, repr=False)
+    _index: _NameIndex = field(init=False, compare=False, repr=False)
+    _reincludes_anywhere: bool = field(init=False, compare=False, repr=False)
 
-    def _after(self, folders: tuple[str, ...]) -> tuple:
-        """Each pattern's ``(states, above)`` after the folder parts ``folders``, from the
-        longest leading part already known (a walk asks about one folder's files in a row)."""
+    def __post_init__(self) -> None:
+        floating = [(i, p.segments[1]) for i, p in enumerate(self.patterns) if _floating(p)]
+        object.__setattr__(self, "_index", _NameIndex(floating))
+        anywhere = any(self.patterns[i].negated for i, _ in floating)
+        object.__setattr__(self, "_reincludes_anywhere", anywhere)
+        live = {i: (p.closure({0}), 0) for i, p in enumerate(self.patterns) if not _floating(p)}
+        self._seen[()] = (live, {})
+
+    def _after(self, folders: tuple[str, ...]) -> tuple[dict, dict]:
+        """``(live, raised)`` after the folder parts ``folders``, from the longest leading part
+        already known (a walk asks about one folder's files in a row)."""
         known = len(folders)
-        while known and folders[:known] not in self._seen:
+        while folders[:known] not in self._seen:
             known -= 1
-        entry = (
-            self._seen[folders[:known]]
-            if known
-            else tuple((p.closure({0}), 0) for p in self.patterns)
-        )
-        if len(self._seen) > _CACHED_FOLDERS:
-            self._seen.clear()
+        live, raised = self._seen[folders[:known]]
+        self._seen.move_to_end(folders[:known])
         for depth in range(known, len(folders)):
             part = folders[depth]
-            entry = tuple(
-                p.after_folder(states, above, part)
-                for p, (states, above) in zip(self.patterns, entry, strict=True)
-            )
-            self._seen[folders[: depth + 1]] = entry
-        return entry
+            after = {}
+            for i, state in live.items():
+                new = self.patterns[i].after_folder(*state, part)
+                if new[0] or new[1]:
+                    after[i] = state if new == state else new  # "**/x": shared, not copied
+            matched = self._index.matching(part)
+            if matched:  # otherwise the same table is shared
+                raised = dict(raised)
+                for i in matched:
+                    raised[i] = max(raised.get(i, 0), 2 if self.patterns[i].contents else 1)
+            live = after
+            self._seen[folders[: depth + 1]] = (live, raised)
+            if len(self._seen) > _CACHED_FOLDERS:
+                self._seen.popitem(last=False)
+        return live, raised
 
     def check(self, rel: str) -> tuple[bool, int] | None:
-        """``(ignored, line index)`` of the line deciding ``rel``, or None if none matches."""
+        """``(ignored, line index)`` of the line deciding ``rel``, or None if none matches.
+
+        The last line matching ``rel`` itself decides, unless a line ignoring a folder above it
+        comes later; a ``!`` line matching only a folder above never undoes a line matching
+        ``rel`` itself (as in git). So ``drafts/`` then ``!drafts/keep.md`` brings keep.md back,
+        and ``!slides.pdf`` then ``private/`` does not bring ``private/slides.pdf`` back.
+        """
         if not rel.startswith(self.folder):
             return None
         local = rel[len(self.folder) :]
         parts = [part for part in local.split("/") if part]
         if not parts or not self.patterns:
             return None
-        entry = self._after(tuple(parts[:-1]))
-        decided, best = None, 0
+        live, raised = self._after(tuple(parts[:-1]))
         last, is_dir = parts[-1], local.endswith("/")
-        for pattern, (states, above) in zip(self.patterns, entry, strict=True):
-            if not states and not above:
-                continue  # the folders already ruled it out
-            priority = pattern.finish(states, above, last, is_dir)
-            # the last line matching the path itself decides, else the last matching a folder
-            # above it (so "!drafts/keep.md" brings a file back from an ignored "drafts/")
-            if priority and priority >= best:
-                decided, best = pattern, priority
+        priorities = dict(raised)
+        for i in self._index.matching(last):
+            pattern = self.patterns[i]
+            if is_dir or not (pattern.dir_only or pattern.contents):
+                priorities[i] = 2
+        for i, (states, above) in live.items():
+            priority = self.patterns[i].finish(states, above, last, is_dir)
+            if priority:
+                priorities[i] = priority
+        direct = folder = None
+        for i in sorted(priorities):
+            if priorities[i] == 2:
+                direct = self.patterns[i]
+            else:
+                folder = self.patterns[i]
+        if folder is not None and not folder.negated:
+            if direct is None or folder.index > direct.index:
+                return True, folder.index
+        decided = direct or folder
         return None if decided is None else (not decided.negated, decided.index)
 
     def may_reinclude(self, rel_dir: str) -> bool:
         """Whether a ``!`` line of this file may match ``rel_dir`` or something inside it."""
         if not rel_dir.startswith(self.folder):
             return False
+        if self._reincludes_anywhere:
+            return True
         parts = tuple(part for part in rel_dir[len(self.folder) :].split("/") if part)
-        entry = self._after(parts)
-        return any(
-            p.negated and (states or above)
-            for p, (states, above) in zip(self.patterns, entry, strict=True)
-        )
+        live, raised = self._after(parts)
+        return any(self.patterns[i].negated for i in (*live, *raised))
 
 
 @dataclass(frozen=True)
@@ -427,16 +304,24 @@ class IgnoreRules:
         """The rules in force inside ``folder`` (``rel_folder``: ``""`` or ``"a/b/"``), and the
         ignore files there that could not be read, as ``(path, reason)``."""
         rules, problems = self, []
+        root = folder
+        for _ in rel_folder.split("/")[:-1]:  # "a/b/": two folders up
+            root = root.parent
         for name in IGNORE_FILES:
             path = folder / name
             try:
+                if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
+                    problems.append(
+                        (rel_folder + name, "a link out of the notes folder; not followed")
+                    )
+                    continue
                 if not path.is_file():
                     continue
-                text = path.read_text(encoding="utf-8", errors="replace")
+                lines = _read_capped(path)
             except OSError as exc:
                 problems.append((rel_folder + name, f"cannot read: {exc.strerror or exc}"))
                 continue
-            rules = rules._with(name, rel_folder, text.splitlines(), str(path))
+            rules = rules._with(name, rel_folder, lines, str(path))
         return rules, problems
 
     def may_reinclude(self, rel_dir: str) -> bool:
