@@ -98,6 +98,38 @@ CASES = {
         warning=".notesqaignore:1: ignored the pattern 'notes[ab' ('[' is never closed)",
         words={"new.md": "walrus", "old/a.md": "narwhal"},
     ),
+    "a folder line after a ! line (git keeps the folder out)": Hostile(
+        {
+            ".gitignore": "*.tmp.md\n!slides.tmp.md\nprivate/\n",
+            "slides.tmp.md": "Slides about the walrus.\n",
+            "private/slides.tmp.md": "Private slides about the narwhal.\n",
+        },
+        found=("slides.tmp.md",),
+        not_found=("private/slides.tmp.md",),
+        words={"slides.tmp.md": "walrus", "private/slides.tmp.md": "narwhal"},
+    ),
+    "a .gitignore of 2,000 lines over 300 folders": Hostile(
+        {
+            ".gitignore": "".join(f"p{i}*q.md\n" for i in range(2000)),
+            **{f"d{i}/n.md": f"Note {i}.\n" for i in range(300)},
+            "d1/kept.md": "Kept: the walrus.\n",
+            "d1/p7xq.md": "Ignored: the narwhal.\n",
+        },
+        found=("d1/kept.md",),
+        not_found=("d1/p7xq.md",),
+        words={"d1/kept.md": "walrus", "d1/p7xq.md": "narwhal"},
+    ),
+    "a .gitignore over 10,000 lines": Hostile(
+        {
+            ".gitignore": "scratch.md\n" + "x*y\n" * 10_000 + "late.md\n",
+            "scratch.md": "Scratch about the narwhal.\n",
+            "late.md": "Late notes about the walrus.\n",
+        },
+        found=("late.md",),
+        not_found=("scratch.md",),
+        warning=".gitignore is over 1 MB or 10000 lines: only its first 10000 lines apply",
+        words={"late.md": "walrus", "scratch.md": "narwhal"},
+    ),
     "UTF-16 and UTF-32 notes with a byte-order mark": Hostile(
         {
             "le.md": utf("utf-16-le", codecs.BOM_UTF16_LE, "# Seals\r\n\r\nThe walrus rests.\r\n"),
