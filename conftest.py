@@ -10,6 +10,7 @@ fixtures of the tests themselves live in ``tests/conftest.py``.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import pytest
 from _pytest.doctest import DoctestItem
 
 ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:  # tests import their shared helpers as tests.* (importlib mode)
+    sys.path.insert(0, str(ROOT))
 
 # Streamlit's script runs its whole page when imported, so it has no examples to collect.
 collect_ignore = ["app/streamlit_app.py"]

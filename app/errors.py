@@ -17,6 +17,8 @@ import os
 import re
 import sys
 
+from rag.index_folder import NoIndex
+
 # Characters a terminal acts on instead of showing: C0 controls (colours, "set window title",
 # cursor moves, a carriage return that overprints), DEL, C1 controls (0x9b is CSI to some
 # terminals), the bidi embeddings, overrides and isolates (they reorder what is shown), and lone
@@ -128,11 +130,12 @@ def where_to_find_the_index(args, err: BaseException) -> str:
 
     Example:
         >>> import argparse
-        >>> err = FileNotFoundError("no notesqa index at /home/me/.notesqa; run ...")
+        >>> from pathlib import Path
+        >>> err = NoIndex(Path("/home/me/.notesqa"))
         >>> where_to_find_the_index(argparse.Namespace(index="/tmp/x"), err)
         ' (the folder given with --index)'
     """
-    if not (isinstance(err, FileNotFoundError) and str(err).startswith("no notesqa index at")):
+    if not isinstance(err, NoIndex):
         return ""
     if getattr(args, "index", None):
         return " (the folder given with --index)"

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 
 from embedder import owned_folder
-from embedder.owned_folder import MARKER, fsync_path
+from embedder.owned_folder import MARKER
 
 FORMAT_VERSION = 3  # 2: adds the bm25/ keyword index; 3: several vectors per chunk
 READABLE_VERSIONS = (2, 3)  # a version-2 index has one vector per chunk and no vectors table
@@ -41,6 +41,19 @@ OWN_ENTRIES = frozenset(
 )
 MARKER_KEY, MARKER_VALUE = "notesqa", "index"  # in every manifest notesqa writes
 OWNED_KIND = "index"  # the kind in the .notesqa-owned record of an index folder
+
+
+class NoIndex(FileNotFoundError):
+    """There is no notesqa index in the folder asked for (``notesqa index`` makes one).
+
+    Example:
+        >>> str(NoIndex(Path("n/.notesqa")))
+        'no notesqa index at n/.notesqa; run `notesqa index NOTES_DIR` first'
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        super().__init__(f"no notesqa index at {folder}; run `notesqa index NOTES_DIR` first")
 
 
 class IndexDamaged(ValueError):
@@ -239,7 +252,6 @@ __all__ = [
     "check_index_location",
     "check_replaceable",
     "foreign_entries",
-    "fsync_path",
     "is_damaged_index",
     "is_notesqa_index",
     "new_build_folder",

@@ -65,6 +65,7 @@ from rag.index_folder import (
     SQLITE_FILE,
     VECTORS_FILE,
     IndexDamaged,
+    NoIndex,
     check_replaceable,
     foreign_entries,
     is_notesqa_index,
@@ -207,9 +208,7 @@ class NotesStore:
             logger.warning("using the previous index at %s (an update was interrupted)", backup)
             return cls.open(backup, expected)
         if not manifest_path.is_file():
-            raise FileNotFoundError(
-                f"no notesqa index at {folder}; run `notesqa index NOTES_DIR` first"
-            )
+            raise NoIndex(folder)
         manifest = read_manifest(folder)
         if manifest is None:
             raise IndexDamaged(folder, f"{MANIFEST_FILE} is not a readable JSON object")

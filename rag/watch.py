@@ -40,11 +40,10 @@ from datetime import datetime
 from pathlib import Path
 
 from rag.documents import SUPPORTED_EXTENSIONS
-from rag.ignore import DEFAULT_SKIPPED_DIRS, ignore_reason
+from rag.ignore import DEFAULT_SKIPPED_DIRS, IGNORE_FILES, ignore_reason
 
 log = logging.getLogger(__name__)
 
-IGNORE_FILES = (".notesqaignore", ".gitignore")
 MAX_WAIT_SECONDS = 10.0  # an update runs at most this long after the first change it waits for
 _HEALTH_CHECK_SECONDS = 1.0  # how often the worker looks whether the file watcher still runs
 _MAX_CAUSES = 1000  # distinct troubles remembered (each is reported once)

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.cli import main
+from tests.reliability.cli_runner import run
 
 NOTES = {
     "people/ada.md": "# Ada\n\nAda Smithson was born in Oslo in 1850. She worked as a chemist.\n",
@@ -65,17 +66,6 @@ def models(tiny_embedder_dir) -> list[str]:
 @pytest.fixture(scope="module")
 def reader(tiny_reader_dir) -> list[str]:
     return ["--reader", str(tiny_reader_dir)]
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """``main(argv)`` as the shell sees it: exit code (argparse's SystemExit included), out, err."""
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 # ---------------------------------------------------------------- data loss (regressions)

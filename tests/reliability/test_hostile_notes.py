@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
+from tests.reliability.cli_runner import run
 
 KB = 1000
 LONG = "a" * 200  # a file name that a backtracking pattern retries at every "a"
@@ -165,17 +165,6 @@ CASES = {
         words={"page.html": "walrus"},
     ),
 }
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """``main(argv)`` as the shell sees it: exit code (argparse's SystemExit included), out, err."""
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

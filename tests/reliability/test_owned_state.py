@@ -15,26 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
 from embedder import onnx_runtime
 from embedder.owned_folder import MARKER
+from tests.reliability.cli_runner import run
 
 NOTES = {
     "people/ada.md": "# Ada\n\nAda Smithson was born in Oslo in 1850. She worked as a chemist.\n",
     "boris.txt": "Boris Kirason collected clocks from every country he visited.\n",
 }
 QUESTION = "Where was Ada born?"
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """``main(argv)`` as the shell sees it: exit code (argparse's SystemExit included), out, err."""
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -8,19 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
 from embedder.owned_folder import MARKER, owner_kind
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """``main(argv)`` as the shell sees it: exit code (argparse's SystemExit included), out, err."""
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
+from tests.reliability.cli_runner import run
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

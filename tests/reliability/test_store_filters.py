@@ -9,19 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """``main(argv)`` as the shell sees it: exit code, out, err (never a traceback)."""
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
-
+from tests.reliability.cli_runner import run
 
 NOTES = {
     # a tag holding the character the store once joined tags with, and a colon

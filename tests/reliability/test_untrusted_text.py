@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.reliability.cli_runner import run
+
 NOTESQA = Path(sys.executable).with_name("notesqa")  # the installed console script
 # a module that, if ever imported, leaves a line in the marker file
 TRAP = "open({marker!r}, 'a').write(__file__ + '\\n')\n"
@@ -130,19 +132,6 @@ EVIL_TEXT = (
 )
 SKIPPED_NAME = "skip\x1b]0;x\x07.md"  # a binary-looking note: listed as skipped, by name
 RAW = ("\x1b", "\x07", "\x9b", "\u202e")  # none of these may reach the terminal raw
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """``main(argv)`` as the shell sees it: exit code (argparse's SystemExit included), out, err."""
-    from app.cli import main
-
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
