@@ -83,6 +83,23 @@ def choose_min_confidence(confidence: np.ndarray, f1: np.ndarray, answerable: np
     return best
 
 
+def abstained_by_kind(groups: list[dict], answered: list[bool]) -> dict[str, str]:
+    """Per kind of group (``training.passage_groups``): how many of them the reader abstained on.
+
+    Example:
+        >>> abstained_by_kind([{"kind": "removed"}, {"kind": "removed"}, {"answers": [[0, 1, 2]]}],
+        ...                   [True, False, True])
+        {'answerable': '0 of 1', 'removed': '1 of 2'}
+    """
+    totals: dict[str, list[int]] = {}
+    for group, was_answered in zip(groups, answered, strict=True):
+        kind = group.get("kind") or ("answerable" if group.get("answers") else "off_topic")
+        counts = totals.setdefault(kind, [0, 0])
+        counts[0] += not was_answered
+        counts[1] += 1
+    return {kind: f"{n} of {total}" for kind, (n, total) in sorted(totals.items())}
+
+
 def calibrate_reader(
     reader_dir: str | Path, groups_path: str | Path, held_out_share: float = 0.3, seed: int = 0
 ) -> dict:
@@ -167,6 +184,7 @@ def calibrate_reader(
                 100 * float(np.mean(np.where(answered, f1_held, 0)[held_answerable])), 2
             ),
             "abstained_no_answer": round(float(np.mean(~answered[~held_answerable])), 4),
+            "abstained_by_kind": abstained_by_kind([g for g, _, _ in held_out], answered.tolist()),
             "answered": round(float(np.mean(answered)), 4),
             "v2_f1_as_made": round(100 * float(np.mean(v2_f1)), 2),
         },

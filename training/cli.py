@@ -218,7 +218,8 @@ def _add_embedder(train) -> None:
 def run_passage_groups(args) -> int:
     import random
 
-    from training.passage_groups import build_groups, write_groups
+    from training.negative_groups import confident_mistakes
+    from training.passage_groups import build_groups, count_kinds, write_groups
     from training.squad import read_squad_json
 
     recipe = recipe_of(args)
@@ -229,16 +230,20 @@ def run_passage_groups(args) -> int:
     train = [data[i] for i in order[: cfg.articles]]
     calibration = [data[i] for i in order[cfg.articles : cfg.articles + cfg.calibration_articles]]
     out = Path(args.out)
-    for name, articles, questions, seed in (
-        ("calibration", calibration, cfg.calibration_questions, cfg.calibration_seed),
-        ("train", train, cfg.questions, cfg.seed),
+    for name, articles, questions, seed, candidates in (
+        ("calibration", calibration, cfg.calibration_questions, cfg.calibration_seed, 0),
+        ("train", train, cfg.questions, cfg.seed, cfg.mining_candidates),
     ):
-        groups = build_groups(
+        groups, extras = build_groups(
             articles, out / f"{name}-notes", cfg.passages, questions, cfg.unanswerable_share,
-            seed, embedder=args.embedder,
+            seed, embedder=args.embedder, removed_share=cfg.removed_share,
+            edited_share=cfg.edited_share, extra_negatives=candidates,
         )  # fmt: skip
+        if extras and cfg.mined_negatives:
+            groups += confident_mistakes(extras, args.mine_with, cfg.mined_negatives)
         path = write_groups(groups, out / f"{name}-groups.jsonl")
-        print(f"{len(groups)} {name} groups from {len(articles)} articles -> {path}")
+        kinds = ", ".join(f"{kind} {n}" for kind, n in count_kinds(groups).items())
+        print(f"{len(groups)} {name} groups ({kinds}) from {len(articles)} articles -> {path}")
     return 0
 
 
@@ -248,13 +253,22 @@ def _add_passage_groups(train) -> None:
         help="SQuAD train articles as notes, each question with the passages retrieval returns",
         description="Lays out the recipe's passage_reader.articles SQuAD train articles (and "
         "calibration_articles more) as Markdown notes, indexes them with the embedder and "
-        "retrieves the top passages of sampled questions, some asked over the notes without "
-        "their own article (no answer). Writes OUT/train-groups.jsonl and "
-        "OUT/calibration-groups.jsonl for `notesqa train passage-reader` and calibration.",
+        "retrieves the top passages of sampled questions. Some have no answer, in the recipe's "
+        "shares: asked without their own article (off_topic), over their own passages without "
+        "the answer's sentences (removed), or edited as SQuAD v2.0's writers did (edited); "
+        "mined_negatives more are the removed/edited ones the current reader answers most "
+        "confidently (mined). Writes OUT/train-groups.jsonl and OUT/calibration-groups.jsonl for "
+        "`notesqa train passage-reader` and `notesqa train calibrate`.",
     )
     _recipe_options(p, device=False)
     p.add_argument("--data", help="SQuAD v1.1 train JSON(.gz) (default: the recipe's)")
     p.add_argument("--embedder", type=model_folder, help="embedder (default: the shipped one)")
+    p.add_argument(
+        "--mine-with",
+        type=model_folder,
+        help="calibrated multi-passage reader whose confident mistakes are mined (default: the "
+        "shipped one)",
+    )
     p.add_argument("--out", required=True, help="output folder, e.g. runs/passage-groups")
     p.set_defaults(func=run_passage_groups)
 

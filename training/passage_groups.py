@@ -97,6 +97,25 @@ def gold_in_passages(passages: list[dict], source: str, spans: list[list[int]]) 
     return found
 
 
+MAX_TRIES_PER_KIND = 50  # questions tried in a row for one drawn kind of group
+
+
+def draw_kind(draw: float, shares: dict[str, float]) -> str:
+    """The kind of group a uniform ``draw`` in [0, 1) picks: the negative kinds take their
+    ``shares`` in order, the rest is ``answerable``.
+
+    Example:
+        >>> [draw_kind(d, {"off_topic": 0.2, "removed": 0.3}) for d in (0.1, 0.4, 0.9)]
+        ['off_topic', 'removed', 'answerable']
+    """
+    edge = 0.0
+    for kind, share in shares.items():
+        edge += share
+        if draw < edge:
+            return kind
+    return "answerable"
+
+
 def build_groups(
     data: list[dict],
     notes_dir: str | Path,
@@ -105,14 +124,27 @@ def build_groups(
     unanswerable_share: float = 0.3,
     seed: int = 0,
     embedder: str | None = None,
-) -> list[dict]:
-    """Groups for ``questions`` sampled questions of ``data`` (SQuAD v1.1 articles), see above.
+    removed_share: float = 0.0,
+    edited_share: float = 0.0,
+    extra_negatives: int = 0,
+) -> tuple[list[dict], list[dict]]:
+    """Groups for ``questions`` sampled questions of ``data`` (SQuAD v1.1 articles), see above,
+    each with its ``kind``: ``answerable``; ``off_topic`` (``unanswerable_share``: asked without
+    its own article); ``removed`` (``removed_share``: its own passages without the answer's
+    sentences) or ``edited`` (``edited_share``: an entity or word of the question swapped, over
+    all the notes); the last two are ``training.negative_groups``'s on-topic negatives. A question
+    that cannot be made into its drawn kind is left out and the kind goes to the next question, so
+    the kinds keep their shares.
+
+    Also returns up to ``extra_negatives`` more removed/edited groups from questions outside the
+    sample, as candidates for mining the reader's confident mistakes.
 
     A question whose answer none of its ``k`` passages holds (a retrieval miss) is left out: its
     passages may still answer it in other words, so it is neither a positive nor a clean negative.
     """
     from rag.pipeline import NotesQA
     from rag.retrieve import retrieve
+    from training.negative_groups import edited_questions, without_answer_sentences
 
     notes_dir = Path(notes_dir)
     pool = write_squad_notes(data, notes_dir)
@@ -121,37 +153,96 @@ def build_groups(
     store = qa.store
     chunk_sources = np.asarray([c.source for c in store.chunks()])
     rng = random.Random(seed)
-    sample = rng.sample(pool, min(questions, len(pool)))
-    groups, misses = [], 0
-    for item in tqdm(sample, desc="retrieving", unit="q"):
-        unanswerable = rng.random() < unanswerable_share
+    rng.shuffle(pool)
+    edited = edited_questions(data, seed) if (edited_share > 0 or extra_negatives) else {}
+    shares = {"off_topic": unanswerable_share, "removed": removed_share, "edited": edited_share}
+    extra_shares = {"removed": 0.5, "edited": 0.5}
+    groups, extras, skipped = [], [], {"miss": 0, "removed": 0, "edited": 0}
+    progress = tqdm(total=questions + extra_negatives, desc="retrieving", unit="q")
+    if not edited:
+        shares.pop("edited")  # no question of these articles can be edited
+        extra_shares = {"removed": 1.0}
+    # a kind drawn stays drawn until a question fills it, so the shares hold; after
+    # MAX_TRIES_PER_KIND questions in a row that cannot be made into it, another is drawn
+    kind, tries = None, 0
+    for item in pool:
+        sampled = len(groups) < questions
+        if not sampled and len(extras) >= extra_negatives:
+            break
+        if (
+            kind is None
+            or tries >= MAX_TRIES_PER_KIND
+            or (not sampled and kind not in extra_shares)
+        ):
+            kind, tries = draw_kind(rng.random(), shares if sampled else extra_shares), 0
+        tries += 1
         question = item["question"]
-        allowed = np.flatnonzero(chunk_sources != item["source"]) if unanswerable else None
+        if kind == "edited":
+            if item["id"] not in edited:
+                skipped["edited"] += 1
+                continue
+            question = edited[item["id"]]
+        allowed = np.flatnonzero(chunk_sources != item["source"]) if kind == "off_topic" else None
         hits = retrieve(store, qa.embedder, question, k, allowed=allowed)
         passages = [
             {"source": h.chunk.source, "start": h.chunk.start, "end": h.chunk.end,
              "text": h.chunk.text, "score": h.score}
             for h in hits
         ]  # fmt: skip
-        answers = [] if unanswerable else gold_in_passages(
-            passages, item["source"], item["answer_spans"]
-        )  # fmt: skip
-        if not unanswerable and not answers:
-            misses += 1
-            continue
-        groups.append(
-            {
-                "id": item["id"],
-                "question": question,
-                "passages": [p["text"] for p in passages],
-                "scores": [p["score"] for p in passages],
-                "answers": answers,
-                "answer_texts": [] if unanswerable else item["answers"],
-            }
-        )
+        texts = [p["text"] for p in passages]
+        answers = []
+        if kind in ("answerable", "removed"):
+            answers = gold_in_passages(passages, item["source"], item["answer_spans"])
+            if not answers:
+                skipped["miss"] += 1
+                continue
+        if kind == "removed":
+            texts = without_answer_sentences(
+                passages, item["source"], item["answer_spans"], item["answers"]
+            )
+            if texts is None:
+                skipped["removed"] += 1
+                continue
+            answers = []
+        group = {
+            "id": item["id"],
+            "kind": kind,
+            "question": question,
+            "passages": texts,
+            "scores": [p["score"] for p in passages],
+            "answers": answers,
+            "answer_texts": item["answers"] if kind == "answerable" else [],
+        }
+        if kind == "removed":
+            group["removed_answers"] = item["answers"]  # what the passages no longer say
+        elif kind == "edited":
+            group["original_question"] = item["question"]
+        (groups if sampled else extras).append(group)
+        kind = None
+        progress.update()
+    progress.close()
     qa.close()
-    log.info("%d groups (%d retrieval misses left out)", len(groups), misses)
-    return groups
+    log.info(
+        "%d groups and %d mining candidates (left out: %d retrieval misses, %d without a removable "
+        "answer sentence, %d not editable)",
+        len(groups), len(extras), skipped["miss"], skipped["removed"], skipped["edited"],
+    )  # fmt: skip
+    return groups, extras
+
+
+def count_kinds(groups: list[dict]) -> dict[str, int]:
+    """How many groups of each kind (groups written before kinds existed count as
+    ``answerable`` or ``off_topic`` by whether they have an answer).
+
+    Example:
+        >>> count_kinds([{"kind": "removed"}, {"answers": [[0, 1, 2]]}, {"answers": []}])
+        {'answerable': 1, 'off_topic': 1, 'removed': 1}
+    """
+    counts: dict[str, int] = {}
+    for group in groups:
+        kind = group.get("kind") or ("answerable" if group.get("answers") else "off_topic")
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def write_groups(groups: list[dict], path: str | Path) -> Path:

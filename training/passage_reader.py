@@ -32,7 +32,8 @@ from training.checkpoint import save_checkpoint
 from training.configs import PassageReaderConfig, to_dict
 from training.finetune_loop import LoopSettings, run_finetuning
 from training.folders import checkpoint_folder, previous_copy
-from training.passage_groups import read_groups
+from training.passage_groups import count_kinds, read_groups
+from training.precision import autocast, use_bf16
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -183,7 +184,10 @@ def train_passage_reader(
     featurizer = Reader(model, tokenizer, settings)
     features = [group_features(g, featurizer) for g in tqdm(groups, desc="windows", unit="group")]
     answered = sum(1 for f in features if any(f["gold"]))
-    log.info("%d groups (%d with an answer in a window)", len(features), answered)
+    log.info(
+        "%d groups %s (%d with an answer in a window)", len(features), count_kinds(groups), answered
+    )
+    bf16 = use_bf16(cfg.precision, dev)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
     )
@@ -198,11 +202,12 @@ def train_passage_reader(
 
     def loss_of(rows: list[int]) -> torch.Tensor:
         batch = collate_groups([features[i] for i in rows], tokenizer.pad_token_id)
-        logits = model(
-            input_ids=batch["input_ids"].to(dev),
-            token_type_ids=batch["token_type_ids"].to(dev),
-            attention_mask=batch["attention_mask"].to(dev),
-        )
+        with autocast(bf16, dev):
+            logits = model(
+                input_ids=batch["input_ids"].to(dev),
+                token_type_ids=batch["token_type_ids"].to(dev),
+                attention_mask=batch["attention_mask"].to(dev),
+            )
         return shared_norm_loss(
             logits.start_logits.float(),  # (W, T)
             logits.end_logits.float(),  # (W, T)

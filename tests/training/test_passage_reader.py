@@ -120,8 +120,9 @@ def test_the_cli_makes_groups_trains_and_calibrates(
                 "data": {"squad_train": str(data_dir / "squad-train.json")},
                 "passage_reader": {
                     "articles": 40, "calibration_articles": 30, "questions": 60,
-                    "calibration_questions": 60, "passages": 3, "unanswerable_share": 0.3,
-                    "groups_per_batch": 4, "save_every": 0,
+                    "calibration_questions": 60, "passages": 3, "unanswerable_share": 0.2,
+                    "removed_share": 0.2, "edited_share": 0.2, "groups_per_batch": 4,
+                    "save_every": 0,
                 },
             }
         )
@@ -133,6 +134,16 @@ def test_the_cli_makes_groups_trains_and_calibrates(
     train = read_groups(groups / "train-groups.jsonl")
     assert train and any(g["answers"] for g in train) and any(not g["answers"] for g in train)
     assert all(len(g["passages"]) <= 3 for g in train)
+    kinds = {g["kind"] for g in train}
+    assert {"answerable", "off_topic", "removed"} <= kinds
+    for group in train:
+        assert bool(group["answers"]) == (group["kind"] == "answerable")
+        if group["kind"] == "removed":  # on topic, but no passage says the answer any more
+            assert group["removed_answers"]
+            text = " ".join(group["passages"]).lower()
+            assert not any(answer.lower() in text for answer in group["removed_answers"])
+        if group["kind"] == "edited":
+            assert group["question"] != group["original_question"]
     out = tmp_path / "reader"
     assert main(["train", "passage-reader", *common, "--init", str(tiny_reader_dir),
                  "--groups", str(groups / "train-groups.jsonl"), "--out", str(out)]) == 0  # fmt: skip
