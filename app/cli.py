@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 
+from app.ask_options import abstention
 from app.batch import run_batch
 from app.errors import (
     EXPECTED_ERRORS,
@@ -150,14 +151,10 @@ def cmd_ask(args) -> int:
     from rag.pipeline import NotesQA
 
     qa = NotesQA.from_index(args.index, embedder=args.embedder, reader=args.reader)
-    options = _search_options(args)
-    if args.always_answer:
-        options["null_threshold"] = None
-        options["min_confidence"] = None
-    elif args.null_threshold is not None:
-        options["null_threshold"] = args.null_threshold
-    if args.min_confidence is not None:
-        options["min_confidence"] = args.min_confidence
+    options = {
+        **_search_options(args),
+        **abstention(args.min_confidence, args.null_threshold, args.always_answer),
+    }
     if args.batch:
         return run_batch(
             args.batch,
@@ -358,20 +355,22 @@ def build_parser() -> argparse.ArgumentParser:
     abstain.add_argument(
         "--null-threshold",
         type=finite_float,
-        help="abstain when the reader's no-answer score beats its best span by more than this "
-        "(default: the threshold calibrated and stored with the reader; higher abstains less)",
+        help="an older single-passage reader: show an answer only when the no-answer score of "
+        "its passage beats it by at most this (default: the threshold stored with the reader; "
+        "higher abstains less)",
     )
     abstain.add_argument(
         "--min-confidence",
         type=unit_interval,
         metavar="P",
-        help="answer only when the top answer's confidence (the calibrated probability that it "
-        "is right) is at least P, 0 to 1 (default: the value stored with the reader)",
+        help="show only answers whose confidence (the calibrated probability that the answer is "
+        "right) is at least P, 0 to 1; answers are listed most confident first (default: the "
+        "value stored with the reader)",
     )
     abstain.add_argument(
         "--always-answer",
         action="store_true",
-        help="never abstain: always show the best span found",
+        help="never abstain: show the best answers found, however unsure",
     )
     p.set_defaults(func=cmd_ask)
 

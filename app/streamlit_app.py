@@ -15,6 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.ask_options import abstention, slider_confidence
 from app.errors import for_terminal
 from app.passages import highlighted_passage, inert, inert_line, passage_view, source_link
 from app.uploads import ALLOWED_SUFFIXES, MAX_UPLOAD_BYTES, save_upload
@@ -108,24 +109,25 @@ def sidebar(qa: NotesQA) -> dict:
         "chosen (`ml` also keeps `ml/optim`).",
     )
     calibrator = qa.reader.calibrator if qa.reader.settings.multi_passage else None
-    min_confidence = None
+    min_confidence = None  # not given: the value stored with the reader, as in `notesqa ask`
     if calibrator is not None:
-        min_confidence = st.sidebar.slider(
+        chosen = st.sidebar.slider(
             "Minimum confidence",
             0.0,
             1.0,
             float(round(calibrator.min_confidence, 2)),
             0.01,
             key="min_confidence",
-            help="Answer only when the best answer is at least this likely to be right (a "
-            "calibrated probability); lower it to see more guesses, raise it for fewer wrong "
-            "answers.",
+            help="Show only answers at least this likely to be right (a calibrated "
+            "probability), most likely first; it starts at the value stored with the reader. "
+            "Lower it to see more guesses, raise it for fewer wrong answers.",
         )
+        min_confidence = slider_confidence(chosen, calibrator.min_confidence)
     always_answer = st.sidebar.checkbox(
         "Always show the best span",
         key="always_answer",
         help="By default the reader says 'no answer' when it finds none it trusts; tick this to "
-        "see its best guess anyway.",
+        "see its best guesses anyway.",
     )
     with st.sidebar.expander("Index statistics"):
         try:
@@ -134,19 +136,14 @@ def sidebar(qa: NotesQA) -> dict:
             st.write("No index yet.")
         except ValueError as err:  # a damaged index: Index notes rebuilds it
             st.write(f"{inert_line(str(err))}. Click **Index notes** to rebuild it.")
-    settings = {
+    return {
         "k": k,
         "top_answers": answers,
         "mode": mode,
         "path_glob": path_glob or None,
         "tags": tuple(tags),
+        **abstention(min_confidence, always_answer=always_answer),
     }
-    if min_confidence is not None:
-        settings["min_confidence"] = min_confidence
-    if always_answer:
-        settings["null_threshold"] = None
-        settings["min_confidence"] = None
-    return settings
 
 
 def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
@@ -163,7 +160,7 @@ def show_answers(qa: NotesQA, question: str, settings: dict) -> None:
         search = {
             k: v
             for k, v in settings.items()
-            if k not in ("top_answers", "null_threshold", "min_confidence")
+            if k not in ("top_answers", "null_threshold", "min_confidence", "always_answer")
         }
         for hit in qa.search(question, **{**search, "k": min(settings["k"], 3)}):
             link = source_link(qa.notes_dir, hit.source, hit.line, hit.column)

@@ -1,7 +1,9 @@
 """End-to-end notes QA benchmark: a folder of notes indexed and asked through ``NotesQA``.
 
 Every question takes the product path: ``NotesQA.open(folder).index()``, then ``NotesQA.ask``
-(the default retrieval mode, ``-k`` passages, the reader's stored null threshold). Three data sets:
+(the default retrieval mode, ``-k`` passages, the reader's stored ``min_confidence`` or null
+threshold, the default 3 answers of which the first, the most confident, is scored). Three data
+sets:
 
 ``--squad v1`` (the default)
     SQuAD v1.1 dev, one Markdown file per article (``# title`` then the paragraphs). Every
@@ -19,7 +21,7 @@ Every question takes the product path: ``NotesQA.open(folder).index()``, then ``
 Every mode prints one JSON object with
 
 * ``answered``: the share of questions answered. ``always_answer``: the same scores when never
-  abstaining (``null_threshold=None``; where the reader answered, its top answer does not depend
+  abstaining (``always_answer=True``; where the reader answered, its top answer does not depend
   on the threshold, so only the questions it abstained on are asked again);
 * ``selective``: how well a confidence orders the always-answer predictions. ``aurc`` is the
   area under the risk-coverage curve with risk = 1 - F1 of the most confident answers, averaged
@@ -29,7 +31,10 @@ Every mode prints one JSON object with
   ``answer.confidence`` where answers carry one; else sigmoid(score - the no-answer score of the
   answer's own passage), the margin the stored null threshold is applied to; else
   sigmoid(score). ``confidence_source`` counts which was used. ``operating_point`` is the
-  stored threshold's (coverage, risk). The risk-coverage curve is saved as a PNG (``--plot``);
+  stored threshold's (coverage, risk). ``by_confidence``: the always-answer predictions with a
+  confidence of at least 0.5 (``above``) and below it (``below``), each with its ``answers``
+  count and the share that is right (``right_f1``: F1 >= 0.5; ``right_em``: EM 1). The
+  risk-coverage curve is saved as a PNG (``--plot``);
 * ``ask_latency_ms``: p50/p95 of ``NotesQA.ask`` with the stored threshold, warm, one question at
   a time;
 * ``retrieval`` (``--no-retrieval`` skips it; ``--no-reader`` keeps only it, the questions
@@ -345,19 +350,18 @@ def ask_all(qa: NotesQA, questions: list[dict], k: int) -> list[Asked]:
     """Every question asked as the product does; the ones it abstained on asked again never
     abstaining. Only the first ask of each question is timed."""
     recorder = ReadRecorder(qa.reader)
-    qa.ask(questions[0]["question"], k=k, top_answers=1)  # warm-up, not timed
+    qa.ask(questions[0]["question"], k=k)  # warm-up, not timed
     out = []
     for q in questions:
         recorder.last = None
         start = time.perf_counter()
-        answers = qa.ask(q["question"], k=k, top_answers=1)  # the default mode and threshold
+        # the default mode, threshold and number of answers: the first is the most confident
+        answers = qa.ask(q["question"], k=k)
         ms = (time.perf_counter() - start) * 1000
         prediction = answers[0].text if answers else ""
         if not answers:
             recorder.last = None
-            answers = qa.ask(
-                q["question"], k=k, top_answers=1, null_threshold=None, min_confidence=None
-            )
+            answers = qa.ask(q["question"], k=k, always_answer=True)
         if answers:
             confidence, source = confidence_of(answers[0], recorder.null_of(answers[0]))
         else:
@@ -382,6 +386,27 @@ def official_scores(task: Task, predictions: dict[str, str]) -> dict:
                 "total": s[f"{part}_total"],
             }
     return result
+
+
+def by_confidence(
+    conf: list[float], scored: list[tuple[float, float]], at: float = 0.5
+) -> dict[str, dict]:
+    """The answers at or above confidence ``at`` and those below it: how many, and the share
+    right (F1 >= 0.5; and EM 1). ``scored``: (EM, F1) of each answer.
+
+    Example:
+        >>> by_confidence([0.9, 0.7, 0.2], [(1.0, 1.0), (0.0, 0.4), (0.0, 0.6)])["above"]
+        {'answers': 2, 'right_f1': 0.5, 'right_em': 0.5}
+    """
+    block: dict[str, dict] = {}
+    for part, keep in (("above", lambda c: c >= at), ("below", lambda c: c < at)):
+        rows = [(em, f1) for c, (em, f1) in zip(conf, scored, strict=True) if keep(c)]
+        block[part] = {
+            "answers": len(rows),
+            "right_f1": round(sum(f1 >= 0.5 for _, f1 in rows) / len(rows), 4) if rows else None,
+            "right_em": round(sum(em == 1.0 for em, _ in rows) / len(rows), 4) if rows else None,
+        }
+    return {**block, "at": at, "right": "F1 >= 0.5 (right_f1) or EM (right_em)"}
 
 
 def selective_block(task: Task, asked: list[Asked], plot: Path) -> dict:
@@ -409,6 +434,7 @@ def selective_block(task: Task, asked: list[Asked], plot: Path) -> dict:
         "mean_confidence": round(sum(conf) / len(conf), 4),
         "accuracy_em": round(sum(em) / len(em), 4),
         "operating_point": {"coverage": round(point[0], 4), "risk": round(point[1], 4)},
+        "by_confidence": by_confidence(conf, scored),
         "over": "the always-answer predictions of all asked questions",
         "plot": str(plot),
     }

@@ -211,17 +211,39 @@ def extract_joint_answers(
     passages: list[SearchHit],
     top_answers: int = 3,
     min_confidence: float | None | str = STORED,
+    reading: JointReading | None = None,
 ) -> list[Answer]:
-    """Answers of a multi-passage reader, best first, with ``confidence``; [] when it abstains.
+    """Answers of a multi-passage reader, most confident first, each with its ``confidence``;
+    [] when it abstains. ``reading``: the passages' views already read (``Reader.read_groups``
+    reads many questions at once), else they are read now.
 
-    ``min_confidence``: the calibrator's stored default (``STORED``), a number in [0, 1], or
-    ``None`` never to abstain; only answers whose confidence reaches it are returned. Without a calibrator the fusion weight is 0.5, answers carry the
-    shared-softmax probability of their span as confidence and the reader never abstains.
+    ``min_confidence`` is the bar every answer listed must reach: the calibrator's stored
+    default (``STORED``), a number in [0, 1], or ``None`` never to abstain (every answer found
+    is listed). Without a calibrator the fusion weight is 0.5, answers are ranked by the fused
+    score and carry the shared-softmax probability of their span as confidence, and ``STORED``
+    never abstains (there is no stored bar).
+
+    Example (a reader whose reading is given; its confidence is sigmoid(log p(span) + 2)):
+        >>> from rag.calibration import Calibrator
+        >>> from rag.reader import ReaderSettings
+        >>> class Given:
+        ...     settings = ReaderSettings(multi_passage=True)
+        ...     calibrator = Calibrator([1, 0, 0, 0, 0, 0], 2.0, [0] * 6, [1] * 6, min_confidence=0.5)
+        ...     def read_jointly(self, question, texts):  # spans of each passage, null score
+        ...         spans = [[Span("Oslo", 25, 29, 6.0)], [Span("Lima", 26, 30, 1.0)]]
+        ...         return JointReading(spans, 0.0, float(np.log(np.exp([6.0, 1.0, 0.0]).sum())))
+        >>> hits = [SearchHit("Ada Smithson was born in Oslo.", 0.9, "ada.md", 0, 30, ""),
+        ...         SearchHit("Boris Kirason was born in Lima.", 0.2, "boris.md", 0, 31, "")]
+        >>> [(a.text, round(a.confidence, 2)) for a in extract_joint_answers(Given(), "Where?", hits)]
+        [('Oslo', 0.88)]
+        >>> [a.text for a in extract_joint_answers(Given(), "Where?", hits, min_confidence=None)]
+        ['Oslo', 'Lima']
     """
     if not passages:
         return []
     views = [reader_view(p) for p in passages]
-    reading = reader.read_jointly(question, [v.text for v in views])
+    if reading is None:
+        reading = reader.read_jointly(question, [v.text for v in views])
     calibrator = reader.calibrator
     mu = calibrator.mu if calibrator is not None else DEFAULT_MU
     ranked, rows = rank_joint_answers(reading, passages, mu, top_answers, views)
@@ -230,6 +252,9 @@ def extract_joint_answers(
     if calibrator is not None:
         for answer, confidence in zip(ranked, calibrator.confidence(rows), strict=True):
             answer.confidence = float(confidence)
+        # listed by the number shown beside them: a 6% answer is never above a 15% one (the
+        # features were computed in fused order, as the calibrator was fitted)
+        ranked.sort(key=lambda answer: -answer.confidence)
     if min_confidence == STORED:
         min_confidence = calibrator.min_confidence if calibrator is not None else None
     if min_confidence is None:
@@ -249,15 +274,27 @@ def extract_answers(
 ) -> list[Answer]:
     """Answers read from ``passages``, best first, overlaps merged; [] when the reader abstains.
 
-    A multi-passage reader: ``extract_joint_answers`` (``min_confidence``). Otherwise
-    ``null_threshold``: the reader's stored one by default (``STORED``); a number overrides it
-    (higher abstains less); None always answers when any span was found.
+    One meaning everywhere (``NotesQA.ask``, ``NotesReader``, ``notesqa ask``, the app): each
+    setting's default (``STORED``) is the value stored with the reader, a number overrides it,
+    and ``None`` never abstains on it.
+
+    A multi-passage reader: ``extract_joint_answers``, by ``min_confidence`` (``null_threshold``
+    does not apply). A single-passage reader (no calibrated confidence; a number as
+    ``min_confidence`` is refused): ``null_threshold``, higher abstains less, and an answer is
+    listed only when its own passage's no-answer score does not beat it by more than the
+    threshold (the top answer's passage failing it means no answer at all).
 
     Offsets are in the passage's file (``passage.start`` + offset in the passage). Shared by
     ``NotesQA.ask`` and the LangChain ``NotesReader``.
     """
     if reader.settings.multi_passage:
         return extract_joint_answers(reader, question, passages, top_answers, min_confidence)
+    if min_confidence is not None and min_confidence != STORED:
+        raise ValueError(
+            f"min_confidence={min_confidence!r} needs a calibrated multi-passage reader, and "
+            f"{getattr(reader, 'name', 'this reader')} is a single-passage one; use "
+            "null_threshold (--null-threshold) with it, or always_answer (--always-answer)"
+        )
     if not passages:
         return []
     views = [reader_view(p) for p in passages]
@@ -267,16 +304,20 @@ def extract_answers(
         for span in spans[:top_answers]:
             candidates.append((_answer(passage, view, span, span.score), null))
     candidates.sort(key=lambda c: -c[0].score)
-    if not candidates:
-        return []
-    top, top_null = candidates[0]
+
     # The best span against the no-answer score of *its own* passage, as the threshold was
     # calibrated (one question, one paragraph). The other retrieved passages do not hold the
     # answer, so their null scores are high by design; comparing against their maximum made
-    # the reader abstain on 85% of answerable questions (benchmarks/notes_qa.py).
-    if reader.abstains(Span(top.text, top.start, top.end, top.score), top_null, null_threshold):
+    # the reader abstain on 85% of answerable questions (benchmarks/notes_qa.py). The same bar
+    # holds for every answer listed after it.
+    def passes(answer: Answer, null: float) -> bool:
+        span = Span(answer.text, answer.start, answer.end, answer.score)
+        return not reader.abstains(span, null, null_threshold)
+
+    if not candidates or not passes(*candidates[0]):
         return []
-    return merge_overlapping([answer for answer, _ in candidates])[:top_answers]
+    kept = [answer for answer, null in candidates if passes(answer, null)]
+    return merge_overlapping(kept)[:top_answers]
 
 
 def check_setting(

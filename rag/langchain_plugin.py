@@ -27,7 +27,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from rag.arguments import check_count, check_text
 from rag.modes import DEFAULT_MODE
@@ -144,9 +144,23 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
     Each answer: ``text``, ``score``, ``source`` and ``start``/``end`` as character offsets in the
     source file (when the documents came from ``NotesRetriever``, else in the document), its
     ``line`` and ``column`` there (when the documents carry theirs, else ``None``), and the
-    ``context`` passage and ``confidence`` (``Answer.to_dict()``, shared with ``NotesQA.ask``). An
-    empty list means the reader found no answer it trusts: lower ``min_confidence``, or set
-    ``always_answer=True`` to see its best guess.
+    ``context`` passage and ``confidence`` (``Answer.to_dict()``, shared with ``NotesQA.ask``),
+    most confident first. An empty list means the reader found no answer it trusts: lower
+    ``min_confidence``, or set ``always_answer=True`` to see its best guess.
+
+    ``min_confidence`` and ``always_answer`` mean what they mean in ``NotesQA.ask``,
+    ``notesqa ask`` and the app: left at ``"stored"`` (``rag.reader.STORED``), the value stored
+    with the reader; a number in [0, 1] overrides it; ``None`` lists every answer found. (``None``
+    once meant the stored value here.)
+
+    Example (two passages as plain strings; the shipped reader stores ``min_confidence`` 0.28):
+        >>> docs = ["Ada Smithson was born in Oslo in 1850. She worked as a chemist.",
+        ...         "Boris Kirason collected clocks."]
+        >>> ask = {"question": "What was Ada Smithson's job?", "documents": docs}
+        >>> [(a["text"], round(a["confidence"], 2)) for a in NotesReader().invoke(ask)]
+        [('chemist', 0.63), ('born in Oslo', 0.3)]
+        >>> [a["text"] for a in NotesReader(min_confidence=None).invoke(ask)]  # every answer
+        ['chemist', 'born in Oslo', 'Boris Kirason']
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -154,10 +168,19 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
     reader: str | None = None
     """Reader folder (default: the shipped one)."""
     top_answers: int = Field(default=3, ge=1)
-    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
-    """Answer only when the top answer's confidence (P(right)) reaches this; ``None``: the value
-    stored with the reader. ``always_answer=True`` never abstains."""
+    min_confidence: float | None | str = "stored"
+    """List only answers whose confidence (P(right)) reaches this: ``"stored"`` (default), the
+    value stored with the reader; a number in [0, 1]; ``None``: every answer found."""
     always_answer: bool = False
+    """Never abstain, whichever the reader (an older single-passage reader's null threshold
+    too)."""
+
+    @field_validator("min_confidence")
+    @classmethod
+    def _check_min_confidence(cls, value: float | None | str) -> float | None | str:
+        from rag.answers import check_confidence
+
+        return check_confidence(value)
 
     _reader: Any = PrivateAttr(default=None)
 
@@ -168,7 +191,7 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
 
     def _read(self, input: dict) -> list[dict]:
         from rag.answers import SearchHit, extract_answers
-        from rag.reader import STORED, Reader
+        from rag.reader import Reader
 
         question, documents = _reader_input(input)
         if not documents:  # nothing retrieved: nothing to read (and no model to load)
@@ -188,9 +211,8 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
             )
             for d in documents
         ]
-        threshold = STORED if self.min_confidence is None else self.min_confidence
         never = {"null_threshold": None, "min_confidence": None} if self.always_answer else {}
-        options = never or {"min_confidence": threshold}
+        options = never or {"min_confidence": self.min_confidence}
         answers = extract_answers(self._reader, question, passages, self.top_answers, **options)
         return [a.to_dict() for a in answers]
 

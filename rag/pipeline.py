@@ -417,17 +417,38 @@ class NotesQA:
         null_threshold: float | None | str = STORED,
         min_confidence: float | None | str = STORED,
         tags: Sequence[str] = (),
+        always_answer: bool = False,
     ) -> list[Answer]:
-        """Extract answers from the top ``k`` passages; [] when the reader abstains.
+        """Extract answers from the top ``k`` passages, most confident first; [] when the reader
+        abstains.
 
-        A calibrated multi-passage reader abstains when the top answer's ``confidence`` (the
-        probability that it is right) is below ``min_confidence`` (its stored default unless
-        given; ``None`` never abstains); an older reader uses ``null_threshold`` (see
-        ``rag.answers.extract_answers``)."""
+        When to abstain means the same here, in ``NotesReader``, ``notesqa ask`` and the app:
+
+        * ``min_confidence`` (a calibrated multi-passage reader, as shipped): only answers whose
+          ``confidence`` (the probability that it is right) reaches it are listed. Left at
+          ``STORED``: the value stored with the reader; a number in [0, 1] overrides it;
+          ``None`` lists every answer found.
+        * ``null_threshold`` (an older single-passage reader): the same three meanings, see
+          ``rag.answers.extract_answers``.
+        * ``always_answer=True`` never abstains, whichever the reader (both set to ``None``).
+
+        Example (the shipped reader stores ``min_confidence`` 0.28):
+            >>> import tempfile
+            >>> qa = NotesQA.open("examples/notes", index_dir=tempfile.mkdtemp())
+            >>> _ = qa.index(progress=False)
+            >>> shown = qa.ask("Who introduced Adam?")
+            >>> all(a.confidence >= qa.reader.calibrator.min_confidence for a in shown)
+            True
+            >>> every = qa.ask("Who introduced Adam?", always_answer=True)
+            >>> [a.confidence for a in every] == sorted((a.confidence for a in every), reverse=True)
+            True
+        """
         check_text("question", question)
         top_answers = check_count("top_answers", top_answers)
         null_threshold = check_null_threshold(null_threshold)
         min_confidence = check_confidence(min_confidence)
+        if always_answer:
+            null_threshold = min_confidence = None
         hits = self.search(question, k, mode, path_glob, heading, tags)
         if not hits:
             return []

@@ -344,23 +344,40 @@ class Reader:
     def read_jointly(self, question: str, contexts: Sequence[str]) -> JointReading:
         """Spans for one question over all ``contexts`` at once, with one null score and the
         shared normaliser (see ``JointReading``); meaningful for a ``multi_passage`` reader."""
-        if not contexts:
-            return JointReading([], 0.0, 0.0)
-        features = self.featurize([(question, c) for c in contexts])
+        return self.read_groups([(question, contexts)])[0]
+
+    def read_groups(self, groups: Sequence[tuple[str, Sequence[str]]]) -> list[JointReading]:
+        """``read_jointly`` of each ``(question, contexts)``, all their windows batched together
+        (evaluations read thousands of questions; one at a time is several times slower)."""
+        pairs = [(question, c) for question, contexts in groups for c in contexts]
+        if not pairs:
+            return [JointReading([], 0.0, 0.0) for _ in groups]
+        features = self.featurize(pairs)
         starts, ends = self.logits(features)
-        spans = [found for found, _ in self._spans_per_context(features, starts, ends, contexts)]
-        windows = range(len(starts))
-        null_start = log_mean_exp(np.array([starts[f][0] for f in windows]))
-        null_end = log_mean_exp(np.array([ends[f][0] for f in windows]))
-        # the shared softmax runs over every context token of every window, and "no answer"
-        context_start = [
-            starts[f][[o is not None for o in features["offsets"][f]]] for f in windows
-        ]
-        context_end = [ends[f][[o is not None for o in features["offsets"][f]]] for f in windows]
-        log_norm = log_sum_exp(np.concatenate([*context_start, [null_start]])) + log_sum_exp(
-            np.concatenate([*context_end, [null_end]])
-        )
-        return JointReading(spans, null_start + null_end, log_norm)
+        found = self._spans_per_context(features, starts, ends, [c for _, c in pairs])
+        windows_of: dict[int, list[int]] = {}
+        for f, p in enumerate(features["pair_index"]):
+            windows_of.setdefault(int(p), []).append(f)
+        readings, first = [], 0
+        for _, contexts in groups:
+            last = first + len(contexts)
+            windows = [f for p in range(first, last) for f in windows_of.get(p, [])]
+            spans = [spans for spans, _ in found[first:last]]
+            first = last
+            if not windows:
+                readings.append(JointReading(spans, 0.0, 0.0))
+                continue
+            null_start = log_mean_exp(np.array([starts[f][0] for f in windows]))
+            null_end = log_mean_exp(np.array([ends[f][0] for f in windows]))
+            # the shared softmax runs over every context token of every window, and "no answer"
+            context = [[o is not None for o in features["offsets"][f]] for f in windows]
+            context_start = [starts[f][keep] for f, keep in zip(windows, context, strict=True)]
+            context_end = [ends[f][keep] for f, keep in zip(windows, context, strict=True)]
+            log_norm = log_sum_exp(np.concatenate([*context_start, [null_start]])) + log_sum_exp(
+                np.concatenate([*context_end, [null_end]])
+            )
+            readings.append(JointReading(spans, null_start + null_end, log_norm))
+        return readings
 
     def relevance(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """(len(pairs),) float32: how strongly each context answers its question, the best span's

@@ -3,6 +3,7 @@ pretraining run's curves.
 
 Example:
     $ notesqa eval squad --model models/reader --data dev-v1.1.json.gz --limit 2000 --json
+    $ notesqa eval squad --data dev-v2.0.json.gz --always-answer     # never abstain
     $ notesqa eval retrieval --data dev-v1.1.json.gz
 """
 
@@ -11,7 +12,13 @@ from __future__ import annotations
 import dataclasses
 
 from embedder.onnx_runtime import RUNTIMES
-from rag.option_types import model_folder, non_negative_int, positive_int, print_json
+from rag.option_types import (
+    model_folder,
+    non_negative_int,
+    positive_int,
+    print_json,
+    unit_interval,
+)
 
 
 def _add_runtime_option(p) -> None:
@@ -25,25 +32,40 @@ def _add_runtime_option(p) -> None:
 
 
 def run_eval_squad(args) -> int:
-    from rag.reader import Reader
-    from training.reader import evaluate_reader
+    from rag.reader import STORED, Reader
+    from training.squad_eval import evaluate_reader
 
     reader = Reader.load(args.model, runtime=args.runtime)
     overrides = {"max_seq_length": args.max_seq_length, "doc_stride": args.doc_stride}
     reader.settings = dataclasses.replace(
         reader.settings, **{k: v for k, v in overrides.items() if v is not None}
     )
-    scores = evaluate_reader(reader, args.data, limit=args.limit)
+    scores = evaluate_reader(
+        reader,
+        args.data,
+        limit=args.limit,
+        min_confidence=STORED if args.min_confidence is None else args.min_confidence,
+        always_answer=args.always_answer,
+    )
     if args.json:
         return print_json(scores)
+    policy = scores.pop("policy")
     for key, value in scores.items():
         print(f"{key:>16}: {value:.2f}")
+    print(f"{'policy':>16}: {', '.join(f'{k} {v}' for k, v in policy.items())}")
     return 0
 
 
 def add_eval_squad(evaluate) -> None:
     p = evaluate.add_parser(
-        "squad", help="SQuAD EM/F1 with the official rules (v1.1 or v2.0, detected)"
+        "squad",
+        help="SQuAD EM/F1 with the official rules (v1.1 or v2.0, detected), the reader run as "
+        "notesqa ask runs it",
+        description="A multi-passage reader reads each question's paragraph as a group of one "
+        "passage, answers with its most confident answer and, on v2.0, abstains below the "
+        "min_confidence stored with it (v1.1: never, every question has an answer). A "
+        "single-passage reader reads each paragraph alone and abstains on v2.0 by its stored "
+        "null threshold. The output names the policy that ran.",
     )
     p.add_argument("--model", type=model_folder, help="reader folder (default: the shipped reader)")
     p.add_argument("--data", required=True, help="SQuAD JSON(.gz)")
@@ -59,6 +81,19 @@ def add_eval_squad(evaluate) -> None:
         "--doc-stride",
         type=positive_int,
         help="overlap of those windows, in tokens (default: the reader's)",
+    )
+    abstain = p.add_mutually_exclusive_group()
+    abstain.add_argument(
+        "--min-confidence",
+        type=unit_interval,
+        metavar="P",
+        help="abstain when the most confident answer's confidence is below P, 0 to 1, on v1.1 "
+        "too (a calibrated multi-passage reader; default: the value stored with it, on v2.0)",
+    )
+    abstain.add_argument(
+        "--always-answer",
+        action="store_true",
+        help="never abstain: score the best answer of every question",
     )
     _add_runtime_option(p)
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -10,6 +10,7 @@ Example (needs a pretrained BERT and SQuAD; ``notesqa train reader`` runs this):
     >>> train_reader(load_recipe("tiny").reader, "runs/tiny/model", "train-v1.1.json.gz",
     ...              "runs/reader")                                        # doctest: +SKIP
     PosixPath('runs/reader')
+    >>> from training.squad_eval import evaluate_reader
     >>> evaluate_reader(Reader.load("runs/reader"), "dev-v1.1.json.gz")["f1"]  # doctest: +SKIP
     12.3
 """
@@ -21,14 +22,12 @@ import logging
 import os
 import random
 import shutil
-import time
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 from transformers import BertForQuestionAnswering
 
-from rag.metrics import is_squad_v2, squad_v1_scores, squad_v2_scores
 from rag.reader import (
     READER_SETTINGS,
     Reader,
@@ -418,48 +417,3 @@ def calibrate_null_threshold(
         "held_out_has_answer_f1_always_answering": round(100.0 * sum(has) / max(len(has), 1), 2),
         "held_out_no_answer_share": round(observed_share, 3),
     }
-
-
-def predict_squad(
-    reader: Reader, examples: list[dict], batch_questions: int = 256, allow_abstain: bool = True
-) -> dict[str, str]:
-    """Best answer text per question id ('' when the reader abstains).
-
-    SQuAD v1.1 has no unanswerable questions and its official script expects an answer for
-    every one, so its evaluation passes ``allow_abstain=False`` and the stored null threshold
-    is not applied.
-    """
-    predictions = {}
-    for b in tqdm(range(0, len(examples), batch_questions), desc="eval", unit="batch"):
-        chunk = examples[b : b + batch_questions]
-        for example, (spans, null) in zip(
-            chunk, reader.read_pairs([(e["question"], e["context"]) for e in chunk]), strict=True
-        ):
-            best = spans[0] if spans else None
-            abstain = best is None or (allow_abstain and reader.abstains(best, null))
-            predictions[example["id"]] = "" if abstain else best.text
-    return predictions
-
-
-def evaluate_reader(reader: Reader, data_path: str | Path, limit: int = 0) -> dict[str, float]:
-    """Official-style SQuAD scores (v1.1 or v2.0, detected) plus ``examples_per_s``."""
-    data, examples = load_squad(data_path)
-    if limit:
-        examples = examples[:limit]
-        keep = {e["id"] for e in examples}
-        data = [
-            {
-                **a,
-                "paragraphs": [
-                    {**p, "qas": [q for q in p["qas"] if q["id"] in keep]} for p in a["paragraphs"]
-                ],
-            }
-            for a in data
-        ]
-    v2 = is_squad_v2(data)
-    started = time.time()
-    predictions = predict_squad(reader, examples, allow_abstain=v2)
-    elapsed = time.time() - started
-    scores = squad_v2_scores(data, predictions) if v2 else squad_v1_scores(data, predictions)
-    scores["examples_per_s"] = len(examples) / max(elapsed, 1e-9)
-    return scores

@@ -335,15 +335,15 @@ def test_eval_commands_print_json(tiny_reader_dir, tiny_embedder_dir, data_dir, 
 
 
 def test_eval_squad_window_flags_override_the_readers(tiny_reader_dir, monkeypatch, capsys):
-    import training.reader
+    import training.squad_eval
 
     seen = {}
 
-    def fake_evaluate(reader, data, limit=0):
+    def fake_evaluate(reader, data, **options):
         seen["settings"] = reader.settings
-        return {"f1": 0.0}
+        return {"f1": 0.0, "policy": {}}
 
-    monkeypatch.setattr(training.reader, "evaluate_reader", fake_evaluate)
+    monkeypatch.setattr(training.squad_eval, "evaluate_reader", fake_evaluate)
     common = ["eval", "squad", "--model", str(tiny_reader_dir), "--data", "x.json", "--json"]
     assert main([*common, "--max-seq-length", "48", "--doc-stride", "16"]) == 0
     assert (seen["settings"].max_seq_length, seen["settings"].doc_stride) == (48, 16)

@@ -7,7 +7,7 @@ import pytest
 
 from rag.answers import Answer, SearchHit, extract_answers, merge_overlapping
 from rag.calibration import FEATURES, Calibrator
-from rag.reader import JointReading, ReaderSettings
+from rag.reader import JointReading, Reader, ReaderSettings
 from rag.spans import Span
 
 
@@ -105,3 +105,47 @@ def test_answers_below_the_bar_do_not_follow_one_above_it():
     every = extract_answers(reader, "q?", PASSAGES, min_confidence=None)
     assert [a.text for a in every] == ["two moving averages", "nothing extra"]
     assert every[1].confidence < 0.5
+
+
+def test_calibrated_answers_are_listed_by_confidence_not_by_the_fused_score():
+    # mu 0: the fused score is the retrieval score alone, so the well-retrieved passage's
+    # unlikely span ranks first by fusion; the confidence (of the span probability) says otherwise
+    calibrator = Calibrator([1.0, 0, 0, 0, 0, 0], 2.0, [0.0] * 6, [1.0] * 6, mu=0.0)
+    spans = [[Span("moving averages", 15, 30, 1.0)], [Span("nothing extra", 10, 23, 6.0)]]
+    reader = FakeJointReader(spans, 0.0, calibrator)
+    every = extract_answers(reader, "q?", PASSAGES, min_confidence=None)
+    assert [a.text for a in every] == ["nothing extra", "moving averages"]
+    assert every[0].confidence > every[1].confidence
+    assert every[0].score < every[1].score  # the fused score ranked them the other way
+
+
+class FakeSinglePassageReader:
+    """An older reader: each passage read alone, with its own no-answer score."""
+
+    abstains = Reader.abstains
+
+    def __init__(self, results, null_threshold=0.0):
+        self.settings = ReaderSettings(null_threshold=null_threshold)
+        self.calibrator, self.name, self.results = None, "old-reader", results
+
+    def read(self, question, texts):
+        return self.results
+
+
+def test_a_single_passage_reader_holds_every_answer_listed_to_the_null_threshold():
+    results = [
+        ([Span("two moving averages", 11, 30, 6.0)], 1.0),  # 5 above its passage's null score
+        ([Span("nothing extra", 10, 23, 4.0)], 7.0),  # 3 below its own: not an answer
+    ]
+    reader = FakeSinglePassageReader(results)
+    assert [a.text for a in extract_answers(reader, "q?", PASSAGES)] == ["two moving averages"]
+    every = extract_answers(reader, "q?", PASSAGES, null_threshold=None)
+    assert [a.text for a in every] == ["two moving averages", "nothing extra"]
+    assert extract_answers(reader, "q?", PASSAGES, null_threshold=-10.0) == []
+
+
+def test_a_confidence_bar_for_a_reader_without_confidence_is_refused():
+    reader = FakeSinglePassageReader([([Span("nothing extra", 10, 23, 4.0)], 0.0)] * 2)
+    with pytest.raises(ValueError, match="min_confidence=0.5 needs a calibrated.*null_threshold"):
+        extract_answers(reader, "q?", PASSAGES, min_confidence=0.5)
+    assert extract_answers(reader, "q?", PASSAGES, min_confidence=None)  # never abstain: fine

@@ -186,3 +186,21 @@ def test_reader_runtime_torch_still_works(tiny_reader_dir):
     assert isinstance(reader.model, torch.nn.Module) and reader.runtime == "torch"
     ((spans, _),) = reader.read("Where was Ada born?", ["Ada Smithson was born in Oslo."])
     assert spans
+
+
+def test_reading_groups_together_gives_each_question_its_own_joint_reading():
+    reader = Reader.load(runtime="torch")  # the shipped multi-passage reader
+    groups = [
+        ("Where was Ada born?", ["Ada was born in Oslo.", "Boris collected clocks. " * 30]),
+        ("What did Boris collect?", ["Boris collected clocks."]),
+        ("Anything?", []),
+    ]
+    together = reader.read_groups(groups)
+    for (question, contexts), reading in zip(groups, together, strict=True):
+        alone = reader.read_jointly(question, contexts)
+        assert [[s.text for s in spans] for spans in reading.spans] == [
+            [s.text for s in spans] for spans in alone.spans
+        ]
+        assert reading.null_score == pytest.approx(alone.null_score, abs=1e-4)
+        assert reading.log_norm == pytest.approx(alone.log_norm, abs=1e-4)
+    assert together[2].spans == [] and together[0].spans[0][0].text == "Oslo"
