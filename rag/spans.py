@@ -20,7 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.span_edges import well_formed
+
 Offsets = Sequence[Sequence[tuple[int, int] | None]]
+ONE_SENTENCE = True  # skip spans across a sentence end (benchmarks/tuning/span_rules.py)
+BALANCED = True  # skip spans with a bracket or quote left open (the same)
 
 
 @dataclass(frozen=True)
@@ -38,13 +42,20 @@ def extract_spans(
     context: str,
     n_best_size: int = 20,
     max_answer_length: int = 30,
+    one_sentence: bool | None = None,
+    balanced: bool | None = None,
 ) -> tuple[list[Span], float]:
     """Best spans over all windows of one context, best first, and the null (no-answer) score.
 
     ``start_logits``/``end_logits`` are (F, T) for F windows of T tokens; ``offsets[f][t]`` is the
     token's ``(char_start, char_end)`` in ``context``, or None for question, special and padding
     tokens. The null score is the lowest [CLS] score over the windows (position 0).
+    ``one_sentence``: skip spans that run over a sentence end (``crosses_sentence_end``);
+    ``balanced``: skip spans whose answer leaves a bracket or quote open
+    (``rag.span_edges.well_formed``); None: ``ONE_SENTENCE``/``BALANCED``.
     """
+    one_sentence = ONE_SENTENCE if one_sentence is None else one_sentence
+    balanced = BALANCED if balanced is None else balanced
     null_score = float(min(start_logits[f][0] + end_logits[f][0] for f in range(len(offsets))))
     best: dict[tuple[int, int], float] = {}
     for f, window in enumerate(offsets):
@@ -62,6 +73,12 @@ def extract_spans(
                 # an answer never runs across a paragraph break (a heading and the text below it)
                 if "\n\n" in context[char_start:char_end]:
                     continue
+                # nor over a sentence end ("... in 1989. Zsh was written by ...")
+                if one_sentence and crosses_sentence_end(context, char_start, char_end):
+                    continue
+                # an answer a person would underline closes what it opens ("tensor (from the")
+                if balanced and not well_formed(context, char_start, char_end):
+                    continue
                 score = float(start_logits[f][s] + end_logits[f][e])
                 # the same characters seen in two overlapping windows: keep the better score
                 if score > best.get((char_start, char_end), -np.inf):
@@ -72,6 +89,38 @@ def extract_spans(
 
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n\s*\n")
+# a sentence end inside a span: . ! or ? (closing quotes or brackets may follow), spaces, then
+# what starts a sentence (a capital or a digit, perhaps after an opening quote or bracket)
+_INSIDE_END = re.compile(r"(\w*)([.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[A-Z0-9])")
+# words a period follows without ending the sentence ("Dr. Smith", "e.g. This")
+ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st jr sr vs etc eg ie cf al no nos fig figs eq eqs approx ca inc ltd co "
+    "corp gen gov sen rep rev mt ft jan feb mar apr jun jul aug sep sept oct nov dec op vol".split()
+)
+
+
+def crosses_sentence_end(context: str, start: int, end: int) -> bool:
+    """Whether ``context[start:end]`` holds a sentence end with text after it. A period after an
+    initial ("J. K. Rowling", "U.S. Army") or a known abbreviation ("Dr. Smith", "e.g. This")
+    does not end a sentence: its tokens say so.
+
+    Example:
+        >>> text = "Bash was written by Brian Fox in 1989. Zsh was written by Paul Falstad."
+        >>> crosses_sentence_end(text, 20, 48), crosses_sentence_end(text, 20, 38)
+        (True, False)
+        >>> crosses_sentence_end("Written by J. K. Rowling in the U.S. Army.", 11, 24)
+        False
+    """
+    for match in _INSIDE_END.finditer(context, start, end):
+        if match.end() >= end:
+            break  # only spaces follow inside the span: trailing punctuation, not a crossing
+        word = match.group(1)
+        if match.group(2) == "." and (len(word) == 1 or word.lower() in ABBREVIATIONS):
+            continue
+        if match.group(2) == "." and "." in context[max(start, match.start() - 2) : match.start()]:
+            continue  # "e.g." and "U.S." (the word before is one letter after a period)
+        return True
+    return False
 
 
 def surrounding_sentence(context: str, start: int, end: int) -> str:
