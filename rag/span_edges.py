@@ -15,7 +15,7 @@ plain text it was read from, by exactly what belongs to its edge tokens:
 * ``%`` after a number (``50%``; ``10 ms`` stays ``10``: the unit is not attached), ``+``/``#``
   after a name (``C++``, ``C#``, ``Na+``), a closing bracket the span opened (``${HOME}``);
 * the whole of a path or identifier the span is part of (``C:\\Users\\alice``, ``~/.bashrc``,
-  ``__init__``, ``max_len``).
+  ``__init__``, ``max_len``), the ``*`` of ``*args`` and ``**kwargs``.
 
 ``trim_edges`` takes leading and trailing punctuation off first (``"in 1989."`` reads
 ``in 1989``). Both return view offsets, so the offset map stays exact; neither ever crosses a
@@ -88,6 +88,22 @@ def _identifier(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
+def is_path(word: str) -> bool:
+    """Whether a run of text is a file path (not "and/or", "TCP/IP", "km/h"): it has a
+    backslash, starts at a root (``/``, ``~``, ``.``, a drive ``C:``) or has two slashes.
+
+    Example:
+        >>> [is_path(w) for w in ("C:\\\\Users", "/etc", "~/.bashrc", "src/rag/x.py", "and/or")]
+        [True, True, True, True, False]
+    """
+    return (
+        "\\" in word
+        or word.startswith(("/", "~", "./", "../"))
+        or (len(word) > 2 and word[1] == ":" and word[0].isalpha())
+        or word.count("/") >= 2
+    )
+
+
 def _grow_left(text: str, s: int, e: int) -> int:
     """One step of widening the start, or ``s`` itself when nothing belongs to it."""
     if s == 0:
@@ -96,7 +112,7 @@ def _grow_left(text: str, s: int, e: int) -> int:
     if in_word(before) and in_word(first):
         return s - 1  # a word cut by WordPiece
     if before in ".,:" and first.isdigit() and s >= 2 and text[s - 2].isdigit():
-        return s - 1  # 3.14, 1,000, 10:30
+        return s - 2  # 3.14, 1,000, 10:30
     if before == "$":
         return s - 1  # $5, $HOME, $?
     if before == "{" and s >= 2 and text[s - 2] == "$":
@@ -112,6 +128,10 @@ def _grow_left(text: str, s: int, e: int) -> int:
             return s - 2
     if before == "@" and first.isalpha() and _boundary(text, s - 2):
         return s - 1  # @property
+    if before == "*" and first.isalpha() and (e == len(text) or text[e] != "*"):
+        i = s - 2 if s >= 2 and text[s - 2] == "*" else s - 1
+        if _boundary(text, i - 1):
+            return i  # *args, **kwargs (not *emphasis*)
     if before == "_":
         i = s - 1
         while i > 0 and _identifier(text[i - 1]):
@@ -121,7 +141,8 @@ def _grow_left(text: str, s: int, e: int) -> int:
         i = s - 1
         while i > 0 and text[i - 1] not in _PATH_STOP:
             i -= 1
-        return i  # C:\Users\alice, ~/notes, /etc
+        if is_path(text[i:e]):
+            return i  # C:\Users\alice, ~/notes, /etc
     return s
 
 
@@ -133,7 +154,7 @@ def _grow_right(text: str, s: int, e: int) -> int:
     if in_word(last) and in_word(after):
         return e + 1  # a word cut by WordPiece: 10ms, 20°C
     if after in ".,:" and last.isdigit() and e + 1 < len(text) and text[e + 1].isdigit():
-        return e + 1  # 3.14, 1,000, 10:30
+        return e + 2  # 3.14, 1,000, 10:30
     if after in "%‰" and last.isdigit():
         return e + 1  # 50%
     if last == "$" and after in _SHELL_SPECIAL:
@@ -152,13 +173,16 @@ def _grow_right(text: str, s: int, e: int) -> int:
         while j < len(text) and _identifier(text[j]):
             j += 1
         return j  # __init__
+    if after == "." and e + 1 < len(text) and text[e + 1].isalnum() and is_path(text[s:e]):
+        return e + 2  # C:\Python312\python.exe
     if after in "/\\" and e + 1 < len(text) and text[e + 1] not in _PATH_STOP:
         j = e
         while j < len(text) and text[j] not in _PATH_STOP:
             j += 1
         while j > e + 1 and text[j - 1] in ".,;:!?)]}\"'”’":
             j -= 1  # the sentence's punctuation after the path is not part of it
-        return j  # C:\Users\alice, ~/.config/notesqa
+        if is_path(text[s:j]):
+            return j  # C:\Users\alice, ~/.config/notesqa
     return e
 
 
@@ -209,7 +233,7 @@ def _closes_first(span: str) -> bool:
     return False
 
 
-def _balanced(span: str) -> bool:
+def balanced(span: str) -> bool:
     """No bracket left open or closed without its opener, and ``"``/``“”`` in pairs."""
     depth = {o: 0 for o in _OPENERS}
     for ch in span:
@@ -246,12 +270,12 @@ def trim_edges(text: str, start: int, end: int) -> tuple[int, int]:
     while s < e:
         span = text[s:e]
         if text[s] in _LEADING or (
-            (text[s] in _OPENERS and not _closes_first(span))
+            (text[s] in _OPENERS and not _closes_first(text[s : e + 1]))  # ")" just after
             or (text[s] in '"“' and not _balanced_quotes(span))
         ):
             s += 1
         elif text[e - 1] in _TRAILING or (
-            (text[e - 1] in _CLOSERS and not _balanced(span) and _balanced(span[:-1] + " "))
+            (text[e - 1] in _CLOSERS and not balanced(span) and balanced(span[:-1] + " "))
             or (text[e - 1] in '"”' and not _balanced_quotes(span))
         ):
             e -= 1
@@ -272,7 +296,7 @@ def well_formed(text: str, start: int, end: int) -> bool:
     if not any(ch in _MARKS for ch in text[start:end]):
         return True  # nothing to balance (the edges never add an unpaired bracket)
     s, e = answer_edges(text, start, end)
-    return _balanced(text[s:e])
+    return balanced(text[s:e])
 
 
 def answer_edges(text: str, start: int, end: int) -> tuple[int, int]:

@@ -116,9 +116,7 @@ def crosses_sentence_end(context: str, start: int, end: int) -> bool:
             break  # only spaces follow inside the span: trailing punctuation, not a crossing
         word = match.group(1)
         if match.group(2) == "." and (len(word) == 1 or word.lower() in ABBREVIATIONS):
-            continue
-        if match.group(2) == "." and "." in context[max(start, match.start() - 2) : match.start()]:
-            continue  # "e.g." and "U.S." (the word before is one letter after a period)
+            continue  # an initial, "U.S.", "e.g." (one letter before the period) or "Dr."
         return True
     return False
 
