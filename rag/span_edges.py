@@ -34,12 +34,13 @@ Example:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 _OPENERS = "([{"
 _CLOSERS = ")]}"
 _PATH_STOP = set(" \t\r\n([{<\"'“‘=,;")  # a path or word run never crosses these
-_MARKS = set(_OPENERS + _CLOSERS + '"“”')
+_MARKS = re.compile(r'[()\[\]{}"“”]')
 _SIGNS = "-+"
 _SHELL_SPECIAL = "?#@!*$"  # $? $# $@ $! $* $$
 _LEADING = set(".,;:!?)]}»”’ \t")
@@ -293,7 +294,7 @@ def well_formed(text: str, start: int, end: int) -> bool:
         >>> well_formed(text, 2, text.index(")") + 1), well_formed(text, 2, text.index(","))
         (True, False)
     """
-    if not any(ch in _MARKS for ch in text[start:end]):
+    if not _MARKS.search(text, start, end):
         return True  # nothing to balance (the edges never add an unpaired bracket)
     s, e = answer_edges(text, start, end)
     return balanced(text[s:e])

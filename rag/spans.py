@@ -14,7 +14,9 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,11 +59,14 @@ def extract_spans(
     one_sentence = ONE_SENTENCE if one_sentence is None else one_sentence
     balanced = BALANCED if balanced is None else balanced
     null_score = float(min(start_logits[f][0] + end_logits[f][0] for f in range(len(offsets))))
+    stops = sentence_ends(context) if one_sentence else []  # none: no limit
     best: dict[tuple[int, int], float] = {}
     for f, window in enumerate(offsets):
         starts = np.argsort(start_logits[f])[::-1][:n_best_size]
         ends = np.argsort(end_logits[f])[::-1][:n_best_size]
         for s in starts:
+            # a span from this start may end before the next sentence's first character
+            limit = next_sentence(stops, window[s][0]) if s < len(window) and window[s] else 0
             for e in ends:
                 # a span must lie in the context: question, [CLS]/[SEP] and padding have no offsets
                 if s >= len(window) or e >= len(window) or window[s] is None or window[e] is None:
@@ -74,7 +79,7 @@ def extract_spans(
                 if "\n\n" in context[char_start:char_end]:
                     continue
                 # nor over a sentence end ("... in 1989. Zsh was written by ...")
-                if one_sentence and crosses_sentence_end(context, char_start, char_end):
+                if char_end > limit:
                     continue
                 # an answer a person would underline closes what it opens ("tensor (from the")
                 if balanced and not well_formed(context, char_start, char_end):
@@ -99,10 +104,30 @@ ABBREVIATIONS = frozenset(
 )
 
 
-def crosses_sentence_end(context: str, start: int, end: int) -> bool:
-    """Whether ``context[start:end]`` holds a sentence end with text after it. A period after an
-    initial ("J. K. Rowling", "U.S. Army") or a known abbreviation ("Dr. Smith", "e.g. This")
-    does not end a sentence: its tokens say so.
+def sentence_ends(context: str) -> list[tuple[int, int]]:
+    """``(index of the end mark, index of the next sentence's first character)`` of each
+    sentence end of ``context``. A period after an initial ("J. K. Rowling", "U.S. Army") or a
+    known abbreviation ("Dr. Smith", "e.g. This") does not end a sentence: its tokens say so.
+
+    Example:
+        >>> sentence_ends("Ada came. Dr. Smith left in the U.S. Army. Then")
+        [(8, 10), (41, 43)]
+    """
+    ends = []
+    for match in _INSIDE_END.finditer(context):
+        word = match.group(1)
+        if match.group(2) == "." and (len(word) == 1 or word.lower() in ABBREVIATIONS):
+            continue  # an initial, "U.S.", "e.g." (one letter before the period) or "Dr."
+        ends.append((match.start(2), match.end()))
+    return ends
+
+
+def crosses_sentence_end(
+    context: str, start: int, end: int, ends: list[tuple[int, int]] | None = None
+) -> bool:
+    """Whether ``context[start:end]`` holds a sentence end with text after it (a period at its
+    end is trailing punctuation, not a crossing). ``ends``: ``sentence_ends(context)``, when
+    many spans of one context are asked about.
 
     Example:
         >>> text = "Bash was written by Brian Fox in 1989. Zsh was written by Paul Falstad."
@@ -111,14 +136,20 @@ def crosses_sentence_end(context: str, start: int, end: int) -> bool:
         >>> crosses_sentence_end("Written by J. K. Rowling in the U.S. Army.", 11, 24)
         False
     """
-    for match in _INSIDE_END.finditer(context, start, end):
-        if match.end() >= end:
-            break  # only spaces follow inside the span: trailing punctuation, not a crossing
-        word = match.group(1)
-        if match.group(2) == "." and (len(word) == 1 or word.lower() in ABBREVIATIONS):
-            continue  # an initial, "U.S.", "e.g." (one letter before the period) or "Dr."
-        return True
-    return False
+    ends = sentence_ends(context) if ends is None else ends
+    return next_sentence(ends, start) < end
+
+
+def next_sentence(ends: list[tuple[int, int]], start: int) -> float:
+    """Where the first sentence after the one at ``start`` begins (``ends``:
+    ``sentence_ends``); infinity when none does.
+
+    Example:
+        >>> next_sentence([(8, 10), (41, 43)], 9), next_sentence([(8, 10)], 9)
+        (43, inf)
+    """
+    first = bisect_left(ends, (start, -1))  # the first sentence end at or after the start
+    return ends[first][1] if first < len(ends) else math.inf
 
 
 def surrounding_sentence(context: str, start: int, end: int) -> str:
