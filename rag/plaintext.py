@@ -44,9 +44,10 @@ _MASK = "\x00"  # stands for a code character while the markup rules run: no rul
 _INLINE_RULES = [
     re.compile(r"^(\s{0,3}#{1,6}\s+)"),  # heading marks
     re.compile(r"^(\s{0,3}>\s?)"),  # block quote marks
-    re.compile(r"(!?\[\[)[^\]|\n]+(\|)[^\]\n]+(\]\])"),  # [[note|alias]]: the note's name goes
-    re.compile(r"(!?\[\[)[^\]\n]+(\]\])"),  # [[note]]
-    re.compile(r"(!?\[)[^\]\n]*(\]\([^)\n]*\))"),  # [text](url) and ![alt](url)
+    # (no "[" inside a name or a link's text: "[[[[..." would take quadratic time)
+    re.compile(r"(!?\[\[)[^\[\]|\n]+(\|)[^\[\]\n]+(\]\])"),  # [[note|alias]]: the name goes
+    re.compile(r"(!?\[\[)[^\[\]\n]+(\]\])"),  # [[note]]
+    re.compile(r"(!?\[)[^\[\]\n]*(\]\([^)\n]*\))"),  # [text](url) and ![alt](url)
     re.compile(r"(\\\(|\\\[)"),  # \( \[ math delimiters
     re.compile(r"(\\\)|\\\])"),  # \) \]
     re.compile(r"(\*\*|__)(?=\S)[^\n]+?(?<=\S)(\1)"),  # strong emphasis
@@ -202,7 +203,7 @@ def _markup_rules(line: _Line) -> None:
                 for i in range(start, end):
                     drop[i] = True
     # a deleted alias separator takes the note's name with it: [[note|alias]] reads "alias"
-    for match in re.finditer(r"\[\[([^\]|\n]+)\|", masked):
+    for match in re.finditer(r"\[\[([^\[\]|\n]+)\|", masked):
         if drop[match.start()]:
             for i in range(match.start(1), match.end(1)):
                 drop[i] = True
