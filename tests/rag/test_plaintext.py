@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rag.answers import SearchHit, View, _answer
 from rag.plaintext import plain_view, source_span
+from rag.spans import Span
+
+# a busy machine must not fail a property: no per-example deadline
+relaxed = settings(deadline=None)
 
 NOTE = """# Optimisers
 
@@ -57,6 +62,7 @@ def test_an_answer_in_the_view_is_cited_in_the_source():
         source_span(offsets, 5, 5)
 
 
+@relaxed
 @given(st.text(alphabet="ab #`$[]()*_\\\n|!x~", max_size=60))
 def test_the_view_is_a_subsequence_of_any_text(markdown):
     text, offsets = plain_view(markdown)
@@ -131,6 +137,7 @@ _PROSE = st.text(alphabet="ab $#*_[]()\\\n|!x-", max_size=12).filter(lambda s: n
 _CODE = st.text(alphabet="ab $#*_[]()\\|!x- ~", min_size=1, max_size=8)
 
 
+@relaxed
 @given(st.lists(st.tuples(_PROSE, _CODE), max_size=5), _PROSE)
 def test_the_view_never_drops_a_character_of_a_code_span(pieces, tail):
     markdown, code = "", []
@@ -146,15 +153,13 @@ def test_the_view_never_drops_a_character_of_a_code_span(pieces, tail):
         assert markdown[start:end] in text
 
 
+@relaxed
 @given(
     st.text(alphabet="ab $`#*_[]()\\\n-?%.x", max_size=50),
     st.integers(0, 60),
     st.integers(1, 12),
 )
 def test_answer_text_maps_back_to_the_same_characters_of_the_file(markdown, at, length):
-    from rag.answers import SearchHit, View, _answer
-    from rag.spans import Span
-
     text, offsets = plain_view(markdown)
     if not text:
         return
