@@ -37,6 +37,7 @@ from rag.locations import advance
 from rag.metrics import normalize_answer
 from rag.plaintext import is_markdown, plain_view, source_span
 from rag.reader import STORED, JointReading, Reader
+from rag.span_edges import answer_edges
 from rag.spans import Span, surrounding_sentence
 
 SPANS_PER_PASSAGE = 5  # candidates read from each passage before fusion and merging
@@ -141,18 +142,21 @@ def reader_view(passage: SearchHit) -> View:
 
 
 def _answer(passage: SearchHit, view: View, span: Span, score: float) -> Answer:
-    """An answer in the passage's file: the span's words as read (no markup), its offsets in the
-    source characters they came from."""
-    start, end = (span.start, span.end)
+    """An answer in the passage's file: the span's words as read (no markup), with what the
+    tokenizer split off its edges given back and a sentence's punctuation taken off
+    (``rag.span_edges``: "-20", "$?", "--force"), its offsets in the source characters they came
+    from."""
+    view_start, view_end = answer_edges(view.text, span.start, span.end)
+    start, end = view_start, view_end
     if view.offsets is not None:
-        start, end = source_span(view.offsets, span.start, span.end)
+        start, end = source_span(view.offsets, view_start, view_end)
     line = column = None
     if passage.line is not None and passage.column is not None:
         # the passage is a slice of the file's text, so its characters before the answer are
         # the file's: count their line breaks from the passage's own position
         line, column = advance(passage.line, passage.column, passage.text[:start])
     return Answer(
-        span.text,
+        view.text[view_start:view_end],
         score,
         passage.source,
         passage.start + start,
@@ -160,7 +164,7 @@ def _answer(passage: SearchHit, view: View, span: Span, score: float) -> Answer:
         passage.text,
         passage.heading,
         passage.start,
-        surrounding_sentence(view.text, span.start, span.end),
+        surrounding_sentence(view.text, view_start, view_end),
         line=line,
         column=column,
     )
@@ -174,7 +178,7 @@ def rank_joint_answers(
     views: list[View] | None = None,
 ) -> tuple[list[Answer], np.ndarray]:
     """The ``top_answers`` best answers of a joint reading under fusion weight ``mu``, overlaps
-    merged, and their ``(n, len(FEATURES))`` calibration features (``confidence``: the span's
+    and answers of the same normalised words merged (the best kept), and their ``(n, len(FEATURES))`` calibration features (``confidence``: the span's
     probability until a calibrator says better). ``views``: what was read of each passage."""
     views = views or [View(p.text, None) for p in passages]
     retrieval = min_max([p.score for p in passages])
@@ -190,10 +194,15 @@ def rank_joint_answers(
     ranked: list[Answer] = []
     rows = []
     null_log = safe_log(reading.null_probability)
+    said: set[str] = set()  # the normalised words of the answers kept
     for fused, i, span, probability in candidates:
         answer = _answer(passages[i], views[i], span, fused)
-        if any(overlaps(answer, better) for better in ranked):
+        # the same characters (overlapping windows, passages or spans) or the same words found
+        # elsewhere ("-20 to 19" in two notes) are one answer: the better one is kept
+        words = normalize_answer(answer.text) or answer.text  # "$?" has no words
+        if words in said or any(overlaps(answer, better) for better in ranked):
             continue
+        said.add(words)
         answer.confidence = probability  # until a calibrator says better
         ranked.append(answer)
         agreement = safe_log(mass[normalize_answer(span.text)])

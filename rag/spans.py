@@ -14,13 +14,19 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from rag.span_edges import well_formed
+
 Offsets = Sequence[Sequence[tuple[int, int] | None]]
+ONE_SENTENCE = True  # skip spans across a sentence end (benchmarks/tuning/span_rules.py)
+BALANCED = True  # skip spans with a bracket or quote left open (the same)
 
 
 @dataclass(frozen=True)
@@ -38,19 +44,29 @@ def extract_spans(
     context: str,
     n_best_size: int = 20,
     max_answer_length: int = 30,
+    one_sentence: bool | None = None,
+    balanced: bool | None = None,
 ) -> tuple[list[Span], float]:
     """Best spans over all windows of one context, best first, and the null (no-answer) score.
 
     ``start_logits``/``end_logits`` are (F, T) for F windows of T tokens; ``offsets[f][t]`` is the
     token's ``(char_start, char_end)`` in ``context``, or None for question, special and padding
     tokens. The null score is the lowest [CLS] score over the windows (position 0).
+    ``one_sentence``: skip spans that run over a sentence end (``crosses_sentence_end``);
+    ``balanced``: skip spans whose answer leaves a bracket or quote open
+    (``rag.span_edges.well_formed``); None: ``ONE_SENTENCE``/``BALANCED``.
     """
+    one_sentence = ONE_SENTENCE if one_sentence is None else one_sentence
+    balanced = BALANCED if balanced is None else balanced
     null_score = float(min(start_logits[f][0] + end_logits[f][0] for f in range(len(offsets))))
+    stops = sentence_ends(context) if one_sentence else []  # none: no limit
     best: dict[tuple[int, int], float] = {}
     for f, window in enumerate(offsets):
         starts = np.argsort(start_logits[f])[::-1][:n_best_size]
         ends = np.argsort(end_logits[f])[::-1][:n_best_size]
         for s in starts:
+            # a span from this start may end before the next sentence's first character
+            limit = next_sentence(stops, window[s][0]) if s < len(window) and window[s] else 0
             for e in ends:
                 # a span must lie in the context: question, [CLS]/[SEP] and padding have no offsets
                 if s >= len(window) or e >= len(window) or window[s] is None or window[e] is None:
@@ -62,6 +78,12 @@ def extract_spans(
                 # an answer never runs across a paragraph break (a heading and the text below it)
                 if "\n\n" in context[char_start:char_end]:
                     continue
+                # nor over a sentence end ("... in 1989. Zsh was written by ...")
+                if char_end > limit:
+                    continue
+                # an answer a person would underline closes what it opens ("tensor (from the")
+                if balanced and not well_formed(context, char_start, char_end):
+                    continue
                 score = float(start_logits[f][s] + end_logits[f][e])
                 # the same characters seen in two overlapping windows: keep the better score
                 if score > best.get((char_start, char_end), -np.inf):
@@ -72,6 +94,62 @@ def extract_spans(
 
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n\s*\n")
+# a sentence end inside a span: . ! or ? (closing quotes or brackets may follow), spaces, then
+# what starts a sentence (a capital or a digit, perhaps after an opening quote or bracket)
+_INSIDE_END = re.compile(r"(\w*)([.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[A-Z0-9])")
+# words a period follows without ending the sentence ("Dr. Smith", "e.g. This")
+ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st jr sr vs etc eg ie cf al no nos fig figs eq eqs approx ca inc ltd co "
+    "corp gen gov sen rep rev mt ft jan feb mar apr jun jul aug sep sept oct nov dec op vol".split()
+)
+
+
+def sentence_ends(context: str) -> list[tuple[int, int]]:
+    """``(index of the end mark, index of the next sentence's first character)`` of each
+    sentence end of ``context``. A period after an initial ("J. K. Rowling", "U.S. Army") or a
+    known abbreviation ("Dr. Smith", "e.g. This") does not end a sentence: its tokens say so.
+
+    Example:
+        >>> sentence_ends("Ada came. Dr. Smith left in the U.S. Army. Then")
+        [(8, 10), (41, 43)]
+    """
+    ends = []
+    for match in _INSIDE_END.finditer(context):
+        word = match.group(1)
+        if match.group(2) == "." and (len(word) == 1 or word.lower() in ABBREVIATIONS):
+            continue  # an initial, "U.S.", "e.g." (one letter before the period) or "Dr."
+        ends.append((match.start(2), match.end()))
+    return ends
+
+
+def crosses_sentence_end(
+    context: str, start: int, end: int, ends: list[tuple[int, int]] | None = None
+) -> bool:
+    """Whether ``context[start:end]`` holds a sentence end with text after it (a period at its
+    end is trailing punctuation, not a crossing). ``ends``: ``sentence_ends(context)``, when
+    many spans of one context are asked about.
+
+    Example:
+        >>> text = "Bash was written by Brian Fox in 1989. Zsh was written by Paul Falstad."
+        >>> crosses_sentence_end(text, 20, 48), crosses_sentence_end(text, 20, 38)
+        (True, False)
+        >>> crosses_sentence_end("Written by J. K. Rowling in the U.S. Army.", 11, 24)
+        False
+    """
+    ends = sentence_ends(context) if ends is None else ends
+    return next_sentence(ends, start) < end
+
+
+def next_sentence(ends: list[tuple[int, int]], start: int) -> float:
+    """Where the first sentence after the one at ``start`` begins (``ends``:
+    ``sentence_ends``); infinity when none does.
+
+    Example:
+        >>> next_sentence([(8, 10), (41, 43)], 9), next_sentence([(8, 10)], 9)
+        (43, inf)
+    """
+    first = bisect_left(ends, (start, -1))  # the first sentence end at or after the start
+    return ends[first][1] if first < len(ends) else math.inf
 
 
 def surrounding_sentence(context: str, start: int, end: int) -> str:

@@ -91,3 +91,48 @@ def test_surrounding_sentence():
         == "Adam keeps two moving averages per parameter."
     )
     assert surrounding_sentence("# H\n\nAda was born in Oslo", 17, 21) == "Ada was born in Oslo"
+
+
+def _spans_of(context, words, start_hot, end_hot, **rules):
+    """Spans of a one-window reading of ``context`` cut at spaces; ``*_hot``: word -> logit."""
+    offsets, position = [None], 0
+    for word in words:
+        position = context.index(word, position)
+        offsets.append((position, position + len(word)))
+        position += len(word)
+    offsets.append(None)
+    n = len(offsets)
+    start = np.array([_logits(n, {i + 1: v for i, v in start_hot.items()})])
+    end = np.array([_logits(n, {i + 1: v for i, v in end_hot.items()})])
+    spans, _ = extract_spans(start, end, [offsets], context, **rules)
+    return [s.text for s in spans]
+
+
+def test_a_span_never_crosses_a_sentence_end():
+    context = "Bash was written by Brian Fox in 1989. Zsh was written by Paul Falstad."
+    words = context.replace(".", " .").split()
+    # the best pair runs from "Brian" to "Falstad"; the next best stays in the first sentence
+    best = _spans_of(context, words, {4: 5.0}, {14: 5.0, 7: 4.0})
+    assert best[0] == "Brian Fox in 1989"
+    allowed = _spans_of(context, words, {4: 5.0}, {14: 5.0, 7: 4.0}, one_sentence=False)
+    assert allowed[0] == "Brian Fox in 1989. Zsh was written by Paul Falstad"
+
+
+def test_an_initial_or_an_abbreviation_is_not_a_sentence_end():
+    from rag.spans import crosses_sentence_end
+
+    for text in ("J. K. Rowling wrote it", "the U.S. Army won", "e.g. This one", "Dr. Smith came"):
+        assert not crosses_sentence_end(text, 0, len(text)), text
+    assert crosses_sentence_end("It ended. Then 1990 came", 0, 20)
+    assert not crosses_sentence_end("It ended. then it went on", 0, 20)  # no capital after
+    assert not crosses_sentence_end("It ended. ", 0, 10)  # nothing after the period in the span
+
+
+def test_a_span_with_an_open_bracket_is_skipped():
+    context = "It is a tensor (from the lab sheet, page 2) of floats"
+    words = ["tensor", "(", "from", "the", "lab", "sheet", ",", "page", "2", ")"]
+    spans = _spans_of(context, words, {0: 5.0}, {5: 5.0, 9: 4.0, 0: 3.0})
+    assert spans[0] == "tensor (from the lab sheet, page 2)"
+    assert "tensor (from the lab sheet" not in spans
+    loose = _spans_of(context, words, {0: 5.0}, {5: 5.0, 9: 4.0, 0: 3.0}, balanced=False)
+    assert loose[0] == "tensor (from the lab sheet"
