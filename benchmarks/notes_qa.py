@@ -477,9 +477,30 @@ def save_plot(
     plt.close(fig)
 
 
-def reader_block(qa: NotesQA, task: Task, answerable: list[dict], k: int, plot: Path) -> dict:
+def threshold_sweep(task: Task, asked: list[Asked], thresholds: list[float]) -> dict:
+    """The official scores had the product abstained below each of ``thresholds`` (answers'
+    ``confidence``), from the same never-abstaining answers: the trade ``--min-confidence``
+    moves, without asking again."""
+    sweep = {}
+    for threshold in thresholds:
+        predictions = {
+            q["id"]: (a.always if a.confidence >= threshold else "")
+            for q, a in zip(task.questions, asked, strict=True)
+        }
+        scores = official_scores(task, predictions)
+        scores["answered"] = round(sum(map(bool, predictions.values())) / len(predictions), 4)
+        if task.mode == "notes-dev":
+            unanswerable = [q for q in task.questions if not q["answers"]]
+            scores["unanswerable_abstained"] = sum(not predictions[q["id"]] for q in unanswerable)
+        sweep[f"{threshold:g}"] = scores
+    return sweep
+
+
+def reader_block(
+    qa: NotesQA, task: Task, answerable: list[dict], k: int, plot: Path, sweep: list[float]
+) -> dict:
     """Every question asked: official scores, abstentions, always-answer scores, the selective
-    block and the latency of ``ask``."""
+    block, the latency of ``ask`` and the scores at each ``sweep`` threshold (``--sweep``)."""
     result: dict = {}
     asked = ask_all(qa, task.questions, k)
     predictions = {q["id"]: a.prediction for q, a in zip(task.questions, asked, strict=True)}
@@ -498,6 +519,8 @@ def reader_block(qa: NotesQA, task: Task, answerable: list[dict], k: int, plot: 
     always = {q["id"]: a.always for q, a in zip(task.questions, asked, strict=True)}
     result["always_answer"] = official_scores(task, always)
     result["selective"] = selective_block(task, asked, plot)
+    if sweep:
+        result["by_min_confidence"] = threshold_sweep(task, asked, sweep)
     latencies = [a.ms for a in asked]
     result["ask_latency_ms"] = {
         "p50": round(float(np.percentile(latencies, 50)), 1),
@@ -528,6 +551,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("-k", type=int, default=5, help="passages the reader reads per question")
     add_window_options(parser, "every passage")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--sweep",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="P",
+        help="also score abstaining below each confidence P (by_min_confidence), e.g. 0.1 0.2 0.3",
+    )
     args = parser.parse_args()
     if args.limit < 0 or (args.distractors is not None and args.distractors < 0):
         parser.error("--limit and --distractors must be 0 or more")
@@ -561,7 +592,7 @@ def main() -> None:
         seconds = {"index": round(summary.seconds, 1)}
         if not args.no_reader:
             start = time.perf_counter()
-            result.update(reader_block(qa, task, answerable, args.k, plot))
+            result.update(reader_block(qa, task, answerable, args.k, plot, args.sweep))
             seconds["ask"] = round(time.perf_counter() - start, 1)
         if not args.no_retrieval:
             start = time.perf_counter()

@@ -57,9 +57,16 @@ class Calibrator:
 
     @classmethod
     def fit(
-        cls, x: np.ndarray, right: np.ndarray, l2: float = 1e-2, iterations: int = 50, **kwargs
+        cls,
+        x: np.ndarray,
+        right: np.ndarray,
+        l2: float = 1e-2,
+        iterations: int = 50,
+        sample_weight: np.ndarray | None = None,
+        **kwargs,
     ) -> Calibrator:
-        """Newton's method on the L2-regularised logistic loss; ``x`` is ``(n, len(FEATURES))``.
+        """Newton's method on the L2-regularised logistic loss; ``x`` is ``(n, len(FEATURES))``,
+        ``sample_weight`` ``(n,)`` (default all 1) weighs each answer in the loss.
 
         Example:
             >>> x = np.array([[0.0] * 6, [1.0] * 6, [2.0] * 6, [3.0] * 6])
@@ -74,6 +81,8 @@ class Calibrator:
                 f"fit needs an (n, {len(FEATURES)}) feature array and n labels, got {x.shape} "
                 f"and {y.shape}"
             )
+        weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        weight = weight / weight.mean()
         mean, scale = x.mean(axis=0), x.std(axis=0)
         scale[scale == 0] = 1.0
         z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])  # (n, d + 1)
@@ -82,8 +91,8 @@ class Calibrator:
         penalty[-1] = 0.0  # the bias is not shrunk
         for _ in range(iterations):
             p = 1.0 / (1.0 + np.exp(-(z @ w)))
-            gradient = z.T @ (p - y) / len(y) + penalty * w
-            hessian = (z.T * (p * (1 - p))) @ z / len(y) + np.diag(penalty)
+            gradient = z.T @ (weight * (p - y)) / len(y) + penalty * w
+            hessian = (z.T * (weight * p * (1 - p))) @ z / len(y) + np.diag(penalty)
             step = np.linalg.solve(hessian, gradient)
             w -= step
             if np.max(np.abs(step)) < 1e-8:

@@ -58,10 +58,30 @@ def best_match(text: str, golds: list[str]) -> tuple[float, float]:
     return max(exact_match_score(text, g) for g in golds), max(f1_score(text, g) for g in golds)
 
 
-def choose_min_confidence(confidence: np.ndarray, f1: np.ndarray, answerable: np.ndarray) -> float:
+def share_weights(answerable: np.ndarray, no_answer_share: float) -> np.ndarray:
+    """Per question, the weight that makes those without an answer ``no_answer_share`` of the
+    total (weights sum to 1).
+
+    Example:
+        >>> share_weights(np.array([True, True, True, False]), 0.5).round(3).tolist()
+        [0.167, 0.167, 0.167, 0.5]
+    """
+    if not 0.0 < no_answer_share < 1.0:
+        raise ValueError(
+            f"no_answer_share must be between 0 and 1 (exclusive), got {no_answer_share}"
+        )
+    answered_weight = (1 - no_answer_share) / max(int(answerable.sum()), 1)
+    no_answer_weight = no_answer_share / max(int((~answerable).sum()), 1)
+    return np.where(answerable, answered_weight, no_answer_weight)
+
+
+def choose_min_confidence(
+    confidence: np.ndarray, f1: np.ndarray, answerable: np.ndarray, no_answer_share: float = 0.5
+) -> float:
     """The threshold (one of the confidences, or 0) with the best F1 when abstaining below it,
-    answerable and unanswerable questions weighed equally; an abstention scores 1 on a question
-    without an answer and 0 on one with.
+    the questions without an answer weighed as ``no_answer_share`` of all (0.5: as many as
+    answerable ones, as SQuAD v2.0 dev); an abstention scores 1 on a question without an answer
+    and 0 on one with.
 
     Example (a right answer at 0.9 and two questions without an answer: abstain below 0.9; a
     half-right answer at 0.3 is worth keeping):
@@ -72,7 +92,7 @@ def choose_min_confidence(confidence: np.ndarray, f1: np.ndarray, answerable: np
         ...                       np.array([True, False, True]))
         0.3
     """
-    weight = np.where(answerable, 0.5 / max(answerable.sum(), 1), 0.5 / max((~answerable).sum(), 1))
+    weight = share_weights(answerable, no_answer_share)
     best, best_score = 0.0, -1.0
     for threshold in np.unique(np.concatenate([[0.0], confidence])):
         answered = confidence >= threshold
@@ -101,10 +121,18 @@ def abstained_by_kind(groups: list[dict], answered: list[bool]) -> dict[str, str
 
 
 def calibrate_reader(
-    reader_dir: str | Path, groups_path: str | Path, held_out_share: float = 0.3, seed: int = 0
+    reader_dir: str | Path,
+    groups_path: str | Path,
+    held_out_share: float = 0.3,
+    seed: int = 0,
+    no_answer_share: float | None = None,
 ) -> dict:
     """Fit and save the calibration of the multi-passage reader in ``reader_dir``; returns a
-    report with the chosen ``mu`` and ``min_confidence`` and the held-out ECE and F1."""
+    report with the chosen ``mu`` and ``min_confidence`` and the held-out ECE and F1.
+
+    ``no_answer_share``: the share of questions without an answer the product expects; the
+    calibrator is fitted, and ``min_confidence`` chosen, with the groups weighed to it (None:
+    as they come for the fit, equal halves for the threshold)."""
     reader = Reader.load(reader_dir, runtime="torch")  # fitted on the logits as trained
     if not reader.settings.multi_passage:
         raise ValueError(
@@ -149,15 +177,27 @@ def calibrate_reader(
                 top_f1s.append(0.0)
         return np.array(features), np.array(right), np.array(top_index), np.array(top_f1s)
 
+    def answers_per_group(rows: list, mu: float) -> list[int]:
+        return [len(rank_joint_answers(r, p, mu, TOP_ANSWERS)[0]) for _, p, r in rows]
+
     x_fit, y_fit, top_fit, f1_fit = table(fit)
-    calibrator = Calibrator.fit(x_fit, y_fit, mu=mu)
-    confidence_fit = calibrator.confidence(x_fit)
     fit_answerable = answerable[:cut]
+    weights = None
+    if no_answer_share is not None:  # each answer weighs as its group does
+        group_weight = share_weights(fit_answerable, no_answer_share)
+        weights = np.concatenate(
+            [np.full(n, w) for n, w in zip(answers_per_group(fit, mu), group_weight, strict=True)]
+        )
+    calibrator = Calibrator.fit(x_fit, y_fit, mu=mu, sample_weight=weights)
+    confidence_fit = calibrator.confidence(x_fit)
     top_confidence = np.where(top_fit >= 0, confidence_fit[np.maximum(top_fit, 0)], 0.0)
-    calibrator.min_confidence = choose_min_confidence(top_confidence, f1_fit, fit_answerable)
+    calibrator.min_confidence = choose_min_confidence(
+        top_confidence, f1_fit, fit_answerable, 0.5 if no_answer_share is None else no_answer_share
+    )
     calibrator.fitted_on = (
         f"{len(fit)} held-out passage groups of {groups_path} ({int(fit_answerable.sum())} with an "
         f"answer), top {TOP_ANSWERS} answers each"
+        + ("" if no_answer_share is None else f", weighed to {no_answer_share:.0%} without one")
     )
 
     x_held, y_held, top_held, f1_held = table(held_out)
@@ -170,6 +210,7 @@ def calibrate_reader(
     calibrator.save(reader_dir)
     report = {
         "mu": mu,
+        "no_answer_share": no_answer_share,
         "mu_f1": {str(m): round(100 * s, 2) for m, s in mu_scores.items()},
         "min_confidence": calibrator.min_confidence,
         "fit_groups": len(fit),

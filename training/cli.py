@@ -302,7 +302,7 @@ def _add_passage_reader(train) -> None:
 def run_calibrate(args) -> int:
     from training.calibrate import calibrate_reader
 
-    report = calibrate_reader(args.reader, args.groups)
+    report = calibrate_reader(args.reader, args.groups, no_answer_share=args.no_answer_share)
     if args.json:
         return print_json(report)
     held = report["held_out"]
@@ -326,6 +326,12 @@ def _add_calibrate(train) -> None:
     )
     p.add_argument("--reader", type=model_folder, required=True, help="multi-passage reader folder")
     p.add_argument("--groups", required=True, help="calibration-groups.jsonl")
+    p.add_argument(
+        "--no-answer-share",
+        type=float,
+        help="share of questions without an answer to expect: the groups are weighed to it for "
+        "the fit and the default min_confidence (default: as they come; halves for the threshold)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run_calibrate)
 
