@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from rag.answers import SearchHit, rank_joint_answers
+from rag.answers import SearchHit, check_confidence, rank_joint_answers
 from rag.calibration import Calibrator
 from rag.metrics import exact_match_score, expected_calibration_error, f1_score
 from rag.reader import Reader
@@ -126,13 +126,15 @@ def calibrate_reader(
     held_out_share: float = 0.3,
     seed: int = 0,
     no_answer_share: float | None = None,
+    min_confidence: float | None = None,
 ) -> dict:
     """Fit and save the calibration of the multi-passage reader in ``reader_dir``; returns a
     report with the chosen ``mu`` and ``min_confidence`` and the held-out ECE and F1.
 
     ``no_answer_share``: the share of questions without an answer the product expects; the
     calibrator is fitted, and ``min_confidence`` chosen, with the groups weighed to it (None:
-    as they come for the fit, equal halves for the threshold)."""
+    as they come for the fit, equal halves for the threshold). ``min_confidence``: stored instead
+    of the chosen threshold (the report and the held-out numbers use the stored one)."""
     reader = Reader.load(reader_dir, runtime="torch")  # fitted on the logits as trained
     if not reader.settings.multi_passage:
         raise ValueError(
@@ -194,10 +196,19 @@ def calibrate_reader(
     calibrator.min_confidence = choose_min_confidence(
         top_confidence, f1_fit, fit_answerable, 0.5 if no_answer_share is None else no_answer_share
     )
+    chosen_min_confidence = calibrator.min_confidence
+    if min_confidence is not None:
+        calibrator.min_confidence = float(check_confidence(min_confidence))
     calibrator.fitted_on = (
         f"{len(fit)} held-out passage groups of {groups_path} ({int(fit_answerable.sum())} with an "
         f"answer), top {TOP_ANSWERS} answers each"
         + ("" if no_answer_share is None else f", weighed to {no_answer_share:.0%} without one")
+        + (
+            ""
+            if min_confidence is None
+            else f"; min_confidence {min_confidence:g} given (the groups chose "
+            f"{chosen_min_confidence:.3f})"
+        )
     )
 
     x_held, y_held, top_held, f1_held = table(held_out)
@@ -213,6 +224,7 @@ def calibrate_reader(
         "no_answer_share": no_answer_share,
         "mu_f1": {str(m): round(100 * s, 2) for m, s in mu_scores.items()},
         "min_confidence": calibrator.min_confidence,
+        "chosen_min_confidence": chosen_min_confidence,
         "fit_groups": len(fit),
         "held_out": {
             "groups": len(held_out),

@@ -302,7 +302,12 @@ def _add_passage_reader(train) -> None:
 def run_calibrate(args) -> int:
     from training.calibrate import calibrate_reader
 
-    report = calibrate_reader(args.reader, args.groups, no_answer_share=args.no_answer_share)
+    report = calibrate_reader(
+        args.reader,
+        args.groups,
+        no_answer_share=args.no_answer_share,
+        min_confidence=args.min_confidence,
+    )
     if args.json:
         return print_json(report)
     held = report["held_out"]
@@ -331,6 +336,12 @@ def _add_calibrate(train) -> None:
         type=float,
         help="share of questions without an answer to expect: the groups are weighed to it for "
         "the fit and the default min_confidence (default: as they come; halves for the threshold)",
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        help="store this default min_confidence instead of the one chosen on the groups (e.g. one "
+        "chosen on your own development questions); the report shows both",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run_calibrate)
