@@ -36,7 +36,7 @@ def slider_confidence(chosen: float, stored: float, step: float = 0.01) -> float
     """The ``min_confidence`` a slider set to ``chosen`` asks for: ``None`` (the stored value,
     exactly) while it still shows the stored value rounded to its ``step``, else ``chosen``.
 
-    Example (the shipped reader stores 0.2813; its slider starts at 0.28):
+    Example (a reader that stores 0.2813: its slider starts at 0.28):
         >>> slider_confidence(0.28, 0.2813) is None, slider_confidence(0.5, 0.2813)
         (True, 0.5)
     """

@@ -12,11 +12,11 @@ says "no answer".
 Example (the shipped reader's calibrator; ``Calibrator.fit`` shows a fit):
     >>> cal = Calibrator.load("models/reader")
     >>> cal.mu, round(cal.min_confidence, 2)
-    (0.4, 0.28)
+    (0.2, 0.1)
     >>> likely = answer_features(-0.1, -5.0, -0.05, 0.9, passage_rank=0, answer_rank=0)
     >>> unlikely = answer_features(-6.0, -0.2, -5.0, 0.2, passage_rank=3, answer_rank=2)
     >>> cal.confidence(np.array([likely, unlikely])).round(2)
-    array([0.53, 0.02])
+    array([0.64, 0.03])
     >>> import tempfile
     >>> Calibrator.load(cal.save(tempfile.mkdtemp()).parent) == cal   # JSON, never pickled
     True

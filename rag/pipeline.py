@@ -9,7 +9,7 @@ Example (``NotesQA.open("~/notes")``: default models, index at ``~/notes/.notesq
     37
     >>> answer = qa.ask("Who introduced Adam?")[0]
     >>> answer.text, answer.source, answer.line
-    ('Kingma and Ba', 'optimisers.md', 28)
+    ('Kingma', 'optimisers.md', 28)
 """
 
 from __future__ import annotations
@@ -432,7 +432,7 @@ class NotesQA:
           ``rag.answers.extract_answers``.
         * ``always_answer=True`` never abstains, whichever the reader (both set to ``None``).
 
-        Example (the shipped reader stores ``min_confidence`` 0.28):
+        Example (the shipped reader stores ``min_confidence`` 0.1):
             >>> import tempfile
             >>> qa = NotesQA.open("examples/notes", index_dir=tempfile.mkdtemp())
             >>> _ = qa.index(progress=False)

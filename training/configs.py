@@ -231,28 +231,14 @@ class PassageReaderConfig:
         default=0.3,
         metadata={"help": "Share of questions asked over the notes without their own article."},
     )
-    removed_share: float = field(
-        default=0.0,
-        metadata={
-            "help": "Share of questions asked over their own passages with the answer's "
-            "sentences removed: on topic, no answer."
-        },
-    )
-    edited_share: float = field(
-        default=0.0,
-        metadata={
-            "help": "Share of questions edited as SQuAD v2.0's writers did (an entity or a word "
-            "swapped), asked over all the notes: on topic, no answer."
-        },
-    )
-    mining_candidates: int = field(
-        default=0,
-        metadata={"help": "Further removed/edited questions the current reader is asked."},
-    )
-    mined_negatives: int = field(
-        default=0,
-        metadata={"help": "Of those, the ones it answers most confidently kept for training."},
-    )
+    # on-topic "no answer" (training.negative_groups): the share of questions asked over their
+    # own passages without the answer's sentences, and of questions edited as SQuAD v2.0's
+    # writers did (an entity or word swapped); of mining_candidates more of those kinds, the
+    # mined_negatives the current reader answers most confidently are kept
+    removed_share: float = 0.0
+    edited_share: float = 0.0
+    mining_candidates: int = 0
+    mined_negatives: int = 0
     groups_per_batch: int = 4
     learning_rate: float = 3e-5
     weight_decay: float = 0.01
@@ -260,9 +246,7 @@ class PassageReaderConfig:
     warmup_ratio: float = 0.1
     max_groups: int = field(default=0, metadata={"help": "Train on the first N groups (0 = all)."})
     dropout: float = 0.1
-    precision: str = field(
-        default="auto", metadata={"help": "auto (bf16 where the CPU/GPU runs it fast), bf16, fp32"}
-    )
+    precision: str = "auto"  # bf16 autocast where fast (training.precision), or bf16, fp32
     seed: int = field(default=0, metadata={"help": "Sampling of the training questions."})
     calibration_seed: int = field(default=1, metadata={"help": "Sampling of calibration ones."})
     save_every: int = 200
