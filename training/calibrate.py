@@ -162,10 +162,11 @@ def calibrate_reader(
     mu_scores = {mu: top_f1(mu, fit) for mu in MU_GRID}
     mu = max(mu_scores, key=lambda m: (mu_scores[m], -abs(m - 0.5)))
 
-    def table(rows: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Features and EM of every shown answer, and the top answer's index and F1 per group."""
-        features, right, top_index, top_f1s = [], [], [], []
-        for group, passages, reading in rows:
+    def table(rows: list) -> tuple[np.ndarray, ...]:
+        """Features, EM and group (its index in ``rows``) of every shown answer, and the top
+        answer's index and F1 per group."""
+        features, right, owner, top_index, top_f1s = [], [], [], [], []
+        for g, (group, passages, reading) in enumerate(rows):
             ranked, x = rank_joint_answers(reading, passages, mu, TOP_ANSWERS)
             top_index.append(len(features) if ranked else -1)
             golds = group.get("answer_texts") or []
@@ -173,23 +174,19 @@ def calibrate_reader(
                 em, f1 = best_match(answer.text, golds)
                 features.append(x[rank])
                 right.append(em == 1.0)
+                owner.append(g)
                 if rank == 0:
                     top_f1s.append(f1)
             if not ranked:
                 top_f1s.append(0.0)
-        return np.array(features), np.array(right), np.array(top_index), np.array(top_f1s)
+        arrays = (features, right, owner, top_index, top_f1s)
+        return tuple(np.array(a) for a in arrays)
 
-    def answers_per_group(rows: list, mu: float) -> list[int]:
-        return [len(rank_joint_answers(r, p, mu, TOP_ANSWERS)[0]) for _, p, r in rows]
-
-    x_fit, y_fit, top_fit, f1_fit = table(fit)
+    x_fit, y_fit, owner_fit, top_fit, f1_fit = table(fit)
     fit_answerable = answerable[:cut]
     weights = None
     if no_answer_share is not None:  # each answer weighs as its group does
-        group_weight = share_weights(fit_answerable, no_answer_share)
-        weights = np.concatenate(
-            [np.full(n, w) for n, w in zip(answers_per_group(fit, mu), group_weight, strict=True)]
-        )
+        weights = share_weights(fit_answerable, no_answer_share)[owner_fit.astype(int)]
     calibrator = Calibrator.fit(x_fit, y_fit, mu=mu, sample_weight=weights)
     confidence_fit = calibrator.confidence(x_fit)
     top_confidence = np.where(top_fit >= 0, confidence_fit[np.maximum(top_fit, 0)], 0.0)
@@ -211,7 +208,7 @@ def calibrate_reader(
         )
     )
 
-    x_held, y_held, top_held, f1_held = table(held_out)
+    x_held, y_held, _, top_held, f1_held = table(held_out)
     confidence_held = calibrator.confidence(x_held)
     held_answerable = answerable[cut:]
     top_conf_held = np.where(top_held >= 0, confidence_held[np.maximum(top_held, 0)], 0.0)
