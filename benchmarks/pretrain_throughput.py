@@ -5,7 +5,7 @@ positions masked, NSP labels) on the same machine, one after the other:
 
 * baseline: ``BertForPreTraining(input_ids, ..., labels=full (B, T) labels, next_sentence_label)``
   in fp32 (the MLM decoder runs at every position), plain ``torch.optim.AdamW``;
-* ours: ``training.pretrain.PretrainingHeads`` (decoder only at the masked positions), bf16
+* ours: ``training.pretraining_objective.PretrainingHeads`` (decoder only at the masked positions), bf16
   autocast when ``precision="auto"`` finds it faster on this machine, fused AdamW where available,
   the attention kernel ``attention="auto"`` picks (eager on CPU, SDPA on CUDA) and, on CPU, the
   allocator keeping freed memory (``training/allocator.py``; the baseline is timed before it).
@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training.allocator import retain_freed_memory  # noqa: E402
 from training.attention import ATTENTIONS, attention_implementation  # noqa: E402
 from training.precision import autocast, use_bf16  # noqa: E402
-from training.pretrain import PretrainingHeads, pretraining_loss  # noqa: E402
+from training.pretraining_objective import PretrainingHeads, pretraining_loss  # noqa: E402
 
 
 def matmul_flops_per_s(

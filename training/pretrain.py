@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
@@ -50,7 +49,6 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.configs import PretrainConfig, to_dict
-from training.cross_entropy import vocab_cross_entropy
 from training.distributed import init_distributed
 from training.precision import autocast, use_bf16
 from training.pretraining_data import (
@@ -60,8 +58,14 @@ from training.pretraining_data import (
     continuation_mask,
     special_token_ids,
 )
+from training.pretraining_objective import PretrainingHeads, evaluate, pretraining_loss
 from training.run_log import RunLogger
-from training.schedule import warmup_then_decay
+from training.schedule import (
+    SCHEDULES,
+    budget_learning_rate,
+    ramped_accumulation,
+    warmup_then_decay,
+)
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -140,107 +144,38 @@ def is_slow_parameter(name: str) -> bool:
     return any(part in name for part in SLOW_PARAMETERS)
 
 
-class PretrainingHeads(nn.Module):
-    """BERT encoder + MLM head at the masked positions only + NSP head, as one module for DDP.
-
-    The full-vocabulary projection over every position is most of a small model's work; running it
-    on the M masked positions alone (M ~ 15% of B*T) gives the same loss and gradients.
-    """
-
-    def __init__(self, model: BertForPreTraining) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        token_type_ids: torch.Tensor,
-        mlm_positions: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model.bert(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+def learning_rate(step: int, cfg: PretrainConfig, tokens: int = 0) -> float:
+    """The rate at optimizer ``step`` with ``tokens`` seen: with a ``token_budget``, by the share
+    of it done (``budget_learning_rate``); else warm-up, then decay to 0 at ``max_steps``."""
+    if cfg.token_budget:
+        return budget_learning_rate(
+            step, tokens / cfg.token_budget, cfg.learning_rate, cfg.warmup_steps, cfg.schedule
         )
-        hidden = out.last_hidden_state  # (B, T, H)
-        masked = hidden.flatten(0, 1).index_select(0, mlm_positions)  # (M, H)
-        mlm_logits = self.model.cls.predictions(masked)  # (M, V)
-        nsp_logits = self.model.cls.seq_relationship(out.pooler_output)  # (B, 2)
-        return mlm_logits, nsp_logits
-
-
-def pretraining_loss(
-    heads: nn.Module,
-    batch: dict[str, torch.Tensor],
-    mlm_count: float | None = None,
-    nsp_count: float | None = None,
-    mlm_cross_entropy=vocab_cross_entropy,
-) -> dict[str, torch.Tensor]:
-    """MLM + NSP loss; sums are divided by the (global) counts, defaulting to this batch's.
-
-    ``mlm_cross_entropy(logits (M, V), labels (M,))`` returns the summed MLM loss.
-
-    Under DDP pass the global masked-token and example counts times ``1 / world_size``'s inverse
-    (see ``pretrain``), so that DDP's gradient averaging yields exactly the single-process mean.
-    """
-    if isinstance(heads, BertForPreTraining):
-        heads = PretrainingHeads(heads)
-    mlm_logits, nsp_logits = heads(
-        batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], batch["mlm_positions"]
-    )
-    mlm_sum = mlm_cross_entropy(mlm_logits, batch["mlm_labels"])  # fp32, no (M, V) fp32 copies
-    nsp_sum = F.cross_entropy(nsp_logits.float(), batch["nsp_labels"], reduction="sum")
-    mlm_loss = mlm_sum / (mlm_count or batch["mlm_labels"].numel())
-    nsp_loss = nsp_sum / (nsp_count or batch["nsp_labels"].numel())
-    return {
-        "loss": mlm_loss + nsp_loss,
-        "mlm_loss": mlm_loss,
-        "nsp_loss": nsp_loss,
-        "mlm_sum": mlm_sum.detach(),
-        "nsp_sum": nsp_sum.detach(),
-        "mlm_logits": mlm_logits,
-        "nsp_logits": nsp_logits,
-    }
-
-
-@torch.no_grad()
-def evaluate(
-    model, batches: list[dict[str, torch.Tensor]], bf16: bool, device: torch.device
-) -> dict[str, float]:
-    """MLM loss/accuracy and NSP accuracy on fixed held-out batches."""
-    model.eval()
-    totals = {
-        "mlm_loss": 0.0,
-        "nsp_loss": 0.0,
-        "mlm_correct": 0,
-        "mlm_count": 0,
-        "nsp_correct": 0,
-        "nsp_count": 0,
-    }
-    for batch in batches:
-        batch = {k: v.to(device) for k, v in batch.items()}
-        with autocast(bf16, device):
-            out = pretraining_loss(model, batch)
-        totals["mlm_loss"] += out["mlm_loss"].item()
-        totals["nsp_loss"] += out["nsp_loss"].item()
-        totals["mlm_correct"] += (out["mlm_logits"].argmax(-1) == batch["mlm_labels"]).sum().item()
-        totals["mlm_count"] += batch["mlm_labels"].numel()
-        totals["nsp_correct"] += (out["nsp_logits"].argmax(-1) == batch["nsp_labels"]).sum().item()
-        totals["nsp_count"] += batch["nsp_labels"].numel()
-    model.train()
-    n = max(1, len(batches))
-    return {
-        "eval_mlm_loss": totals["mlm_loss"] / n,
-        "eval_nsp_loss": totals["nsp_loss"] / n,
-        "eval_mlm_acc": totals["mlm_correct"] / max(1, totals["mlm_count"]),
-        "eval_nsp_acc": totals["nsp_correct"] / max(1, totals["nsp_count"]),
-    }
-
-
-def learning_rate(step: int, cfg: PretrainConfig) -> float:
-    """Linear warm-up to ``learning_rate``, then linear (or cosine, one-cycle) decay to 0 at ``max_steps``."""
     return warmup_then_decay(
         step, cfg.learning_rate, cfg.warmup_steps, cfg.max_steps, schedule=cfg.schedule
     )
+
+
+def check_schedule(cfg: PretrainConfig) -> None:
+    """Fail before any work on a schedule the recipe cannot run."""
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; use one of {SCHEDULES}")
+    if not cfg.token_budget and (cfg.schedule == "triangle" or cfg.batch_ramp):
+        raise ValueError(
+            "schedule 'triangle' and batch_ramp follow the token budget; set token_budget "
+            "(tokens to pretrain on) in the recipe's pretrain section"
+        )
+
+
+def save_snapshots(
+    run: Path, model, tokenizer, cfg: PretrainConfig, state: dict, evaluate_now
+) -> None:
+    """Copy the model to ``run/snapshots/tokens-N`` for each ``snapshot_tokens`` N passed and not
+    yet kept, with the held-out scores of that moment in its ``trainer_state.json``."""
+    for target in cfg.snapshot_tokens:
+        folder = run / "snapshots" / f"tokens-{target}"
+        if state["tokens"] >= target and find_checkpoint(folder) is None:
+            save_checkpoint(folder, model, tokenizer, None, {**state, **evaluate_now()})
 
 
 def make_optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.AdamW:
@@ -280,10 +215,12 @@ def pretrain(
     max_minutes: float | None = None,
     device: str | None = None,
 ) -> Path:
-    """Train (or resume) in ``run_dir``; returns the exported model folder once ``max_steps`` is reached.
+    """Train (or resume) in ``run_dir``; returns the exported model folder once ``token_budget``
+    tokens (or, without a budget, ``max_steps`` steps) are done.
 
     Under ``torchrun`` every rank calls this; ``cfg.batch_size`` is the global batch.
     """
+    check_schedule(cfg)
     run = Path(run_dir)
     ddp, dev = init_distributed(device)
     torch.manual_seed(cfg.seed)
@@ -305,6 +242,16 @@ def pretrain(
             f"but the tokenizer has {len(tokenizer)}; delete the shards folder to rebuild them"
         )
     train_docs, heldout_docs = split_documents(shards.num_documents, cfg.heldout_docs, cfg.seed)
+    if cfg.max_tokens_per_char:
+        kept = train_docs[shards.tokens_per_char()[train_docs] <= cfg.max_tokens_per_char]
+        if ddp.is_main:
+            log.info(
+                "training on %d of %d documents (at most %.2f tokens per character)",
+                len(kept),
+                len(train_docs),
+                cfg.max_tokens_per_char,
+            )
+        train_docs = kept
     stream_args = dict(
         max_seq_length=cfg.max_seq_length,
         short_seq_prob=cfg.short_seq_prob,
@@ -339,11 +286,13 @@ def pretrain(
     optimizer = make_optimizer(model, cfg)
     step = 0
     resumed_tokens = 0
+    micro_batches = 0
     found = find_checkpoint(run / "checkpoint")
     if found is not None:
         state = load_checkpoint(found, model, optimizer)
         step = state["step"]
         resumed_tokens = int(state.get("tokens", 0))
+        micro_batches = int(state.get("micro_batches", step * cfg.grad_accum))
         if ddp.is_main:
             log.info("resuming from %s at step %d", found, step)
     elif cfg.init_from:
@@ -363,7 +312,7 @@ def pretrain(
         (run / "recipe.json").write_text(json.dumps(to_dict(cfg), indent=2))
 
     batches = train_stream.batches(
-        cfg.batch_size, start_batch=step * cfg.grad_accum, rank=ddp.rank, world_size=ddp.world_size
+        cfg.batch_size, start_batch=micro_batches, rank=ddp.rank, world_size=ddp.world_size
     )
     stop = StopFlag()
     started = time.time()
@@ -371,9 +320,26 @@ def pretrain(
     window_tokens, window_start = 0, time.time()
     sums = {"loss": 0.0, "mlm_loss": 0.0, "nsp_loss": 0.0}
     window_steps = 0
+    budget = cfg.token_budget
     bar = tqdm(
-        total=cfg.max_steps, initial=step, desc="pretrain", unit="step", disable=not ddp.is_main
+        total=budget or cfg.max_steps,
+        initial=tokens_seen if budget else step,
+        desc="pretrain",
+        unit="tok" if budget else "step",
+        unit_scale=bool(budget),
+        disable=not ddp.is_main,
     )
+
+    def finished() -> bool:
+        return tokens_seen >= budget if budget else step >= cfg.max_steps
+
+    def trainer_state() -> dict:
+        return {
+            "step": step,
+            "tokens": tokens_seen,
+            "micro_batches": micro_batches,
+            "config": to_dict(cfg),
+        }
 
     def checkpoint() -> None:
         if ddp.is_main:
@@ -382,13 +348,18 @@ def pretrain(
                 model,
                 tokenizer,
                 optimizer,
-                {"step": step, "tokens": tokens_seen, "config": to_dict(cfg)},
+                trainer_state(),
             )
 
     model.train()
     try:
-        while step < cfg.max_steps:
-            lr = learning_rate(step, cfg)
+        while not finished():
+            lr = learning_rate(step, cfg, tokens_seen)
+            accum = (
+                ramped_accumulation(tokens_seen / budget, cfg.grad_accum, cfg.batch_ramp)
+                if budget
+                else cfg.grad_accum
+            )
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
             step_sums = [
@@ -398,20 +369,20 @@ def pretrain(
                 0.0,
                 0.0,
             ]  # mlm sum, masked tokens, nsp sum, examples, tokens
-            for micro in range(cfg.grad_accum):
+            for micro in range(accum):
                 batch = {k: v.to(dev, non_blocking=True) for k, v in next(batches).items()}
                 # global counts make the DDP-averaged gradient the single-process mean
                 mlm_count, nsp_count = ddp.all_sum(
                     [float(batch["mlm_labels"].numel()), float(batch["nsp_labels"].numel())]
                 )
                 # DDP all-reduces gradients only on the last micro-step of an accumulation
-                sync = ddp.world_size == 1 or micro == cfg.grad_accum - 1
+                sync = ddp.world_size == 1 or micro == accum - 1
                 with contextlib.nullcontext() if sync else heads.no_sync():
                     with autocast(bf16, dev):
                         out = pretraining_loss(
                             heads, batch, mlm_count / ddp.world_size, nsp_count / ddp.world_size
                         )
-                    (out["loss"] / cfg.grad_accum).backward()
+                    (out["loss"] / accum).backward()
                 local = [
                     out["mlm_sum"].item(),
                     float(batch["mlm_labels"].numel()),
@@ -439,8 +410,9 @@ def pretrain(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
+            micro_batches += accum
             window_steps += 1
-            bar.update()
+            bar.update(int(n_tokens) if budget else 1)
             row = None
             if step % cfg.log_every == 0:
                 elapsed = time.time() - window_start
@@ -448,6 +420,7 @@ def pretrain(
                     "step": step,
                     "tokens": tokens_seen,
                     "lr": lr,
+                    "batch": accum * cfg.batch_size,
                     "tokens_per_s": window_tokens / max(elapsed, 1e-9),
                     **{k: v / window_steps for k, v in sums.items()},
                 }
@@ -461,7 +434,7 @@ def pretrain(
                 if retained:  # bound the heap that retaining freed memory lets grow
                     release_free_pages()
                 window_tokens, window_start, window_steps = 0, time.time(), 0
-            if eval_batches and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+            if eval_batches and (step % cfg.eval_every == 0 or finished()):
                 metrics = evaluate(model, eval_batches, bf16, dev)
                 row = {**(row or {"step": step, "tokens": tokens_seen}), **metrics}
                 log.info("step %d: %s", step, {k: round(v, 4) for k, v in metrics.items()})
@@ -470,7 +443,16 @@ def pretrain(
             out_of_time = max_minutes is not None and (time.time() - started) / 60 >= max_minutes
             # every rank must agree to stop at the same step
             stopping = ddp.all_sum([float(stop.stop or out_of_time)])[0] > 0
-            if step % cfg.save_every == 0 or step == cfg.max_steps or stopping:
+            if ddp.is_main and cfg.snapshot_tokens:
+                save_snapshots(
+                    run,
+                    model,
+                    tokenizer,
+                    cfg,
+                    trainer_state(),
+                    lambda: evaluate(model, eval_batches, bf16, dev) if eval_batches else {},
+                )
+            if step % cfg.save_every == 0 or finished() or stopping:
                 checkpoint()
             if stopping:
                 if ddp.is_main:
@@ -490,7 +472,7 @@ def pretrain(
             model,
             tokenizer,
             None,
-            {"step": step, "tokens": tokens_seen, "config": to_dict(cfg)},
+            trainer_state(),
         )
         log.info("pretraining done: %s", export)
     if ddp.world_size > 1:

@@ -7,7 +7,7 @@ Example:
     >>> logger.write({"step": 20, "loss": 7.1})      # appended to RUN/log.csv
     >>> logger.close()
     >>> (run / "log.csv").read_text().splitlines()[1]
-    '20,,7.1,,,,,,,,'
+    '20,,7.1,,,,,,,,,'
 """
 
 from __future__ import annotations
@@ -34,11 +34,16 @@ class RunLogger:
         "eval_nsp_loss",
         "eval_mlm_acc",
         "eval_nsp_acc",
+        "batch",
     ]
 
     def __init__(self, run: Path) -> None:
         self.path = run / "log.csv"
-        if not self.path.exists():
+        self.fields = self.FIELDS
+        if self.path.exists():  # a resumed run keeps its log's columns (older logs have fewer)
+            with open(self.path, newline="") as handle:
+                self.fields = next(csv.reader(handle), None) or self.FIELDS
+        else:
             with open(self.path, "w", newline="") as handle:
                 csv.writer(handle).writerow(self.FIELDS)
         self.writer = None
@@ -51,7 +56,7 @@ class RunLogger:
 
     def write(self, row: dict[str, float]) -> None:
         with open(self.path, "a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=self.FIELDS).writerow(row)
+            csv.DictWriter(handle, fieldnames=self.fields, extrasaction="ignore").writerow(row)
         if self.writer is not None:
             for key, value in row.items():
                 if key != "step":

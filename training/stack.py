@@ -128,7 +128,8 @@ def probe_tokens_per_second(recipe: str = "tiny", steps: int = 3, device: str | 
 
     from training.configs import load_recipe
     from training.precision import autocast, use_bf16
-    from training.pretrain import PretrainingHeads, bert_config
+    from training.pretrain import bert_config
+    from training.pretraining_objective import PretrainingHeads
 
     cfg = load_recipe(recipe).pretrain
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -25,8 +25,9 @@ from transformers import BertForPreTraining
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from training.pretrain import PretrainingHeads, split_documents  # noqa: E402
+from training.pretrain import split_documents  # noqa: E402
 from training.pretraining_data import PretrainingStream, Shards, special_token_ids  # noqa: E402
+from training.pretraining_objective import PretrainingHeads  # noqa: E402
 from training.tokenizer import load_tokenizer  # noqa: E402
 
 
