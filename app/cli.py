@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 
-from app.ask_options import abstention
+from app.ask_options import abstention, add_reader_options
 from app.batch import run_batch
 from app.errors import (
     EXPECTED_ERRORS,
@@ -27,7 +27,7 @@ from app.errors import (
     quiet_libraries,
     where_to_find_the_index,
 )
-from app.serve import LOCALHOST, cmd_app
+from app.serve import add_app_command
 from app.stats import cmd_stats
 from embedder.windows import WindowConfig
 from rag.documents import DEFAULT_MAX_NOTE_MB
@@ -36,7 +36,6 @@ from rag.option_types import (
     finite_float,
     model_folder,
     non_negative_int,
-    port_number,
     positive_float,
     positive_int,
     print_json,
@@ -150,7 +149,7 @@ def cmd_ask(args) -> int:
     from rag.locations import with_links
     from rag.pipeline import NotesQA
 
-    qa = NotesQA.from_index(args.index, embedder=args.embedder, reader=args.reader)
+    qa = NotesQA.from_index(args.index, embedder=args.embedder, reader=args.reader, base=args.base)
     options = {
         **_search_options(args),
         **abstention(args.min_confidence, args.null_threshold, args.always_answer),
@@ -350,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     index_option(p)
     retrieval_options(p, "read", 5)
     p.add_argument("--answers", type=positive_int, default=3, help="answers to show (default 3)")
-    p.add_argument("--reader", type=model_folder, help="reader folder (default: the shipped one)")
+    add_reader_options(p)
     abstain = p.add_mutually_exclusive_group()
     abstain.add_argument(
         "--null-threshold",
@@ -410,38 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_stats)
 
-    p = sub.add_parser(
-        "app",
-        help="start the Streamlit notes Q&A app in your browser",
-        description="Runs `streamlit run` on notesqa's app (needs the `app` extra). It listens "
-        "on 127.0.0.1 unless --host says otherwise, and serves only the folders given here.",
-    )
-    p.add_argument(
-        "notes_dir",
-        nargs="*",
-        default=["."],
-        help="notes folder(s) the app serves, and only these (default: the current folder)",
-    )
-    p.add_argument(
-        "--embedder",
-        type=model_folder,
-        help="embedder folder, or hf:ORG/NAME (default: the shipped one)",
-    )
-    p.add_argument("--reader", type=model_folder, help="reader folder (default: the shipped one)")
-    p.add_argument("--port", type=port_number, default=8501)
-    p.add_argument(
-        "--watch",
-        action="store_true",
-        help="also run `notesqa watch` on each folder, so edited notes are searchable within "
-        "seconds",
-    )
-    p.add_argument(
-        "--host",
-        default=LOCALHOST,
-        help=f"address to listen on (default {LOCALHOST}: this machine only); 0.0.0.0 opens the "
-        "app and your notes to the network",
-    )
-    p.set_defaults(func=cmd_app)
+    add_app_command(sub)
 
     from training.cli import add_commands
 

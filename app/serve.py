@@ -19,7 +19,9 @@ import site
 import sys
 from pathlib import Path
 
+from app.ask_options import add_reader_options
 from app.errors import for_terminal
+from rag.option_types import model_folder, port_number
 
 LOCALHOST = "127.0.0.1"
 APP_FOLDER = Path(__file__).resolve().parent  # the working directory of every child process
@@ -106,6 +108,8 @@ def child_environment(folders: list[str], args) -> dict[str, str]:
     """The environment of the app and its watchers: the served folders (:func:`served_value`),
     the models and the cache as absolute paths (the children run elsewhere)."""
     env = {**os.environ, "NOTESQA_NOTES": served_value(folders)}
+    if getattr(args, "base", False):
+        env["NOTESQA_BASE_READER"] = "1"  # the shipped reader, even where one was adapted
     for key, value in (("NOTESQA_EMBEDDER", args.embedder), ("NOTESQA_READER", args.reader)):
         if value:
             local = Path(value).expanduser()
@@ -177,3 +181,39 @@ def cmd_app(args) -> int:
         for watcher in watchers:
             watcher.terminate()  # safe at any moment: the index is swapped in atomically
             watcher.wait(timeout=30)
+
+
+def add_app_command(sub) -> None:
+    """Mount ``notesqa app`` on the ``notesqa`` command line's subparsers."""
+    p = sub.add_parser(
+        "app",
+        help="start the Streamlit notes Q&A app in your browser",
+        description="Runs `streamlit run` on notesqa's app (needs the `app` extra). It listens "
+        "on 127.0.0.1 unless --host says otherwise, and serves only the folders given here.",
+    )
+    p.add_argument(
+        "notes_dir",
+        nargs="*",
+        default=["."],
+        help="notes folder(s) the app serves, and only these (default: the current folder)",
+    )
+    p.add_argument(
+        "--embedder",
+        type=model_folder,
+        help="embedder folder, or hf:ORG/NAME (default: the shipped one)",
+    )
+    add_reader_options(p)
+    p.add_argument("--port", type=port_number, default=8501)
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="also run `notesqa watch` on each folder, so edited notes are searchable within "
+        "seconds",
+    )
+    p.add_argument(
+        "--host",
+        default=LOCALHOST,
+        help=f"address to listen on (default {LOCALHOST}: this machine only); 0.0.0.0 opens the "
+        "app and your notes to the network",
+    )
+    p.set_defaults(func=cmd_app)

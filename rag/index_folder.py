@@ -25,6 +25,7 @@ from pathlib import Path
 
 from embedder import owned_folder
 from embedder.owned_folder import MARKER
+from rag.adapted import ADAPTED_DIR, is_adapted_leftover
 
 FORMAT_VERSION = 3  # 2: adds the bm25/ keyword index; 3: several vectors per chunk
 READABLE_VERSIONS = (2, 3)  # a version-2 index has one vector per chunk and no vectors table
@@ -37,7 +38,7 @@ INDEX_DIRNAME = ".notesqa"  # the default index folder, inside the notes folder
 # Every name notesqa writes inside an index folder: a folder holding anything else is not ours to
 # replace or delete, whatever its manifest says.
 OWN_ENTRIES = frozenset(
-    {MANIFEST_FILE, VECTORS_FILE, SQLITE_FILE, BM25_DIR, EXACT_VECTORS_FILE, MARKER}
+    {MANIFEST_FILE, VECTORS_FILE, SQLITE_FILE, BM25_DIR, EXACT_VECTORS_FILE, MARKER, ADAPTED_DIR}
 )
 MARKER_KEY, MARKER_VALUE = "notesqa", "index"  # in every manifest notesqa writes
 OWNED_KIND = "index"  # the kind in the .notesqa-owned record of an index folder
@@ -119,7 +120,12 @@ def foreign_entries(folder: str | Path) -> list[str]:
         >>> foreign_entries(folder)
         ['week1.md']
     """
-    return sorted(name for name in os.listdir(folder) if name not in OWN_ENTRIES)
+    return sorted(
+        name
+        for name in os.listdir(folder)
+        if name not in OWN_ENTRIES
+        and not (is_adapted_leftover(name) and owned_folder.is_owned(Path(folder) / name))
+    )
 
 
 def is_notesqa_index(folder: str | Path) -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 
 from embedder import Embedder, WindowConfig
 from embedder.owned_folder import discard
+from rag.adapted import adaptation_summary, adapted_reader, model_stamp
 from rag.answers import (
     Answer,
     SearchHit,
@@ -103,6 +104,7 @@ class NotesQA:
         dim: int | None = None,
         windows: WindowConfig | None = None,
         max_note_mb: float = DEFAULT_MAX_NOTE_MB,
+        base: bool = False,
     ) -> None:
         if not 0 < max_note_mb < float("inf"):
             raise ValueError(
@@ -113,6 +115,8 @@ class NotesQA:
         self.index_dir = Path(index_dir).expanduser()
         self._embedder_path = embedder
         self._reader_path = reader
+        self.base = base  # True: the shipped reader even where the notes have an adapted one
+        self._reader_source: tuple | None = None
         self.chunking = chunking or ChunkingConfig()
         self._windows = windows
         self._dim = dim
@@ -171,8 +175,15 @@ class NotesQA:
 
     @property
     def reader(self) -> Reader:
-        if self._reader is None:
-            self._reader = Reader.load(self._reader_path)
+        """The reader named, else the one adapted to these notes (``notesqa adapt``; not with
+        ``base``), else the shipped one. An adapt that finishes while this runs is picked up."""
+        path = self._reader_path
+        if path is None and not self.base:
+            path = adapted_reader(self.index_dir)
+        source = (path, model_stamp(path) if path else None)
+        if self._reader is None or source != self._reader_source:
+            self._reader = Reader.load(path)
+            self._reader_source = source
         return self._reader
 
     def _index_stamp(self) -> tuple[int, int] | None:
@@ -374,8 +385,14 @@ class NotesQA:
         return documents, chunks, report
 
     def stats(self) -> dict:
-        """Counts and settings of the index: files, passages, embedder, dimension, chunking."""
-        return self.store.stats()
+        """Counts and settings of the index: files, passages, embedder, dimension, chunking,
+        and which reader answers (the shipped one or one adapted to these notes)."""
+        store = self.store
+        documents = [(d["path"], d["sha256"], d["size"]) for d in store.documents()]
+        summary = adaptation_summary(self.index_dir, documents)
+        if self._reader_path is not None or self.base:
+            summary["reader"] = f"{self._reader_path or 'shipped'} (as asked)"
+        return {**store.stats(), **summary}
 
     def tags(self) -> list[tuple[str, int]]:
         """``(tag, number of notes)`` of every tag in the index, most used first."""

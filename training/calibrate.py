@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 MU_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 TOP_ANSWERS = 3
 
+READ_BATCH = 16  # groups read together (about 100 windows)
+
 
 def group_passages(group: dict) -> list[SearchHit]:
     """The group's passages as search hits, one made-up source each (they never overlap)."""
@@ -143,10 +145,13 @@ def calibrate_reader(
         )
     groups = read_groups(groups_path)
     random.Random(seed).shuffle(groups)
-    readings = [
-        (g, group_passages(g), reader.read_jointly(g["question"], g["passages"]))
-        for g in tqdm(groups, desc="reading", unit="group")
-    ]
+    readings = []
+    with tqdm(total=len(groups), desc="reading", unit="group") as bar:
+        for first in range(0, len(groups), READ_BATCH):  # windows batched across groups
+            chunk = groups[first : first + READ_BATCH]
+            jointly = reader.read_groups([(g["question"], g["passages"]) for g in chunk])
+            readings.extend((g, group_passages(g), r) for g, r in zip(chunk, jointly, strict=True))
+            bar.update(len(chunk))
     answerable = np.array([bool(g.get("answer_texts")) for g, _, _ in readings])
 
     def top_f1(mu: float, rows: list) -> float:

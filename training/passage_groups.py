@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import random
@@ -256,9 +257,11 @@ def write_groups(groups: list[dict], path: str | Path) -> Path:
 
 
 def read_groups(path: str | Path) -> list[dict]:
-    """The groups ``write_groups`` wrote, checked for the fields training reads."""
+    """The groups ``write_groups`` wrote (gzipped too: ``.gz``), checked for the fields training
+    reads."""
     groups = []
-    with open(path, encoding="utf-8") as handle:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, 1):
             if not line.strip():
                 continue
