@@ -17,6 +17,9 @@ sets:
     ``"answers": []``): ``has_ans`` is the answerable EM/F1 (max over ``answers``, an abstention
     scores 0), ``unanswerable_abstained`` the correct abstentions, ``answerable_abstained`` the
     false ones, and ``exact_match``/``f1`` the README's SQuAD-2.0-style score over all questions.
+``--notes-set DIR``
+    Another set in notes_dev's layout, scored the same way: ``benchmarks/data/econ_notes`` (15
+    notes from OpenStax *Principles of Economics 3e*; 62 answerable questions, 14 unanswerable).
 
 Every mode prints one JSON object with
 
@@ -189,8 +192,11 @@ def evidence_span(text: str, evidence: str) -> tuple[int, int] | None:
     return match.span() if match else None
 
 
-def notes_dev_task(root: Path, folder: Path, limit: int, seed: int) -> Task:
-    """notes_dev's chapters copied to ``folder`` (all indexed), ``limit`` questions sampled."""
+def notes_dev_task(
+    root: Path, folder: Path, limit: int, seed: int, mode: str = "notes-dev"
+) -> Task:
+    """notes_dev's chapters (or another set in its layout at ``root``) copied to ``folder`` (all
+    indexed), ``limit`` questions sampled."""
     shutil.copytree(root / "notes", folder, dirs_exist_ok=True)
     rows = [json.loads(line) for line in (root / "questions.jsonl").read_text().splitlines()]
     chosen = sample_ids([r["id"] for r in rows], limit, random.Random(seed))
@@ -204,13 +210,13 @@ def notes_dev_task(root: Path, folder: Path, limit: int, seed: int) -> Task:
             span = evidence_span(text, row["evidence"])
             if span is None:
                 raise ValueError(
-                    f"{row['id']}: its evidence is not in {row['file']}; run python3 verify.py "
-                    f"in {root}"
+                    f"{row['id']}: its evidence is not in {row['file']}; run the set's checker "
+                    f"in {root} (verify.py or check.py)"
                 )
         questions.append({**row, "source": row["file"], "span": span})
     dataset = [
         {
-            "title": "notes_dev",
+            "title": mode,
             "paragraphs": [
                 {
                     "context": "",
@@ -228,7 +234,7 @@ def notes_dev_task(root: Path, folder: Path, limit: int, seed: int) -> Task:
     ]
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.md"))
     indexed = {"files": files, "whole_files": True}
-    return Task("notes-dev", questions, dataset, "v2", indexed)
+    return Task(mode, questions, dataset, "v2", indexed)
 
 
 def collapse(text: str) -> str:
@@ -489,7 +495,7 @@ def threshold_sweep(task: Task, asked: list[Asked], thresholds: list[float]) -> 
         }
         scores = official_scores(task, predictions)
         scores["answered"] = round(sum(map(bool, predictions.values())) / len(predictions), 4)
-        if task.mode == "notes-dev":
+        if not task.mode.startswith("squad"):
             unanswerable = [q for q in task.questions if not q["answers"]]
             scores["unanswerable_abstained"] = sum(not predictions[q["id"]] for q in unanswerable)
         sweep[f"{threshold:g}"] = scores
@@ -505,7 +511,7 @@ def reader_block(
     asked = ask_all(qa, task.questions, k)
     predictions = {q["id"]: a.prediction for q, a in zip(task.questions, asked, strict=True)}
     result.update(official_scores(task, predictions))
-    if task.mode == "notes-dev":
+    if not task.mode.startswith("squad"):
         unanswerable = [q for q in task.questions if not q["answers"]]
         result["unanswerable_abstained"] = {
             "correct": sum(not predictions[q["id"]] for q in unanswerable),
@@ -535,6 +541,12 @@ def parse_args() -> argparse.Namespace:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--squad", choices=("v1", "v2"), help="SQuAD dev as notes (default v1)")
     which.add_argument("--notes-dev", action="store_true", help="notes_dev's D2L chapters")
+    which.add_argument(
+        "--notes-set",
+        type=Path,
+        help="another set in notes_dev's layout (notes/, questions.jsonl), e.g. "
+        "benchmarks/data/econ_notes",
+    )
     parser.add_argument("--limit", type=int, default=0, help="sample N questions (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="of the --limit sample")
     parser.add_argument(
@@ -576,6 +588,9 @@ def main() -> None:
         notes.mkdir()
         if args.notes_dev:
             task = notes_dev_task(data / "notes_dev", notes, args.limit, args.seed)
+        elif args.notes_set:
+            mode = args.notes_set.resolve().name.replace("_", "-")
+            task = notes_dev_task(args.notes_set, notes, args.limit, args.seed, mode)
         else:
             version = args.squad or "v1"
             name = "dev-v1.1.json.gz" if version == "v1" else "dev-v2.0.json.gz"
@@ -596,7 +611,7 @@ def main() -> None:
             seconds["ask"] = round(time.perf_counter() - start, 1)
         if not args.no_retrieval:
             start = time.perf_counter()
-            if task.mode == "notes-dev":
+            if not task.mode.startswith("squad"):
                 criteria = {"lenient": lenient_flags, "strict": strict_flags}
             else:
                 criteria = {"paragraph": paragraph_flags}

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from training.corpus import iter_documents, split_sentences
@@ -133,7 +134,9 @@ def build_shards(
 ) -> Shards:
     """Tokenise ``corpus`` once (sentences, no special tokens) into shards at ``out_dir``."""
     out = Path(out_dir)
-    backend = tokenizer.backend_tokenizer
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())  # a copy: a reader's
+    backend.no_truncation()  # tokenizer truncates pairs to its windows; whole sentences here
+    backend.no_padding()
     dtype = np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max else np.uint32
     token_parts: list[np.ndarray] = []
     sentence_lengths: list[np.ndarray] = []

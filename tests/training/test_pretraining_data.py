@@ -1,3 +1,4 @@
+import json
 import random
 
 import numpy as np
@@ -185,3 +186,17 @@ def test_whole_word_masking_masks_every_piece_of_a_word(shards):
                     assert nxt in chosen
                     whole_words += 1
     assert whole_words > 0
+
+
+def test_shards_keep_whole_sentences_with_a_reader_tokenizer_that_truncates(tmp_path):
+    from embedder.tokenizer_files import load_tokenizer
+
+    tokenizer = load_tokenizer("models/reader")  # truncates (question, passage) pairs to windows
+    sentence = " ".join(f"word{i}" for i in range(150)) + "."
+    corpus = tmp_path / "notes.jsonl"
+    corpus.write_text(
+        "\n".join(json.dumps({"title": t, "text": f"{sentence}\nA short one."}) for t in "ab")
+    )
+    shards = build_shards([corpus], tokenizer, tmp_path / "shards")
+    first = shards.document(0)[0]
+    assert len(first) > 150  # not cut to the reader's 128-token windows
