@@ -258,7 +258,11 @@ def adapt(
         batch_order(max(1, len(replay)), max(1, cfg.replay_groups), cfg.seed), step, None
     )
     budget = cfg.minutes * 60
-    bar = tqdm(total=round(budget), initial=round(elapsed), desc="adapting", unit="s")
+
+    def done_share() -> float:  # of the time box, or of ``steps`` when a benchmark fixes them
+        return step / cfg.steps if cfg.steps else elapsed / budget
+
+    bar = tqdm(total=100, initial=round(100 * done_share()), desc="adapting", unit="%")
     stop, last_save = StopFlag(), elapsed
 
     def checkpoint() -> None:
@@ -268,9 +272,9 @@ def adapt(
 
     model.train()
     try:
-        while elapsed < budget:
+        while done_share() < 1:
             started = time.time()
-            lr = time_share_rate(cfg.learning_rate, elapsed / budget, cfg.warmup_share)
+            lr = time_share_rate(cfg.learning_rate, done_share(), cfg.warmup_share)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = {k: v.to(dev) for k, v in next(notes_batches).items()}
@@ -299,7 +303,7 @@ def adapt(
             step += 1
             spent = time.time() - started
             elapsed += spent
-            bar.update(min(round(elapsed) - bar.n, round(budget) - bar.n))
+            bar.update(min(round(100 * done_share()), 100) - bar.n)
             bar.set_postfix(mlm=f"{out['mlm_loss'].item():.2f}", step=step)
             if stop.stop:
                 checkpoint()

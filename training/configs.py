@@ -270,6 +270,13 @@ class AdaptConfig:
     multi-tasked with a replay of SQuAD passage groups so the answer head does not forget."""
 
     minutes: float = field(default=5.0, metadata={"help": "Training time box (minutes)."})
+    steps: int = field(
+        default=0,
+        metadata={
+            "help": "Train this many steps instead of for ``minutes`` (0 = the time box): "
+            "benchmarks on a shared machine, where minutes buy fewer steps."
+        },
+    )
     learning_rate: float = 1e-4
     warmup_share: float = field(default=0.06, metadata={"help": "Of the time box."})
     weight_decay: float = 0.01

@@ -164,3 +164,8 @@ def test_adapt_without_an_index_says_to_index_first(tmp_path, replay, tiny_reade
     (tmp_path / "a.md").write_text("Some text.")
     with pytest.raises(FileNotFoundError, match="run `notesqa index"):
         adapt(tmp_path, cfg=_cfg(), base_reader=tiny_reader_dir)
+
+
+def test_a_fixed_number_of_steps_replaces_the_time_box(notes, replay, tiny_reader_dir):
+    result = adapt(notes, cfg=_cfg(minutes=60, steps=3), base_reader=tiny_reader_dir)
+    assert result.steps == 3 and result.minutes < 60
