@@ -245,6 +245,31 @@ def speed_rows(r: dict) -> list[Row]:
     ]
 
 
+def scale_rows(r: dict) -> list[Row]:
+    """The largest size against the smallest, per index type: what growing the vault costs."""
+    sizes = r.get("sizes") or {}
+    if len(sizes) < 2:
+        return [Row("index passages/s, search and ask p50 ms by vault size", None)]
+    small, big = sorted(sizes, key=int)[0], sorted(sizes, key=int)[-1]
+    rows = []
+    for index_type, b in sizes[big].items():
+        a = sizes[small].get(index_type, {})
+        name = f"{index_type}, {b.get('passages')} passages vs {a.get('passages')}"
+        rows += [
+            Row(f"{name}: index passages/s", b.get("passages_per_s"), "smaller vault",
+                a.get("passages_per_s"), True),
+            Row(f"{name}: search p50 ms", _get(b, "search_ms", "p50"), "smaller vault",
+                _get(a, "search_ms", "p50")),
+            Row(f"{name}: ask p50 ms", _get(b, "ask_ms", "p50"), "smaller vault",
+                _get(a, "ask_ms", "p50")),
+            Row(f"{name}: index bytes per passage", b.get("bytes_per_passage"), "smaller vault",
+                a.get("bytes_per_passage")),
+            Row(f"{name}: Recall@5 / re-index after one edit s",
+                f"{b.get('recall_at_5')} / {b.get('reindex_one_note_s')}"),
+        ]  # fmt: skip
+    return rows
+
+
 SQUAD_V1, SQUAD_V2 = "squad/dev-v1.1.json.gz", "squad/dev-v2.0.json.gz"
 HEADLINE = [
     Headline(
@@ -302,6 +327,14 @@ HEADLINE = [
         [f"{BENCH}/speed.py", "--data", "{data}"],
         [SQUAD_V1, "notes_dev/questions.jsonl", "notes_dev/notes"],
         speed_rows,
+    ),
+    Headline(
+        "scale",
+        "big vaults: Wikipedia notes plus 6 SQuAD dev articles at about 1k and 10k passages, "
+        "indexed from scratch (flat and HNSW); 200 questions searched, 50 asked",
+        [f"{BENCH}/scale.py", "--data", "{data}"],
+        [SQUAD_V1, "enwiki"],
+        scale_rows,
     ),
     Headline(
         "pretrain_throughput",
