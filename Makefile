@@ -12,7 +12,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[dev,langchain,app]'
+	$(BIN)/pip install -e '.[dev,langchain,app,serve,mcp]'
 	touch $(STAMP)
 
 install: $(STAMP)

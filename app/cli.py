@@ -1,5 +1,6 @@
-"""The ``notesqa`` command line: index, ask, search, stats and the app; the train, eval and plot
-commands are mounted from ``training.cli``.
+"""The ``notesqa`` command line: index, ask, search, stats, the app, the HTTP API and the MCP
+server (``app.api_commands``); the train, eval, plot and adapt commands are mounted from
+``training.cli``.
 
 Example:
     $ notesqa index ~/notes
@@ -16,6 +17,7 @@ import logging
 import os
 import sys
 
+from app.api_commands import add_api_commands
 from app.ask_options import abstention, add_reader_options
 from app.batch import run_batch
 from app.errors import (
@@ -410,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stats)
 
     add_app_command(sub)
+    add_api_commands(sub)
 
     from training.cli import add_commands
 

@@ -367,6 +367,19 @@ class NotesStore:
             raise KeyError(f"no chunk with id {chunk_id} in the index at {self.folder}")
         return self._row_to_chunk(rows[0])
 
+    def passage_at(self, path: str, line: int) -> Chunk | None:
+        """The passage of note ``path`` that holds line ``line`` (the last one starting at or
+        before it; the first one for an earlier line), or ``None`` when ``path`` has none."""
+        if "c.line" not in self._chunk_select:  # an index written before positions
+            rows = self._query(f"{self._chunk_select} WHERE d.path = ? ORDER BY c.id", (path,))
+        else:
+            rows = self._query(
+                f"{self._chunk_select} WHERE d.path = ? ORDER BY (c.line <= ?) DESC, "
+                "CASE WHEN c.line <= ? THEN -c.line ELSE c.line END, c.id LIMIT 1",
+                (path, int(line), int(line)),
+            )
+        return self._row_to_chunk(rows[0]) if rows else None
+
     def chunks(self) -> list[Chunk]:
         """All chunks in id order (chunk ``i`` of the list has id ``i``)."""
         return [self._row_to_chunk(r) for r in self._query(f"{self._chunk_select} ORDER BY c.id")]
