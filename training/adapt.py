@@ -233,7 +233,8 @@ def adapt(
     replay = []
     if cfg.replay_groups:
         featurizer = Reader.load(base, runtime="torch")
-        replay = [group_features(g, featurizer) for g in read_groups(train_groups)]
+        groups = read_groups(train_groups)
+        replay = [group_features(g, featurizer) for g in tqdm(groups, desc="replay", unit="group")]
     decays = [p for n, p in model.named_parameters() if p.ndim >= 2 and "LayerNorm" not in n]
     others = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "LayerNorm" not in n)]
     optimizer = torch.optim.AdamW(
