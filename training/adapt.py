@@ -38,7 +38,7 @@ from models import MODELS_DIR, default_model_path
 from rag.adapted import ADAPTED_MANIFEST, OWNED_KIND, READER_DIR, adapted_dir, notes_state
 from rag.calibration import CALIBRATION_FILE
 from rag.documents import iter_notes
-from rag.index_folder import is_notesqa_index, resolve_index_dir
+from rag.index_folder import is_notesqa_index, read_manifest, resolve_index_dir
 from rag.index_lock import IndexLock
 from rag.plaintext import is_markdown, plain_view
 from rag.reader import Reader, ReaderSettings
@@ -206,6 +206,12 @@ def adapt(
         raise FileNotFoundError(
             f"no notesqa index at {index}; run `notesqa index {notes_dir}` first (adapted models "
             "live inside the index)"
+        )
+    indexed = (read_manifest(index) or {}).get("notes_root")
+    if isinstance(indexed, str) and Path(indexed) != notes:
+        raise ValueError(
+            f"the index at {index} holds the notes of {indexed}, not {notes}; pass that folder, "
+            "or --index with the index of these notes"
         )
     base = Path(base_reader).expanduser() if base_reader else default_model_path("reader")
     train_groups, calibration_groups = replay_files()

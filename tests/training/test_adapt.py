@@ -169,3 +169,10 @@ def test_adapt_without_an_index_says_to_index_first(tmp_path, replay, tiny_reade
 def test_a_fixed_number_of_steps_replaces_the_time_box(notes, replay, tiny_reader_dir):
     result = adapt(notes, cfg=_cfg(minutes=60, steps=3), base_reader=tiny_reader_dir)
     assert result.steps == 3 and result.minutes < 60
+
+
+def test_adapt_refuses_an_index_of_other_notes(notes, tmp_path, replay, tiny_reader_dir):
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(ValueError, match="holds the notes of"):
+        adapt(other, index_dir=notes / ".notesqa", cfg=_cfg(), base_reader=tiny_reader_dir)
