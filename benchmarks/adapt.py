@@ -63,8 +63,8 @@ def paired_bootstrap(before: list[float], after: list[float], rounds: int = 10_0
     means = diffs[rng.integers(0, len(diffs), size=(rounds, len(diffs)))].mean(axis=1)
     low, high = np.percentile(means, [5, 95])
     return {
-        "change": round(100 * diffs.mean(), 2),
-        "interval_90": [round(100 * low, 2), round(100 * high, 2)],
+        "change": round(100 * float(diffs.mean()), 2),
+        "interval_90": [round(100 * float(low), 2), round(100 * float(high), 2)],
     }
 
 
