@@ -12,9 +12,14 @@ Answers and hits carry the fields of ``notesqa ask --json``. The index is opened
 each), an index updated by ``notesqa watch`` is read by the next request, a body over
 ``MAX_BODY_BYTES`` is refused with 413 and bad arguments with 422 naming them.
 
-Example (in-process, as the tests do):
+Example (in-process, as the tests do; the demo notes indexed into a temporary folder):
+    >>> import tempfile
     >>> from fastapi.testclient import TestClient
-    >>> client = TestClient(create_app(NotesService("examples/notes/.notesqa")))
+    >>> from rag import NotesQA
+    >>> index_dir = tempfile.mkdtemp()
+    >>> NotesQA.open("examples/notes", index_dir=index_dir).index(progress=False).files
+    5
+    >>> client = TestClient(create_app(NotesService(index_dir)))
     >>> client.get("/health").json()["status"]
     'ok'
     >>> reply = client.post("/ask", json={"question": "What does Adam keep for every parameter?"})

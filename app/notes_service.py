@@ -10,8 +10,13 @@ Thread-safe: one lock runs one question at a time through the models (on a lapto
 at a time is also the fastest: the models use every core for each question), and an index that
 ``notesqa watch`` updates is picked up by the next request.
 
-Example:
-    >>> service = NotesService("examples/notes/.notesqa")
+Example (the demo notes, indexed into a temporary folder):
+    >>> import tempfile
+    >>> from rag import NotesQA
+    >>> index_dir = tempfile.mkdtemp()
+    >>> NotesQA.open("examples/notes", index_dir=index_dir).index(progress=False).files
+    5
+    >>> service = NotesService(index_dir)
     >>> [a["source"] for a in service.ask("What does Adam keep for every parameter?")["answers"]]
     ['optimisers.md']
     >>> service.passage("optimisers.md", 31)["source"]
