@@ -14,8 +14,7 @@ import importlib.util
 import sys
 
 from app.ask_options import add_reader_options
-from app.errors import for_terminal
-from app.serve import LOCALHOST
+from app.serve import LOCALHOST, warn_if_exposed
 from rag.option_types import model_folder, port_number
 
 
@@ -37,12 +36,7 @@ def cmd_serve(args) -> int:
 
     from app.http_api import create_app
 
-    if args.host not in (LOCALHOST, "localhost", "::1"):
-        print(
-            f"notesqa: warning: serving on {for_terminal(args.host)}: anyone who can reach this "
-            f"machine on port {args.port} can read the notes of this index",
-            file=sys.stderr,
-        )
+    warn_if_exposed(args.host, args.port, "the notes of this index")
     api = create_app(open_service(args))
     print(f"notesqa: serving on http://{args.host}:{args.port} (the API at /docs)", file=sys.stderr)
     uvicorn.run(api, host=args.host, port=args.port, log_level="warning")

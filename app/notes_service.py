@@ -31,6 +31,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from rag.arguments import check_count
+from rag.arguments import check_text as checked_text
 from rag.locations import source_links, with_links
 from rag.modes import DEFAULT_MODE, MODES
 from rag.pipeline import NotesQA
@@ -43,14 +45,18 @@ MAX_BATCH = 64  # questions of one batch request
 
 
 def check_k(name: str, value: int, most: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+    """``rag.arguments.check_count`` with an upper bound."""
+    if check_count(name, value) > most:
         raise ValueError(f"{name} must be a whole number from 1 to {most}, not {value!r}")
     return value
 
 
 def check_text(name: str, value: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be non-empty text")
+    """``rag.arguments.check_text`` (a type error read as a bad value) with a length bound."""
+    try:
+        checked_text(name, value)
+    except TypeError as error:
+        raise ValueError(str(error)) from None
     if len(value) > MAX_TEXT:
         raise ValueError(f"{name} is {len(value)} characters; at most {MAX_TEXT} are read")
     return value

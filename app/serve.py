@@ -144,6 +144,16 @@ def streamlit_arguments(host: str, port: int) -> list[str]:
     ]
 
 
+def warn_if_exposed(host: str, port: int, what: str) -> None:
+    """Say on stderr who can read ``what`` when ``host`` is not this machine alone."""
+    if host not in (LOCALHOST, "localhost", "::1"):
+        print(
+            f"notesqa: warning: serving on {for_terminal(host)}: anyone who can reach this "
+            f"machine on port {port} can read {for_terminal(what)}",
+            file=sys.stderr,
+        )
+
+
 def cmd_app(args) -> int:
     import importlib.util
     import subprocess
@@ -158,12 +168,7 @@ def cmd_app(args) -> int:
         folders.append(str(notes))
     # the app serves these folders and no other: it has no box for a path of the user's choice
     env = child_environment(folders, args)
-    if args.host not in (LOCALHOST, "localhost", "::1"):
-        print(
-            f"notesqa: warning: serving on {args.host}: anyone who can reach this machine on port "
-            f"{args.port} can read the notes in {for_terminal(', '.join(folders))}",
-            file=sys.stderr,
-        )
+    warn_if_exposed(args.host, args.port, f"the notes in {', '.join(folders)}")
     served = [Path(f) for f in folders]
     streamlit = streamlit_arguments(args.host, args.port)
     watchers = []

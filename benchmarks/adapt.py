@@ -21,9 +21,7 @@ Example:
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
-import random
 import shutil
 import sys
 import tempfile
@@ -36,7 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from notes_qa import ask_all, notes_dev_task  # noqa: E402
+from notes_qa import ask_all, notes_dev_task, sample_squad  # noqa: E402
 
 from rag.adapted import adapted_dir  # noqa: E402
 from rag.metrics import squad_question_scores  # noqa: E402
@@ -90,19 +88,6 @@ def score(task, asked) -> dict:
 
 def public(block: dict) -> dict:
     return {k: v for k, v in block.items() if not k.startswith("_")}
-
-
-def squad_sample(source: Path, count: int, out: Path) -> Path:
-    """A fixed, seeded sample of ``count`` SQuAD v1.1 dev questions as a SQuAD file."""
-    with gzip.open(source, "rt", encoding="utf-8") as handle:
-        data = json.load(handle)["data"]
-    ids = [q["id"] for a in data for p in a["paragraphs"] for q in p["qas"]]
-    keep = set(random.Random(0).sample(ids, min(count, len(ids))))
-    for article in data:
-        for paragraph in article["paragraphs"]:
-            paragraph["qas"] = [q for q in paragraph["qas"] if q["id"] in keep]
-    out.write_text(json.dumps({"version": "1.1", "data": data}))
-    return out
 
 
 def run_set(
@@ -175,7 +160,7 @@ def main() -> None:
                 readers[f"{name}-{minute}"] = folder
             out["sets"][name] = result
         if args.squad_questions:
-            sample = squad_sample(
+            sample = sample_squad(
                 data / "squad" / "dev-v1.1.json.gz", args.squad_questions, work / "squad.json"
             )
             for label, folder in readers.items():

@@ -144,6 +144,36 @@ def sample_ids(ids: list[str], limit: int, rng: random.Random) -> set[str]:
     return set(rng.sample(ids, limit)) if 0 < limit < len(ids) else set(ids)
 
 
+def sample_squad(source: Path, count: int, out: Path, answerable_only: bool = True) -> Path:
+    """Write ``count`` seeded questions of SQuAD file ``source`` to ``out`` (v1.1 layout): the
+    same questions every run (the pretraining proxy's and ``benchmarks/adapt.py``'s samples)."""
+    data = read_squad_json(source)
+    ids = [
+        q["id"]
+        for article in data
+        for paragraph in article["paragraphs"]
+        for q in paragraph["qas"]
+        if q.get("answers") or not answerable_only
+    ]
+    if count > len(ids):
+        raise ValueError(f"{source} has {len(ids)} questions; asked for {count}")
+    keep = set(random.Random(0).sample(ids, count))  # the same sample every run
+    sampled = [
+        {
+            **article,
+            "paragraphs": [
+                {**p, "qas": [q for q in p["qas"] if q["id"] in keep]}
+                for p in article["paragraphs"]
+                if any(q["id"] in keep for q in p["qas"])
+            ],
+        }
+        for article in data
+    ]
+    sampled = [a for a in sampled if a["paragraphs"]]
+    out.write_text(json.dumps({"version": "1.1", "data": sampled}))
+    return out
+
+
 def squad_task(
     path: Path, folder: Path, version: str, limit: int, seed: int, distractors: int | None
 ) -> Task:

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from notes_qa import paragraph_flags, write_notes  # noqa: E402
+from speed import percentiles  # noqa: E402
 
 from rag.pipeline import NotesQA  # noqa: E402
 from training.squad import read_squad_json  # noqa: E402
@@ -99,11 +100,6 @@ def run_index(notes: Path, index: Path, index_type: str, rebuild: bool) -> dict:
         raise RuntimeError(f"notesqa index failed: {done.stderr[-2000:]}")
     rss = int(done.stderr.strip().splitlines()[-1].split()[-1])
     return {"summary": json.loads(done.stdout), "seconds": seconds, "peak_rss_mb": rss / 1024}
-
-
-def percentiles(values: list[float]) -> dict:
-    return {"p50": round(float(np.percentile(values, 50)), 1),
-            "p95": round(float(np.percentile(values, 95)), 1)}  # fmt: skip
 
 
 def measure_queries(index: Path, questions: list[dict], asks: int) -> dict:

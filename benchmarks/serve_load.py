@@ -25,12 +25,12 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from notes_qa import notes_dev_task  # noqa: E402
+from speed import percentiles  # noqa: E402
 
 from rag.pipeline import NotesQA  # noqa: E402
 
@@ -43,11 +43,12 @@ def free_port() -> int:
 
 def latency_block(latencies: list[float], seconds: float, failed: int, baseline: float) -> dict:
     rate = len(latencies) / seconds
+    ms = percentiles(latencies)
     return {
         "questions_per_s": round(rate, 2),
         "ratio": round(rate / baseline, 3),
-        "p50_ms": round(float(np.percentile(latencies, 50)), 1),
-        "p95_ms": round(float(np.percentile(latencies, 95)), 1),
+        "p50_ms": ms["p50"],
+        "p95_ms": ms["p95"],
         "failed": failed,
     }
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from embedder import Embedder, WindowConfig
 from embedder.owned_folder import discard
-from rag.adapted import adaptation_summary, adapted_reader, model_stamp
+from rag.adapted import READER_DIR, adaptation_summary, adapted_dir, adapted_reader, model_stamp
 from rag.answers import (
     Answer,
     SearchHit,
@@ -116,7 +116,7 @@ class NotesQA:
         self._embedder_path = embedder
         self._reader_path = reader
         self.base = base  # True: the shipped reader even where the notes have an adapted one
-        self._reader_source: tuple | None = None
+        self._reader_source: tuple = (None, None)  # (folder loaded, its weights' stamp)
         self.chunking = chunking or ChunkingConfig()
         self._windows = windows
         self._dim = dim
@@ -177,13 +177,13 @@ class NotesQA:
     def reader(self) -> Reader:
         """The reader named, else the one adapted to these notes (``notesqa adapt``; not with
         ``base``), else the shipped one. An adapt that finishes while this runs is picked up."""
-        path = self._reader_path
-        if path is None and not self.base:
-            path = adapted_reader(self.index_dir)
-        source = (path, model_stamp(path) if path else None)
-        if self._reader is None or source != self._reader_source:
+        stamp = None  # of the adapted weights: one stat an access, the manifest read on change
+        if self._reader_path is None and not self.base:
+            stamp = model_stamp(adapted_dir(self.index_dir) / READER_DIR)
+        if self._reader is None or stamp != self._reader_source[1]:
+            path = self._reader_path or (adapted_reader(self.index_dir) if stamp else None)
             self._reader = Reader.load(path)
-            self._reader_source = source
+            self._reader_source = (path, stamp)
         return self._reader
 
     def _index_stamp(self) -> tuple[int, int] | None:

@@ -50,9 +50,10 @@ from training.finetune_loop import batch_order
 from training.passage_groups import read_groups
 from training.passage_reader import collate_groups, group_features, shared_norm_loss
 from training.precision import autocast, use_bf16
-from training.pretrain import set_prior_bias
+from training.pretrain import decays_weight, set_prior_bias
 from training.pretraining_data import PretrainingStream, Shards, build_shards, special_token_ids
 from training.pretraining_objective import PretrainingHeads, pretraining_loss
+from training.schedule import warmup_share_then_decay
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -107,17 +108,6 @@ def write_notes_corpus(notes_dir: Path, index_dir: Path, out: Path) -> dict[str,
                 handle.write(json.dumps({"title": doc.path, "text": "\n".join(paragraphs)}) + "\n")
             seen.append((doc.path, doc.sha256, doc.size))
     return notes_state(seen)
-
-
-def time_share_rate(peak: float, share: float, warmup: float) -> float:
-    """Warm up over ``warmup`` of the time box, then decay linearly to 0 at its end.
-
-    Example:
-        >>> [round(time_share_rate(1.0, s, 0.1), 2) for s in (0.0, 0.05, 0.1, 0.55, 1.0)]
-        [0.1, 0.5, 1.0, 0.5, 0.0]
-    """
-    share = min(max(share, 0.0), 1.0)
-    return peak * min(max(share, warmup / 10) / warmup, (1 - share) / (1 - warmup))
 
 
 def prepare_work(
@@ -241,8 +231,8 @@ def adapt(
         featurizer = Reader.load(base, runtime="torch")
         groups = read_groups(train_groups)
         replay = [group_features(g, featurizer) for g in tqdm(groups, desc="replay", unit="group")]
-    decays = [p for n, p in model.named_parameters() if p.ndim >= 2 and "LayerNorm" not in n]
-    others = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "LayerNorm" not in n)]
+    decays = [p for n, p in model.named_parameters() if decays_weight(n, p)]
+    others = [p for n, p in model.named_parameters() if not decays_weight(n, p)]
     optimizer = torch.optim.AdamW(
         [
             {"params": decays, "weight_decay": cfg.weight_decay},
@@ -281,7 +271,7 @@ def adapt(
     try:
         while done_share() < 1:
             started = time.time()
-            lr = time_share_rate(cfg.learning_rate, done_share(), cfg.warmup_share)
+            lr = warmup_share_then_decay(cfg.learning_rate, done_share(), cfg.warmup_share)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = {k: v.to(dev) for k, v in next(notes_batches).items()}

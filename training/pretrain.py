@@ -178,13 +178,17 @@ def save_snapshots(
             save_checkpoint(folder, model, tokenizer, None, {**state, **evaluate_now()})
 
 
+def decays_weight(name: str, param: torch.nn.Parameter) -> bool:
+    """BERT's rule: weight decay for matrices, none for biases and LayerNorm."""
+    return param.ndim >= 2 and "LayerNorm" not in name
+
+
 def make_optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.AdamW:
     """AdamW with four groups: (decay | no decay) × (normal | slow); each group's ``lr_scale``
     multiplies the scheduled learning rate."""
     groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
-        decays = param.ndim >= 2 and "LayerNorm" not in name
-        groups.setdefault((decays, is_slow_parameter(name)), []).append(param)
+        groups.setdefault((decays_weight(name, param), is_slow_parameter(name)), []).append(param)
     return torch.optim.AdamW(
         [
             {

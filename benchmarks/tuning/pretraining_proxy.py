@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import random
 import statistics
 import sys
 import tempfile
@@ -33,42 +32,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from notes_qa import sample_squad  # noqa: E402
+
 from rag.reader import Reader  # noqa: E402
 from training.configs import load_recipe  # noqa: E402
 from training.reader import train_reader  # noqa: E402
-from training.squad import read_squad_json  # noqa: E402
 from training.squad_eval import evaluate_reader  # noqa: E402
-
-SAMPLE_SEED = 0  # the questions never change between checkpoints, arms or finetuning seeds
-
-
-def sample_squad(source: Path, count: int, out: Path, answerable_only: bool = True) -> Path:
-    """Write ``count`` seeded questions of SQuAD file ``source`` to ``out`` (v1.1 layout)."""
-    data = read_squad_json(source)
-    ids = [
-        q["id"]
-        for article in data
-        for paragraph in article["paragraphs"]
-        for q in paragraph["qas"]
-        if q.get("answers") or not answerable_only
-    ]
-    if count > len(ids):
-        raise ValueError(f"{source} has {len(ids)} questions; asked for {count}")
-    keep = set(random.Random(SAMPLE_SEED).sample(ids, count))
-    sampled = [
-        {
-            **article,
-            "paragraphs": [
-                {**p, "qas": [q for q in p["qas"] if q["id"] in keep]}
-                for p in article["paragraphs"]
-                if any(q["id"] in keep for q in p["qas"])
-            ],
-        }
-        for article in data
-    ]
-    sampled = [a for a in sampled if a["paragraphs"]]
-    out.write_text(json.dumps({"version": "1.1", "data": sampled}))
-    return out
 
 
 def snapshot_scores(checkpoint: Path) -> dict:
