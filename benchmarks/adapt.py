@@ -15,12 +15,14 @@ adapting forgets.
 Example:
     $ python benchmarks/adapt.py --data ../shared/data                   # 5 minutes a set
     $ python benchmarks/adapt.py --data ../shared/data --minutes 2 5 10  # the sweep
+    $ python benchmarks/adapt.py --data ../shared/data --replay-groups 0 2 4  # the SQuAD mix
     {"sets": {"notes-dev": {"base": {...}, "adapted": {"5": {...}}}, ...}, "squad": {...}}
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import sys
@@ -90,8 +92,19 @@ def public(block: dict) -> dict:
     return {k: v for k, v in block.items() if not k.startswith("_")}
 
 
+def arm_label(minutes: float, replay_groups: int, every_replay: list[int]) -> str:
+    """``"5.0"``, or ``"5.0/replay-2"`` when several replay settings are compared."""
+    return f"{minutes}/replay-{replay_groups}" if len(every_replay) > 1 else str(minutes)
+
+
 def run_set(
-    name: str, root: Path, minutes: list[float], k: int, work: Path, steps_per_minute: float
+    name: str,
+    root: Path,
+    minutes: list[float],
+    k: int,
+    work: Path,
+    steps_per_minute: float,
+    replay_groups: list[int],
 ) -> dict:
     notes = work / name
     notes.mkdir()
@@ -102,17 +115,19 @@ def run_set(
     base.close()
     result = {"questions": len(task.questions), "base": public(before), "adapted": {}}
     readers = {}
-    for minute in minutes:
+    for minute, groups in itertools.product(minutes, replay_groups):
+        label = arm_label(minute, groups, replay_groups)
         started = time.perf_counter()
         steps = round(minute * steps_per_minute) if steps_per_minute else 0
-        adapted = adapt(notes, cfg=AdaptConfig(minutes=minute, steps=steps))
+        cfg = AdaptConfig(minutes=minute, steps=steps, replay_groups=groups)
+        adapted = adapt(notes, cfg=cfg)
         seconds = round(time.perf_counter() - started, 1)
         qa = NotesQA.open(notes)
         after = score(task, ask_all(qa, task.questions, k))
         qa.close()
-        readers[minute] = work / f"{name}-reader-{minute}"
-        shutil.copytree(adapted.reader, readers[minute])
-        result["adapted"][str(minute)] = {
+        readers[label] = work / f"{name}-reader-{label}"
+        shutil.copytree(adapted.reader, readers[label])
+        result["adapted"][label] = {
             **public(after),
             "change_always": paired_bootstrap(before["_always"], after["_always"]),
             "change_default": paired_bootstrap(before["_default"], after["_default"]),
@@ -138,6 +153,13 @@ def main() -> None:
         help="train minutes x this many steps instead of for the minutes (a machine that is "
         "busy with other work; 0: real minutes). Idle 2-core EPYC Zen 4: see the README",
     )
+    parser.add_argument(
+        "--replay-groups",
+        nargs="+",
+        type=int,
+        default=[AdaptConfig.replay_groups],
+        help="SQuAD replay groups per step to compare (0: MLM on the notes alone)",
+    )
     parser.add_argument("-k", type=int, default=5, help="passages read per question")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -147,6 +169,7 @@ def main() -> None:
     out: dict = {
         "minutes": args.minutes,
         "steps_per_minute": args.steps_per_minute,
+        "replay_groups": args.replay_groups,
         "sets": {},
         "squad": {},
     }
@@ -155,9 +178,11 @@ def main() -> None:
         readers: dict[str, Path | None] = {"shipped": None}
         for name in args.sets:
             root = SETS[name] if isinstance(SETS[name], Path) else data / SETS[name]
-            result = run_set(name, root, args.minutes, args.k, work, args.steps_per_minute)
-            for minute, folder in result.pop("_readers").items():
-                readers[f"{name}-{minute}"] = folder
+            result = run_set(
+                name, root, args.minutes, args.k, work, args.steps_per_minute, args.replay_groups
+            )
+            for label, folder in result.pop("_readers").items():
+                readers[f"{name}-{label}"] = folder
             out["sets"][name] = result
         if args.squad_questions:
             sample = sample_squad(
