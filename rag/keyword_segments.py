@@ -1,0 +1,245 @@
+"""BM25 over an index kept in segments: each segment stores its passages' postings, and the
+collection statistics (passages, average length, how many passages hold a word) are computed at
+query time over the passages still alive, so deleting a passage (a tombstone) or adding a
+segment changes every score exactly as rebuilding the whole keyword index would.
+
+This is the Lucene design (``docs/EXPERIMENTS.md`` S1 says why not SQLite FTS5: its ``bm25()``
+fixes k1 at 1.2 and its own tokenizer, where ours is tuned at 2.0 with Snowball stems). Words are
+made by ``rag.sparse``'s tokenizer and scored as ``bm25s`` scores them (the Lucene variant:
+``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``, ``tf / (tf + k1 (1 - b + b len / avglen))``), so
+one segment with every passage alive gives bm25s's scores.
+
+A segment on disk (``KeywordSegment.save``; JSON and ``.npy``, no pickle)::
+
+    words.json     the segment's words, in postings order
+    starts.npy     (V + 1,) int64: word w's postings are rows starts[w]:starts[w + 1]
+    passages.npy   (P,) int32: the passage (its row in the segment) of each posting
+    counts.npy     (P,) uint16: how often the word occurs in that passage
+    lengths.npy    (D,) int32: words in each passage
+
+Example (two segments; the first passage of the first segment deleted):
+    >>> first = KeywordSegment.build([["adam", "keep"], ["sgd", "momentum"]])
+    >>> second = KeywordSegment.build([["adam", "adam", "averag"]])
+    >>> live = [np.array([False, True]), np.array([True])]
+    >>> [(segment, row) for segment, row, _ in search([first, second], live, ["adam"], k=3)]
+    [(1, 0)]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.sparse import K1
+
+B = 0.75  # length normalisation, bm25s's default
+MAX_COUNT = np.iinfo(np.uint16).max  # a word's count in one passage is stored up to this
+
+
+@dataclass
+class KeywordSegment:
+    """The postings of one segment's passages (rows ``0..D-1``, in the segment's order)."""
+
+    words: dict[str, int]  # word -> its row in ``starts``
+    starts: np.ndarray  # (V + 1,) int64
+    passages: np.ndarray  # (P,) int32
+    counts: np.ndarray  # (P,) uint16
+    lengths: np.ndarray  # (D,) int32
+
+    @classmethod
+    def build(cls, tokens: Sequence[Sequence[str]]) -> KeywordSegment:
+        """Postings of passages given as their words (``rag.sparse``'s tokenizer's output).
+
+        Example:
+            >>> segment = KeywordSegment.build([["adam", "adam"], ["sgd"]])
+            >>> segment.postings("adam")
+            (array([0], dtype=int32), array([2], dtype=uint16))
+        """
+        vocabulary: dict[str, int] = {}
+        word_ids: list[int] = []
+        rows: list[int] = []
+        lengths = np.zeros(len(tokens), dtype=np.int32)  # (D,)
+        for row, words in enumerate(tokens):
+            lengths[row] = len(words)
+            for word in words:
+                word_ids.append(vocabulary.setdefault(word, len(vocabulary)))
+                rows.append(row)
+        return cls.from_pairs(vocabulary, np.asarray(word_ids), np.asarray(rows), lengths)
+
+    @classmethod
+    def from_pairs(
+        cls,
+        vocabulary: dict[str, int],
+        word_ids: np.ndarray,
+        rows: np.ndarray,
+        lengths: np.ndarray,
+        counts: np.ndarray | None = None,
+    ) -> KeywordSegment:
+        """Postings from ``(word id, passage row)`` pairs, each one occurrence (or ``counts``
+        occurrences). Words without a pair are left out and the rest numbered in sorted order,
+        so two builds of the same passages are equal file for file."""
+        names = sorted(vocabulary, key=vocabulary.__getitem__)  # by id
+        width = max(len(lengths), 1)
+        keys = np.asarray(word_ids, dtype=np.int64) * width + np.asarray(rows, dtype=np.int64)
+        weights = np.ones(len(keys)) if counts is None else np.asarray(counts, dtype=np.float64)
+        unique, inverse = np.unique(keys, return_inverse=True)  # one per (word, passage)
+        summed = np.bincount(inverse, weights=weights, minlength=len(unique))  # (U,)
+        old_word, row = unique // width, unique % width  # (U,) each
+        present = np.unique(old_word)  # old ids of the words that occur
+        alphabetical = sorted(range(len(present)), key=lambda i: names[present[i]])
+        new_id = np.empty(len(present), dtype=np.int64)
+        new_id[alphabetical] = np.arange(len(present))
+        word = new_id[np.searchsorted(present, old_word)]  # (U,) new word id of each posting
+        order = np.lexsort((row, word))
+        return cls(
+            words={names[present[i]]: n for n, i in enumerate(alphabetical)},
+            starts=np.searchsorted(word[order], np.arange(len(present) + 1)).astype(np.int64),
+            passages=row[order].astype(np.int32),
+            counts=np.minimum(summed[order], MAX_COUNT).astype(np.uint16),
+            lengths=np.asarray(lengths, dtype=np.int32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def postings(self, word: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(passage rows, counts)`` of ``word`` (empty when the segment lacks it)."""
+        w = self.words.get(word)
+        if w is None:
+            return np.zeros(0, np.int32), np.zeros(0, np.uint16)
+        first, end = self.starts[w], self.starts[w + 1]
+        return self.passages[first:end], self.counts[first:end]
+
+    def keep(self, alive: np.ndarray) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+        """``(words, word ids, new rows, counts)`` of the postings of the ``alive`` passages,
+        rows renumbered ``0..alive.sum()-1`` in order: what a merge concatenates."""
+        new_row = np.cumsum(alive) - 1  # (D,)
+        word_of = np.repeat(np.arange(len(self.words)), np.diff(self.starts))  # (P,)
+        kept = alive[self.passages]  # (P,)
+        return self.words, word_of[kept], new_row[self.passages[kept]], self.counts[kept]
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        names = sorted(self.words, key=self.words.__getitem__)
+        (folder / "words.json").write_text(json.dumps(names, ensure_ascii=False), "utf-8")
+        for name in ("starts", "passages", "counts", "lengths"):
+            np.save(folder / f"{name}.npy", getattr(self, name), allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> KeywordSegment:
+        folder = Path(folder)
+        names = json.loads((folder / "words.json").read_text("utf-8"))
+        arrays = {
+            name: np.load(folder / f"{name}.npy", allow_pickle=False)
+            for name in ("starts", "passages", "counts", "lengths")
+        }
+        segment = cls(words={n: i for i, n in enumerate(names)}, **arrays)
+        if len(segment.starts) != len(names) + 1 or len(segment.passages) != len(segment.counts):
+            raise ValueError(f"the keyword postings in {folder} do not fit together")
+        return segment
+
+
+def merge(segments: Sequence[KeywordSegment], alive: Sequence[np.ndarray]) -> KeywordSegment:
+    """One segment of the ``alive`` passages of ``segments``, in order (segment 0's first).
+
+    Example:
+        >>> a, b = KeywordSegment.build([["x"], ["y"]]), KeywordSegment.build([["x", "z"]])
+        >>> merged = merge([a, b], [np.array([True, False]), np.array([True])])
+        >>> len(merged), merged.postings("x")[0].tolist(), "y" in merged.words
+        (2, [0, 1], False)
+    """
+    vocabulary: dict[str, int] = {}
+    word_ids, rows, counts, lengths = [], [], [], []
+    offset = 0
+    for segment, keep in zip(segments, alive, strict=True):
+        words, word_of, new_rows, kept_counts = segment.keep(np.asarray(keep, dtype=bool))
+        names = sorted(words, key=words.__getitem__)
+        remap = np.asarray([vocabulary.setdefault(n, len(vocabulary)) for n in names], np.int64)
+        word_ids.append(remap[word_of] if len(names) else word_of)
+        rows.append(new_rows + offset)
+        counts.append(kept_counts)
+        lengths.append(segment.lengths[np.asarray(keep, dtype=bool)])
+        offset += int(np.count_nonzero(keep))
+    merged = KeywordSegment.from_pairs(
+        vocabulary,
+        np.concatenate(word_ids) if word_ids else np.zeros(0, np.int64),
+        np.concatenate(rows) if rows else np.zeros(0, np.int64),
+        np.concatenate(lengths) if lengths else np.zeros(0, np.int32),
+        np.concatenate(counts) if counts else np.zeros(0, np.int64),
+    )
+    return merged  # (words only dead passages held are gone)
+
+
+def search(
+    segments: Sequence[KeywordSegment],
+    live: Sequence[np.ndarray],
+    words: Sequence[str],
+    k: int,
+    allowed: Sequence[np.ndarray] | None = None,
+) -> list[tuple[int, int, float]]:
+    """``(segment, passage row, score)`` of the ``k`` best passages for the query's ``words``,
+    best first, among the ``live`` ones (a bool mask per segment) or, when given, the
+    ``allowed`` ones (a filter's; the statistics still count every live passage, as a filter
+    inside one index does); passages scoring 0 (no query word) are left out."""
+    return Statistics.of(segments, live).search(segments, allowed or live, words, k)
+
+
+@dataclass
+class Statistics:
+    """Collection statistics over the live passages: their number and average length, and
+    (per query) each word's document frequency."""
+
+    live: list[np.ndarray]
+    num_passages: int
+    average_length: float
+
+    @classmethod
+    def of(cls, segments: Sequence[KeywordSegment], live: Sequence[np.ndarray]) -> Statistics:
+        live = [np.asarray(m, dtype=bool) for m in live]
+        total = sum(int(np.count_nonzero(m)) for m in live)
+        length = sum(int(s.lengths[m].sum()) for s, m in zip(segments, live, strict=True))
+        return cls(live, total, length / total if total else 0.0)
+
+    def search(
+        self,
+        segments: Sequence[KeywordSegment],
+        allowed: Sequence[np.ndarray],
+        words: Sequence[str],
+        k: int,
+        k1: float = K1,
+        b: float = B,
+    ) -> list[tuple[int, int, float]]:
+        """As the module's ``search``, with these statistics and ``allowed`` (per segment, a
+        subset of the live passages) choosing which passages may be returned."""
+        if k <= 0 or not self.num_passages or not words:
+            return []
+        postings = [[s.postings(w) for s in segments] for w in words]  # [word][segment]
+        scores = [np.zeros(len(s), dtype=np.float64) for s in segments]  # (D_s,) each
+        for per_segment in postings:
+            df = sum(
+                int(np.count_nonzero(live[rows]))
+                for (rows, _), live in zip(per_segment, self.live, strict=True)
+            )
+            if not df:
+                continue
+            idf = np.log(1 + (self.num_passages - df + 0.5) / (df + 0.5))
+            for (rows, counts), segment, score in zip(per_segment, segments, scores, strict=True):
+                if not len(rows):
+                    continue
+                tf = counts.astype(np.float64)
+                norm = k1 * ((1 - b) + b * segment.lengths[rows] / self.average_length)
+                np.add.at(score, rows, idf * tf / (tf + norm))
+        found: list[tuple[int, int, float]] = []
+        for index, (score, mask) in enumerate(zip(scores, allowed, strict=True)):
+            score = np.where(np.asarray(mask, dtype=bool), score, 0.0)
+            rows = np.flatnonzero(score > 0)
+            if len(rows) > k:
+                rows = rows[np.argpartition(-score[rows], k - 1)[:k]]
+            found.extend((index, int(r), float(score[r])) for r in rows)
+        found.sort(key=lambda hit: (-hit[2], hit[0], hit[1]))
+        return found[:k]

@@ -1,0 +1,222 @@
+"""One segment's passage vectors, stored in 8 bits a number: searched exactly while the segment is
+small and through an inverted file (IVF) once it is large, so that search time stops growing
+with the vault.
+
+Every segment of an index shares one ``VectorCodec`` (per-dimension ranges set when the index is
+first built), so a vector read back from one segment and written into another (a merge, or an
+unchanged passage of an edited note) keeps its exact 8-bit code. Decoding moves a cosine by
+about 0.001; the recall this costs on notes_dev and SQuAD is in docs/EXPERIMENTS.md (S1).
+
+A segment's rows are its passages; ``bounds`` gives each row's range of vectors (its own vector
+and its token windows', ``embedder.windows``). Vector ids are local, ``0..n-1``.
+
+Example (made-up unit vectors; the first passage has two):
+    >>> rng = np.random.default_rng(0)
+    >>> vectors = rng.standard_normal((3, 8)).astype(np.float32)
+    >>> vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)       # (3, d) unit rows
+    >>> codec = VectorCodec.fit(vectors)
+    >>> segment = VectorSegment.build(codec, vectors, np.array([0, 2, 3]))
+    >>> ids, scores = segment.search(vectors[2:3], k=2)
+    >>> ids.tolist(), segment.row_of(ids).tolist()
+    ([2, 1], [1, 0])
+    >>> bool(np.abs(segment.row_vectors(0) - vectors[:2]).max() < 0.01)
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+IVF_MIN_VECTORS = 50_000  # below, a segment is searched exactly (benchmarks/scale.py chose it)
+IVF_NPROBE = 32  # lists searched per query
+IVF_TRAIN_PER_LIST = 64  # k-means training points per list
+RANGE_MARGIN = 0.5  # each dimension's seen range widened by this share on both sides
+RANGE_FLOOR = 0.25  # and at least [-0.25, 0.25]: the first notes may not show a dimension's spread
+EXACT_FILTER_MAX = 20_000  # a filter allowing at most this many vectors is searched exactly
+
+
+class VectorCodec:
+    """8-bit scalar quantisation with per-dimension ranges (FAISS ``QT_8bit``)."""
+
+    def __init__(self, low: np.ndarray, width: np.ndarray) -> None:
+        self.low = np.asarray(low, dtype=np.float32)  # (d,)
+        self.width = np.asarray(width, dtype=np.float32)  # (d,)
+
+    @property
+    def dim(self) -> int:
+        return len(self.low)
+
+    @classmethod
+    def fit(cls, vectors: np.ndarray) -> VectorCodec:
+        """Ranges from ``vectors`` ``(N, d)`` (unit rows), widened by ``RANGE_MARGIN``."""
+        vectors = np.asarray(vectors, dtype=np.float32)  # (N, d)
+        low = np.full(vectors.shape[1], -RANGE_FLOOR, np.float32)  # (d,)
+        high = -low
+        if len(vectors):
+            low, high = np.minimum(vectors.min(axis=0), low), np.maximum(vectors.max(axis=0), high)
+        margin = RANGE_MARGIN * (high - low)
+        low, high = np.maximum(low - margin, -1.0), np.minimum(high + margin, 1.0)
+        return cls(low, high - low)
+
+    def empty_index(self) -> faiss.IndexScalarQuantizer:
+        """A trained, empty flat index with these ranges."""
+        index = faiss.IndexScalarQuantizer(
+            self.dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        self.set_ranges(index.sq)
+        index.is_trained = True
+        return index
+
+    def set_ranges(self, quantizer: faiss.ScalarQuantizer) -> None:
+        faiss.copy_array_to_vector(np.concatenate([self.low, self.width]), quantizer.trained)
+
+    def to_dict(self) -> dict:
+        return {"low": self.low.tolist(), "width": self.width.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> VectorCodec:
+        return cls(np.asarray(data["low"]), np.asarray(data["width"]))
+
+
+class VectorSegment:
+    """A segment's vectors (a FAISS index with local ids) and each row's vector range."""
+
+    def __init__(self, index: faiss.Index, bounds: np.ndarray) -> None:
+        self.index = index
+        self.bounds = np.asarray(bounds, dtype=np.int64)  # (rows + 1,)
+        if isinstance(index, faiss.IndexIVF):
+            index.nprobe = min(IVF_NPROBE, index.nlist)
+
+    @classmethod
+    def build(cls, codec: VectorCodec, vectors: np.ndarray, bounds: np.ndarray) -> VectorSegment:
+        """Encode ``vectors`` ``(N, d)`` (rows grouped by passage: ``bounds`` ``(rows + 1,)``);
+        exact below ``IVF_MIN_VECTORS``, an IVF above."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(vectors) < IVF_MIN_VECTORS:
+            index = codec.empty_index()
+        else:
+            index = inverted_file(codec, vectors)
+        if len(vectors):
+            index.add(vectors)
+        return cls(index, bounds)
+
+    @property
+    def approximate(self) -> bool:
+        return isinstance(self.index, faiss.IndexIVF)
+
+    @property
+    def num_vectors(self) -> int:
+        return int(self.index.ntotal)
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    def row_of(self, vector_ids: np.ndarray) -> np.ndarray:
+        """The row (passage) of each local vector id."""
+        return np.searchsorted(self.bounds, np.asarray(vector_ids), side="right") - 1
+
+    def vector_mask(self, rows: np.ndarray) -> np.ndarray:
+        """``(num_vectors,)`` bool: the vectors of the rows where ``rows`` (bool, per row) is True."""
+        return np.repeat(np.asarray(rows, dtype=bool), np.diff(self.bounds))
+
+    def row_vectors(self, row: int) -> np.ndarray:
+        """``(n, d)`` float32: the decoded vectors of one row."""
+        first, end = int(self.bounds[row]), int(self.bounds[row + 1])
+        return self.index.reconstruct_batch(np.arange(first, end, dtype=np.int64))
+
+    def all_vectors(self) -> np.ndarray:
+        """``(num_vectors, d)`` float32: every decoded vector (a merge reads them)."""
+        if not self.num_vectors:
+            return np.zeros((0, self.index.d), dtype=np.float32)
+        return self.index.reconstruct_batch(np.arange(self.num_vectors, dtype=np.int64))
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, scores)`` of the ``k`` vectors nearest ``queries[0]`` (``(1, d)``), best first,
+        among the ``allowed`` vectors (bool ``(num_vectors,)``; all when ``None``). A filter
+        that leaves few vectors on an IVF is searched exactly, where the IVF might miss them."""
+        q = np.ascontiguousarray(queries, dtype=np.float32).reshape(1, -1)  # (1, d)
+        if allowed is not None:
+            allowed = np.asarray(allowed, dtype=bool)
+            count = int(np.count_nonzero(allowed))
+            if count == 0:
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+            if count == len(allowed):
+                allowed = None
+            elif self.approximate and count <= EXACT_FILTER_MAX:
+                ids = np.flatnonzero(allowed)
+                scores = self.index.reconstruct_batch(ids) @ q[0]  # (A,)
+                top = np.argsort(-scores, kind="stable")[:k]
+                return ids[top], scores[top]
+        k = min(int(k), self.num_vectors)
+        if k <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        params = None
+        if allowed is not None:
+            bits = np.packbits(allowed, bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
+            if self.approximate:
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)
+            else:
+                params = faiss.SearchParameters(sel=selector)
+        scores, ids = self.index.search(q, k, params=params)  # (1, k) each
+        found = ids[0] >= 0
+        return ids[0][found], scores[0][found]
+
+    def save(self, folder: Path) -> None:
+        faiss.write_index(self.index, str(folder / "vectors.faiss"))
+        np.save(folder / "bounds.npy", self.bounds, allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> VectorSegment:
+        index = faiss.read_index(str(folder / "vectors.faiss"))
+        bounds = np.load(folder / "bounds.npy", allow_pickle=False)
+        if int(bounds[-1]) != index.ntotal or np.any(np.diff(bounds) < 0):
+            raise ValueError(f"{folder}: the vector ranges do not match {index.ntotal} vectors")
+        return cls(index, bounds)
+
+
+def inverted_file(codec: VectorCodec, vectors: np.ndarray) -> faiss.IndexIVFScalarQuantizer:
+    """An empty IVF over ``codec``'s 8-bit codes (not residuals: one codec for every segment),
+    its lists from spherical k-means on a sample of ``vectors``; reconstructs by id."""
+    n, dim = vectors.shape
+    nlist = max(16, int(4 * math.sqrt(n)))
+    coarse = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFScalarQuantizer(
+        coarse, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT, False
+    )
+    rng = np.random.default_rng(0)
+    sample = vectors[rng.choice(n, size=min(n, nlist * IVF_TRAIN_PER_LIST), replace=False)]
+    kmeans = faiss.Kmeans(dim, nlist, niter=12, spherical=True, seed=1, verbose=False)
+    kmeans.cp.max_points_per_centroid = IVF_TRAIN_PER_LIST
+    kmeans.train(np.ascontiguousarray(sample))
+    coarse.add(kmeans.centroids)
+    codec.set_ranges(index.sq)
+    index.is_trained = True
+    index.make_direct_map()
+    return index
+
+
+def measure_recall(segment: VectorSegment, vectors: np.ndarray, k: int = 10) -> float:
+    """Recall@k of an IVF segment against exact search over the same codes, for queries as far
+    from their passages as real questions are (``rag.ann.RECALL_CHECK_NOISE``)."""
+    from rag.ann import RECALL_CHECK_NOISE
+
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(vectors), size=min(200, len(vectors)), replace=False)
+    noise = rng.standard_normal((len(picks), vectors.shape[1])).astype(np.float32)
+    queries = vectors[picks] + RECALL_CHECK_NOISE * noise / np.sqrt(vectors.shape[1])
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(np.ascontiguousarray(segment.all_vectors()))
+    _, truth = exact.search(np.ascontiguousarray(queries, dtype=np.float32), k)  # (Q, k)
+    hits = 0
+    for query, expected in zip(queries, truth, strict=True):
+        ids, _ = segment.search(query[None], k)
+        hits += len(set(ids.tolist()) & set(expected.tolist()))
+    return round(hits / (len(picks) * k), 4)
