@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import shutil
@@ -105,6 +106,7 @@ def run_set(
     work: Path,
     steps_per_minute: float,
     replay_groups: list[int],
+    overrides: dict,
 ) -> dict:
     notes = work / name
     notes.mkdir()
@@ -119,7 +121,7 @@ def run_set(
         label = arm_label(minute, groups, replay_groups)
         started = time.perf_counter()
         steps = round(minute * steps_per_minute) if steps_per_minute else 0
-        cfg = AdaptConfig(minutes=minute, steps=steps, replay_groups=groups)
+        cfg = AdaptConfig(minutes=minute, steps=steps, replay_groups=groups, **overrides)
         adapted = adapt(notes, cfg=cfg)
         seconds = round(time.perf_counter() - started, 1)
         qa = NotesQA.open(notes)
@@ -138,6 +140,24 @@ def run_set(
         shutil.rmtree(adapted_dir(notes / ".notesqa"))  # the next time box starts from the base
     result["_readers"] = readers
     return result
+
+
+def config_overrides(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` strings as ``AdaptConfig`` fields, each value parsed as its field's type.
+
+    Example:
+        >>> config_overrides(["learning_rate=3e-5", "nsp=false"])
+        {'learning_rate': 3e-05, 'nsp': False}
+    """
+    types = {f.name: type(getattr(AdaptConfig(), f.name)) for f in dataclasses.fields(AdaptConfig)}
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in types:
+            raise SystemExit(f"--set {pair}: {key!r} is not an AdaptConfig setting")
+        kind = types[key]
+        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
 
 
 def main() -> None:
@@ -160,16 +180,25 @@ def main() -> None:
         default=[AdaptConfig.replay_groups],
         help="SQuAD replay groups per step to compare (0: MLM on the notes alone)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another AdaptConfig setting for every arm, e.g. --set learning_rate=3e-5",
+    )
     parser.add_argument("-k", type=int, default=5, help="passages read per question")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    overrides = config_overrides(args.set)
     data = Path(args.data)
     started = time.time()
     out: dict = {
         "minutes": args.minutes,
         "steps_per_minute": args.steps_per_minute,
         "replay_groups": args.replay_groups,
+        "settings": overrides,
         "sets": {},
         "squad": {},
     }
@@ -179,7 +208,14 @@ def main() -> None:
         for name in args.sets:
             root = SETS[name] if isinstance(SETS[name], Path) else data / SETS[name]
             result = run_set(
-                name, root, args.minutes, args.k, work, args.steps_per_minute, args.replay_groups
+                name,
+                root,
+                args.minutes,
+                args.k,
+                work,
+                args.steps_per_minute,
+                args.replay_groups,
+                overrides,
             )
             for label, folder in result.pop("_readers").items():
                 readers[f"{name}-{label}"] = folder
