@@ -26,7 +26,7 @@ def need(module: str, extra: str) -> None:
 def open_service(args):
     from app.notes_service import NotesService
 
-    return NotesService(args.index, embedder=args.embedder, reader=args.reader, base=args.base)
+    return NotesService(args.index, embedder=args.embedder, reader=args.reader)
 
 
 def cmd_serve(args) -> int:

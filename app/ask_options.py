@@ -33,21 +33,11 @@ def abstention(
 
 
 def add_reader_options(parser) -> None:
-    """``--reader FOLDER`` or ``--base``: which reader answers. Left out, the reader adapted to
-    the notes (``notesqa adapt``) where there is one, else the shipped one."""
+    """``--reader FOLDER``: which reader answers (left out, the shipped one)."""
     from rag.option_types import model_folder
 
-    choice = parser.add_mutually_exclusive_group()
-    choice.add_argument(
-        "--reader",
-        type=model_folder,
-        help="reader folder (default: the one adapted to these notes by `notesqa adapt`, if "
-        "any, else the shipped one)",
-    )
-    choice.add_argument(
-        "--base",
-        action="store_true",
-        help="use the shipped reader even where `notesqa adapt` adapted one to these notes",
+    parser.add_argument(
+        "--reader", type=model_folder, help="reader folder (default: the shipped one)"
     )
 
 

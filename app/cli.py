@@ -1,5 +1,5 @@
 """The ``notesqa`` command line: index, ask, search, stats, the app, the HTTP API and the MCP
-server (``app.api_commands``); the train, eval, plot and adapt commands are mounted from
+server (``app.api_commands``); the train, eval and plot commands are mounted from
 ``training.cli``.
 
 Example:
@@ -151,7 +151,7 @@ def cmd_ask(args) -> int:
     from rag.locations import with_links
     from rag.pipeline import NotesQA
 
-    qa = NotesQA.from_index(args.index, embedder=args.embedder, reader=args.reader, base=args.base)
+    qa = NotesQA.from_index(args.index, embedder=args.embedder, reader=args.reader)
     options = {
         **_search_options(args),
         **abstention(args.min_confidence, args.null_threshold, args.always_answer),

@@ -3,7 +3,7 @@
     GET  /search?q=...&k=5&mode=hybrid&tag=exam&path_glob=ml/*   the passages, best first
     POST /ask        {"question", "k", "answers", "min_confidence", "always_answer", ...}
     POST /ask/batch  {"questions": [...], same options}
-    GET  /stats      files, passages, models, which reader answers
+    GET  /stats      files, passages, the embedder and the index's settings
     GET  /health     {"status": "ok", ...}
     GET  /docs       the OpenAPI page (the schema at /openapi.json)
 

@@ -70,9 +70,8 @@ class NotesService:
         index_dir: str | Path | None = None,
         embedder: str | None = None,
         reader: str | None = None,
-        base: bool = False,
     ) -> None:
-        self.qa = NotesQA.from_index(index_dir, embedder=embedder, reader=reader, base=base)
+        self.qa = NotesQA.from_index(index_dir, embedder=embedder, reader=reader)
         self.lock = threading.Lock()
         with self.lock:
             _ = self.qa.store  # a missing or damaged index fails here, not at the first request

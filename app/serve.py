@@ -108,8 +108,6 @@ def child_environment(folders: list[str], args) -> dict[str, str]:
     """The environment of the app and its watchers: the served folders (:func:`served_value`),
     the models and the cache as absolute paths (the children run elsewhere)."""
     env = {**os.environ, "NOTESQA_NOTES": served_value(folders)}
-    if getattr(args, "base", False):
-        env["NOTESQA_BASE_READER"] = "1"  # the shipped reader, even where one was adapted
     for key, value in (("NOTESQA_EMBEDDER", args.embedder), ("NOTESQA_READER", args.reader)):
         if value:
             local = Path(value).expanduser()

@@ -25,7 +25,6 @@ LABELS = {
     "index_type": "index type",
     "recall_at_10": "recall@10",
     "dim": "dimensions",
-    "notes_changed_since_adapting": "notes changed",
 }
 
 
@@ -52,22 +51,17 @@ def shown_value(key: str, value: object) -> str:
         return ", ".join(shown_value(key, v) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if key == "notes_changed_since_adapting":
-        return f"{value:.0%} of the notes' bytes since the reader was adapted"
     if isinstance(value, float):
         return f"{value:.4g}"
     return for_terminal(value)
 
 
 def cmd_stats(args) -> int:
-    from rag.adapted import adaptation_summary
     from rag.pipeline import resolve_index_dir
     from rag.store import NotesStore
 
     with NotesStore.open(resolve_index_dir(args.index)) as store:
         stats = store.stats()
-        documents = [(d["path"], d["sha256"], d["size"]) for d in store.documents()]
-        stats.update(adaptation_summary(store.folder, documents))  # which reader answers
         stats["tags"] = dict(store.tags())  # tag -> notes with it
         has_tags = store.has_tags
         if args.files:

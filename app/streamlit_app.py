@@ -26,12 +26,9 @@ st.set_page_config(page_title="notesqa: ask your notes", layout="wide")
 
 
 @st.cache_resource(show_spinner="Loading the models…")
-def get_notes(
-    notes_dir: str, embedder: str | None, reader: str | None, base: bool = False
-) -> NotesQA:
-    """One NotesQA (models loaded once) per notes folder and model choice; without a reader
-    named or ``base``, the one adapted to the notes (``notesqa adapt``) where there is one."""
-    return NotesQA.open(notes_dir, embedder=embedder, reader=reader, base=base)
+def get_notes(notes_dir: str, embedder: str | None, reader: str | None) -> NotesQA:
+    """One NotesQA (models loaded once) per notes folder and model choice."""
+    return NotesQA.open(notes_dir, embedder=embedder, reader=reader)
 
 
 def sidebar(qa: NotesQA) -> dict:
@@ -240,7 +237,6 @@ def main() -> None:
         str(chosen),
         os.environ.get("NOTESQA_EMBEDDER") or None,
         os.environ.get("NOTESQA_READER") or None,
-        os.environ.get("NOTESQA_BASE_READER") == "1",
     )
     settings = sidebar(qa)
     with st.form("ask"):

@@ -146,7 +146,7 @@ def sample_ids(ids: list[str], limit: int, rng: random.Random) -> set[str]:
 
 def sample_squad(source: Path, count: int, out: Path, answerable_only: bool = True) -> Path:
     """Write ``count`` seeded questions of SQuAD file ``source`` to ``out`` (v1.1 layout): the
-    same questions every run (the pretraining proxy's and ``benchmarks/adapt.py``'s samples)."""
+    same questions every run (the pretraining proxy's sample)."""
     data = read_squad_json(source)
     ids = [
         q["id"]

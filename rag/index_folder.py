@@ -25,7 +25,6 @@ from pathlib import Path
 
 from embedder import owned_folder
 from embedder.owned_folder import MARKER
-from rag.adapted import ADAPTED_DIR, is_adapted_leftover
 
 FORMAT_VERSION = 3  # 2: adds the bm25/ keyword index; 3: several vectors per chunk
 READABLE_VERSIONS = (2, 3)  # a version-2 index has one vector per chunk and no vectors table
@@ -34,6 +33,7 @@ VECTORS_FILE = "vectors.faiss"
 SQLITE_FILE = "notes.sqlite"
 BM25_DIR = "bm25"
 EXACT_VECTORS_FILE = "vectors.npy"  # only beside approximate (hnsw/ivfpq) indexes
+ADAPTED_DIR = "adapted"  # written by the `notesqa adapt` of earlier versions; a rebuild drops it
 INDEX_DIRNAME = ".notesqa"  # the default index folder, inside the notes folder
 # Every name notesqa writes inside an index folder: a folder holding anything else is not ours to
 # replace or delete, whatever its manifest says.
@@ -124,7 +124,15 @@ def foreign_entries(folder: str | Path) -> list[str]:
         name
         for name in os.listdir(folder)
         if name not in OWN_ENTRIES
-        and not (is_adapted_leftover(name) and owned_folder.is_owned(Path(folder) / name))
+        and not (_adapted_leftover(name) and owned_folder.is_owned(Path(folder) / name))
+    )
+
+
+def _adapted_leftover(name: str) -> bool:
+    """A temporary or previous copy of ``adapted/`` that an interrupted earlier-version
+    ``notesqa adapt`` can have left inside the index folder (ours only if it carries the marker)."""
+    return name.startswith(owned_folder.temp_prefix(ADAPTED_DIR)) or (
+        name == owned_folder.backup_of(ADAPTED_DIR).name
     )
 
 

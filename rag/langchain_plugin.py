@@ -166,12 +166,7 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     reader: str | None = None
-    """Reader folder (default: the one ``notesqa adapt`` adapted to ``index_dir``'s notes, if
-    any, else the shipped one)."""
-    index_dir: str | None = None
-    """The notes' index folder, whose adapted reader is used unless ``reader`` or ``base``."""
-    base: bool = False
-    """The shipped reader even where the notes have an adapted one."""
+    """Reader folder (default: the shipped one)."""
     top_answers: int = Field(default=3, ge=1)
     min_confidence: float | None | str = "stored"
     """List only answers whose confidence (P(right)) reaches this: ``"stored"`` (default), the
@@ -195,7 +190,6 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
         return self._call_with_config(self._read, input, config, **kwargs)
 
     def _read(self, input: dict) -> list[dict]:
-        from rag.adapted import adapted_reader
         from rag.answers import SearchHit, extract_answers
         from rag.reader import Reader
 
@@ -203,8 +197,7 @@ class NotesReader(RunnableSerializable[dict, list[dict]]):
         if not documents:  # nothing retrieved: nothing to read (and no model to load)
             return []
         if self._reader is None:
-            adapted = None if self.base else adapted_reader(self.index_dir)
-            self._reader = Reader.load(self.reader or adapted)
+            self._reader = Reader.load(self.reader)
         passages = [
             SearchHit(
                 d.page_content,

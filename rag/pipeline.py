@@ -24,7 +24,6 @@ import numpy as np
 
 from embedder import Embedder, WindowConfig
 from embedder.owned_folder import discard
-from rag.adapted import READER_DIR, adaptation_summary, adapted_dir, adapted_reader, model_stamp
 from rag.answers import (
     Answer,
     SearchHit,
@@ -104,7 +103,6 @@ class NotesQA:
         dim: int | None = None,
         windows: WindowConfig | None = None,
         max_note_mb: float = DEFAULT_MAX_NOTE_MB,
-        base: bool = False,
     ) -> None:
         if not 0 < max_note_mb < float("inf"):
             raise ValueError(
@@ -115,8 +113,6 @@ class NotesQA:
         self.index_dir = Path(index_dir).expanduser()
         self._embedder_path = embedder
         self._reader_path = reader
-        self.base = base  # True: the shipped reader even where the notes have an adapted one
-        self._reader_source: tuple = (None, None)  # (folder loaded, its weights' stamp)
         self.chunking = chunking or ChunkingConfig()
         self._windows = windows
         self._dim = dim
@@ -175,15 +171,9 @@ class NotesQA:
 
     @property
     def reader(self) -> Reader:
-        """The reader named, else the one adapted to these notes (``notesqa adapt``; not with
-        ``base``), else the shipped one. An adapt that finishes while this runs is picked up."""
-        stamp = None  # of the adapted weights: one stat an access, the manifest read on change
-        if self._reader_path is None and not self.base:
-            stamp = model_stamp(adapted_dir(self.index_dir) / READER_DIR)
-        if self._reader is None or stamp != self._reader_source[1]:
-            path = self._reader_path or (adapted_reader(self.index_dir) if stamp else None)
-            self._reader = Reader.load(path)
-            self._reader_source = (path, stamp)
+        """The reader named, else the shipped one."""
+        if self._reader is None:
+            self._reader = Reader.load(self._reader_path)
         return self._reader
 
     def _index_stamp(self) -> tuple[int, int] | None:
@@ -385,14 +375,8 @@ class NotesQA:
         return documents, chunks, report
 
     def stats(self) -> dict:
-        """Counts and settings of the index: files, passages, embedder, dimension, chunking,
-        and which reader answers (the shipped one or one adapted to these notes)."""
-        store = self.store
-        documents = [(d["path"], d["sha256"], d["size"]) for d in store.documents()]
-        summary = adaptation_summary(self.index_dir, documents)
-        if self._reader_path is not None or self.base:
-            summary["reader"] = f"{self._reader_path or 'shipped'} (as asked)"
-        return {**store.stats(), **summary}
+        """Counts and settings of the index: files, passages, embedder, dimension, chunking."""
+        return self.store.stats()
 
     def tags(self) -> list[tuple[str, int]]:
         """``(tag, number of notes)`` of every tag in the index, most used first."""

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from embedder.owned_folder import discard
-from rag.adapted import carry_adapted
 from rag.ann import build_index
 from rag.chunking import Chunk
 from rag.documents import Document
@@ -110,8 +109,6 @@ def write_index(
             code = errno.ENOSPC if "full" in str(exc) else errno.EIO
             raise OSError(code, f"cannot write the index ({exc})", str(tmp)) from exc
         BM25Index.build([c.keyword_text for c in chunks]).save(tmp / BM25_DIR)
-        if folder.is_dir():
-            carry_adapted(folder, tmp)  # models adapted to these notes outlive an update
         # The manifest goes last: a folder with a manifest is a finished index.
         (tmp / MANIFEST_FILE).write_text(
             json.dumps(full_manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"

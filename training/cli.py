@@ -431,8 +431,7 @@ def _add_whiten(train) -> None:
 
 
 def add_commands(sub) -> None:
-    """Mount ``train``, ``eval``, ``plot`` and ``adapt`` on the ``notesqa`` parser's subcommands."""
-    from training.adapt_cli import add_adapt, add_replay_sample
+    """Mount ``train``, ``eval`` and ``plot`` on the ``notesqa`` parser's subcommands."""
     from training.eval_cli import add_eval_retrieval, add_eval_squad, add_plot
     from training.stack_cli import add_train_all
 
@@ -455,7 +454,6 @@ def add_commands(sub) -> None:
         _add_interpolate,
         _add_whiten,
         _add_export,
-        add_replay_sample,
     ):
         add(train)
     evaluate = sub.add_parser(
@@ -464,7 +462,6 @@ def add_commands(sub) -> None:
     add_eval_squad(evaluate)
     add_eval_retrieval(evaluate)
     add_plot(sub)
-    add_adapt(sub)
 
 
 __all__ = ["add_commands", "default_data_dir", "recipe_of"]

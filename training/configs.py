@@ -1,7 +1,7 @@
 """Dataclass configs for every training stage, loaded from JSON recipes.
 
 A recipe is one JSON object with a section per stage (``data``, ``tokenizer``, ``pretrain``,
-``reader``, ``passage_reader``, ``embedder``, ``adapt``); each section maps onto one dataclass below.
+``reader``, ``passage_reader``, ``embedder``); each section maps onto one dataclass below.
 Unknown keys are an error, so a typo in a recipe never silently falls back to a default.
 
 Example:
@@ -265,43 +265,6 @@ class EmbedderConfig:
 
 
 @dataclass
-class AdaptConfig:
-    """``notesqa adapt``: continued MLM (+ NSP) of the reader's encoder on one person's notes,
-    multi-tasked with a replay of SQuAD passage groups so the answer head does not forget."""
-
-    minutes: float = field(default=5.0, metadata={"help": "Training time box (minutes)."})
-    steps: int = field(
-        default=0,
-        metadata={
-            "help": "Train this many steps instead of for ``minutes`` (0 = the time box): "
-            "benchmarks on a shared machine, where minutes buy fewer steps."
-        },
-    )
-    learning_rate: float = 1e-4
-    warmup_share: float = field(default=0.06, metadata={"help": "Of the time box."})
-    weight_decay: float = 0.01
-    notes_batch: int = field(default=32, metadata={"help": "Notes sequences per step."})
-    replay_groups: int = field(
-        default=2, metadata={"help": "SQuAD replay groups per step (0 = MLM alone)."}
-    )
-    replay_weight: float = field(default=1.0, metadata={"help": "The replay loss's weight."})
-    nsp: bool = field(default=True, metadata={"help": "Also next-sentence prediction."})
-    max_seq_length: int = 128
-    masked_lm_prob: float = 0.15
-    max_predictions_per_seq: int = 20
-    dropout: float = 0.1
-    save_every_minutes: float = field(
-        default=1.0, metadata={"help": "Resumable checkpoints this often (and on Ctrl-C)."}
-    )
-    calibration_no_answer_share: float = field(
-        default=0.2,
-        metadata={"help": "Recalibrate on the replay's held-out groups weighed to this share."},
-    )
-    precision: str = "auto"
-    seed: int = 0
-
-
-@dataclass
 class DataConfig:
     """Where a recipe's data lives: paths relative to the data folder (``notesqa train --data
     DIR``, which holds ``squad/``, ``enwiki/``, ``simplewiki/``, ``stsbenchmark/`` and ``sick/``);
@@ -344,7 +307,6 @@ class Recipe:
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     passage_reader: PassageReaderConfig = field(default_factory=PassageReaderConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
-    adapt: AdaptConfig = field(default_factory=AdaptConfig)
 
 
 T = TypeVar("T")
@@ -366,7 +328,6 @@ SECTIONS: dict[str, type] = {
     "reader": ReaderConfig,
     "passage_reader": PassageReaderConfig,
     "embedder": EmbedderConfig,
-    "adapt": AdaptConfig,
 }
 
 

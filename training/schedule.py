@@ -70,15 +70,3 @@ def ramped_accumulation(progress: float, final: int, ramp: float) -> int:
     if ramp <= 0 or final <= 1:
         return max(1, final)
     return 1 + min(final - 1, int((final - 1) * progress / ramp + 1e-9))
-
-
-def warmup_share_then_decay(peak: float, share: float, warmup: float) -> float:
-    """By the ``share`` of a run done (of ``notesqa adapt``'s time box, say): warm up over
-    ``warmup`` of it, then decay linearly to 0 at its end.
-
-    Example:
-        >>> [round(warmup_share_then_decay(1.0, s, 0.1), 2) for s in (0.0, 0.05, 0.1, 0.55, 1.0)]
-        [0.1, 0.5, 1.0, 0.5, 0.0]
-    """
-    share = min(max(share, 0.0), 1.0)
-    return peak * min(max(share, warmup / 10) / warmup, (1 - share) / (1 - warmup))

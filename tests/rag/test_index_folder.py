@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedder.owned_folder import MARKER, STALE_SECONDS, owner_kind
+from embedder.owned_folder import MARKER, STALE_SECONDS, owner_kind, write_marker
 from rag import index_folder
 from rag.chunking import Chunk
 from rag.documents import Document
@@ -43,6 +43,28 @@ def test_an_index_is_recognised_by_its_manifest_not_by_a_file_name(index, tmp_pa
     assert not index_folder.is_notesqa_index(index)
     with pytest.raises(ValueError, match="files notesqa did not write"):
         index_folder.check_replaceable(index)
+
+
+def test_an_index_holding_an_earlier_versions_adapted_folder_is_ours_and_a_rebuild_drops_it(
+    index,
+) -> None:
+    adapted = index / "adapted"  # what `notesqa adapt` of earlier versions wrote
+    (adapted / "reader").mkdir(parents=True)
+    write_marker(adapted, "adapted")
+    (adapted / "reader" / "model.safetensors").write_bytes(b"weights")
+    killed = index / ".adapted.tmp-abc"  # an interrupted adapt's staging folder
+    killed.mkdir()
+    write_marker(killed, "adapted")
+    assert index_folder.foreign_entries(index) == [] and index_folder.is_notesqa_index(index)
+    (index / ".adapted.tmp-user").mkdir()  # the same name, but not notesqa's
+    assert index_folder.foreign_entries(index) == [".adapted.tmp-user"]
+    (index / ".adapted.tmp-user").rmdir()
+    doc = Document("a.md", "Adam keeps two moving averages.", "sha", 1.0, 31)
+    chunk = Chunk(source="a.md", start=0, end=31, text=doc.text, heading="")
+    vector = np.eye(1, 4, dtype=np.float32)
+    NotesStore.build(index, [doc], [chunk], vector, {"embedder": "e", "dim": 4}).close()
+    assert not adapted.exists() and not killed.exists()
+    assert index_folder.is_notesqa_index(index)
 
 
 def test_an_index_written_before_the_marker_is_still_recognised(index) -> None:
