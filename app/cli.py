@@ -279,10 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--index-type",
-        choices=("flat", "hnsw", "ivfpq"),
-        default="flat",
-        help="flat = exact (default); hnsw / ivfpq = approximate, for large collections "
-        "(recall against exact search is printed)",
+        choices=("auto", "flat", "ivf"),
+        default="auto",
+        help="auto (default) = exact search up to 50,000 vectors (about 7,000 passages) and an "
+        "inverted file (IVF) above, whose recall against exact search is printed; flat = always "
+        "exact; ivf = always an IVF",
     )
     p.add_argument(
         "--window-tokens",

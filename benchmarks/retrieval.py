@@ -54,10 +54,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"  # the shared data folder beside the repository
 sys.path.insert(0, str(ROOT))
 from embedder import Embedder, WindowConfig  # noqa: E402
+from rag.keyword_segments import BM25Index  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
 from rag.modes import FUSION_DEPTH  # noqa: E402
 from rag.retrieve import convex_fusion  # noqa: E402
-from rag.sparse import BM25Index  # noqa: E402
 from rag.window_scores import (  # noqa: E402
     best_per_owner,
     candidates_for,

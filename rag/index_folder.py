@@ -26,19 +26,30 @@ from pathlib import Path
 from embedder import owned_folder
 from embedder.owned_folder import MARKER
 
-FORMAT_VERSION = 3  # 2: adds the bm25/ keyword index; 3: several vectors per chunk
-READABLE_VERSIONS = (2, 3)  # a version-2 index has one vector per chunk and no vectors table
+# 2: adds the bm25/ keyword index; 3: several vectors per chunk; 4: segments (8-bit vectors and
+# keyword postings per segment, rag.segment), the passages' ids listed in the SQLite file
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (4,)  # an older index is rebuilt by the next `notesqa index`
+KNOWN_VERSIONS = (2, 3, 4)  # folders notesqa wrote in any version (it may replace them)
 MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.faiss"
 SQLITE_FILE = "notes.sqlite"
 BM25_DIR = "bm25"
-EXACT_VECTORS_FILE = "vectors.npy"  # only beside approximate (hnsw/ivfpq) indexes
+EXACT_VECTORS_FILE = "vectors.npy"  # beside approximate indexes before version 4
+SEGMENTS_DIR = "segments"  # one folder per segment (rag.segment)
 ADAPTED_DIR = "adapted"  # written by the `notesqa adapt` of earlier versions; a rebuild drops it
 INDEX_DIRNAME = ".notesqa"  # the default index folder, inside the notes folder
 # Every name notesqa writes inside an index folder: a folder holding anything else is not ours to
 # replace or delete, whatever its manifest says.
 OWN_ENTRIES = frozenset(
-    {MANIFEST_FILE, VECTORS_FILE, SQLITE_FILE, BM25_DIR, EXACT_VECTORS_FILE, MARKER, ADAPTED_DIR}
+    {
+        MANIFEST_FILE,
+        SQLITE_FILE,
+        SEGMENTS_DIR,
+        MARKER,
+        ADAPTED_DIR,
+        *(VECTORS_FILE, BM25_DIR, EXACT_VECTORS_FILE),  # of indexes before version 4
+    }
 )
 MARKER_KEY, MARKER_VALUE = "notesqa", "index"  # in every manifest notesqa writes
 OWNED_KIND = "index"  # the kind in the .notesqa-owned record of an index folder
@@ -151,7 +162,7 @@ def is_notesqa_index(folder: str | Path) -> bool:
         return False
     marked = manifest.get(MARKER_KEY) == MARKER_VALUE
     legacy = (
-        manifest.get("format_version") in READABLE_VERSIONS
+        manifest.get("format_version") in KNOWN_VERSIONS
         and isinstance(manifest.get("embedder"), str)
         and "num_chunks" in manifest
         and (folder / VECTORS_FILE).is_file()

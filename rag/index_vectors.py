@@ -37,13 +37,18 @@ class PreviousVectors:
 
     def __init__(self, store: NotesStore | None) -> None:
         self._store = store
-        self._chunk_of = {c.text: i for i, c in enumerate(store.chunks())} if store else {}
+        self._chunk_of = (
+            {c.text: int(i) for i, c in zip(store.chunk_ids(), store.chunks(), strict=True)}
+            if store
+            else {}
+        )
 
     def __contains__(self, text: str) -> bool:
         return text in self._chunk_of
 
     def vectors(self, text: str) -> np.ndarray:
-        """``(n, d)`` float32: the stored vectors of the passage with this text."""
+        """``(n, d)`` float32: the stored vectors of the passage with this text (decoded from
+        8 bits: encoded again, they keep their codes)."""
         return self._store.chunk_vectors(self._chunk_of[text])
 
     def close(self) -> None:

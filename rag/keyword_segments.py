@@ -3,7 +3,7 @@ collection statistics (passages, average length, how many passages hold a word) 
 query time over the passages still alive, so deleting a passage (a tombstone) or adding a
 segment changes every score exactly as rebuilding the whole keyword index would.
 
-This is the Lucene design (``docs/EXPERIMENTS.md`` S1 says why not SQLite FTS5: its ``bm25()``
+This is the Lucene design (``docs/EXPERIMENTS.md`` I17 says why not SQLite FTS5: its ``bm25()``
 fixes k1 at 1.2 and its own tokenizer, where ours is tuned at 2.0 with Snowball stems). Words are
 made by ``rag.sparse``'s tokenizer and scored as ``bm25s`` scores them (the Lucene variant:
 ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``, ``tf / (tf + k1 (1 - b + b len / avglen))``), so
@@ -28,15 +28,16 @@ Example (two segments; the first passage of the first segment deleted):
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rag.sparse import K1
+from rag.sparse import K1, STEMMER, tokenize
 
 B = 0.75  # length normalisation, bm25s's default
+BLOCK = 1 << 20  # occurrences gathered in a Python list before they become an array
 MAX_COUNT = np.iinfo(np.uint16).max  # a word's count in one passage is stored up to this
 
 
@@ -51,8 +52,9 @@ class KeywordSegment:
     lengths: np.ndarray  # (D,) int32
 
     @classmethod
-    def build(cls, tokens: Sequence[Sequence[str]]) -> KeywordSegment:
-        """Postings of passages given as their words (``rag.sparse``'s tokenizer's output).
+    def build(cls, tokens: Iterable[Sequence[str]]) -> KeywordSegment:
+        """Postings of passages given as their words (``rag.sparse``'s tokenizer's output),
+        gathered a block at a time into arrays (a big vault's words are never Python lists).
 
         Example:
             >>> segment = KeywordSegment.build([["adam", "adam"], ["sgd"]])
@@ -60,15 +62,25 @@ class KeywordSegment:
             (array([0], dtype=int32), array([2], dtype=uint16))
         """
         vocabulary: dict[str, int] = {}
-        word_ids: list[int] = []
-        rows: list[int] = []
-        lengths = np.zeros(len(tokens), dtype=np.int32)  # (D,)
+        word_blocks, row_blocks, lengths = [], [], []
+        words_now: list[int] = []
+        rows_now: list[int] = []
         for row, words in enumerate(tokens):
-            lengths[row] = len(words)
-            for word in words:
-                word_ids.append(vocabulary.setdefault(word, len(vocabulary)))
-                rows.append(row)
-        return cls.from_pairs(vocabulary, np.asarray(word_ids), np.asarray(rows), lengths)
+            lengths.append(len(words))
+            words_now.extend(vocabulary.setdefault(word, len(vocabulary)) for word in words)
+            rows_now.extend([row] * len(words))
+            if len(words_now) >= BLOCK:
+                word_blocks.append(np.asarray(words_now, dtype=np.int32))
+                row_blocks.append(np.asarray(rows_now, dtype=np.int32))
+                words_now, rows_now = [], []
+        word_blocks.append(np.asarray(words_now, dtype=np.int32))
+        row_blocks.append(np.asarray(rows_now, dtype=np.int32))
+        return cls.from_pairs(
+            vocabulary,
+            np.concatenate(word_blocks),
+            np.concatenate(row_blocks),
+            np.asarray(lengths, dtype=np.int32),
+        )
 
     @classmethod
     def from_pairs(
@@ -243,3 +255,35 @@ class Statistics:
             found.extend((index, int(r), float(score[r])) for r in rows)
         found.sort(key=lambda hit: (-hit[2], hit[0], hit[1]))
         return found[:k]
+
+
+class BM25Index:
+    """BM25 over a list of texts held in memory (one segment, every passage alive): what the
+    benchmarks and the embedder's hard-negative mining rank with.
+
+    Example:
+        >>> bm25 = BM25Index.build(["Adam keeps two moving averages", "Photosynthesis makes sugar"])
+        >>> [(i, round(score, 2)) for i, score in bm25.search("what does adam keep", k=2)]
+        [(0, 0.41)]
+    """
+
+    def __init__(self, segment: KeywordSegment, stemmer: str | None, k1: float) -> None:
+        self.segment, self.stemmer, self.k1 = segment, stemmer, k1
+        self.alive = [np.ones(len(segment), dtype=bool)]
+        self.stats = Statistics.of([segment], self.alive)
+
+    @classmethod
+    def build(cls, texts: Sequence[str], stemmer: str | None = STEMMER, k1: float = K1):
+        return cls(KeywordSegment.build(tokenize(list(texts), stemmer)), stemmer, k1)
+
+    def search(
+        self, query: str, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top ``k`` texts with a positive score, best first; ``allowed`` (indexes) filters."""
+        mask = self.alive[0]
+        if allowed is not None:
+            mask = np.zeros(len(self.segment), dtype=bool)
+            mask[np.asarray(allowed, dtype=np.int64)] = True
+        words = tokenize([query], self.stemmer)[0]
+        hits = self.stats.search([self.segment], [mask], words, k, k1=self.k1)
+        return [(row, score) for _, row, score in hits]

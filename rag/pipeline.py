@@ -69,8 +69,8 @@ class IndexSummary:
     unchanged: int = 0
     embedded: int = 0  # passages embedded now (the rest reused their stored vectors)
     vectors: int = 0  # passage vectors in the index (several per passage with token windows)
-    index_type: str = "flat"
-    recall_at_10: float | None = None  # of an approximate index against exact search
+    index_type: str = "flat"  # what searches the vectors: flat (exact) or ivf
+    recall_at_10: float | None = None  # of an IVF against exact search
     repaired: str | None = None  # what was wrong with a damaged index that was rebuilt
 
     def to_dict(self) -> dict:
@@ -208,7 +208,7 @@ class NotesQA:
         on_progress: Callable[[int, int], None] | None = None,
         rebuild: bool = False,
         lock_timeout: float = 10.0,
-        index_type: str = "flat",
+        index_type: str = "auto",
     ) -> IndexSummary:
         """Bring the index up to date with the notes folder, embedding only what changed.
 
@@ -219,8 +219,9 @@ class NotesQA:
         written beside the old one and swapped in atomically, under a lock: a crash or a kill at
         any moment leaves the previous index loadable. An index built by another embedder is
         refused unless ``rebuild``. ``on_progress(done, total)`` reports embedding progress.
-        ``index_type`` is ``flat`` (exact) or ``hnsw``/``ivfpq`` for large collections (their
-        recall against exact search is measured and reported in the summary).
+        ``index_type`` is ``auto`` (exact up to ``rag.vector_segments.IVF_MIN_VECTORS`` vectors,
+        an IVF above, its recall against exact search measured and reported in the summary),
+        ``flat`` (always exact) or ``ivf``.
         """
         if self.notes_dir is None:
             raise ValueError("this NotesQA has no notes folder; use NotesQA.open(NOTES_DIR)")

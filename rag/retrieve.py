@@ -141,13 +141,13 @@ def retrieve(
     if mode == "dense":
         return store.hits(dense(k))
     if mode == "bm25":
-        sparse = store.bm25.search(query, k, allowed=allowed)
+        sparse = store.keyword_search(query, k, allowed=allowed)
         if len(sparse) < k:  # too few keyword matches: fill up from the embedder's ranking
             seen = {i for i, _ in sparse}
             fill = [i for i, _ in dense(k + len(sparse)) if i not in seen]
             sparse += [(i, 0.0) for i in fill[: k - len(sparse)]]
         return store.hits(sparse)
-    sparse = store.bm25.search(query, depth, allowed=allowed)
+    sparse = store.keyword_search(query, depth, allowed=allowed)
     if mode == "rrf":
         rankings = [[i for i, _ in dense(depth)], [i for i, _ in sparse]]
         return store.hits(reciprocal_rank_fusion(rankings, k))

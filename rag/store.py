@@ -3,20 +3,18 @@
 Layout of the folder (no pickle anywhere)::
 
     manifest.json    {"format_version", "embedder", "dim", "num_chunks", "num_vectors",
-                      "num_documents", "created", ...whatever the caller adds (e.g. chunking
-                      and window settings)}
-    vectors.faiss    faiss.write_index of the vectors (flat inner product unless approximate);
-                     FAISS ids = vector ids, 0..num_vectors-1
+                      "num_documents", "index_type", "codec", "keywords", "created",
+                      ...whatever the caller adds (e.g. chunking and window settings)}
     notes.sqlite     documents(id, path UNIQUE, sha256, mtime, size)
-                     chunks(id PRIMARY KEY, document_id, start, end, heading, text)
-                     vectors(id PRIMARY KEY, chunk_id): the chunk each vector belongs to
-    bm25/            bm25s keyword index over the same chunks (JSON + .npy, no pickle)
+                     chunks(id PRIMARY KEY, document_id, start, end, heading, text, ...): the
+                     passages alive; segments(name, passages, vectors, kind, recall_at_10)
+    segments/NAME/   a segment's passage ids, 8-bit vectors and keyword postings (rag.segment)
 
-Vectors are unit rows, so the inner product FAISS returns is the cosine similarity. A chunk has
-one vector or several (its own and its token windows', ``embedder.windows``); vectors are grouped
-by chunk in chunk order, and a search scores a chunk by a soft maximum of its vectors' cosines
-(``soft_best``: the best one, lifted a little where more of them match). With one vector per
-chunk, vector id = chunk id and a chunk's score is its cosine.
+Vectors are unit rows, so inner products are cosine similarities (decoded from 8 bits: within
+about 0.001). A chunk has one vector or several (its own and its token windows',
+``embedder.windows``), and a search scores a chunk by a soft maximum of its vectors' cosines
+(``soft_best``: the best one, lifted a little where more of them match). Keyword search is BM25
+over the same passages (``rag.keyword_segments``).
 
 :meth:`NotesStore.build` writes a complete index into a temporary sibling folder, fsyncs it and
 only then swaps it in for the old one: an error or a crash while writing leaves the previous
@@ -31,7 +29,7 @@ Example (three one-passage notes with made-up 2-d vectors; ``NotesQA.index`` mak
     >>> vectors = np.array([[1, 0], [0.8, 0.6], [0, 1]], dtype=np.float32)   # unit rows
     >>> folder = Path(tempfile.mkdtemp()) / ".notesqa"
     >>> store = NotesStore.build(folder, docs, chunks, vectors, {"embedder": "made-up", "dim": 2})
-    >>> [(h.chunk.source, h.score) for h in NotesStore.open(folder).search(vectors[2], k=1)]
+    >>> [(h.chunk.source, round(h.score, 2)) for h in NotesStore.open(folder).search(vectors[2], k=1)]
     [('c.md', 1.0)]
     >>> [h.chunk_id for h in store.search(vectors[0], k=2, allowed=np.array([0, 2]))]
     [0, 2]
@@ -48,22 +46,17 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from rag.chunk_vectors import ChunkVectors
 from rag.chunking import Chunk
 from rag.documents import Document
 from rag.index_folder import (
-    BM25_DIR,
-    EXACT_VECTORS_FILE,
     FORMAT_VERSION,
     MANIFEST_FILE,
     OWN_ENTRIES,
     READABLE_VERSIONS,
     SQLITE_FILE,
-    VECTORS_FILE,
     IndexDamaged,
     NoIndex,
     check_replaceable,
@@ -72,20 +65,21 @@ from rag.index_folder import (
     read_manifest,
     remove_stale_builds,
 )
-from rag.sparse import BM25Index
+from rag.segment_set import SegmentSet
+from rag.sparse import STEMMER, tokenize
 from rag.store_files import (
     TAG_COUNTS,
-    check_bm25_size,
     check_expected,
     check_format_version,
     chunk_filter,
     chunk_select,
     has_table,
-    open_checked_faiss,
+    load_segments,
     open_checked_sqlite,
     split_tags,
 )
 from rag.store_writer import write_index
+from rag.vector_segments import VectorCodec
 from rag.vector_spool import VectorSpool
 from rag.window_scores import (
     WINDOW_TEMPERATURE,
@@ -99,14 +93,11 @@ from rag.window_scores import (
 # What `from rag.store import ...` offers: the store, and (for callers written before the split)
 # the folder and scoring names that now live in rag.index_folder and rag.window_scores.
 __all__ = [
-    "BM25_DIR",
-    "EXACT_VECTORS_FILE",
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "OWN_ENTRIES",
     "READABLE_VERSIONS",
     "SQLITE_FILE",
-    "VECTORS_FILE",
     "WINDOW_TEMPERATURE",
     "Hit",
     "IndexDamaged",
@@ -140,34 +131,20 @@ class NotesStore:
     """An opened index. Use :meth:`build` to write one and :meth:`open` to load it.
 
     Safe to share between threads (Streamlit): SQLite reads go through one lock-protected
-    connection, and FAISS searches on a flat index do not mutate it. Vector searches go through
-    ``rag.chunk_vectors.ChunkVectors``.
+    connection, and searches do not mutate the segments (``rag.segment_set``).
     """
 
-    def __init__(self, folder: Path, manifest: dict, index: Any, conn: sqlite3.Connection):
+    def __init__(
+        self, folder: Path, manifest: dict, conn: sqlite3.Connection, segments: SegmentSet
+    ) -> None:
         self.folder = folder
         self._manifest = manifest
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.Lock()
-        self._bm25: BM25Index | None = None
-        self._chunk_select = chunk_select(conn)  # CHUNK_SELECT, positions NULL in old indexes
-        self._has_tags = has_table(conn, "passage_tags")  # not in an index written before tags
-        owners = None  # chunk id of every vector; None: the same id
-        if index.ntotal != self._manifest["num_chunks"]:  # several vectors per chunk
-            rows = self._query("SELECT chunk_id FROM vectors ORDER BY id")
-            owners = np.asarray([row[0] for row in rows], dtype=np.int64)
-            if len(owners) != index.ntotal or (
-                len(rows) and (np.any(np.diff(owners) < 0) or owners[-1] >= len(self))
-            ):
-                conn.close()
-                raise IndexDamaged(
-                    folder,
-                    f"its vectors table does not match {VECTORS_FILE} ({index.ntotal} vectors)",
-                    manifest.get("notes_root"),
-                )
-        approximate = manifest.get("index_type", "flat") != "flat"
-        exact_file = folder / EXACT_VECTORS_FILE
-        self._vectors = ChunkVectors(index, len(self), owners, exact_file, approximate)
+        self._chunk_select = chunk_select(conn)
+        self._has_tags = has_table(conn, "passage_tags")
+        self._segments = segments
+        self._stemmer = (manifest.get("keywords") or {}).get("stemmer", STEMMER)
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -179,7 +156,7 @@ class NotesStore:
         chunks: list[Chunk],
         vectors: np.ndarray | VectorSpool,
         manifest: dict,
-        index_type: str = "flat",
+        index_type: str = "auto",
         vector_chunks: np.ndarray | None = None,
         skipped: Sequence[tuple[str, str]] = (),
     ) -> NotesStore:
@@ -220,15 +197,17 @@ class NotesStore:
             return IndexDamaged(folder, problem, notes_dir)
 
         check_format_version(folder, manifest)
-        index = open_checked_faiss(folder, manifest, damaged)
-        conn = open_checked_sqlite(folder / SQLITE_FILE, manifest, damaged)
+        dim = manifest.get("dim")
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+            raise damaged(f"{MANIFEST_FILE} has dim={dim!r}, not a vector size")
+        conn = open_checked_sqlite(folder / SQLITE_FILE, damaged)
         try:
-            check_bm25_size(folder, manifest, damaged)
+            segments = load_segments(folder, conn, damaged)
             check_expected(folder, manifest, expected)  # only once the index is known whole
         except ValueError:  # IndexDamaged included
             conn.close()
             raise
-        return cls(folder, manifest, index, conn)
+        return cls(folder, manifest, conn, segments)
 
     @property
     def manifest(self) -> dict:
@@ -237,15 +216,16 @@ class NotesStore:
 
     def __len__(self) -> int:
         """The number of chunks (``num_vectors`` counts their vectors)."""
-        return int(self._manifest["num_chunks"])
+        return self._segments.num_live
+
+    @property
+    def codec(self) -> VectorCodec:
+        """The 8-bit ranges every segment of this index is encoded with."""
+        return VectorCodec.from_dict(self._manifest["codec"])
 
     @property
     def num_vectors(self) -> int:
-        return self._vectors.num_vectors
-
-    def vector_chunk_ids(self) -> np.ndarray:
-        """``(num_vectors,)`` int64: the chunk id of every stored vector (non-decreasing)."""
-        return self._vectors.chunk_ids()
+        return self._segments.num_live_vectors
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         if self._conn is None:
@@ -262,20 +242,6 @@ class NotesStore:
     def _row_to_chunk(row: tuple) -> Chunk:
         _, path, start, end, text, heading, line, column, context, tags = row
         return Chunk(path, start, end, text, heading, line, column, context or "", split_tags(tags))
-
-    @property
-    def bm25(self) -> BM25Index:
-        """The keyword index over the same chunk ids (loaded on first use)."""
-        if self._bm25 is None:
-            try:
-                self._bm25 = BM25Index.load(self.folder / BM25_DIR)
-            except (OSError, ValueError, KeyError, IndexError) as exc:
-                raise IndexDamaged(
-                    self.folder,
-                    f"the keyword index {BM25_DIR}/ cannot be read: {type(exc).__name__}: {exc}",
-                    self._manifest.get("notes_root"),
-                ) from exc
-        return self._bm25
 
     def skipped(self) -> list[tuple[str, str]]:
         """``(path, reason)`` of the files the last ``index`` left out (none for older indexes)."""
@@ -349,16 +315,23 @@ class NotesStore:
         vectors the index finds nearest, re-scored over all their vectors); ``allowed`` as in
         ``search``."""
         q = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))  # (1, d)
-        if q.shape[1] != self._vectors.index.d:
+        if q.shape[1] != self._manifest["dim"]:
             raise ValueError(
                 f"query has dimension {q.shape[1]} but the index holds dimension "
-                f"{self._vectors.index.d}; embed the query with the embedder that built the index "
+                f"{self._manifest['dim']}; embed the query with the embedder that built the index "
                 f"({self._manifest.get('embedder')!r})"
             )
-        k = min(int(k), len(self) if allowed is None else len(allowed))
-        if k <= 0:
+        return self._segments.nearest(q[0], k, allowed)
+
+    def keyword_search(
+        self, query: str, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """``(chunk_id, BM25 score)`` of the ``k`` best chunks with a positive score for
+        ``query``; ``allowed`` (chunk ids) filters inside the search."""
+        if k <= 0 or not query.strip():
             return []
-        return self._vectors.nearest(q, k, allowed)
+        words = tokenize([query], self._stemmer)[0]
+        return self._segments.keyword_search(words, int(k), allowed)
 
     def chunk(self, chunk_id: int) -> Chunk:
         """The chunk with id ``chunk_id``; ``KeyError`` if there is none."""
@@ -381,20 +354,23 @@ class NotesStore:
         return self._row_to_chunk(rows[0]) if rows else None
 
     def chunks(self) -> list[Chunk]:
-        """All chunks in id order (chunk ``i`` of the list has id ``i``)."""
+        """All chunks in id order (``chunk_ids`` gives their ids)."""
         return [self._row_to_chunk(r) for r in self._query(f"{self._chunk_select} ORDER BY c.id")]
 
+    def chunk_ids(self) -> np.ndarray:
+        """The ids of all chunks, ascending (the order of ``chunks``)."""
+        return np.asarray([r[0] for r in self._query("SELECT id FROM chunks ORDER BY id")], int)
+
     def chunk_vectors(self, chunk_id: int) -> np.ndarray:
-        """``(n, d)`` float32: the stored vectors of one chunk (its own, then its windows')."""
-        return self._vectors.vectors_of(int(chunk_id))
+        """``(n, d)`` float32: the stored (decoded) vectors of one chunk (its own, then its
+        windows'); an incremental re-index reuses them for passages whose text is unchanged."""
+        return self._segments.vectors_of(int(chunk_id))
 
     def vectors(self) -> np.ndarray:
-        """All stored vectors, ``(num_vectors, dim)`` float32; row ``i`` belongs to chunk
-        ``vector_chunk_ids()[i]`` (to chunk ``i`` when each chunk has one).
-
-        Lets an incremental re-index keep the vectors of unchanged files instead of re-embedding.
-        """
-        return self._vectors.all()
+        """``(num_vectors, dim)`` float32: every chunk's vectors, chunk after chunk in id order
+        (decoded; for tools and tests: a search never needs them all)."""
+        rows = [self.chunk_vectors(i) for i in self.chunk_ids()]
+        return np.concatenate(rows) if rows else np.zeros((0, self._manifest["dim"]), np.float32)
 
     def documents(self) -> list[dict]:
         """One dict per document: ``path, sha256, mtime, size, num_chunks`` (in id order)."""
@@ -423,12 +399,12 @@ class NotesStore:
             "files": len(self.documents()),
             "passages": len(self),
             "vectors": self.num_vectors,
+            "segments": len(self._segments.segments),
             **{key: self._manifest.get(key) for key in keys},
         }
 
     def close(self) -> None:
-        """Close the SQLite connection and unmap the exact vectors (idempotent)."""
-        self._vectors.close()
+        """Close the SQLite connection (idempotent)."""
         if self._conn is not None:
             with self._lock:
                 self._conn.close()

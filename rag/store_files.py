@@ -1,5 +1,5 @@
 """The files of an index folder: inputs validated before anything is written, the SQLite
-schema and its writer, the FAISS writer, and the checks a folder passes when it is opened.
+schema and its writer, and the checks a folder and its segments pass when they are opened.
 
 Example (two passages of one note; the first has two vectors, its own and a window's):
     >>> import tempfile
@@ -8,11 +8,13 @@ Example (two passages of one note; the first has two vectors, its own and a wind
     >>> vectors = np.array([[1, 0], [0.6, 0.8], [0, 1]], dtype=np.float32)     # unit rows
     >>> manifest = {"embedder": "made-up", "dim": 2}
     >>> owners = check_inputs(docs, chunks, vectors, manifest, vector_chunks=np.array([0, 0, 1]))
+    >>> owners.tolist()
+    [0, 0, 1]
     >>> path = Path(tempfile.mkdtemp()) / "notes.sqlite"
-    >>> write_sqlite(path, docs, chunks, owners)
+    >>> write_sqlite(path, docs, chunks, [("s000001", 2, 3, {"index_type": "flat"})])
     >>> conn = sqlite3.connect(path)
-    >>> conn.execute("SELECT chunk_id, COUNT(*) FROM vectors GROUP BY chunk_id").fetchall()
-    [(0, 2), (1, 1)]
+    >>> conn.execute("SELECT id, text FROM chunks").fetchall()
+    [(0, 'Adam'), (1, 'keeps two averages.')]
     >>> conn.close()
     >>> check_inputs(docs, chunks, 2 * vectors, manifest, vector_chunks=np.array([0, 0, 1]))
     Traceback (most recent call last):
@@ -21,32 +23,29 @@ Example (two passages of one note; the first has two vectors, its own and a wind
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 
 from rag.chunking import Chunk
 from rag.documents import Document
 from rag.index_folder import (
-    BM25_DIR,
-    MANIFEST_FILE,
     READABLE_VERSIONS,
+    SEGMENTS_DIR,
     SQLITE_FILE,
-    VECTORS_FILE,
     IndexDamaged,
 )
+from rag.segment import Segment
+from rag.segment_set import SegmentSet
 
 if TYPE_CHECKING:  # (rag.vector_spool imports this module)
     from rag.vector_spool import VectorSpool
 
-_UNIT_NORM_TOLERANCE = 1e-3
+_UNIT_NORM_TOLERANCE = 1e-2  # stored vectors are decoded from 8 bits: norms within 0.3%
 _REBUILD_HINT = "rebuild it with `notesqa index NOTES_DIR --rebuild`"
 
 SCHEMA = """
@@ -77,15 +76,21 @@ CREATE TABLE passage_tags (
 );
 CREATE INDEX passage_tags_key ON passage_tags(tag_key);
 CREATE INDEX passage_tags_chunk ON passage_tags(chunk_id, position);
-CREATE TABLE vectors (
-    id INTEGER PRIMARY KEY,
-    chunk_id INTEGER NOT NULL REFERENCES chunks(id)
+CREATE TABLE segments (
+    name TEXT PRIMARY KEY,
+    passages INTEGER NOT NULL,
+    vectors INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    recall_at_10 REAL
 );
 CREATE TABLE skipped (
     path TEXT NOT NULL,
     reason TEXT NOT NULL
 );
 """
+# segments: the folders under segments/ that hold the passages' vectors and keyword postings
+# (rag.segment), with their counts and kind (flat or ivf, with the IVF's measured recall); a
+# passage is alive while its row is in chunks.
 # line, col: 1-based position of a chunk's start (rag.locations); context: the title and heading
 # path the chunk was keyword-indexed with (rag.passage_context); passage_tags: the
 # tags of each chunk's note, in the note's order. All added without a format bump: older notesqa
@@ -232,7 +237,7 @@ def check_inputs(
     ``vectors`` is a ``(num_vectors, dim)`` array, checked for shape, finiteness and unit rows,
     or a ``rag.vector_spool.VectorSpool``, whose rows were checked as they were spooled.
     """
-    if hasattr(vectors, "flat_index"):  # a VectorSpool: its rows were checked as they came
+    if hasattr(vectors, "mapped"):  # a VectorSpool: its rows were checked as they came
         shape = (len(vectors), vectors.dim)
     else:
         vectors = np.asarray(vectors)
@@ -290,9 +295,11 @@ def write_sqlite(
     path: Path,
     documents: list[Document],
     chunks: list[Chunk],
-    owners: np.ndarray,
+    segments: Sequence[tuple[str, int, int, dict]],
     skipped: Sequence[tuple[str, str]] = (),
 ) -> None:
+    """A new SQLite file: the documents, chunk ``i`` with id ``i``, their tags, the ``segments``
+    (``(name, passages, vectors, {"index_type", "recall_at_10"})``) and the files left out."""
     doc_ids = {d.path: i for i, d in enumerate(documents)}
     conn = sqlite3.connect(str(path))
     try:
@@ -328,8 +335,9 @@ def write_sqlite(
             ),
         )
         conn.executemany(
-            "INSERT INTO vectors (id, chunk_id) VALUES (?, ?)",
-            ((i, chunk_id) for i, chunk_id in enumerate(owners.tolist())),
+            "INSERT INTO segments (name, passages, vectors, kind, recall_at_10) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(n, p, v, info["index_type"], info.get("recall_at_10")) for n, p, v, info in segments],
         )
         conn.executemany(
             "INSERT INTO skipped (path, reason) VALUES (?, ?)",
@@ -340,20 +348,11 @@ def write_sqlite(
         conn.close()
 
 
-def write_faiss(index: Any, path: Path) -> None:
-    """``faiss.write_index``, its C++ write errors (a full disk) raised as ``OSError``."""
-    try:
-        faiss.write_index(index, str(path))
-    except RuntimeError as exc:
-        code = errno.ENOSPC if "No space left" in str(exc) else errno.EIO
-        raise OSError(code, os.strerror(code), str(path)) from exc
-
-
-def open_checked_sqlite(
-    path: Path, manifest: dict, damaged: Callable[[str], IndexDamaged]
-) -> sqlite3.Connection:
-    """A read-only connection to the index's SQLite file after ``PRAGMA quick_check`` and a
-    count of its rows against the manifest; ``damaged(problem)`` is raised otherwise."""
+def open_checked_sqlite(path: Path, damaged: Callable[[str], IndexDamaged]) -> sqlite3.Connection:
+    """A read-only connection to the index's SQLite file after ``PRAGMA quick_check``;
+    ``damaged(problem)`` is raised otherwise."""
+    if not path.is_file():
+        raise damaged(f"{SQLITE_FILE} is missing")
     uri = path.resolve().as_uri() + "?mode=ro"
     conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
     conn.create_function("casefold", 1, _casefold, deterministic=True)
@@ -361,64 +360,53 @@ def open_checked_sqlite(
         verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
         if verdict != "ok":
             raise damaged(f"{SQLITE_FILE} fails its integrity check: {verdict}")
-        chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        documents = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-        vectors = None
-        if manifest.get("format_version", 0) >= 3:
-            vectors = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+        if not has_table(conn, "segments"):
+            raise damaged(f"{SQLITE_FILE} has no segments table")
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise damaged(f"{SQLITE_FILE} cannot be read: {exc}") from exc
     except IndexDamaged:
         conn.close()
         raise
-    counts = [("passages", chunks, manifest["num_chunks"])]
-    if "num_documents" in manifest:
-        counts.append(("files", documents, manifest["num_documents"]))
-    if vectors is not None:
-        counts.append(("vectors", vectors, manifest.get("num_vectors")))
-    for what, have, want in counts:
-        if have != want:
-            conn.close()
-            raise damaged(f"{SQLITE_FILE} holds {have} {what}, {MANIFEST_FILE} says {want}")
     return conn
 
 
-def open_checked_faiss(folder: Path, manifest: dict, damaged: Callable[[str], IndexDamaged]):
-    """The FAISS index of ``folder`` after checking the manifest's counts, that every file is
-    there, and that the vectors' number and dimension are the manifest's; ``damaged(problem)`` is
-    raised otherwise."""
-    for key in ("num_chunks", "dim"):
-        value = manifest.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise damaged(f"{MANIFEST_FILE} has {key}={value!r}, not a count")
-    for name in (VECTORS_FILE, SQLITE_FILE, f"{BM25_DIR}/size.txt"):
-        if not (folder / name).is_file():
-            raise damaged(f"{name} is missing")
+def load_segments(
+    folder: Path, conn: sqlite3.Connection, damaged: Callable[[str], IndexDamaged]
+) -> SegmentSet:
+    """The segments the SQLite file lists, with its passages alive; ``damaged(problem)`` when a
+    segment is missing, unreadable or holds other counts than listed, or a listed passage is in
+    no segment."""
     try:
-        index = faiss.read_index(str(folder / VECTORS_FILE))
-    except RuntimeError as exc:
-        raise damaged(f"{VECTORS_FILE} cannot be read: {str(exc).splitlines()[0]}") from exc
-    num_vectors = manifest.get("num_vectors", manifest.get("num_chunks"))  # v2: one each
-    if index.d != manifest["dim"] or index.ntotal != num_vectors:
-        raise damaged(
-            f"{VECTORS_FILE} holds {index.ntotal} vectors of dimension {index.d}, "
-            f"{MANIFEST_FILE} says {num_vectors} of dimension {manifest['dim']}"
+        listed = conn.execute(
+            "SELECT name, passages, vectors FROM segments ORDER BY name"
+        ).fetchall()
+        live = np.asarray(
+            [r[0] for r in conn.execute("SELECT id FROM chunks ORDER BY id")], np.int64
         )
-    return index
-
-
-def check_bm25_size(folder: Path, manifest: dict, damaged: Callable[[str], IndexDamaged]) -> None:
-    """Raise ``damaged(problem)`` unless the keyword index holds the manifest's passage count."""
+    except sqlite3.DatabaseError as exc:
+        raise damaged(f"{SQLITE_FILE} cannot be read: {exc}") from exc
+    segments = []
+    for name, passages, vectors in listed:
+        where = folder / SEGMENTS_DIR / name
+        try:
+            segment = Segment.load(where)
+        except (OSError, ValueError, KeyError, RuntimeError, EOFError) as exc:
+            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise damaged(f"segment {name} cannot be read: {problem}") from exc
+        if (len(segment), segment.vectors.num_vectors) != (passages, vectors):
+            raise damaged(
+                f"segment {name} holds {len(segment)} passages and {segment.vectors.num_vectors} "
+                f"vectors, {SQLITE_FILE} says {passages} and {vectors}"
+            )
+        segments.append(segment)
     try:
-        size = int((folder / BM25_DIR / "size.txt").read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        size = -1
-    if size != manifest["num_chunks"]:
-        raise damaged(
-            f"{BM25_DIR}/size.txt says {size if size >= 0 else 'nothing readable'}, "
-            f"{MANIFEST_FILE} {manifest['num_chunks']} passages"
-        )
+        view = SegmentSet(segments, live)
+    except ValueError as exc:
+        raise damaged(str(exc)) from exc
+    if view.num_live != len(live):
+        raise damaged(f"{len(live) - view.num_live} passages of {SQLITE_FILE} are in no segment")
+    return view
 
 
 def check_format_version(folder: Path, manifest: dict) -> None:

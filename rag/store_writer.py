@@ -1,5 +1,6 @@
-"""Writing an index folder: FAISS vectors, SQLite metadata, the keyword index and the manifest,
-staged in a folder marked as notesqa's and swapped in whole (``embedder.owned_folder``).
+"""Writing an index folder: the passages' segment (8-bit vectors and keyword postings), the SQLite
+metadata and the manifest, staged in a folder marked as notesqa's and swapped in whole
+(``embedder.owned_folder``).
 
 Example:
     >>> import tempfile
@@ -20,33 +21,68 @@ import errno
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from embedder.owned_folder import discard
-from rag.ann import build_index
 from rag.chunking import Chunk
 from rag.documents import Document
 from rag.index_folder import (
-    BM25_DIR,
-    EXACT_VECTORS_FILE,
     FORMAT_VERSION,
     MANIFEST_FILE,
     MARKER_KEY,
     MARKER_VALUE,
+    SEGMENTS_DIR,
     SQLITE_FILE,
-    VECTORS_FILE,
     check_replaceable,
     new_build_folder,
     swap_in,
 )
-from rag.sparse import BM25Index
-from rag.store_files import check_inputs, write_faiss, write_sqlite
+from rag.segment import Segment
+from rag.sparse import K1, STEMMER, STOPWORDS, tokenize
+from rag.store_files import check_inputs, write_sqlite
+from rag.vector_segments import IVF_MIN_VECTORS, IVF_TRAIN_MIN, VectorCodec, measure_recall
 from rag.vector_spool import VectorSpool
 
 logger = logging.getLogger(__name__)
+
+INDEX_TYPES = ("auto", "flat", "ivf")  # auto: exact below IVF_MIN_VECTORS vectors, an IVF above
+TOKENIZE_BATCH = 1_000  # passages tokenized for the keyword postings at a time
+FIRST_SEGMENT = "s000001"
+
+
+def keyword_settings() -> dict:
+    """How the keyword postings' words were made and are scored (saved in the manifest)."""
+    return {"stopwords": STOPWORDS, "stemmer": STEMMER, "k1": K1}
+
+
+def passage_words(chunks: Sequence[Chunk]) -> Iterator[list[str]]:
+    """The keyword index's words of each passage, tokenized a batch at a time."""
+    for first in range(0, len(chunks), TOKENIZE_BATCH):
+        texts = [c.keyword_text for c in chunks[first : first + TOKENIZE_BATCH]]
+        yield from tokenize(texts, STEMMER)
+
+
+def build_segment(
+    chunks: Sequence[Chunk],
+    chunk_ids: np.ndarray,
+    vectors: np.ndarray,
+    counts: np.ndarray,
+    codec: VectorCodec,
+    index_type: str,
+) -> tuple[Segment, dict]:
+    """The passages' segment and its summary (kind, measured recall of an IVF)."""
+    if index_type not in INDEX_TYPES:
+        raise ValueError(f"unknown index type {index_type!r}; use one of {', '.join(INDEX_TYPES)}")
+    ivf_min_vectors = {"auto": IVF_MIN_VECTORS, "flat": None, "ivf": IVF_TRAIN_MIN}[index_type]
+    words = passage_words(chunks)
+    segment = Segment.build(chunk_ids, codec, vectors, counts, words, ivf_min_vectors)
+    info = {"index_type": "ivf" if segment.vectors.approximate else "flat", "recall_at_10": None}
+    if segment.vectors.approximate:
+        info["recall_at_10"] = measure_recall(segment.vectors, np.asarray(vectors))
+    return segment, info
 
 
 def write_index(
@@ -55,7 +91,7 @@ def write_index(
     chunks: list[Chunk],
     vectors: np.ndarray | VectorSpool,
     manifest: dict,
-    index_type: str = "flat",
+    index_type: str = "auto",
     vector_chunks: np.ndarray | None = None,
     skipped: Sequence[tuple[str, str]] = (),
 ) -> Path:
@@ -64,51 +100,48 @@ def write_index(
     ``folder`` must be new, empty or a notesqa index (``check_replaceable``); ``skipped``
     lists ``(path, reason)`` of the files the loader left out, for ``notesqa stats --files``.
 
-    ``index_type`` is ``flat`` (exact, the default), ``hnsw`` or ``ivfpq`` (approximate, for
-    large collections; their recall against exact search is measured and put in the manifest).
+    ``index_type``: ``auto`` searches exactly up to ``rag.vector_segments.IVF_MIN_VECTORS``
+    vectors and through an IVF above (its recall against exact search is measured and put in
+    the manifest); ``flat`` always exactly; ``ivf`` through an IVF whenever one can be trained.
 
     ``vectors`` is ``(num_vectors, dim)`` float32 with unit rows, or a ``VectorSpool`` of them
-    (indexing a big vault: a flat index is filled in place from its file, so the vectors are in
-    memory once); chunk ``i`` gets id ``i``.
-    ``vector_chunks`` (``(num_vectors,)`` ints, non-decreasing) names each row's chunk when a
-    chunk has several vectors; ``None`` means one vector per chunk, in chunk order.
-    ``manifest`` needs ``"embedder"`` (str) and ``"dim"`` (int); ``format_version``,
-    ``num_chunks``, ``num_vectors``, ``num_documents`` and ``created`` are added here.
+    (read through a memory-map); chunk ``i`` gets id ``i``. ``vector_chunks``
+    (``(num_vectors,)`` ints, non-decreasing) names each row's chunk when a chunk has several
+    vectors; ``None`` means one vector per chunk, in chunk order. ``manifest`` needs
+    ``"embedder"`` (str) and ``"dim"`` (int); the format, counts, codec and keyword settings are
+    added here.
     """
     folder = Path(folder).expanduser()
     owners = check_inputs(documents, chunks, vectors, manifest, vector_chunks)
     check_replaceable(folder)  # never replace (and so delete) what notesqa did not write
-    full_manifest = {
-        **copy.deepcopy(manifest),
-        MARKER_KEY: MARKER_VALUE,
-        "format_version": FORMAT_VERSION,
-        "num_chunks": len(chunks),
-        "num_vectors": len(owners),
-        "num_documents": len(documents),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    rows = vectors.mapped() if isinstance(vectors, VectorSpool) else np.asarray(vectors, np.float32)
+    codec = VectorCodec.for_dim(int(manifest["dim"]))
+    counts = np.bincount(owners, minlength=len(chunks))  # (chunks,) vectors of each
+    chunk_ids = np.arange(len(chunks), dtype=np.int64)
     tmp = new_build_folder(folder)  # marked as ours; killed builds' leftovers removed
     try:
-        if isinstance(vectors, VectorSpool) and index_type == "flat":
-            index = vectors.flat_index()  # filled in place: the vectors are in memory once
-            ann_info = {"index_type": "flat"}
-        else:
-            if isinstance(vectors, VectorSpool):
-                vectors = vectors.array()
-            vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (N, d)
-            index, ann_info = build_index(vectors, index_type)
-        full_manifest.update(ann_info)
-        write_faiss(index, tmp / VECTORS_FILE)
-        del index  # (a big vault's vectors: held once at a time)
-        if ann_info["index_type"] != "flat":  # exact copies: reuse and filtered search
-            np.save(tmp / EXACT_VECTORS_FILE, vectors, allow_pickle=False)
-        del vectors
+        segment, info = build_segment(chunks, chunk_ids, rows, counts, codec, index_type)
+        del rows
+        segment.save(tmp / SEGMENTS_DIR / FIRST_SEGMENT)
+        segments = [(FIRST_SEGMENT, len(segment), segment.vectors.num_vectors, info)]
+        del segment
         try:
-            write_sqlite(tmp / SQLITE_FILE, documents, chunks, owners, skipped)
+            write_sqlite(tmp / SQLITE_FILE, documents, chunks, segments, skipped)
         except sqlite3.OperationalError as exc:  # "database or disk is full"
             code = errno.ENOSPC if "full" in str(exc) else errno.EIO
             raise OSError(code, f"cannot write the index ({exc})", str(tmp)) from exc
-        BM25Index.build([c.keyword_text for c in chunks]).save(tmp / BM25_DIR)
+        full_manifest = {
+            **copy.deepcopy(manifest),
+            MARKER_KEY: MARKER_VALUE,
+            "format_version": FORMAT_VERSION,
+            "num_chunks": len(chunks),
+            "num_vectors": len(owners),
+            "num_documents": len(documents),
+            **info,
+            "codec": codec.to_dict(),
+            "keywords": keyword_settings(),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
         # The manifest goes last: a folder with a manifest is a finished index.
         (tmp / MANIFEST_FILE).write_text(
             json.dumps(full_manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"

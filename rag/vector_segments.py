@@ -2,10 +2,10 @@
 small and through an inverted file (IVF) once it is large, so that search time stops growing
 with the vault.
 
-Every segment of an index shares one ``VectorCodec`` (per-dimension ranges set when the index is
-first built), so a vector read back from one segment and written into another (a merge, or an
-unchanged passage of an edited note) keeps its exact 8-bit code. Decoding moves a cosine by
-about 0.001; the recall this costs on notes_dev and SQuAD is in docs/EXPERIMENTS.md (S1).
+Every segment shares one ``VectorCodec``, fixed by the dimension, so a vector read back from one
+segment and written into another (a merge, or an unchanged passage of an edited note) keeps its
+exact 8-bit code, and a rebuild encodes as an update does. Decoding moves a cosine by about
+0.001; the recall this costs on notes_dev and SQuAD is in docs/EXPERIMENTS.md (I17).
 
 A segment's rows are its passages; ``bounds`` gives each row's range of vectors (its own vector
 and its token windows', ``embedder.windows``). Vector ids are local, ``0..n-1``.
@@ -14,7 +14,7 @@ Example (made-up unit vectors; the first passage has two):
     >>> rng = np.random.default_rng(0)
     >>> vectors = rng.standard_normal((3, 8)).astype(np.float32)
     >>> vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)       # (3, d) unit rows
-    >>> codec = VectorCodec.fit(vectors)
+    >>> codec = VectorCodec.for_dim(8)
     >>> segment = VectorSegment.build(codec, vectors, np.array([0, 2, 3]))
     >>> ids, scores = segment.search(vectors[2:3], k=2)
     >>> ids.tolist(), segment.row_of(ids).tolist()
@@ -25,7 +25,9 @@ Example (made-up unit vectors; the first passage has two):
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from pathlib import Path
 
 import faiss
@@ -34,13 +36,19 @@ import numpy as np
 IVF_MIN_VECTORS = 50_000  # below, a segment is searched exactly (benchmarks/scale.py chose it)
 IVF_NPROBE = 32  # lists searched per query
 IVF_TRAIN_PER_LIST = 64  # k-means training points per list
-RANGE_MARGIN = 0.5  # each dimension's seen range widened by this share on both sides
-RANGE_FLOOR = 0.25  # and at least [-0.25, 0.25]: the first notes may not show a dimension's spread
-EXACT_FILTER_MAX = 20_000  # a filter allowing at most this many vectors is searched exactly
+RANGE_SIGMAS = 8.0  # the codec's range, in standard deviations of a unit vector's component
+IVF_TRAIN_MIN = 1_000  # fewer vectors than this are always searched exactly
+ADD_BLOCK = 65_536  # vectors encoded at a time
+EXACT_FILTER_MAX = 20_000
+# queries for the build-time recall check: a stored vector moved by this much noise (relative to
+# its unit length) has cosine ~0.55 to it, about what a real question has to its passage (a
+# stored vector itself finds its own neighbourhood trivially: 0.9995 against 0.83 for HNSW)
+RECALL_CHECK_NOISE = 1.5  # a filter allowing at most this many vectors is searched exactly
 
 
 class VectorCodec:
-    """8-bit scalar quantisation with per-dimension ranges (FAISS ``QT_8bit``)."""
+    """8-bit scalar quantisation with per-dimension ranges ``[low, low + width]`` (FAISS
+    ``QT_8bit``)."""
 
     def __init__(self, low: np.ndarray, width: np.ndarray) -> None:
         self.low = np.asarray(low, dtype=np.float32)  # (d,)
@@ -51,16 +59,14 @@ class VectorCodec:
         return len(self.low)
 
     @classmethod
-    def fit(cls, vectors: np.ndarray) -> VectorCodec:
-        """Ranges from ``vectors`` ``(N, d)`` (unit rows), widened by ``RANGE_MARGIN``."""
-        vectors = np.asarray(vectors, dtype=np.float32)  # (N, d)
-        low = np.full(vectors.shape[1], -RANGE_FLOOR, np.float32)  # (d,)
-        high = -low
-        if len(vectors):
-            low, high = np.minimum(vectors.min(axis=0), low), np.maximum(vectors.max(axis=0), high)
-        margin = RANGE_MARGIN * (high - low)
-        low, high = np.maximum(low - margin, -1.0), np.minimum(high + margin, 1.0)
-        return cls(low, high - low)
+    def for_dim(cls, dim: int) -> VectorCodec:
+        """Every dimension in ``[-r, r]`` with ``r = min(1, RANGE_SIGMAS / sqrt(dim))``: a
+        component of a unit vector beyond that many standard deviations of a uniformly spread
+        one is clipped (the shipped embedder's largest on notes_dev is 0.39 of 0.5). Fixed by the
+        dimension alone, so every build and update of an index encodes a vector the same way
+        and an incremental index equals a rebuild."""
+        r = min(1.0, RANGE_SIGMAS / math.sqrt(dim))
+        return cls(np.full(dim, -r, np.float32), np.full(dim, 2 * r, np.float32))
 
     def empty_index(self) -> faiss.IndexScalarQuantizer:
         """A trained, empty flat index with these ranges."""
@@ -92,16 +98,22 @@ class VectorSegment:
             index.nprobe = min(IVF_NPROBE, index.nlist)
 
     @classmethod
-    def build(cls, codec: VectorCodec, vectors: np.ndarray, bounds: np.ndarray) -> VectorSegment:
-        """Encode ``vectors`` ``(N, d)`` (rows grouped by passage: ``bounds`` ``(rows + 1,)``);
-        exact below ``IVF_MIN_VECTORS``, an IVF above."""
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if len(vectors) < IVF_MIN_VECTORS:
+    def build(
+        cls,
+        codec: VectorCodec,
+        vectors: np.ndarray,
+        bounds: np.ndarray,
+        ivf_min_vectors: int | None = IVF_MIN_VECTORS,
+    ) -> VectorSegment:
+        """Encode ``vectors`` ``(N, d)`` (rows grouped by passage: ``bounds`` ``(rows + 1,)``;
+        a memory-map is read a block at a time); exact below ``ivf_min_vectors`` (``None``:
+        always), an IVF from there."""
+        if ivf_min_vectors is None or len(vectors) < max(ivf_min_vectors, IVF_TRAIN_MIN):
             index = codec.empty_index()
         else:
             index = inverted_file(codec, vectors)
-        if len(vectors):
-            index.add(vectors)
+        for first in range(0, len(vectors), ADD_BLOCK):
+            index.add(np.ascontiguousarray(vectors[first : first + ADD_BLOCK], dtype=np.float32))
         return cls(index, bounds)
 
     @property
@@ -169,7 +181,13 @@ class VectorSegment:
         return ids[0][found], scores[0][found]
 
     def save(self, folder: Path) -> None:
-        faiss.write_index(self.index, str(folder / "vectors.faiss"))
+        """Write ``vectors.faiss`` and ``bounds.npy``; FAISS's write errors (a full disk) are
+        raised as ``OSError``."""
+        try:
+            faiss.write_index(self.index, str(folder / "vectors.faiss"))
+        except RuntimeError as exc:
+            code = errno.ENOSPC if "No space left" in str(exc) else errno.EIO
+            raise OSError(code, os.strerror(code), str(folder / "vectors.faiss")) from exc
         np.save(folder / "bounds.npy", self.bounds, allow_pickle=False)
 
     @classmethod
@@ -185,16 +203,18 @@ def inverted_file(codec: VectorCodec, vectors: np.ndarray) -> faiss.IndexIVFScal
     """An empty IVF over ``codec``'s 8-bit codes (not residuals: one codec for every segment),
     its lists from spherical k-means on a sample of ``vectors``; reconstructs by id."""
     n, dim = vectors.shape
-    nlist = max(16, int(4 * math.sqrt(n)))
+    # FAISS's rule of thumb, with at least 39 training points a list
+    nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
     coarse = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFScalarQuantizer(
         coarse, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT, False
     )
     rng = np.random.default_rng(0)
-    sample = vectors[rng.choice(n, size=min(n, nlist * IVF_TRAIN_PER_LIST), replace=False)]
+    picks = np.sort(rng.choice(n, size=min(n, nlist * IVF_TRAIN_PER_LIST), replace=False))
+    sample = np.asarray(vectors[picks], dtype=np.float32)  # (S, d)
     kmeans = faiss.Kmeans(dim, nlist, niter=12, spherical=True, seed=1, verbose=False)
     kmeans.cp.max_points_per_centroid = IVF_TRAIN_PER_LIST
-    kmeans.train(np.ascontiguousarray(sample))
+    kmeans.train(sample)
     coarse.add(kmeans.centroids)
     codec.set_ranges(index.sq)
     index.is_trained = True
@@ -204,9 +224,7 @@ def inverted_file(codec: VectorCodec, vectors: np.ndarray) -> faiss.IndexIVFScal
 
 def measure_recall(segment: VectorSegment, vectors: np.ndarray, k: int = 10) -> float:
     """Recall@k of an IVF segment against exact search over the same codes, for queries as far
-    from their passages as real questions are (``rag.ann.RECALL_CHECK_NOISE``)."""
-    from rag.ann import RECALL_CHECK_NOISE
-
+    from their passages as real questions are (``RECALL_CHECK_NOISE``)."""
     rng = np.random.default_rng(0)
     picks = rng.choice(len(vectors), size=min(200, len(vectors)), replace=False)
     noise = rng.standard_normal((len(picks), vectors.shape[1])).astype(np.float32)

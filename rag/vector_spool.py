@@ -1,18 +1,16 @@
 """Vectors spooled to a temporary file as they are embedded, then read once into the index.
 
 Indexing a big vault makes hundreds of thousands of vectors (50 MB of notes: about 760,000, 780 MB
-as float32). Held in memory as they come and then copied into FAISS, they cost twice that and more
-(an ``IndexFlat`` grows by doubling); spooled to disk, memory holds one batch while embedding and
-the vectors once when the flat index is filled in place from the file (``flat_index``).
+as float32). Spooled to disk as they come, memory holds one batch while embedding, and the index
+is encoded (8 bits a number) from a memory-map of the file (``mapped``).
 
 Example:
     >>> import tempfile
     >>> with VectorSpool(tempfile.mkdtemp(), dim=2) as spool:
     ...     spool.append(np.array([[1.0, 0.0]], dtype=np.float32))
     ...     spool.append(np.array([[0.0, 1.0], [0.6, 0.8]], dtype=np.float32))  # unit rows
-    ...     index = spool.flat_index()
-    ...     len(spool), index.ntotal, index.reconstruct(2).tolist()
-    (3, 3, [0.6000000238418579, 0.800000011920929])
+    ...     len(spool), spool.mapped()[2].tolist()
+    (3, [0.6000000238418579, 0.800000011920929])
 """
 
 from __future__ import annotations
@@ -21,12 +19,9 @@ import os
 import tempfile
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from rag.store_files import check_vector_rows
-
-_READ_BLOCK = 64 << 20  # bytes read from the spool at a time
 
 
 class VectorSpool:
@@ -52,39 +47,13 @@ class VectorSpool:
         self._file.write(rows.tobytes())
         self._rows += len(rows)
 
-    def array(self) -> np.ndarray:
-        """Every row spooled, ``(len, dim)`` float32, read into memory."""
+    def mapped(self) -> np.ndarray:
+        """Every row spooled, ``(len, dim)`` float32, memory-mapped from the file (pages are read
+        as they are used; nothing is copied)."""
         self._file.flush()
-        out = np.empty((self._rows, self.dim), dtype=np.float32)
-        self._read_into(out.reshape(-1).view(np.uint8))
-        return out
-
-    def flat_index(self) -> faiss.Index:
-        """An exact inner-product ``IndexIDMap2`` (ids ``0..len-1``) over the rows, its storage
-        filled in place from the file: the vectors are in memory once."""
-        self._file.flush()
-        inner = faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexIDMap2(inner)  # (keeps a reference to inner)
-        nbytes = self._rows * self.dim * 4
-        if nbytes:
-            inner.codes.resize(nbytes)
-            self._read_into(faiss.rev_swig_ptr(inner.codes.data(), nbytes))
-            inner.ntotal = self._rows
-            faiss.copy_array_to_vector(np.arange(self._rows, dtype=np.int64), index.id_map)
-            index.ntotal = self._rows
-            index.construct_rev_map()
-        return index
-
-    def _read_into(self, buffer: np.ndarray) -> None:
-        """Fill the uint8 ``buffer`` with the spool's bytes, a block at a time."""
-        self._file.seek(0)
-        view = memoryview(buffer)
-        done = 0
-        while done < len(buffer):
-            read = self._file.readinto(view[done : done + _READ_BLOCK])
-            if not read:
-                raise OSError(f"the vector spool {self.path} ended early (at byte {done})")
-            done += read
+        if not self._rows:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.memmap(self.path, dtype=np.float32, mode="r", shape=(self._rows, self.dim))
 
     def close(self) -> None:
         """Delete the spool file."""

@@ -26,7 +26,7 @@ def squad_triplets(examples: list[dict], seed: int = 0) -> list[tuple[str, str, 
 
     Questions whose article has no such paragraph are dropped.
     """
-    from rag.sparse import BM25Index
+    from rag.keyword_segments import BM25Index
 
     by_title: dict[str, list[str]] = {}
     for e in examples:

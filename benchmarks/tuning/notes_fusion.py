@@ -40,10 +40,10 @@ from benchmarks.notes_qa import (  # noqa: E402
     paragraph_flags,
     squad_task,
 )
+from rag.keyword_segments import BM25Index  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
 from rag.pipeline import NotesQA  # noqa: E402
 from rag.retrieve import convex_fusion, reciprocal_rank_fusion  # noqa: E402
-from rag.sparse import BM25Index  # noqa: E402
 
 WEIGHTS = [round(0.1 * i, 1) for i in range(11)]  # dense share: 0.0 (BM25) .. 1.0 (dense)
 Scored = list[tuple[int, float]]

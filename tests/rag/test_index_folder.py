@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -70,9 +71,13 @@ def test_an_index_holding_an_earlier_versions_adapted_folder_is_ours_and_a_rebui
 def test_an_index_written_before_the_marker_is_still_recognised(index) -> None:
     manifest = json.loads((index / "manifest.json").read_text())
     del manifest["notesqa"]
+    manifest["format_version"] = 3  # the marker came with format 3, and vectors.faiss with it
     (index / "manifest.json").write_text(json.dumps(manifest))
-    assert index_folder.is_notesqa_index(index)
-    NotesStore.open(index).close()
+    shutil.rmtree(index / "segments")
+    (index / "vectors.faiss").write_bytes(b"")
+    assert index_folder.is_notesqa_index(index)  # ours to replace: the next index rebuilds it
+    with pytest.raises(ValueError, match="format_version=3"):
+        NotesStore.open(index)
 
 
 def test_a_new_or_empty_folder_is_replaceable_a_file_or_a_link_is_not(tmp_path) -> None:
@@ -141,6 +146,8 @@ def test_a_damaged_manifest_in_a_folder_of_our_files_is_ours_to_replace(
     (index / "manifest.json").write_text(manifest)
     if not marked:  # an index written before the marker: recognised by its three files
         (index / MARKER).unlink()
+        shutil.rmtree(index / "segments")
+        (index / "vectors.faiss").write_bytes(b"")
     assert index_folder.is_damaged_index(index) and not index_folder.is_notesqa_index(index)
     index_folder.check_replaceable(index)
     (index / "notes.md").write_text("a user's file")  # not ours any more: never replaced

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from rag import vector_segments
 from rag.vector_segments import VectorCodec, VectorSegment, measure_recall
 
 
@@ -14,7 +13,7 @@ def unit_rows(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
 
 def test_decoded_vectors_keep_their_codes_and_their_cosines():
     vectors = unit_rows(500)
-    codec = VectorCodec.fit(vectors)
+    codec = VectorCodec.for_dim(vectors.shape[1])
     segment = VectorSegment.build(codec, vectors, np.arange(501))
     decoded = segment.all_vectors()
     assert np.abs((decoded * vectors).sum(axis=1) - 1).max() < 0.01
@@ -22,17 +21,20 @@ def test_decoded_vectors_keep_their_codes_and_their_cosines():
     assert np.array_equal(again.all_vectors(), decoded)
 
 
-def test_vectors_outside_the_first_notes_range_are_clipped_not_wrapped():
-    codec = VectorCodec.fit(unit_rows(50) * 0.1)  # a narrow first build
-    far = np.zeros((1, 32), np.float32)
+def test_a_component_beyond_the_range_is_clipped_not_wrapped():
+    codec = VectorCodec.for_dim(256)  # [-0.5, 0.5]
+    far = np.zeros((1, 256), np.float32)
     far[0, 0] = 1.0
     segment = VectorSegment.build(codec, far, np.array([0, 1]))
-    assert segment.all_vectors()[0, 0] > 0.3  # at the edge of the range, not wrapped to -x
+    assert segment.all_vectors()[0, 0] == pytest.approx(0.5, abs=0.01)  # not wrapped to -0.5
+    assert VectorCodec.for_dim(16).low[0] == -1.0  # never wider than a unit vector needs
 
 
 def test_rows_map_to_their_vectors():
     vectors = unit_rows(6)
-    segment = VectorSegment.build(VectorCodec.fit(vectors), vectors, np.array([0, 3, 3, 6]))
+    segment = VectorSegment.build(
+        VectorCodec.for_dim(vectors.shape[1]), vectors, np.array([0, 3, 3, 6])
+    )
     assert segment.row_of(np.array([0, 2, 3, 5])).tolist() == [0, 0, 2, 2]
     assert segment.row_vectors(1).shape == (0, 32)
     assert segment.vector_mask(np.array([True, False, False])).tolist() == [True] * 3 + [False] * 3
@@ -40,17 +42,12 @@ def test_rows_map_to_their_vectors():
 
 def test_a_filter_applies_inside_the_search():
     vectors = unit_rows(300)
-    segment = VectorSegment.build(VectorCodec.fit(vectors), vectors, np.arange(301))
+    segment = VectorSegment.build(VectorCodec.for_dim(vectors.shape[1]), vectors, np.arange(301))
     allowed = np.zeros(300, bool)
     allowed[[5, 77, 200]] = True
     ids, scores = segment.search(vectors[0:1], k=10, allowed=allowed)
     assert sorted(ids.tolist()) == [5, 77, 200] and list(scores) == sorted(scores, reverse=True)
     assert len(segment.search(vectors[0:1], k=10, allowed=np.zeros(300, bool))[0]) == 0
-
-
-@pytest.fixture
-def small_ivf(monkeypatch):
-    monkeypatch.setattr(vector_segments, "IVF_MIN_VECTORS", 1000)
 
 
 def clustered_rows(n: int, dim: int, seed: int) -> np.ndarray:
@@ -62,10 +59,12 @@ def clustered_rows(n: int, dim: int, seed: int) -> np.ndarray:
     return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
 
-def test_a_large_segment_is_an_ivf_with_high_recall(small_ivf, tmp_path):
-    vectors = clustered_rows(4000, dim=64, seed=1)
-    segment = VectorSegment.build(VectorCodec.fit(vectors), vectors, np.arange(4001))
+def test_a_large_segment_is_an_ivf_with_high_recall(tmp_path):
+    vectors = clustered_rows(4000, dim=256, seed=1)
+    codec = VectorCodec.for_dim(vectors.shape[1])
+    segment = VectorSegment.build(codec, vectors, np.arange(4001), ivf_min_vectors=1000)
     assert segment.approximate
+    assert not VectorSegment.build(codec, vectors, np.arange(4001)).approximate  # below 50k
     assert measure_recall(segment, vectors) >= 0.9
     allowed = np.zeros(4000, bool)
     allowed[::500] = True  # a narrow filter: searched exactly
@@ -79,7 +78,7 @@ def test_a_large_segment_is_an_ivf_with_high_recall(small_ivf, tmp_path):
 
 def test_mismatched_files_are_refused(tmp_path):
     vectors = unit_rows(4)
-    VectorSegment.build(VectorCodec.fit(vectors), vectors, np.arange(5)).save(tmp_path)
+    VectorSegment.build(VectorCodec.for_dim(vectors.shape[1]), vectors, np.arange(5)).save(tmp_path)
     np.save(tmp_path / "bounds.npy", np.arange(3))
     with pytest.raises(ValueError, match="do not match"):
         VectorSegment.load(tmp_path)
