@@ -67,7 +67,12 @@ def cmd_index(args) -> int:
         windows=windows,
         max_note_mb=args.max_note_mb,
     )
-    summary = qa.index(progress=not args.json, rebuild=args.rebuild, index_type=args.index_type)
+    summary = qa.index(
+        progress=not args.json,
+        rebuild=args.rebuild,
+        index_type=args.index_type,
+        optimize=args.optimize,
+    )
     if args.json:
         print_json(summary.to_dict())
         return 0
@@ -284,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (default) = exact search up to 50,000 vectors (about 7,000 passages) and an "
         "inverted file (IVF) above, whose recall against exact search is printed; flat = always "
         "exact; ivf = always an IVF",
+    )
+    p.add_argument(
+        "--optimize",
+        action="store_true",
+        help="merge the index's segments into one after updating it (updates add a segment "
+        "each; up to 8 are merged as they come, so this is rarely needed)",
     )
     p.add_argument(
         "--window-tokens",

@@ -49,6 +49,7 @@ OWN_ENTRIES = frozenset(
         MARKER,
         ADAPTED_DIR,
         *(VECTORS_FILE, BM25_DIR, EXACT_VECTORS_FILE),  # of indexes before version 4
+        f"{SQLITE_FILE}-journal",  # SQLite's, while an update commits (or after a crash in one)
     }
 )
 MARKER_KEY, MARKER_VALUE = "notesqa", "index"  # in every manifest notesqa writes

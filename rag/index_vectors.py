@@ -18,7 +18,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +30,8 @@ from rag.store import NotesStore
 from rag.vector_spool import VectorSpool
 from rag.window_scores import rows_by_owner
 
+log = logging.getLogger(__name__)
+
 EMBED_BATCH = 256  # passages embedded at a time while indexing
 
 
@@ -35,13 +39,18 @@ class PreviousVectors:
     """The vectors of the index being replaced, found by passage text (an unchanged passage
     keeps its vectors: the embedder is deterministic). ``None``: nothing to reuse."""
 
-    def __init__(self, store: NotesStore | None) -> None:
+    def __init__(self, store: NotesStore | None, paths: Sequence[str] | None = None) -> None:
+        """``paths``: only the passages of these notes (an update in place re-embeds the notes
+        that changed, and only their old passages can match); ``None``: every passage."""
         self._store = store
-        self._chunk_of = (
-            {c.text: int(i) for i, c in zip(store.chunk_ids(), store.chunks(), strict=True)}
-            if store
-            else {}
-        )
+        if store is None:
+            self._chunk_of: dict[str, int] = {}
+        elif paths is None:
+            self._chunk_of = {
+                c.text: int(i) for i, c in zip(store.chunk_ids(), store.chunks(), strict=True)
+            }
+        else:
+            self._chunk_of = {text: int(i) for i, text in store.passages_of(paths)}
 
     def __contains__(self, text: str) -> bool:
         return text in self._chunk_of
@@ -51,11 +60,12 @@ class PreviousVectors:
         8 bits: encoded again, they keep their codes)."""
         return self._store.chunk_vectors(self._chunk_of[text])
 
-    def close(self) -> None:
-        """Close the old index (its vectors leave memory before the new index is built)."""
-        if self._store is not None:
+    def close(self, keep_store: bool = False) -> None:
+        """Close the old index (its vectors leave memory before the new index is built), or
+        only forget it when ``keep_store`` (an update in place still uses it)."""
+        if self._store is not None and not keep_store:
             self._store.close()
-            self._store = None
+        self._store = None
         self._chunk_of = {}
 
 
@@ -104,3 +114,45 @@ def spool_vectors(
     if bar is not None:
         bar.close()
     return counts
+
+
+def previous_index(
+    index_dir: Path, embedder: Embedder, windows: WindowConfig
+) -> tuple[dict[str, str], PreviousVectors]:
+    """``({path: sha256}, its vectors by passage text)`` of the index in ``index_dir``; no vectors
+    when it was built with other token windows (they are all re-embedded then). The caller
+    closes the ``PreviousVectors``."""
+    try:
+        old = NotesStore.open(index_dir)
+    except FileNotFoundError:
+        return {}, PreviousVectors(None)
+    except ValueError as err:  # an older format or a damaged index: build from scratch
+        log.warning("rebuilding the index from scratch: %s", err)
+        return {}, PreviousVectors(None)
+    kept = False
+    try:
+        manifest = old.manifest
+        if manifest.get("dim") != embedder.dim:
+            raise ValueError(
+                f"the index at {index_dir} holds vectors of dimension "
+                f"{manifest.get('dim')}, not {embedder.dim} as asked; leave out --dim to "
+                "keep its size, or run `notesqa index NOTES_DIR --rebuild` to change it"
+            )
+        if manifest.get("embedder") != embedder.identity:
+            raise ValueError(
+                f"the index at {index_dir} was built with embedder "
+                f"{manifest.get('embedder')!r}, not {embedder.identity!r}; run "
+                "`notesqa index NOTES_DIR --rebuild` to re-embed everything with the new one"
+            )
+        docs = {d["path"]: d["sha256"] for d in old.documents()}
+        stored_windows = manifest.get("windows", WindowConfig(tokens=0).to_dict())
+        if stored_windows != windows.to_dict():
+            log.info(
+                "token windows changed (%s before): re-embedding every passage", stored_windows
+            )
+            return docs, PreviousVectors(None)
+        kept = True
+        return docs, PreviousVectors(old)
+    finally:
+        if not kept:
+            old.close()

@@ -45,8 +45,10 @@ from rag.index_folder import (
     resolve_index_dir,
 )
 from rag.index_lock import IndexLock
-from rag.index_vectors import PreviousVectors, spool_vectors
+from rag.index_update import merge_small_segments
+from rag.index_vectors import PreviousVectors, previous_index, spool_vectors
 from rag.modes import DEFAULT_MODE, MODES
+from rag.notes_update import updatable, update_in_place
 from rag.reader import STORED, Reader
 from rag.store import NotesStore
 from rag.store_writer import write_index
@@ -209,6 +211,7 @@ class NotesQA:
         rebuild: bool = False,
         lock_timeout: float = 10.0,
         index_type: str = "auto",
+        optimize: bool = False,
     ) -> IndexSummary:
         """Bring the index up to date with the notes folder, embedding only what changed.
 
@@ -221,7 +224,9 @@ class NotesQA:
         refused unless ``rebuild``. ``on_progress(done, total)`` reports embedding progress.
         ``index_type`` is ``auto`` (exact up to ``rag.vector_segments.IVF_MIN_VECTORS`` vectors,
         an IVF above, its recall against exact search measured and reported in the summary),
-        ``flat`` (always exact) or ``ivf``.
+        ``flat`` (always exact) or ``ivf`` (either rewrites the whole index). An index of the
+        same settings is updated in place (``rag.notes_update``: only changed notes are chunked
+        and embedded, into a new segment); ``optimize`` then merges its segments into one.
         """
         if self.notes_dir is None:
             raise ValueError("this NotesQA has no notes folder; use NotesQA.open(NOTES_DIR)")
@@ -254,7 +259,6 @@ class NotesQA:
             cfg = ChunkingConfig(
                 max_tokens=limit, overlap_tokens=min(self.chunking.overlap_tokens, limit // 4)
             )
-            documents, chunks, report = self._load_and_chunk(cfg)
             manifest = {
                 "embedder": emb.identity,
                 "dim": emb.dim,
@@ -262,10 +266,18 @@ class NotesQA:
                 "chunking": {"max_tokens": cfg.max_tokens, "overlap_tokens": cfg.overlap_tokens},
                 "windows": self.windows.to_dict(),
             }
+            existing = None if rebuild or index_type != "auto" else self._updatable(manifest)
+            if existing is not None:
+                return self._update(existing, cfg, progress, on_progress, optimize, started)
+            documents, chunks, report = self._load_and_chunk(cfg)
             spool_folder = new_build_folder(self.index_dir)  # marked: removed if we are killed
             try:
                 with VectorSpool(spool_folder, emb.dim) as spool:
-                    old = ({}, PreviousVectors(None)) if rebuild else self._previous_index()
+                    old = (
+                        ({}, PreviousVectors(None))
+                        if rebuild
+                        else previous_index(self.index_dir, self.embedder, self.windows)
+                    )
                     old_docs, previous = old
                     try:
                         embedded = sum(1 for c in chunks if c.text not in previous)
@@ -312,6 +324,48 @@ class NotesQA:
             repaired=repaired,
         )
 
+    def _updatable(self, manifest: dict) -> NotesStore | None:
+        """The current index, when it can be updated in place for ``manifest``'s settings."""
+        try:
+            store = NotesStore.open(self.index_dir)
+        except (FileNotFoundError, ValueError):  # none, an older format, damaged: rebuilt
+            return None
+        if store.folder == self.index_dir and updatable(store, manifest):  # (not a backup)
+            return store
+        store.close()
+        return None
+
+    def _update(self, store, cfg, progress, on_progress, optimize, started) -> IndexSummary:
+        """``rag.notes_update.update_in_place``, then the summary of the updated index."""
+        try:
+            done = update_in_place(
+                store, self.notes_dir, self.max_note_bytes, self.embedder, self.windows, cfg,
+                progress, on_progress,
+            )  # fmt: skip
+        finally:
+            store.close()
+        if optimize:
+            merge_small_segments(self.index_dir, everything=True)
+        built = NotesStore.open(self.index_dir)
+        self._store, self._store_stamp = built, self._index_stamp()
+        stats = built.stats()
+        return IndexSummary(
+            files=stats["files"],
+            chunks=stats["passages"],
+            skipped=done["skipped"],
+            decoded_with_fallback=done["decoded_with_fallback"],
+            seconds=time.time() - started,
+            index_dir=str(self.index_dir),
+            added=done["added"],
+            changed=done["changed"],
+            removed=done["removed"],
+            unchanged=done["unchanged"],
+            embedded=done["embedded"],
+            vectors=stats["vectors"],
+            index_type=stats["index_type"] or "flat",
+            recall_at_10=stats["recall_at_10"],
+        )
+
     def _damage(self) -> str | None:
         """What is wrong with the existing index, or ``None`` (no index, or a whole one)."""
         try:
@@ -321,45 +375,6 @@ class NotesQA:
         except (FileNotFoundError, ValueError):  # none yet, or an older format: not damage
             return None
         return None
-
-    def _previous_index(self) -> tuple[dict[str, str], PreviousVectors]:
-        """``({path: sha256}, its vectors by passage text)`` of the current index; no vectors
-        when it was built with other token windows (they are all re-embedded then). The caller
-        closes the ``PreviousVectors``."""
-        try:
-            old = NotesStore.open(self.index_dir)
-        except FileNotFoundError:
-            return {}, PreviousVectors(None)
-        except ValueError as err:  # an older format or a damaged index: build from scratch
-            log.warning("rebuilding the index from scratch: %s", err)
-            return {}, PreviousVectors(None)
-        kept = False
-        try:
-            manifest = old.manifest
-            if manifest.get("dim") != self.embedder.dim:
-                raise ValueError(
-                    f"the index at {self.index_dir} holds vectors of dimension "
-                    f"{manifest.get('dim')}, not {self.embedder.dim} as asked; leave out --dim to "
-                    "keep its size, or run `notesqa index NOTES_DIR --rebuild` to change it"
-                )
-            if manifest.get("embedder") != self.embedder.identity:
-                raise ValueError(
-                    f"the index at {self.index_dir} was built with embedder "
-                    f"{manifest.get('embedder')!r}, not {self.embedder.identity!r}; run "
-                    "`notesqa index NOTES_DIR --rebuild` to re-embed everything with the new one"
-                )
-            docs = {d["path"]: d["sha256"] for d in old.documents()}
-            stored_windows = manifest.get("windows", WindowConfig(tokens=0).to_dict())
-            if stored_windows != self.windows.to_dict():
-                log.info(
-                    "token windows changed (%s before): re-embedding every passage", stored_windows
-                )
-                return docs, PreviousVectors(None)
-            kept = True
-            return docs, PreviousVectors(old)
-        finally:
-            if not kept:
-                old.close()
 
     def _load_and_chunk(
         self, cfg: ChunkingConfig

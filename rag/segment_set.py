@@ -29,10 +29,16 @@ from rag.window_scores import candidates_for, rescore_owners
 
 
 class SegmentSet:
-    """``segments`` with the passages of ``live_ids`` alive."""
+    """``segments`` (named ``names``: their folders) with the passages of ``live_ids`` alive."""
 
-    def __init__(self, segments: Sequence[Segment], live_ids: np.ndarray) -> None:
+    def __init__(
+        self,
+        segments: Sequence[Segment],
+        live_ids: np.ndarray,
+        names: Sequence[str] | None = None,
+    ) -> None:
         self.segments = list(segments)
+        self.names = list(names) if names is not None else [str(i) for i in range(len(segments))]
         live_ids = np.asarray(live_ids, dtype=np.int64)
         self.live = [np.isin(s.chunk_ids, live_ids) for s in self.segments]  # (D_s,) bool each
         self.everyone = [bool(m.all()) for m in self.live]  # no tombstone in the segment
@@ -53,6 +59,16 @@ class SegmentSet:
                 for s, m in zip(self.segments, self.live, strict=True)
             )
         )
+
+    @property
+    def next_chunk_id(self) -> int:
+        """The first id no segment has used (ids are never reused, tombstones' included)."""
+        return int(self._sorted_ids[-1]) + 1 if len(self._sorted_ids) else 0
+
+    def live_share(self, index: int) -> float:
+        """The share of segment ``index``'s passages still alive."""
+        live = self.live[index]
+        return float(live.mean()) if len(live) else 0.0
 
     @property
     def num_vectors(self) -> int:

@@ -219,6 +219,22 @@ class NotesStore:
         return self._segments.num_live
 
     @property
+    def segment_set(self) -> SegmentSet:
+        """The segments behind this store and which of their passages are alive."""
+        return self._segments
+
+    def passages_of(self, paths: Sequence[str]) -> list[tuple[int, str]]:
+        """``(chunk id, text)`` of every passage of the notes ``paths``."""
+        found: list[tuple[int, str]] = []
+        for path in paths:
+            found += self._query(
+                "SELECT c.id, c.text FROM chunks c JOIN documents d ON d.id = c.document_id "
+                "WHERE d.path = ? ORDER BY c.id",
+                (path,),
+            )
+        return found
+
+    @property
     def codec(self) -> VectorCodec:
         """The 8-bit ranges every segment of this index is encoded with."""
         return VectorCodec.from_dict(self._manifest["codec"])
@@ -383,17 +399,9 @@ class NotesStore:
 
     def stats(self) -> dict:
         """Counts and settings of the index (``notesqa stats``, the app's statistics panel)."""
-        keys = (
-            "embedder",
-            "dim",
-            "chunking",
-            "windows",
-            "notes_root",
-            "created",
-            "format_version",
-            "index_type",
-            "recall_at_10",
-        )
+        keys = ("embedder", "dim", "chunking", "windows", "notes_root", "created", "format_version")
+        kinds = self._query("SELECT kind, recall_at_10 FROM segments")
+        recalls = [r for kind, r in kinds if kind == "ivf" and r is not None]
         return {
             "index_dir": str(self.folder),
             "files": len(self.documents()),
@@ -401,6 +409,8 @@ class NotesStore:
             "vectors": self.num_vectors,
             "segments": len(self._segments.segments),
             **{key: self._manifest.get(key) for key in keys},
+            "index_type": "ivf" if any(kind == "ivf" for kind, _ in kinds) else "flat",
+            "recall_at_10": min(recalls) if recalls else None,  # the IVFs' against exact
         }
 
     def close(self) -> None:

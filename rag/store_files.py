@@ -349,12 +349,13 @@ def write_sqlite(
 
 
 def open_checked_sqlite(path: Path, damaged: Callable[[str], IndexDamaged]) -> sqlite3.Connection:
-    """A read-only connection to the index's SQLite file after ``PRAGMA quick_check``;
-    ``damaged(problem)`` is raised otherwise."""
+    """A connection to the index's SQLite file after ``PRAGMA quick_check``; ``damaged(problem)``
+    is raised otherwise. Only ever read through, but opened for writing (``mode=rw``, never
+    created): an update killed mid-commit leaves a journal that the next reader rolls back."""
     if not path.is_file():
         raise damaged(f"{SQLITE_FILE} is missing")
-    uri = path.resolve().as_uri() + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    uri = path.resolve().as_uri() + "?mode=rw"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
     conn.create_function("casefold", 1, _casefold, deterministic=True)
     try:
         verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -401,7 +402,7 @@ def load_segments(
             )
         segments.append(segment)
     try:
-        view = SegmentSet(segments, live)
+        view = SegmentSet(segments, live, [name for name, _, _ in listed])
     except ValueError as exc:
         raise damaged(str(exc)) from exc
     if view.num_live != len(live):

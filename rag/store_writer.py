@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedder.owned_folder import discard
+from embedder.owned_folder import discard, write_marker
 from rag.chunking import Chunk
 from rag.documents import Document
 from rag.index_folder import (
@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 INDEX_TYPES = ("auto", "flat", "ivf")  # auto: exact below IVF_MIN_VECTORS vectors, an IVF above
 TOKENIZE_BATCH = 1_000  # passages tokenized for the keyword postings at a time
 FIRST_SEGMENT = "s000001"
+SEGMENT_KIND = "segment"  # the .notesqa-owned record of a segment folder
 
 
 def keyword_settings() -> dict:
@@ -123,6 +124,7 @@ def write_index(
         segment, info = build_segment(chunks, chunk_ids, rows, counts, codec, index_type)
         del rows
         segment.save(tmp / SEGMENTS_DIR / FIRST_SEGMENT)
+        write_marker(tmp / SEGMENTS_DIR / FIRST_SEGMENT, SEGMENT_KIND)  # a merge may delete it
         segments = [(FIRST_SEGMENT, len(segment), segment.vectors.num_vectors, info)]
         del segment
         try:

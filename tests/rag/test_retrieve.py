@@ -212,9 +212,9 @@ def test_an_interrupted_swap_leaves_the_previous_index_loadable(qa):
     assert not qa.index_dir.with_name(f".{qa.index_dir.name}.old").exists()
 
 
-# The indexer in a child process, held where a kill hurts most: inside the SQLite transaction
-# that writes the new index's notes.sqlite in its temporary folder, the rollback journal beside
-# it. (Killing at a random moment instead failed about one run in six, whenever the kill landed
+# A rebuilding indexer in a child process, held where a kill hurts most: inside the SQLite
+# transaction that writes the new index's notes.sqlite in its temporary folder, the rollback
+# journal beside it (an update in place: tests/rag/test_index_update.py). (Killing at a random moment instead failed about one run in six, whenever the kill landed
 # in this window: the journal is not a name notesqa writes, so the folder was never removed.)
 KILLED_MID_WRITE = """
 import os, sqlite3, sys, time
@@ -234,7 +234,7 @@ def connect(database, *args, **kwargs):
 
 sqlite3.connect = connect
 from rag.pipeline import NotesQA
-NotesQA.open(sys.argv[1], embedder=sys.argv[2]).index(progress=False)
+NotesQA.open(sys.argv[1], embedder=sys.argv[2]).index(progress=False, rebuild=True)
 """
 
 
