@@ -33,6 +33,7 @@ from rag.documents import Document
 from rag.index_folder import MANIFEST_FILE, SEGMENTS_DIR, SQLITE_FILE
 from rag.keyword_segments import merge as merge_keywords
 from rag.segment import Segment
+from rag.segment_set import SegmentSet
 from rag.store import NotesStore
 from rag.store_files import tag_key
 from rag.store_writer import SEGMENT_KIND, build_segment
@@ -131,7 +132,16 @@ def apply_update(
     try:
         conn.execute("BEGIN IMMEDIATE")
         paths = [d.path for d in documents] + list(removed)
+        dead: list[int] = []
         for path in paths:  # tombstones: the passages of every note replaced or removed
+            dead += [
+                row[0]
+                for row in conn.execute(
+                    "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
+                    "WHERE d.path = ?",
+                    (path,),
+                )
+            ]
             conn.execute(
                 "DELETE FROM passage_tags WHERE chunk_id IN (SELECT c.id FROM chunks c "
                 "JOIN documents d ON d.id = c.document_id WHERE d.path = ?)",
@@ -195,8 +205,22 @@ def apply_update(
     finally:
         conn.close()
     bump_manifest(folder, new_counts)
-    merged = merge_small_segments(folder)
+    merged = merge_small_segments(folder) if needs_merge(view, dead, name is not None) else []
     return {"segment": name, "merged": merged}
+
+
+def needs_merge(view: SegmentSet, dead: Sequence[int], added: bool) -> bool:
+    """Whether the segments of ``view``, less the passages ``dead`` and with one more segment
+    when ``added``, call for ``merge_small_segments`` (decided without loading them again)."""
+    if len(view.segments) + added > MAX_SEGMENTS:
+        return True
+    live = [int(m.sum()) for m in view.live]
+    for chunk_id in dead:
+        live[view.locate(int(chunk_id))[0]] -= 1
+    return any(
+        alive < MIN_LIVE_SHARE * len(segment)
+        for alive, segment in zip(live, view.segments, strict=True)
+    )
 
 
 def merge_small_segments(folder: Path, everything: bool = False) -> list[str]:

@@ -215,18 +215,17 @@ class NotesQA:
     ) -> IndexSummary:
         """Bring the index up to date with the notes folder, embedding only what changed.
 
-        Unchanged passages keep their stored vectors (a passage is the same if its text is, and
-        the embedder is deterministic), so the result equals a full rebuild (on the same runtime:
-        an index built on torch and updated on ONNX int8 keeps torch's vectors for unchanged
-        passages, which differ from int8's by a cosine of about 0.001). The new index is
-        written beside the old one and swapped in atomically, under a lock: a crash or a kill at
-        any moment leaves the previous index loadable. An index built by another embedder is
-        refused unless ``rebuild``. ``on_progress(done, total)`` reports embedding progress.
-        ``index_type`` is ``auto`` (exact up to ``rag.vector_segments.IVF_MIN_VECTORS`` vectors,
-        an IVF above, its recall against exact search measured and reported in the summary),
-        ``flat`` (always exact) or ``ivf`` (either rewrites the whole index). An index of the
-        same settings is updated in place (``rag.notes_update``: only changed notes are chunked
-        and embedded, into a new segment); ``optimize`` then merges its segments into one.
+        An index of the same settings is updated in place (``rag.notes_update``): only new and
+        changed notes are chunked and embedded, into a new segment, and their old passages
+        become tombstones, in one transaction; a crash or a kill at any moment leaves the
+        previous state. ``optimize`` then merges the segments into one. Otherwise (no index,
+        ``rebuild``, other settings, an older format, ``index_type`` other than ``auto``) the
+        whole index is written beside the old one and swapped in atomically, passages whose text
+        is unchanged keeping their stored vectors. Either way the result equals a full rebuild.
+        Both run under a lock. An index built by another embedder is refused unless
+        ``rebuild``. ``on_progress(done, total)`` reports embedding progress. ``index_type``:
+        ``auto`` (exact up to ``rag.vector_segments.IVF_MIN_VECTORS`` vectors, an IVF above, its
+        recall against exact search measured and reported), ``flat`` (always exact) or ``ivf``.
         """
         if self.notes_dir is None:
             raise ValueError("this NotesQA has no notes folder; use NotesQA.open(NOTES_DIR)")
