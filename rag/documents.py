@@ -294,12 +294,23 @@ def load_notes(
     return list(notes), report
 
 
+UNCHANGED = "unchanged"  # the sha256 of a note iter_notes did not read again (see stat_cache)
+
+
 def iter_notes(
-    root: str | Path, max_file_bytes: int = 5_000_000, *, index_dir: str | Path | None = None
+    root: str | Path,
+    max_file_bytes: int = 5_000_000,
+    *,
+    index_dir: str | Path | None = None,
+    stat_cache: dict[str, tuple[float, int]] | None = None,
 ) -> tuple[Iterator[Document], LoadReport]:
     """``(notes, report)``: the notes :func:`load_notes` gives, read one file at a time as
     ``notes`` is iterated (only one note's bytes and text in memory), and the report, complete
     once ``notes`` is exhausted. A bad ``root`` raises at once.
+
+    ``stat_cache`` maps a note's path to the ``(mtime, size)`` it had when last read: a file
+    that still has them is not read again and comes back with empty text and ``sha256`` set to
+    ``UNCHANGED`` (an update in place skips it, as git's index does).
 
     Example::
 
@@ -312,14 +323,27 @@ def iter_notes(
     base = _check_root(root)
     report = LoadReport()
     index = Path(index_dir).expanduser() if index_dir is not None else None
-    return _read_notes(base, max_file_bytes, index, report), report
+    return _read_notes(base, max_file_bytes, index, report, stat_cache or {}), report
 
 
 def _read_notes(
-    base: Path, max_file_bytes: int, index: Path | None, report: LoadReport
+    base: Path,
+    max_file_bytes: int,
+    index: Path | None,
+    report: LoadReport,
+    stat_cache: dict[str, tuple[float, int]],
 ) -> Iterator[Document]:
     for path in _walk(base, skipped=report.skipped, index_dir=index):
         rel = display_path(path.relative_to(base))
+        if rel in stat_cache:
+            try:
+                stat = path.stat()
+            except OSError:
+                stat = None
+            if stat is not None and (stat.st_mtime, stat.st_size) == stat_cache[rel]:
+                report.loaded.append(rel)
+                yield Document(rel, "", UNCHANGED, stat.st_mtime, stat.st_size)
+                continue
         if rel != path.relative_to(base).as_posix():
             doc, reason = None, "file name is not valid UTF-8; rename the file"
         else:

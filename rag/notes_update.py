@@ -1,7 +1,8 @@
 """What ``NotesQA.index`` does when an index of the same settings exists: read the notes folder,
 chunk and embed only the notes whose content changed (passages whose text is unchanged keep
 their vectors), and hand them to ``rag.index_update.apply_update``. Unchanged notes are read
-and hashed, never chunked or embedded, so editing one note of a big vault costs that note.
+by their modification time and size (read and hashed only when those changed), never chunked
+or embedded again, so editing one note of a big vault costs that note.
 
 Example (``NotesQA.index`` calls it; tests/rag/test_index_update.py runs it):
     >>> from rag.notes_update import UPDATE_SETTINGS
@@ -20,7 +21,7 @@ import numpy as np
 from embedder import Embedder, WindowConfig
 from embedder.owned_folder import discard
 from rag.chunking import ChunkingConfig, chunk_document
-from rag.documents import iter_notes
+from rag.documents import UNCHANGED, iter_notes
 from rag.index_folder import new_build_folder
 from rag.index_update import apply_update
 from rag.index_vectors import PreviousVectors, spool_vectors
@@ -49,13 +50,17 @@ def update_in_place(
 ) -> dict:
     """Bring ``store`` up to date with ``notes_dir``; returns the summary's counts and lists
     (``added``, ``changed``, ``removed``, ``unchanged``, ``embedded``, ``skipped``, ...)."""
-    stored = {d["path"]: d["sha256"] for d in store.documents()}
-    notes, report = iter_notes(notes_dir, max_note_bytes, index_dir=store.folder)
+    known = store.documents()
+    stored = {d["path"]: d["sha256"] for d in known}
+    stat_cache = {d["path"]: (d["mtime"], d["size"]) for d in known}
+    notes, report = iter_notes(
+        notes_dir, max_note_bytes, index_dir=store.folder, stat_cache=stat_cache
+    )
     documents, chunks, seen = [], [], set()
     for doc in notes:
         seen.add(doc.path)
-        if stored.get(doc.path) == doc.sha256:
-            continue  # read and hashed, not chunked: unchanged
+        if doc.sha256 in (UNCHANGED, stored.get(doc.path)):
+            continue  # not read again (same time and size), or read and hashed the same
         chunks.extend(chunk_document(doc, embedder.count_tokens, cfg))
         documents.append(replace(doc, text=""))
     removed = sorted(set(stored) - seen)

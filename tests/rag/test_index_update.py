@@ -160,3 +160,14 @@ def test_kill_9_inside_an_update_keeps_the_old_index(qa, tiny_embedder_dir):
     summary = restored.index(progress=False)  # the next update does it all again
     assert summary.removed == ["history/rome.md"] and summary.added == ["ml/sgd.md"]
     assert np.isfinite(restored.search("velocity", 3)[0].score)
+
+
+def test_an_update_reads_only_the_notes_whose_time_or_size_changed(qa, monkeypatch):
+    qa.index(progress=False)
+    read = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self.name) or real(self))
+    adam = qa.notes_dir / "ml/adam.md"
+    adam.write_text(adam.read_text() + "\nOne more line.\n")
+    summary = qa.index(progress=False)
+    assert read == ["adam.md"] and summary.changed == ["ml/adam.md"]
