@@ -285,10 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--index-type",
         choices=("auto", "flat", "ivf"),
-        default="auto",
-        help="auto (default) = exact search up to 50,000 vectors (about 7,000 passages) and an "
-        "inverted file (IVF) above, whose recall against exact search is printed; flat = always "
-        "exact; ivf = always an IVF",
+        help="auto = exact search up to 50,000 vectors (about 7,000 passages) and an inverted "
+        "file (IVF) above, whose recall against exact search is printed; flat = always exact; "
+        "ivf = always an IVF (default: the index's own, auto for a new one)",
     )
     p.add_argument(
         "--optimize",

@@ -36,7 +36,7 @@ from rag.segment import Segment
 from rag.segment_set import SegmentSet
 from rag.store import NotesStore
 from rag.store_files import tag_key
-from rag.store_writer import SEGMENT_KIND, build_segment
+from rag.store_writer import SEGMENT_KIND, build_segment, ivf_threshold
 from rag.vector_segments import VectorCodec, VectorSegment, measure_recall
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,8 @@ def apply_update(
     if chunks:
         name = segment_name(next_segment_number(folder, view.names))
         chunk_ids = np.arange(first_id, first_id + len(chunks), dtype=np.int64)
-        segment, info = build_segment(chunks, chunk_ids, vectors, counts, store.codec, "auto")
+        kind = store.manifest.get("index_type", "auto")
+        segment, info = build_segment(chunks, chunk_ids, vectors, counts, store.codec, kind)
         write_segment(folder, name, segment)
     conn = writer(folder)
     try:
@@ -244,7 +245,10 @@ def merge_small_segments(folder: Path, everything: bool = False) -> list[str]:
         merged = None
         if kept:
             merged = merge_segment_parts(
-                [view.segments[i] for i in kept], [view.live[i] for i in kept], store.codec
+                [view.segments[i] for i in kept],
+                [view.live[i] for i in kept],
+                store.codec,
+                ivf_threshold(store.manifest.get("index_type", "auto")),
             )
             merged_name = segment_name(next_segment_number(folder, view.names))
             write_segment(folder, merged_name, merged)
@@ -277,7 +281,10 @@ def merge_small_segments(folder: Path, everything: bool = False) -> list[str]:
 
 
 def merge_segment_parts(
-    segments: Sequence[Segment], live: Sequence[np.ndarray], codec: VectorCodec
+    segments: Sequence[Segment],
+    live: Sequence[np.ndarray],
+    codec: VectorCodec,
+    ivf_min_vectors: int | None,
 ) -> Segment:
     """One segment of the ``live`` passages of ``segments``, in order: their decoded vectors
     encoded again (the same codes: one codec; an IVF when there are enough) and their
@@ -292,6 +299,6 @@ def merge_segment_parts(
     bounds = np.concatenate([[0], np.cumsum(per_passage)])
     return Segment(
         np.concatenate(chunk_ids),
-        VectorSegment.build(codec, rows, bounds),
+        VectorSegment.build(codec, rows, bounds, ivf_min_vectors),
         merge_keywords([s.keywords for s in segments], live),
     )

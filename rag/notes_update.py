@@ -7,7 +7,7 @@ or embedded again, so editing one note of a big vault costs that note.
 Example (``NotesQA.index`` calls it; tests/rag/test_index_update.py runs it):
     >>> from rag.notes_update import UPDATE_SETTINGS
     >>> UPDATE_SETTINGS
-    ('embedder', 'dim', 'chunking', 'windows', 'notes_root')
+    ('embedder', 'dim', 'chunking', 'windows', 'notes_root', 'index_type')
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from rag.store import NotesStore
 from rag.vector_spool import VectorSpool
 
 # manifest settings an index must share with the new run to be updated in place
-UPDATE_SETTINGS = ("embedder", "dim", "chunking", "windows", "notes_root")
+UPDATE_SETTINGS = ("embedder", "dim", "chunking", "windows", "notes_root", "index_type")
 
 
 def updatable(store: NotesStore, manifest: dict) -> bool:

@@ -51,7 +51,7 @@ from rag.modes import DEFAULT_MODE, MODES
 from rag.notes_update import updatable, update_in_place
 from rag.reader import STORED, Reader
 from rag.store import NotesStore
-from rag.store_writer import write_index
+from rag.store_writer import INDEX_TYPES, write_index
 from rag.vector_spool import VectorSpool
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ class NotesQA:
         on_progress: Callable[[int, int], None] | None = None,
         rebuild: bool = False,
         lock_timeout: float = 10.0,
-        index_type: str = "auto",
+        index_type: str | None = None,
         optimize: bool = False,
     ) -> IndexSummary:
         """Bring the index up to date with the notes folder, embedding only what changed.
@@ -219,13 +219,14 @@ class NotesQA:
         changed notes are chunked and embedded, into a new segment, and their old passages
         become tombstones, in one transaction; a crash or a kill at any moment leaves the
         previous state. ``optimize`` then merges the segments into one. Otherwise (no index,
-        ``rebuild``, other settings, an older format, ``index_type`` other than ``auto``) the
+        ``rebuild``, other settings or ``index_type``, an older format) the
         whole index is written beside the old one and swapped in atomically, passages whose text
         is unchanged keeping their stored vectors. Either way the result equals a full rebuild.
         Both run under a lock. An index built by another embedder is refused unless
         ``rebuild``. ``on_progress(done, total)`` reports embedding progress. ``index_type``:
         ``auto`` (exact up to ``rag.vector_segments.IVF_MIN_VECTORS`` vectors, an IVF above, its
-        recall against exact search measured and reported), ``flat`` (always exact) or ``ivf``.
+        recall against exact search measured and reported), ``flat`` (always exact) or ``ivf``;
+        ``None`` keeps the existing index's (``auto`` for a new one).
         """
         if self.notes_dir is None:
             raise ValueError("this NotesQA has no notes folder; use NotesQA.open(NOTES_DIR)")
@@ -265,7 +266,11 @@ class NotesQA:
                 "chunking": {"max_tokens": cfg.max_tokens, "overlap_tokens": cfg.overlap_tokens},
                 "windows": self.windows.to_dict(),
             }
-            existing = None if rebuild or index_type != "auto" else self._updatable(manifest)
+            stored = read_manifest(self.index_dir) or {}
+            index_type = index_type or stored.get("index_type", "auto")
+            if index_type not in INDEX_TYPES:  # an older index's hnsw/ivfpq
+                index_type = "auto"
+            existing = None if rebuild else self._updatable({**manifest, "index_type": index_type})
             if existing is not None:
                 return self._update(existing, cfg, progress, on_progress, optimize, started)
             documents, chunks, report = self._load_and_chunk(cfg)
@@ -299,7 +304,7 @@ class NotesQA:
             finally:
                 discard(spool_folder)
             built = NotesStore.open(written)
-            ann = {k: v for k, v in built.manifest.items() if k in ("index_type", "recall_at_10")}
+            ann = built.stats()
             # searches switch to the new index at once (a watcher updates while the app asks)
             # swapped, not closed: a search on another thread may still be reading the old
             # store, whose files stay readable until the last reference to it goes

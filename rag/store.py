@@ -400,6 +400,8 @@ class NotesStore:
     def stats(self) -> dict:
         """Counts and settings of the index (``notesqa stats``, the app's statistics panel)."""
         keys = ("embedder", "dim", "chunking", "windows", "notes_root", "created", "format_version")
+        # index_type: what searches the vectors now (an IVF in any segment, else exact); the
+        # manifest's is the setting (auto, flat, ivf)
         kinds = self._query("SELECT kind, recall_at_10 FROM segments")
         recalls = [r for kind, r in kinds if kind == "ivf" and r is not None]
         return {

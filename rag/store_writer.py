@@ -66,6 +66,13 @@ def passage_words(chunks: Sequence[Chunk]) -> Iterator[list[str]]:
         yield from tokenize(texts, STEMMER)
 
 
+def ivf_threshold(index_type: str) -> int | None:
+    """The vectors from which a segment of an ``index_type`` index is an IVF (``None``: never)."""
+    if index_type not in INDEX_TYPES:
+        raise ValueError(f"unknown index type {index_type!r}; use one of {', '.join(INDEX_TYPES)}")
+    return {"auto": IVF_MIN_VECTORS, "flat": None, "ivf": IVF_TRAIN_MIN}[index_type]
+
+
 def build_segment(
     chunks: Sequence[Chunk],
     chunk_ids: np.ndarray,
@@ -75,11 +82,8 @@ def build_segment(
     index_type: str,
 ) -> tuple[Segment, dict]:
     """The passages' segment and its summary (kind, measured recall of an IVF)."""
-    if index_type not in INDEX_TYPES:
-        raise ValueError(f"unknown index type {index_type!r}; use one of {', '.join(INDEX_TYPES)}")
-    ivf_min_vectors = {"auto": IVF_MIN_VECTORS, "flat": None, "ivf": IVF_TRAIN_MIN}[index_type]
     words = passage_words(chunks)
-    segment = Segment.build(chunk_ids, codec, vectors, counts, words, ivf_min_vectors)
+    segment = Segment.build(chunk_ids, codec, vectors, counts, words, ivf_threshold(index_type))
     info = {"index_type": "ivf" if segment.vectors.approximate else "flat", "recall_at_10": None}
     if segment.vectors.approximate:
         info["recall_at_10"] = measure_recall(segment.vectors, np.asarray(vectors))
@@ -139,7 +143,7 @@ def write_index(
             "num_chunks": len(chunks),
             "num_vectors": len(owners),
             "num_documents": len(documents),
-            **info,
+            "index_type": index_type,  # the setting; each segment's kind is in the SQLite file
             "codec": codec.to_dict(),
             "keywords": keyword_settings(),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -171,3 +171,12 @@ def test_an_update_reads_only_the_notes_whose_time_or_size_changed(qa, monkeypat
     adam.write_text(adam.read_text() + "\nOne more line.\n")
     summary = qa.index(progress=False)
     assert read == ["adam.md"] and summary.changed == ["ml/adam.md"]
+
+
+def test_updates_keep_the_index_type_and_another_type_rewrites_the_index(qa):
+    qa.index(progress=False, index_type="flat")
+    write(qa.notes_dir, {"ml/sgd.md": "# SGD\n\nSGD with momentum keeps one velocity.\n"})
+    qa.index(progress=False)  # the index's own type: updated in place
+    assert qa.store.stats()["segments"] == 2 and qa.store.manifest["index_type"] == "flat"
+    qa.index(progress=False, index_type="auto")  # another type: written anew, one segment
+    assert qa.store.stats()["segments"] == 1 and qa.store.manifest["index_type"] == "auto"
