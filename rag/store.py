@@ -202,7 +202,7 @@ class NotesStore:
             raise damaged(f"{MANIFEST_FILE} has dim={dim!r}, not a vector size")
         conn = open_checked_sqlite(folder / SQLITE_FILE, damaged)
         try:
-            segments = load_segments(folder, conn, damaged)
+            segments = load_segments(folder, dim, conn, damaged)
             check_expected(folder, manifest, expected)  # only once the index is known whole
         except ValueError:  # IndexDamaged included
             conn.close()

@@ -34,6 +34,7 @@ import numpy as np
 from rag.chunking import Chunk
 from rag.documents import Document
 from rag.index_folder import (
+    MANIFEST_FILE,
     READABLE_VERSIONS,
     SEGMENTS_DIR,
     SQLITE_FILE,
@@ -373,7 +374,7 @@ def open_checked_sqlite(path: Path, damaged: Callable[[str], IndexDamaged]) -> s
 
 
 def load_segments(
-    folder: Path, conn: sqlite3.Connection, damaged: Callable[[str], IndexDamaged]
+    folder: Path, dim: int, conn: sqlite3.Connection, damaged: Callable[[str], IndexDamaged]
 ) -> SegmentSet:
     """The segments the SQLite file lists, with its passages alive; ``damaged(problem)`` when a
     segment is missing, unreadable or holds other counts than listed, or a listed passage is in
@@ -394,10 +395,15 @@ def load_segments(
             segment = Segment.load(where)
         except (OSError, ValueError, KeyError, RuntimeError, EOFError) as exc:
             problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise damaged(f"segment {name} cannot be read: {problem}") from exc
+            raise damaged(f"{SEGMENTS_DIR}/{name} cannot be read: {problem}") from exc
+        if segment.vectors.index.d != dim:
+            raise damaged(
+                f"{SEGMENTS_DIR}/{name} holds vectors of dimension {segment.vectors.index.d}, "
+                f"{MANIFEST_FILE} says {dim}"
+            )
         if (len(segment), segment.vectors.num_vectors) != (passages, vectors):
             raise damaged(
-                f"segment {name} holds {len(segment)} passages and {segment.vectors.num_vectors} "
+                f"{SEGMENTS_DIR}/{name} holds {len(segment)} passages and {segment.vectors.num_vectors} "
                 f"vectors, {SQLITE_FILE} says {passages} and {vectors}"
             )
         segments.append(segment)

@@ -290,15 +290,15 @@ def drop_a_segment(folder: Path) -> None:
         (lambda f: (f / "notes.sqlite").write_bytes(b"x" * 100), "notes.sqlite"),
         (
             lambda f: (f / "segments" / "s000001" / "vectors.faiss").write_bytes(b"x" * 100),
-            "segment s000001 cannot be read",
+            "segments/s000001 cannot be read",
         ),
         (
             lambda f: (f / "segments" / "s000001" / "keywords" / "starts.npy").unlink(),
-            "segment s000001 cannot be read",
+            "segments/s000001 cannot be read",
         ),
         (
             lambda f: (f / "segments" / "s000001" / "chunk_ids.npy").write_bytes(b""),
-            "segment s000001 cannot be read",
+            "segments/s000001 cannot be read",
         ),
         (lambda f: drop_a_segment(f), "passages of notes.sqlite are in no segment"),
     ],

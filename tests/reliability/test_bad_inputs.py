@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -209,15 +210,26 @@ def _edit_manifest(key: str, value):
     return tamper
 
 
+SEGMENT = "segments/s000001"  # the first segment of an index (rag.store_writer)
+
+
+def _sql(index, statement: str) -> None:
+    conn = sqlite3.connect(index / "notes.sqlite")
+    conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
 DAMAGE = {
     "garbage sqlite": lambda i: (i / "notes.sqlite").write_bytes(b"not a database " * 50),
     "truncated sqlite": lambda i: _truncate(i / "notes.sqlite"),
-    "garbage faiss": lambda i: (i / "vectors.faiss").write_bytes(b"\x00garbage" * 10),
-    "truncated faiss": lambda i: _truncate(i / "vectors.faiss"),
-    "num_chunks edited": _edit_manifest("num_chunks", 99),
+    "garbage faiss": lambda i: (i / SEGMENT / "vectors.faiss").write_bytes(b"\x00garbage" * 10),
+    "truncated faiss": lambda i: _truncate(i / SEGMENT / "vectors.faiss"),
+    "segment count edited": lambda i: _sql(i, "UPDATE segments SET passages = passages + 1"),
+    "segment unlisted": lambda i: _sql(i, "DELETE FROM segments"),
     "dim edited": _edit_manifest("dim", 100),
     "manifest garbage": lambda i: (i / "manifest.json").write_text("{not json"),
-    "bm25 size edited": lambda i: (i / "bm25" / "size.txt").write_text("7"),
+    "postings edited": lambda i: (i / SEGMENT / "keywords" / "lengths.npy").write_bytes(b"7"),
 }
 
 
@@ -240,11 +252,10 @@ def test_a_damaged_index_is_reported_and_a_plain_index_repairs_it(notes, capsys,
 
 
 def test_a_damaged_keyword_index_names_its_folder(notes, capsys, models):
-    for part in (notes / ".notesqa" / "bm25").glob("*.json"):
-        part.write_text("{broken")
+    (notes / ".notesqa" / SEGMENT / "keywords" / "words.json").write_text("{broken")
     code, _, err = run(["search", "clocks", "--mode", "bm25", "--index",
                         str(notes / ".notesqa"), *models], capsys)  # fmt: skip
-    assert code == 2 and "bm25/" in err and "damaged" in err
+    assert code == 2 and SEGMENT in err and "damaged" in err
 
 
 def test_a_dim_mismatch_is_not_called_an_embedder_mismatch(notes, capsys, models):
@@ -256,14 +267,14 @@ def test_a_dim_mismatch_is_not_called_an_embedder_mismatch(notes, capsys, models
 
 
 def test_a_full_disk_is_one_clear_line_and_the_old_index_stays(notes, capsys, models, monkeypatch):
-    import rag.store_writer
+    import rag.vector_segments
 
     def full(*_):
-        raise OSError(errno.ENOSPC, "No space left on device", "vectors.faiss")
+        raise RuntimeError("Error in ... fwrite: No space left on device")  # FAISS's own words
 
     before = snapshot(notes / ".notesqa")
     (notes / "new.md").write_text("A new note about volcanoes.")
-    monkeypatch.setattr(rag.store_writer, "write_faiss", full)
+    monkeypatch.setattr(rag.vector_segments.faiss, "write_index", full)
     code, _, err = run(["index", str(notes), *models], capsys)
     assert code == 2 and "no space left on the device" in err
     assert snapshot(notes / ".notesqa") == before

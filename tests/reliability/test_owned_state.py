@@ -63,7 +63,9 @@ def _ask(notes: Path, models: list[str], capsys) -> tuple[int, str, str]:
 
 
 def _unmarked(index: Path) -> None:  # an index written before notesqa marked its folders
-    (index / MARKER).unlink()
+    (index / MARKER).unlink()  # (format 2: vectors.faiss and bm25/, no segments)
+    shutil.rmtree(index / "segments")
+    (index / "vectors.faiss").write_bytes(b"")
 
 
 MANIFESTS = {
