@@ -245,7 +245,7 @@ class Statistics:
                     continue
                 tf = counts.astype(np.float64)
                 norm = k1 * ((1 - b) + b * segment.lengths[rows] / self.average_length)
-                np.add.at(score, rows, idf * tf / (tf + norm))
+                score[rows] += idf * tf / (tf + norm)  # a word's rows are distinct
         found: list[tuple[int, int, float]] = []
         for index, (score, mask) in enumerate(zip(scores, allowed, strict=True)):
             score = np.where(np.asarray(mask, dtype=bool), score, 0.0)

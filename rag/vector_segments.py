@@ -5,7 +5,7 @@ with the vault.
 Every segment shares one ``VectorCodec``, fixed by the dimension, so a vector read back from one
 segment and written into another (a merge, or an unchanged passage of an edited note) keeps its
 exact 8-bit code, and a rebuild encodes as an update does. Decoding moves a cosine by about
-0.001; the recall this costs on notes_dev and SQuAD is in docs/EXPERIMENTS.md (I17).
+0.002; the recall this costs on notes_dev and SQuAD is in docs/EXPERIMENTS.md (I17).
 
 A segment's rows are its passages; ``bounds`` gives each row's range of vectors (its own vector
 and its token windows', ``embedder.windows``). Vector ids are local, ``0..n-1``.
@@ -34,9 +34,10 @@ import faiss
 import numpy as np
 
 IVF_MIN_VECTORS = 50_000  # below, a segment is searched exactly (benchmarks/scale.py chose it)
-IVF_NPROBE = 32  # lists searched per query
+IVF_NPROBE = 32  # lists searched per query, at least
+IVF_PROBE_SHARE = 1 / 32  # and at least this share of the lists (at 100k passages: 121 of 3,873)
 IVF_TRAIN_PER_LIST = 64  # k-means training points per list
-RANGE_SIGMAS = 8.0  # the codec's range, in standard deviations of a unit vector's component
+RANGE_SIGMAS = 12.0  # the codec's range, in standard deviations of a unit vector's component
 IVF_TRAIN_MIN = 1_000  # fewer vectors than this are always searched exactly
 ADD_BLOCK = 65_536  # vectors encoded at a time
 EXACT_FILTER_MAX = 20_000
@@ -62,10 +63,11 @@ class VectorCodec:
     def for_dim(cls, dim: int) -> VectorCodec:
         """Every dimension in ``[-r, r]`` with ``r = min(1, RANGE_SIGMAS / sqrt(dim))``: a
         component of a unit vector beyond that many standard deviations of a uniformly spread
-        one is clipped (the shipped embedder's largest on notes_dev is 0.39 of 0.5). Fixed by the
+        one is clipped (at 8, about 0.5 at 256 dimensions, window vectors of the 100k-passage
+        Wikipedia vault came back with norms down to 0.978: benchmarks/scale.py). Fixed by the
         dimension alone, so every build and update of an index encodes a vector the same way
         and an incremental index equals a rebuild."""
-        r = min(1.0, RANGE_SIGMAS / math.sqrt(dim))
+        r = min(1.0, RANGE_SIGMAS / math.sqrt(dim))  # 0.75 at 256
         return cls(np.full(dim, -r, np.float32), np.full(dim, 2 * r, np.float32))
 
     def empty_index(self) -> faiss.IndexScalarQuantizer:
@@ -95,7 +97,7 @@ class VectorSegment:
         self.index = index
         self.bounds = np.asarray(bounds, dtype=np.int64)  # (rows + 1,)
         if isinstance(index, faiss.IndexIVF):
-            index.nprobe = min(IVF_NPROBE, index.nlist)
+            index.nprobe = min(max(IVF_NPROBE, round(IVF_PROBE_SHARE * index.nlist)), index.nlist)
 
     @classmethod
     def build(
@@ -230,9 +232,16 @@ def measure_recall(segment: VectorSegment, vectors: np.ndarray, k: int = 10) -> 
     noise = rng.standard_normal((len(picks), vectors.shape[1])).astype(np.float32)
     queries = vectors[picks] + RECALL_CHECK_NOISE * noise / np.sqrt(vectors.shape[1])
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    exact = faiss.IndexFlatIP(vectors.shape[1])
-    exact.add(np.ascontiguousarray(segment.all_vectors()))
-    _, truth = exact.search(np.ascontiguousarray(queries, dtype=np.float32), k)  # (Q, k)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)  # (Q, d)
+    scores = np.full((len(queries), k), -np.inf, dtype=np.float32)  # best so far, (Q, k)
+    truth = np.full((len(queries), k), -1, dtype=np.int64)
+    for first in range(0, segment.num_vectors, ADD_BLOCK):  # exact, a block of codes at a time
+        ids = np.arange(first, min(first + ADD_BLOCK, segment.num_vectors), dtype=np.int64)
+        block = queries @ segment.index.reconstruct_batch(ids).T  # (Q, B)
+        both = np.concatenate([scores, block], axis=1)
+        both_ids = np.concatenate([truth, np.broadcast_to(ids, block.shape)], axis=1)
+        top = np.argsort(-both, axis=1, kind="stable")[:, :k]
+        scores, truth = np.take_along_axis(both, top, 1), np.take_along_axis(both_ids, top, 1)
     hits = 0
     for query, expected in zip(queries, truth, strict=True):
         ids, _ = segment.search(query[None], k)

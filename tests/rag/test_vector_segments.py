@@ -22,11 +22,11 @@ def test_decoded_vectors_keep_their_codes_and_their_cosines():
 
 
 def test_a_component_beyond_the_range_is_clipped_not_wrapped():
-    codec = VectorCodec.for_dim(256)  # [-0.5, 0.5]
+    codec = VectorCodec.for_dim(256)  # [-0.75, 0.75]
     far = np.zeros((1, 256), np.float32)
     far[0, 0] = 1.0
     segment = VectorSegment.build(codec, far, np.array([0, 1]))
-    assert segment.all_vectors()[0, 0] == pytest.approx(0.5, abs=0.01)  # not wrapped to -0.5
+    assert segment.all_vectors()[0, 0] == pytest.approx(0.75, abs=0.01)  # not wrapped to -0.75
     assert VectorCodec.for_dim(16).low[0] == -1.0  # never wider than a unit vector needs
 
 
