@@ -331,7 +331,7 @@ HEADLINE = [
     Headline(
         "scale",
         "big vaults: Wikipedia notes plus 6 SQuAD dev articles at about 1k and 10k passages, "
-        "indexed from scratch (flat and HNSW); 200 questions searched, 50 asked",
+        "indexed from scratch (auto), rewritten flat; 200 questions searched, 50 asked",
         [f"{BENCH}/scale.py", "--data", "{data}"],
         [SQUAD_V1, "enwiki"],
         scale_rows,
