@@ -99,6 +99,7 @@ def bump_manifest(folder: Path, counts: dict) -> None:
 
 
 def counts_of(conn: sqlite3.Connection) -> dict:
+    """The manifest's counts, from the SQLite file (``num_vectors`` is ``NotesStore``'s)."""
     one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
     return {
         "num_chunks": one("SELECT COUNT(*) FROM chunks"),
@@ -121,6 +122,7 @@ def apply_update(
     when no passage was added) and the segments merged after it."""
     folder = store.folder
     view = store.segment_set
+    remove_unlisted_segments(folder, view.names)  # of an update killed before its commit
     first_id = view.next_chunk_id
     name = None
     if chunks:

@@ -159,6 +159,8 @@ def test_kill_9_inside_an_update_keeps_the_old_index(qa, tiny_embedder_dir):
     assert results(restored) == before
     summary = restored.index(progress=False)  # the next update does it all again
     assert summary.removed == ["history/rome.md"] and summary.added == ["ml/sgd.md"]
+    listed = {p.name for p in (qa.index_dir / "segments").iterdir()}
+    assert listed == set(restored.store.segment_set.names)  # the killed update's segment went
     assert np.isfinite(restored.search("velocity", 3)[0].score)
 
 
