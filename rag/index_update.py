@@ -18,11 +18,12 @@ Example (``NotesQA.index`` calls this; see tests/rag/test_index_update.py):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from rag.keyword_segments import merge as merge_keywords
 from rag.segment import Segment
 from rag.segment_set import SegmentSet
 from rag.store import NotesStore
-from rag.store_files import tag_key
+from rag.store_files import insert_passages, insert_segments, insert_skipped
 from rag.store_writer import SEGMENT_KIND, build_segment, ivf_threshold
 from rag.vector_segments import VectorCodec, VectorSegment, measure_recall
 
@@ -79,10 +80,23 @@ def remove_unlisted_segments(folder: Path, listed: Sequence[str]) -> None:
                 log.warning("could not remove the unused segment %s: %s", path, exc)
 
 
-def writer(folder: Path) -> sqlite3.Connection:
+@contextlib.contextmanager
+def transaction(folder: Path) -> Iterator[sqlite3.Connection]:
+    """One write transaction on the index's SQLite file (rolled back on any error), then the
+    manifest rewritten with the new counts (``bump_manifest``)."""
     conn = sqlite3.connect(str(folder / SQLITE_FILE), timeout=30, isolation_level=None)
-    conn.execute("PRAGMA foreign_keys = OFF")
-    return conn
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        conn.execute("COMMIT")
+        counts = counts_of(conn)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+    bump_manifest(folder, counts)
 
 
 def bump_manifest(folder: Path, counts: dict) -> None:
@@ -131,9 +145,7 @@ def apply_update(
         kind = store.manifest.get("index_type", "auto")
         segment, info = build_segment(chunks, chunk_ids, vectors, counts, store.codec, kind)
         write_segment(folder, name, segment)
-    conn = writer(folder)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with transaction(folder) as conn:
         paths = [d.path for d in documents] + list(removed)
         dead: list[int] = []
         for path in paths:  # tombstones: the passages of every note replaced or removed
@@ -162,52 +174,12 @@ def apply_update(
             [(d.path, d.sha256, float(d.mtime), int(d.size)) for d in documents],
         )
         doc_ids = dict(conn.execute("SELECT path, id FROM documents").fetchall())
-        conn.executemany(
-            'INSERT INTO chunks (id, document_id, start, "end", heading, text, line, col, context) '
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    first_id + i,
-                    doc_ids[c.source],
-                    c.start,
-                    c.end,
-                    c.heading,
-                    c.text,
-                    c.line,
-                    c.column,
-                    c.context,
-                )  # fmt: skip
-                for i, c in enumerate(chunks)
-            ),
-        )
-        conn.executemany(
-            "INSERT INTO passage_tags (chunk_id, position, tag, tag_key) VALUES (?, ?, ?, ?)",
-            (
-                (first_id + i, j, tag, tag_key(tag))
-                for i, c in enumerate(chunks)
-                for j, tag in enumerate(c.tags)
-            ),
-        )
+        insert_passages(conn, chunks, first_id, doc_ids)
         if name is not None:
-            conn.execute(
-                "INSERT INTO segments (name, passages, vectors, kind, recall_at_10) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (name, len(chunks), int(np.sum(counts)), info["index_type"], info["recall_at_10"]),
-            )
+            row = (name, len(chunks), int(np.sum(counts)), info["index_type"], info["recall_at_10"])
+            insert_segments(conn, [row])
         conn.execute("DELETE FROM skipped")
-        conn.executemany(
-            "INSERT INTO skipped (path, reason) VALUES (?, ?)",
-            [(str(p), str(r)) for p, r in skipped],
-        )
-        conn.execute("COMMIT")
-        new_counts = counts_of(conn)
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
-    bump_manifest(folder, new_counts)
+        insert_skipped(conn, skipped)
     merged = merge_small_segments(folder) if needs_merge(view, dead, name is not None) else []
     return {"segment": name, "merged": merged}
 
@@ -254,29 +226,16 @@ def merge_small_segments(folder: Path, everything: bool = False) -> list[str]:
             )
             merged_name = segment_name(next_segment_number(folder, view.names))
             write_segment(folder, merged_name, merged)
-    conn = writer(folder)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with transaction(folder) as conn:
         conn.executemany("DELETE FROM segments WHERE name = ?", [(n,) for n in names])
         if merged is not None:
             kind, recall = "flat", None
             if merged.vectors.approximate:
-                kind, recall = "ivf", measure_recall(merged.vectors, merged.vectors.all_vectors())
-            conn.execute(
-                "INSERT INTO segments (name, passages, vectors, kind, recall_at_10) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (merged_name, len(merged), merged.vectors.num_vectors, kind, recall),
+                kind, recall = "ivf", measure_recall(merged.vectors)
+            insert_segments(
+                conn, [(merged_name, len(merged), merged.vectors.num_vectors, kind, recall)]
             )
-        conn.execute("COMMIT")
         listed = [r[0] for r in conn.execute("SELECT name FROM segments")]
-        new_counts = counts_of(conn)
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
-    bump_manifest(folder, new_counts)
     remove_unlisted_segments(folder, listed)
     log.info("merged segments %s", ", ".join(names))
     return names

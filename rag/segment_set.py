@@ -3,6 +3,7 @@ index's SQLite file still lists; the rest are tombstones until a merge drops the
 passages by vector and best passages by keyword across all segments, and a passage's vectors.
 
 Example (two segments; passage 5 was deleted):
+    >>> from rag.vector_segments import VectorCodec
     >>> vectors = np.eye(3, dtype=np.float32)                              # (3, d) unit rows
     >>> codec = VectorCodec.for_dim(vectors.shape[1])
     >>> old = Segment.build(np.array([4, 5]), codec, vectors[:2], [1, 1], [["adam"], ["sgd"]])
@@ -24,7 +25,6 @@ import numpy as np
 
 from rag.keyword_segments import Statistics
 from rag.segment import Segment
-from rag.vector_segments import VectorCodec  # noqa: F401  (used by the module's example)
 from rag.window_scores import candidates_for, rescore_owners
 
 

@@ -309,44 +309,66 @@ def write_sqlite(
             "INSERT INTO documents (id, path, sha256, mtime, size) VALUES (?, ?, ?, ?, ?)",
             [(i, d.path, d.sha256, float(d.mtime), int(d.size)) for i, d in enumerate(documents)],
         )
-        conn.executemany(
-            'INSERT INTO chunks (id, document_id, start, "end", heading, text, line, col, context) '
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (  # rows made one at a time: the passages' text is not copied into a list
-                (
-                    i,
-                    doc_ids[c.source],
-                    c.start,
-                    c.end,
-                    c.heading,
-                    c.text,
-                    c.line,
-                    c.column,
-                    c.context,
-                )
-                for i, c in enumerate(chunks)
-            ),
-        )
-        conn.executemany(
-            "INSERT INTO passage_tags (chunk_id, position, tag, tag_key) VALUES (?, ?, ?, ?)",
-            (
-                (i, j, tag, tag_key(tag))
-                for i, c in enumerate(chunks)
-                for j, tag in enumerate(c.tags)
-            ),
-        )
-        conn.executemany(
-            "INSERT INTO segments (name, passages, vectors, kind, recall_at_10) "
-            "VALUES (?, ?, ?, ?, ?)",
+        insert_passages(conn, chunks, 0, doc_ids)
+        insert_segments(
+            conn,
             [(n, p, v, info["index_type"], info.get("recall_at_10")) for n, p, v, info in segments],
         )
-        conn.executemany(
-            "INSERT INTO skipped (path, reason) VALUES (?, ?)",
-            [(str(path), str(reason)) for path, reason in skipped],
-        )
+        insert_skipped(conn, skipped)
         conn.commit()
     finally:
         conn.close()
+
+
+def insert_passages(
+    conn: sqlite3.Connection, chunks: Sequence[Chunk], first_id: int, doc_ids: dict[str, int]
+) -> None:
+    """Rows for ``chunks`` with ids ``first_id, first_id + 1, ...`` and their tags; ``doc_ids``
+    maps each chunk's source to its document's id."""
+    conn.executemany(
+        'INSERT INTO chunks (id, document_id, start, "end", heading, text, line, col, context) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (  # rows made one at a time: the passages' text is not copied into a list
+            (
+                first_id + i,
+                doc_ids[c.source],
+                c.start,
+                c.end,
+                c.heading,
+                c.text,
+                c.line,
+                c.column,
+                c.context,
+            )  # fmt: skip
+            for i, c in enumerate(chunks)
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO passage_tags (chunk_id, position, tag, tag_key) VALUES (?, ?, ?, ?)",
+        (
+            (first_id + i, j, tag, tag_key(tag))
+            for i, c in enumerate(chunks)
+            for j, tag in enumerate(c.tags)
+        ),
+    )
+
+
+def insert_segments(
+    conn: sqlite3.Connection, rows: Sequence[tuple[str, int, int, str, float | None]]
+) -> None:
+    """List segments: ``(name, passages, vectors, kind, recall_at_10)`` each."""
+    conn.executemany(
+        "INSERT INTO segments (name, passages, vectors, kind, recall_at_10) VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def insert_skipped(conn: sqlite3.Connection, skipped: Sequence[tuple[str, str]]) -> None:
+    """The files the loader left out, ``(path, reason)`` each."""
+    conn.executemany(
+        "INSERT INTO skipped (path, reason) VALUES (?, ?)",
+        [(str(path), str(reason)) for path, reason in skipped],
+    )
 
 
 def open_checked_sqlite(path: Path, damaged: Callable[[str], IndexDamaged]) -> sqlite3.Connection:

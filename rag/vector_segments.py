@@ -224,13 +224,20 @@ def inverted_file(codec: VectorCodec, vectors: np.ndarray) -> faiss.IndexIVFScal
     return index
 
 
-def measure_recall(segment: VectorSegment, vectors: np.ndarray, k: int = 10) -> float:
+def measure_recall(segment: VectorSegment, vectors: np.ndarray | None = None, k: int = 10) -> float:
     """Recall@k of an IVF segment against exact search over the same codes, for queries as far
-    from their passages as real questions are (``RECALL_CHECK_NOISE``)."""
+    from their passages as real questions are (``RECALL_CHECK_NOISE``): stored ``vectors``
+    moved by noise (``None``: the segment's own, decoded; only the 200 picked are read)."""
+    n, dim = segment.num_vectors, segment.index.d
     rng = np.random.default_rng(0)
-    picks = rng.choice(len(vectors), size=min(200, len(vectors)), replace=False)
-    noise = rng.standard_normal((len(picks), vectors.shape[1])).astype(np.float32)
-    queries = vectors[picks] + RECALL_CHECK_NOISE * noise / np.sqrt(vectors.shape[1])
+    picks = rng.choice(n, size=min(200, n), replace=False)
+    noise = rng.standard_normal((len(picks), dim)).astype(np.float32)
+    base = (
+        segment.index.reconstruct_batch(picks.astype(np.int64))
+        if vectors is None
+        else np.asarray(vectors[picks], dtype=np.float32)
+    )
+    queries = base + RECALL_CHECK_NOISE * noise / np.sqrt(dim)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     queries = np.ascontiguousarray(queries, dtype=np.float32)  # (Q, d)
     scores = np.full((len(queries), k), -np.inf, dtype=np.float32)  # best so far, (Q, k)
