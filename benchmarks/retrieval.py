@@ -129,11 +129,16 @@ def rank_vectors(
     scores, ids = index.search(queries, fetch)  # (Q, fetch) each
     if len(owners) == paragraphs:  # one vector each: its cosine is the score
         return [best_per_owner(i, s, owners, depth) for i, s in zip(ids, scores, strict=True)]
-    vectors_of = rows_by_owner(vectors, owners, paragraphs).__getitem__  # (n, d) each
+    rows = rows_by_owner(vectors, owners, paragraphs)  # (n, d) each
+
+    def cosines_of(ids: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        picked = [rows[i] for i in ids]
+        return np.concatenate(picked) @ query, np.array([len(r) for r in picked])
+
     ranked = []
     for query, row_ids, row_scores in zip(queries, ids, scores, strict=True):
         found = best_per_owner(row_ids, row_scores, owners, len(row_ids))
-        ranked.append(rescore_owners([o for o, _ in found], query, vectors_of, depth))
+        ranked.append(rescore_owners([o for o, _ in found], query, cosines_of, depth))
     return ranked
 
 

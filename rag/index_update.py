@@ -38,7 +38,7 @@ from rag.segment_set import SegmentSet
 from rag.store import NotesStore
 from rag.store_files import insert_passages, insert_segments, insert_skipped
 from rag.store_writer import SEGMENT_KIND, build_segment, ivf_threshold
-from rag.vector_segments import VectorCodec, VectorSegment, measure_recall
+from rag.vector_segments import LiveVectors, VectorCodec, VectorSegment, measure_recall
 
 log = logging.getLogger(__name__)
 
@@ -248,18 +248,15 @@ def merge_segment_parts(
     ivf_min_vectors: int | None,
 ) -> Segment:
     """One segment of the ``live`` passages of ``segments``, in order: their decoded vectors
-    encoded again (the same codes: one codec; an IVF when there are enough) and their
-    postings merged."""
-    chunk_ids, vectors, counts = [], [], []
-    for segment, alive in zip(segments, live, strict=True):
-        chunk_ids.append(segment.chunk_ids[alive])
-        counts.append(np.diff(segment.vectors.bounds)[alive])
-        vectors.extend(segment.vectors.row_vectors(int(r)) for r in np.flatnonzero(alive))
-    per_passage = np.concatenate(counts)
-    rows = np.concatenate(vectors) if vectors else np.zeros((0, codec.dim), np.float32)
-    bounds = np.concatenate([[0], np.cumsum(per_passage)])
-    return Segment(
-        np.concatenate(chunk_ids),
-        VectorSegment.build(codec, rows, bounds, ivf_min_vectors),
-        merge_keywords([s.keywords for s in segments], live),
+    encoded again a block at a time (the same codes: one codec; an IVF when there are enough)
+    and their postings merged (first: they are smaller than the vectors' build)."""
+    chunk_ids = np.concatenate(
+        [s.chunk_ids[alive] for s, alive in zip(segments, live, strict=True)]
     )
+    per_passage = np.concatenate(
+        [np.diff(s.vectors.bounds)[alive] for s, alive in zip(segments, live, strict=True)]
+    )
+    bounds = np.concatenate([[0], np.cumsum(per_passage)])
+    keywords = merge_keywords([s.keywords for s in segments], live)
+    rows = LiveVectors([s.vectors for s in segments], live, codec.dim)
+    return Segment(chunk_ids, VectorSegment.build(codec, rows, bounds, ivf_min_vectors), keywords)

@@ -9,7 +9,8 @@ Example:
     >>> from embedder import Embedder, WindowConfig
     >>> from rag.chunking import Chunk
     >>> chunks = [Chunk("a.md", 0, 20, "Adam keeps averages.", "")]
-    >>> with VectorSpool(tempfile.mkdtemp(), dim=256) as spool:
+    >>> from rag.vector_segments import VectorCodec
+    >>> with VectorSpool(tempfile.mkdtemp(), VectorCodec.for_dim(256)) as spool:
     ...     counts = spool_vectors(Embedder.load(), WindowConfig.of(0), chunks,
     ...                            PreviousVectors(None), spool)
     ...     counts, len(spool)

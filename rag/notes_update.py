@@ -82,7 +82,7 @@ def update_in_place(
     previous = PreviousVectors(store, changed)  # an edited note's untouched passages
     spool_folder = new_build_folder(store.folder)  # marked: removed if we are killed
     try:
-        with VectorSpool(spool_folder, embedder.dim) as spool:
+        with VectorSpool(spool_folder, store.codec) as spool:
             result["embedded"] = sum(1 for c in chunks if c.text not in previous)
             counts = spool_vectors(
                 embedder, windows, chunks, previous, spool, progress, on_progress
@@ -93,7 +93,7 @@ def update_in_place(
                 documents,
                 removed,
                 chunks,
-                spool.mapped(),
+                spool,
                 np.asarray(counts, dtype=np.int64),
                 report.skipped,
             )

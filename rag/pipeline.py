@@ -52,6 +52,7 @@ from rag.notes_update import updatable, update_in_place
 from rag.reader import STORED, Reader
 from rag.store import NotesStore
 from rag.store_writer import INDEX_TYPES, write_index
+from rag.vector_segments import VectorCodec
 from rag.vector_spool import VectorSpool
 
 log = logging.getLogger(__name__)
@@ -276,7 +277,7 @@ class NotesQA:
             documents, chunks, report = self._load_and_chunk(cfg)
             spool_folder = new_build_folder(self.index_dir)  # marked: removed if we are killed
             try:
-                with VectorSpool(spool_folder, emb.dim) as spool:
+                with VectorSpool(spool_folder, VectorCodec.for_dim(emb.dim)) as spool:
                     old = (
                         ({}, PreviousVectors(None))
                         if rebuild

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.keyword_segments import KeywordSegment
+from rag.vector_blocks import VectorSource
 from rag.vector_segments import IVF_MIN_VECTORS, VectorCodec, VectorSegment
 
 CHUNK_IDS_FILE = "chunk_ids.npy"
@@ -53,18 +54,18 @@ class Segment:
         cls,
         chunk_ids: np.ndarray,
         codec: VectorCodec,
-        vectors: np.ndarray,
+        vectors: np.ndarray | VectorSource,
         counts: Sequence[int] | np.ndarray,
         tokens: Iterable[Sequence[str]],
         ivf_min_vectors: int | None = IVF_MIN_VECTORS,
     ) -> Segment:
-        """Encode ``vectors`` ``(N, d)`` (``counts[r]`` consecutive rows per passage; an IVF
-        from ``ivf_min_vectors`` of them) and index the passages' keyword ``tokens``."""
+        """Encode ``vectors`` ``(N, d)`` (an array or a ``rag.vector_blocks`` source;
+        ``counts[r]`` consecutive rows per passage; an IVF from ``ivf_min_vectors`` of them) and
+        index the passages' keyword ``tokens``."""
         bounds = np.concatenate([[0], np.cumsum(np.asarray(counts, dtype=np.int64))])
+        keywords = KeywordSegment.build(tokens)  # first: its arrays are gone before the vectors'
         return cls(
-            chunk_ids,
-            VectorSegment.build(codec, vectors, bounds, ivf_min_vectors),
-            KeywordSegment.build(tokens),
+            chunk_ids, VectorSegment.build(codec, vectors, bounds, ivf_min_vectors), keywords
         )
 
     def __len__(self) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 
 from rag.keyword_segments import Statistics
 from rag.segment import Segment
-from rag.window_scores import candidates_for, rescore_owners
+from rag.window_scores import candidates_for, concat_ranges, rescore_owners
 
 
 class SegmentSet:
@@ -87,6 +87,33 @@ class SegmentSet:
         segment, row = self.locate(chunk_id)
         return self.segments[segment].vectors.row_vectors(row)
 
+    def cosines_of_many(
+        self, chunk_ids: np.ndarray, query: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(cosines, counts)``: the inner products of the passages' vectors with ``query``
+        ``(d,)``, passage by passage ``(N,)``, read with one gather per segment, and how many
+        vectors each passage has ``(G,)``."""
+        ids = np.asarray(chunk_ids, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
+        if len(ids) and (not len(self._sorted_ids) or np.any(self._sorted_ids[at] != ids)):
+            raise KeyError("no passage with one of these ids in the index's segments")
+        segment_of, row_of = self._segment_of[at], self._row_of[at]  # (G,) each
+        first = np.zeros(len(ids), dtype=np.int64)  # (G,) each passage's first vector id
+        counts = np.zeros(len(ids), dtype=np.int64)  # (G,)
+        for s in np.unique(segment_of):
+            picked = segment_of == s
+            bounds = self.segments[s].vectors.bounds
+            first[picked] = bounds[row_of[picked]]
+            counts[picked] = bounds[row_of[picked] + 1] - first[picked]
+        out = np.empty(int(counts.sum()), dtype=np.float32)
+        place = np.cumsum(counts) - counts  # (G,) where each passage's cosines go in ``out``
+        for s in np.unique(segment_of):
+            picked = np.flatnonzero(segment_of == s)
+            vector_ids = concat_ranges(first[picked], counts[picked])
+            cosines = self.segments[s].vectors.cosines(vector_ids, query)
+            out[concat_ranges(place[picked], counts[picked])] = cosines
+        return out, counts
+
     def masks(self, allowed: np.ndarray | None) -> list[np.ndarray | None]:
         """Per segment, the rows a search may return: the live ones, within ``allowed`` (chunk
         ids) when given; ``None`` where that is every row (no selector needed)."""
@@ -135,7 +162,7 @@ class SegmentSet:
             found.sort(key=lambda hit: -hit[0])
             owners = list(dict.fromkeys(chunk for _, chunk in found))  # best first, distinct
             if len(owners) >= k or fetch >= available:
-                return rescore_owners(owners, q[0], self.vectors_of, k)
+                return rescore_owners(owners, q[0], self.cosines_of_many, k)
             fetch = min(available, 2 * fetch)
 
     def keyword_search(

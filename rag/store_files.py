@@ -238,7 +238,7 @@ def check_inputs(
     ``vectors`` is a ``(num_vectors, dim)`` array, checked for shape, finiteness and unit rows,
     or a ``rag.vector_spool.VectorSpool``, whose rows were checked as they were spooled.
     """
-    if hasattr(vectors, "mapped"):  # a VectorSpool: its rows were checked as they came
+    if hasattr(vectors, "blocks"):  # a VectorSpool: its rows were checked as they came
         shape = (len(vectors), vectors.dim)
     else:
         vectors = np.asarray(vectors)

@@ -43,6 +43,7 @@ from rag.index_folder import (
 from rag.segment import Segment
 from rag.sparse import K1, STEMMER, STOPWORDS, tokenize
 from rag.store_files import check_inputs, write_sqlite
+from rag.vector_blocks import VectorSource
 from rag.vector_segments import IVF_MIN_VECTORS, IVF_TRAIN_MIN, VectorCodec, measure_recall
 from rag.vector_spool import VectorSpool
 
@@ -76,7 +77,7 @@ def ivf_threshold(index_type: str) -> int | None:
 def build_segment(
     chunks: Sequence[Chunk],
     chunk_ids: np.ndarray,
-    vectors: np.ndarray,
+    vectors: np.ndarray | VectorSource,
     counts: np.ndarray,
     codec: VectorCodec,
     index_type: str,
@@ -86,7 +87,7 @@ def build_segment(
     segment = Segment.build(chunk_ids, codec, vectors, counts, words, ivf_threshold(index_type))
     info = {"index_type": "ivf" if segment.vectors.approximate else "flat", "recall_at_10": None}
     if segment.vectors.approximate:
-        info["recall_at_10"] = measure_recall(segment.vectors, np.asarray(vectors))
+        info["recall_at_10"] = measure_recall(segment.vectors)
     return segment, info
 
 
@@ -110,7 +111,7 @@ def write_index(
     the manifest); ``flat`` always exactly; ``ivf`` through an IVF whenever one can be trained.
 
     ``vectors`` is ``(num_vectors, dim)`` float32 with unit rows, or a ``VectorSpool`` of them
-    (read through a memory-map); chunk ``i`` gets id ``i``. ``vector_chunks``
+    (read a block at a time); chunk ``i`` gets id ``i``. ``vector_chunks``
     (``(num_vectors,)`` ints, non-decreasing) names each row's chunk when a chunk has several
     vectors; ``None`` means one vector per chunk, in chunk order. ``manifest`` needs
     ``"embedder"`` (str) and ``"dim"`` (int); the format, counts, codec and keyword settings are
@@ -119,7 +120,7 @@ def write_index(
     folder = Path(folder).expanduser()
     owners = check_inputs(documents, chunks, vectors, manifest, vector_chunks)
     check_replaceable(folder)  # never replace (and so delete) what notesqa did not write
-    rows = vectors.mapped() if isinstance(vectors, VectorSpool) else np.asarray(vectors, np.float32)
+    rows = vectors if isinstance(vectors, VectorSpool) else np.asarray(vectors, np.float32)
     codec = VectorCodec.for_dim(int(manifest["dim"]))
     counts = np.bincount(owners, minlength=len(chunks))  # (chunks,) vectors of each
     chunk_ids = np.arange(len(chunks), dtype=np.int64)

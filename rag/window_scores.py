@@ -37,6 +37,18 @@ def rows_by_owner(vectors: np.ndarray, owners: np.ndarray, count: int) -> list[n
     return [vectors[bounds[i] : bounds[i + 1]] for i in range(count)]
 
 
+def concat_ranges(firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``firsts[i], ..., firsts[i] + counts[i] - 1`` for each ``i`` in turn, as one array.
+
+    Example:
+        >>> concat_ranges(np.array([5, 0]), np.array([2, 3])).tolist()
+        [5, 6, 0, 1, 2]
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    shift = np.asarray(firsts, dtype=np.int64) - (np.cumsum(counts) - counts)  # (G,)
+    return np.repeat(shift, counts) + np.arange(int(counts.sum()), dtype=np.int64)
+
+
 def best_per_owner(
     ids: Sequence[int], scores: Sequence[float], owners: np.ndarray, k: int
 ) -> list[tuple[int, float]]:
@@ -78,19 +90,52 @@ def soft_best(cosines: np.ndarray, temperature: float = WINDOW_TEMPERATURE) -> f
     return top + temperature * float(np.log(np.mean(np.exp((s - top) / temperature))))
 
 
+def soft_best_runs(
+    cosines: np.ndarray, counts: np.ndarray, temperature: float = WINDOW_TEMPERATURE
+) -> np.ndarray:
+    """``soft_best`` of each run of ``cosines`` ``(N,)``: run ``i`` is the next ``counts[i]``
+    (each at least 1) values. ``(G,)`` float64, computed for every run at once.
+
+    Example:
+        >>> np.round(soft_best_runs(np.array([0.8, 0.8, 0.2]), np.array([1, 2])), 4).tolist()
+        [0.8, 0.7861]
+    """
+    s = np.asarray(cosines, dtype=np.float64)  # (N,)
+    counts = np.asarray(counts, dtype=np.int64)  # (G,)
+    if not len(counts):
+        return np.zeros(0)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])  # (G,)
+    top = np.maximum.reduceat(s, starts)  # (G,)
+    spread = np.add.reduceat(np.exp((s - np.repeat(top, counts)) / temperature), starts)
+    return top + temperature * np.log(spread / counts)
+
+
 def rescore_owners(
-    owners: Sequence[int], query: np.ndarray, vectors_of: Callable[[int], np.ndarray], k: int
+    owners: Sequence[int],
+    query: np.ndarray,
+    cosines_of: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    k: int,
 ) -> list[tuple[int, float]]:
     """``(owner, soft_best)`` of the ``k`` best of the candidate ``owners``, best first, each
-    scored over all its vectors (``vectors_of(owner)``: ``(n, d)`` unit rows; ``query``: ``(d,)``).
+    scored over all its vectors at once: ``cosines_of(ids, query)`` gives their vectors' cosines
+    with ``query`` ``(d,)``, owner by owner ``(N,)``, and how many each has ``(G,)``. Ties keep
+    the candidates' order.
 
     Example:
         >>> rows = {0: np.array([[1.0, 0.0]]), 1: np.array([[0.6, 0.8], [0.8, 0.6]])}
-        >>> rescore_owners([0, 1], np.array([1.0, 0.0]), rows.__getitem__, 1)
+        >>> def cosines_of(ids, query):
+        ...     blocks = [rows[i] @ query for i in ids]
+        ...     return np.concatenate(blocks), np.array([len(b) for b in blocks])
+        >>> rescore_owners([0, 1], np.array([1.0, 0.0]), cosines_of, 1)
         [(0, 1.0)]
     """
-    scored = [(int(o), soft_best(vectors_of(o) @ query)) for o in owners]
-    return sorted(scored, key=lambda pair: -pair[1])[:k]
+    owners = np.asarray(owners, dtype=np.int64)
+    if not len(owners):
+        return []
+    cosines, counts = cosines_of(owners, query)
+    scores = soft_best_runs(cosines, counts)  # (G,)
+    best = np.argsort(-scores, kind="stable")[:k]
+    return [(int(owners[i]), float(scores[i])) for i in best]
 
 
 def candidates_for(k: int, num_vectors: int, num_owners: int) -> int:

@@ -84,3 +84,16 @@ def test_empty_and_dead_collections_find_nothing():
     assert search([segment], [np.zeros(2, bool)], ["a"], k=5) == []
     assert Statistics.of([], []).search([], [], ["a"], k=5) == []
     assert search([KeywordSegment.build([])], [np.zeros(0, bool)], ["a"], k=5) == []
+
+
+def test_the_postings_are_every_word_and_passage_with_its_count():
+    docs = corpus(300, seed=5)
+    segment = KeywordSegment.build(docs)
+    assert list(segment.words) == sorted(segment.words)  # numbered alphabetically
+    for word in segment.words:
+        rows, counts = segment.postings(word)
+        expected = [(row, doc.count(word)) for row, doc in enumerate(docs) if word in doc]
+        assert list(zip(rows.tolist(), counts.tolist(), strict=True)) == expected
+    assert segment.lengths.tolist() == [len(d) for d in docs]
+    empty = KeywordSegment.build([[], []])
+    assert len(empty) == 2 and not empty.words and empty.starts.tolist() == [0]

@@ -72,3 +72,18 @@ def test_a_passage_is_found_in_its_segment(two_segments, tmp_path):
 def test_an_empty_view_finds_nothing():
     view = SegmentSet([], live_ids=np.zeros(0, np.int64))
     assert view.nearest(unit_rows(1, 0)[0], k=3) == [] and view.keyword_search(["a"], 3) == []
+
+
+def test_many_passages_cosines_come_in_the_order_asked():
+    codec = VectorCodec.for_dim(4)
+    vectors = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0]]  # (5, d)
+    old = Segment.build(np.array([4, 5]), codec, vectors[:3], [2, 1], [["a"], ["b"]])
+    new = Segment.build(np.array([6, 7]), codec, vectors[3:], [1, 1], [["c"], ["d"]])
+    view = SegmentSet([old, new], live_ids=np.array([4, 5, 6, 7]))
+    query = np.array([0.5, 0.5, 0.5, 0.5], np.float32)
+    cosines, counts = view.cosines_of_many(np.array([6, 4, 7]), query)
+    assert counts.tolist() == [1, 2, 1]
+    expected = np.concatenate([view.vectors_of(c) for c in (6, 4, 7)]) @ query
+    np.testing.assert_allclose(cosines, expected, atol=1e-6)
+    with pytest.raises(KeyError):
+        view.cosines_of_many(np.array([9]), query)

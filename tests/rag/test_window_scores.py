@@ -12,6 +12,7 @@ from rag.window_scores import (
     rescore_owners,
     rows_by_owner,
     soft_best,
+    soft_best_runs,
 )
 
 
@@ -51,6 +52,21 @@ def test_rescore_owners_ranks_candidates_over_all_their_vectors() -> None:
         2: np.array([[-1.0, 0.0]]),
     }
     query = np.array([1.0, 0.0])
-    ranked = rescore_owners([2, 0, 1], query, rows.__getitem__, k=2)
+
+    def cosines_of(ids, q):
+        blocks = [rows[int(i)] @ q for i in ids]
+        return np.concatenate(blocks), np.array([len(b) for b in blocks])
+
+    ranked = rescore_owners([2, 0, 1], query, cosines_of, k=2)
     assert [owner for owner, _ in ranked] == [1, 0]  # the best single vector is not enough
     assert ranked[0][1] == pytest.approx(0.99)
+
+
+def test_soft_best_runs_scores_each_run_as_soft_best_does() -> None:
+    rng = np.random.default_rng(3)
+    counts = rng.integers(1, 9, size=50)
+    cosines = rng.uniform(-1, 1, size=counts.sum())
+    starts = np.cumsum(counts) - counts
+    expected = [soft_best(cosines[a : a + n]) for a, n in zip(starts, counts, strict=True)]
+    np.testing.assert_allclose(soft_best_runs(cosines, counts), expected, rtol=1e-12)
+    assert soft_best_runs(np.zeros(0), np.zeros(0, np.int64)).shape == (0,)
