@@ -60,36 +60,46 @@ def extract_spans(
     balanced = BALANCED if balanced is None else balanced
     null_score = float(min(start_logits[f][0] + end_logits[f][0] for f in range(len(offsets))))
     stops = sentence_ends(context) if one_sentence else []  # none: no limit
-    best: dict[tuple[int, int], float] = {}
+    # every (window, start, end) among each window's n best starts and ends that lies in the
+    # context (question, [CLS]/[SEP] and padding have no offsets), in order and not too long
+    scores, picks = [], []
     for f, window in enumerate(offsets):
+        in_context = np.array([o is not None for o in window], dtype=bool)  # (T,)
         starts = np.argsort(start_logits[f])[::-1][:n_best_size]
         ends = np.argsort(end_logits[f])[::-1][:n_best_size]
-        for s in starts:
-            # a span from this start may end before the next sentence's first character
-            limit = next_sentence(stops, window[s][0]) if s < len(window) and window[s] else 0
-            for e in ends:
-                # a span must lie in the context: question, [CLS]/[SEP] and padding have no offsets
-                if s >= len(window) or e >= len(window) or window[s] is None or window[e] is None:
-                    continue
-                # the end cannot come before the start, and very long spans are not answers
-                if e < s or e - s + 1 > max_answer_length:
-                    continue
-                char_start, char_end = window[s][0], window[e][1]
-                # an answer never runs across a paragraph break (a heading and the text below it)
-                if "\n\n" in context[char_start:char_end]:
-                    continue
-                # nor over a sentence end ("... in 1989. Zsh was written by ...")
-                if char_end > limit:
-                    continue
-                # an answer a person would underline closes what it opens ("tensor (from the")
-                if balanced and not well_formed(context, char_start, char_end):
-                    continue
-                score = float(start_logits[f][s] + end_logits[f][e])
-                # the same characters seen in two overlapping windows: keep the better score
-                if score > best.get((char_start, char_end), -np.inf):
-                    best[(char_start, char_end)] = score
-    ranked = sorted(best.items(), key=lambda item: -item[1])[:n_best_size]
-    spans = [Span(context[s:e], s, e, score) for (s, e), score in ranked]
+        s, e = (a.ravel() for a in np.meshgrid(starts, ends, indexing="ij"))  # start-major
+        ok = (s < len(window)) & (e < len(window)) & (e >= s) & (e - s + 1 <= max_answer_length)
+        s, e = s[ok], e[ok]
+        keep = in_context[s] & in_context[e]
+        s, e = s[keep], e[keep]
+        scores.append(start_logits[f][s] + end_logits[f][e])
+        picks.extend((f, int(a), int(b)) for a, b in zip(s, e, strict=True))
+    if not picks:
+        return [], null_score
+    every = np.concatenate(scores)  # (C,)
+    best: dict[tuple[int, int], float] = {}
+    refused: set[tuple[int, int]] = set()
+    for i in np.argsort(-every, kind="stable"):  # best first: a span's first sighting is its best
+        f, start, end = picks[i]
+        key = (offsets[f][start][0], offsets[f][end][1])  # the characters, over all windows
+        if key in best or key in refused:
+            continue
+        char_start, char_end = key
+        limit = next_sentence(stops, char_start)
+        # an answer never runs across a paragraph break (a heading and the text below it), nor
+        # over a sentence end ("... in 1989. Zsh was written by ..."), and one a person would
+        # underline closes what it opens ("tensor (from the")
+        if (
+            "\n\n" in context[char_start:char_end]
+            or char_end > limit
+            or (balanced and not well_formed(context, char_start, char_end))
+        ):
+            refused.add(key)
+            continue
+        best[key] = float(every[i])
+        if len(best) == n_best_size:
+            break
+    spans = [Span(context[s:e], s, e, score) for (s, e), score in best.items()]
     return spans, null_score
 
 

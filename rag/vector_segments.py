@@ -38,7 +38,7 @@ from rag.vector_blocks import VectorSource, as_source, take_from_blocks
 
 IVF_MIN_VECTORS = 50_000  # below, a segment is searched exactly (benchmarks/scale.py chose it)
 IVF_NPROBE = 32  # lists searched per query, at least
-IVF_PROBE_SHARE = 1 / 32  # and at least this share of the lists (at 100k passages: 121 of 3,873)
+IVF_PROBE_SHARE = 1 / 64  # and at least this share of the lists (at 100k passages: 61 of 3,923)
 IVF_TRAIN_PER_LIST = 64  # k-means training points per list
 RANGE_SIGMAS = 12.0  # the codec's range, in standard deviations of a unit vector's component
 IVF_TRAIN_MIN = 1_000  # fewer vectors than this are always searched exactly
@@ -58,6 +58,7 @@ class VectorCodec:
     def __init__(self, low: np.ndarray, width: np.ndarray) -> None:
         self.low = np.asarray(low, dtype=np.float32)  # (d,)
         self.width = np.asarray(width, dtype=np.float32)  # (d,)
+        self._quantizer: faiss.ScalarQuantizer | None = None
 
     @property
     def dim(self) -> int:
@@ -76,7 +77,7 @@ class VectorCodec:
 
     def quantizer(self) -> faiss.ScalarQuantizer:
         """FAISS's coder for these ranges (the one the indexes use)."""
-        if getattr(self, "_quantizer", None) is None:
+        if self._quantizer is None:
             self._quantizer = faiss.ScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_8bit)
             self.set_ranges(self._quantizer)
         return self._quantizer

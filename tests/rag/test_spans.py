@@ -1,6 +1,7 @@
 import numpy as np
 
-from rag.spans import extract_spans
+from rag.span_edges import well_formed
+from rag.spans import extract_spans, next_sentence, sentence_ends
 
 
 def _logits(n, hot):
@@ -136,3 +137,44 @@ def test_a_span_with_an_open_bracket_is_skipped():
     assert "tensor (from the lab sheet" not in spans
     loose = _spans_of(context, words, {0: 5.0}, {5: 5.0, 9: 4.0, 0: 3.0}, balanced=False)
     assert loose[0] == "tensor (from the lab sheet"
+
+
+def reference_spans(start_logits, end_logits, offsets, context, n_best=20, max_length=30):
+    """The rules of ``extract_spans`` written as the plain double loop over starts and ends."""
+    stops = sentence_ends(context)
+    best = {}
+    for f, window in enumerate(offsets):
+        for s in np.argsort(start_logits[f])[::-1][:n_best]:
+            for e in np.argsort(end_logits[f])[::-1][:n_best]:
+                if window[s] is None or window[e] is None or e < s or e - s + 1 > max_length:
+                    continue
+                key = (window[s][0], window[e][1])
+                if "\n\n" in context[key[0] : key[1]] or key[1] > next_sentence(stops, key[0]):
+                    continue
+                if not well_formed(context, *key):
+                    continue
+                score = float(start_logits[f][s] + end_logits[f][e])
+                if score > best.get(key, -np.inf):
+                    best[key] = score
+    return sorted(best.items(), key=lambda item: -item[1])[:n_best]
+
+
+def test_spans_equal_the_plain_double_loop_over_random_windows():
+    rng = np.random.default_rng(0)
+    context = "Adam keeps two averages. (See Kingma and Ba.)\n\nRMSProp divides by one. " * 8
+    for _ in range(40):
+        offsets = []
+        for _ in range(int(rng.integers(1, 4))):
+            position, window = int(rng.integers(0, 300)), [None] * 6
+            for _ in range(50):
+                length = int(rng.integers(1, 6))
+                window.append((position, position + length))
+                position += length + int(rng.integers(0, 2))
+            offsets.append(window + [None])
+        shape = (len(offsets), 57)
+        start = rng.standard_normal(shape).astype(np.float32)
+        end = rng.standard_normal(shape).astype(np.float32)
+        spans, _ = extract_spans(start, end, offsets, context)
+        assert [((s.start, s.end), s.score) for s in spans] == reference_spans(
+            start, end, offsets, context
+        )
