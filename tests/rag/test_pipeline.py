@@ -196,3 +196,27 @@ def test_indexing_streams_notes_and_embeds_a_batch_at_a_time(
     monkeypatch.setattr(index_vectors, "EMBED_BATCH", 1000)  # one batch: the same vectors
     rebuilt.index(progress=False, rebuild=True)
     assert np.allclose(qa.store.vectors(), rebuilt.store.vectors(), atol=1e-5)
+
+
+def test_an_update_reads_the_index_again_when_another_indexer_changed_it(
+    notes_dir, tiny_embedder_dir, tiny_reader_dir
+):
+    def open_qa():
+        return NotesQA.open(notes_dir, embedder=tiny_embedder_dir, reader=tiny_reader_dir)
+
+    open_qa().index(progress=False)
+    first = open_qa()
+    assert first._damage() is None  # whole: kept open for the update check that follows
+    kept = first._checked[1]
+    (notes_dir / "new.md").write_text("# New\n\nMira Toll was born in Quito.\n")
+    open_qa().index(progress=False)  # another indexer updates the index meanwhile
+    settings = dict(kept.manifest)
+    store = first._updatable(settings)
+    assert store is not None and store is not kept  # read again, not the stale one
+    assert "new.md" in {d["path"] for d in store.documents()}
+    store.close()
+    assert first._damage() is None  # nothing changes now: the store it opened is the one used
+    kept = first._checked[1]
+    store = first._updatable(settings)
+    assert store is kept and first._checked is None
+    store.close()
