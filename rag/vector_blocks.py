@@ -42,8 +42,10 @@ class ArrayVectors:
     """A source over an array (or a memory-map) of vectors ``(N, dim)``."""
 
     def __init__(self, vectors: np.ndarray) -> None:
-        self.vectors = vectors if vectors.ndim == 2 else np.asarray(vectors).reshape(0, 0)
-        self.dim = int(self.vectors.shape[1])
+        if vectors.ndim != 2:
+            raise ValueError(f"vectors must be (num_vectors, dim), got shape {vectors.shape}")
+        self.vectors = vectors
+        self.dim = int(vectors.shape[1])
 
     def __len__(self) -> int:
         return len(self.vectors)

@@ -22,6 +22,8 @@ def test_take_reads_any_order_in_one_pass():
     with pytest.raises(IndexError, match="0..9"):
         take_from_blocks(source, np.array([10]))
     assert as_source(source) is source
+    with pytest.raises(ValueError, match="num_vectors, dim"):
+        ArrayVectors(np.zeros(4, np.float32))
 
 
 def test_the_spool_holds_codes_and_an_index_built_from_it_equals_one_from_floats(tmp_path):
