@@ -75,12 +75,20 @@ class SegmentSet:
         """Stored vectors, tombstoned passages' included."""
         return sum(s.vectors.num_vectors for s in self.segments)
 
+    def locate_many(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(segments, rows)`` of the passages ``(G,)`` each; ``KeyError`` for an id no segment
+        holds."""
+        ids = np.asarray(chunk_ids, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
+        missing = ids if not len(self._sorted_ids) else ids[self._sorted_ids[at] != ids]
+        if len(missing):
+            raise KeyError(f"no passage {int(missing[0])} in the index's segments")
+        return self._segment_of[at], self._row_of[at]
+
     def locate(self, chunk_id: int) -> tuple[int, int]:
         """``(segment, row)`` of a passage; ``KeyError`` for an id no segment holds."""
-        at = int(np.searchsorted(self._sorted_ids, chunk_id))
-        if at == len(self._sorted_ids) or self._sorted_ids[at] != chunk_id:
-            raise KeyError(f"no passage {chunk_id} in the index's segments")
-        return int(self._segment_of[at]), int(self._row_of[at])
+        segments, rows = self.locate_many(np.array([chunk_id]))
+        return int(segments[0]), int(rows[0])
 
     def vectors_of(self, chunk_id: int) -> np.ndarray:
         """``(n, d)`` float32: the passage's decoded vectors."""
@@ -93,13 +101,9 @@ class SegmentSet:
         """``(cosines, counts)``: the inner products of the passages' vectors with ``query``
         ``(d,)``, passage by passage ``(N,)``, read with one gather per segment, and how many
         vectors each passage has ``(G,)``."""
-        ids = np.asarray(chunk_ids, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
-        if len(ids) and (not len(self._sorted_ids) or np.any(self._sorted_ids[at] != ids)):
-            raise KeyError("no passage with one of these ids in the index's segments")
-        segment_of, row_of = self._segment_of[at], self._row_of[at]  # (G,) each
-        first = np.zeros(len(ids), dtype=np.int64)  # (G,) each passage's first vector id
-        counts = np.zeros(len(ids), dtype=np.int64)  # (G,)
+        segment_of, row_of = self.locate_many(chunk_ids)  # (G,) each
+        first = np.zeros(len(segment_of), dtype=np.int64)  # (G,) each passage's first vector id
+        counts = np.zeros(len(segment_of), dtype=np.int64)  # (G,)
         for s in np.unique(segment_of):
             picked = segment_of == s
             bounds = self.segments[s].vectors.bounds

@@ -205,9 +205,7 @@ class VectorSegment:
     def all_vectors(self) -> np.ndarray:
         """``(num_vectors, d)`` float32: every decoded vector at once (for checks; a merge reads
         them a block at a time through ``LiveVectors``)."""
-        return LiveVectors([self], [np.ones(len(self), bool)], self.index.d).take(
-            np.arange(self.num_vectors)
-        )
+        return self.decoded(np.arange(self.num_vectors))
 
     def search(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
