@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 
 from app.api_commands import add_api_commands
 from app.ask_options import abstention, add_reader_options
@@ -31,7 +32,7 @@ from app.errors import (
 )
 from app.serve import add_app_command
 from app.stats import cmd_stats
-from embedder.windows import WindowConfig
+from embedder.windows import WindowConfig, trained_windows
 from rag.documents import DEFAULT_MAX_NOTE_MB
 from rag.modes import DEFAULT_MODE, HYBRID_DENSE_WEIGHT, MODES
 from rag.option_types import (
@@ -54,11 +55,15 @@ log = logging.getLogger("notesqa")
 def cmd_index(args) -> int:
     from rag.pipeline import NotesQA
 
-    windows = None  # the existing index's, else the default
-    if args.window_tokens is not None:
-        windows = WindowConfig.of(args.window_tokens, args.window_stride)
-    elif args.window_stride is not None:
+    windows = None  # the existing index's, else those the embedder was trained for
+    if args.window_stride is not None and args.window_tokens is None:
         raise ValueError("--window-stride needs --window-tokens: pass both, e.g. 32 and 16")
+    if args.window_tokens is not None or args.window_vectors:
+        trained = trained_windows(args.embedder)
+        if args.window_tokens is not None:
+            trained = WindowConfig.of(args.window_tokens, args.window_stride, trained.pooled)
+        pooled = args.window_vectors == "pooled" if args.window_vectors else trained.pooled
+        windows = replace(trained, pooled=pooled)
     qa = NotesQA.open(
         args.notes_dir,
         args.index,
@@ -309,6 +314,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         metavar="N",
         help="a window starts every N tokens (default: half the window)",
+    )
+    p.add_argument(
+        "--window-vectors",
+        choices=["pooled", "encoded"],
+        help="pooled: each passage runs through the embedder once and its windows' vectors are "
+        "pooled from that run (late chunking: a third of the embedding work; needs an "
+        "embedder trained for it); encoded: each window runs alone (default: the existing index's, else "
+        "what the embedder was trained for; changing it re-embeds every passage)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_index)

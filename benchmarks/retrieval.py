@@ -186,11 +186,16 @@ def add_window_options(parser, what: str) -> None:
     parser.add_argument(
         "--window-stride", type=int, help="a window every N tokens (default: half the window)"
     )
+    parser.add_argument(
+        "--pooled-windows",
+        action="store_true",
+        help="pool each window from one run over its passage (late chunking, embedder.pooling)",
+    )
 
 
 def window_options(args) -> WindowConfig:
     """The ``WindowConfig`` of ``add_window_options``' arguments."""
-    return WindowConfig.of(args.window_tokens, args.window_stride)
+    return WindowConfig.of(args.window_tokens, args.window_stride, args.pooled_windows)
 
 
 def bm25_rankings(paragraphs: list[str], questions: list[str], depth: int) -> list[Scored]:

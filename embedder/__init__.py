@@ -7,6 +7,6 @@ Example:
 """
 
 from embedder.model import Embedder
-from embedder.windows import WindowConfig
+from embedder.windows import WindowConfig, trained_windows
 
-__all__ = ["Embedder", "WindowConfig"]
+__all__ = ["Embedder", "WindowConfig", "trained_windows"]

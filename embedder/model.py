@@ -37,6 +37,7 @@ import numpy as np
 
 from embedder.onnx_runtime import quantized
 from embedder.onnx_runtime import runtime as choose_runtime
+from embedder.pooling import pooling_plan, torch_pooled_vectors
 from embedder.windows import WindowConfig, untruncated_tokenizer, window_spans
 
 # at import, not when first needed: an ONNX export appends onnxruntime's folder, which holds a
@@ -219,6 +220,11 @@ class Embedder:
             prompt_name=kind if kind in self.prompts else None,
             **grouping,
         )  # (n, full dim)
+        return self._sized(vectors)
+
+    def _sized(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, full dim) unit rows as this embedder returns them: cut to ``truncate_dim`` and
+        renormalised when it is set, contiguous float32."""
         if self.truncate_dim:
             vectors = vectors[:, : self.truncate_dim]  # (n, truncate_dim)
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -252,7 +258,10 @@ class Embedder:
 
         ``vectors`` is ``(N, d)`` float32 unit rows, ``owners`` ``(N,)`` int64, non-decreasing,
         with every text present (N = len(texts) when no text is longer than a window).
+        ``config.pooled`` windows are pooled from one run over each text (``embedder.pooling``).
         """
+        if config.pooled and config.enabled:
+            return self._pooled_with_windows(texts, config, kind)
         rows: list[str] = []
         owners: list[int] = []
         for i, text in enumerate(texts):
@@ -263,3 +272,37 @@ class Embedder:
             rows, batch_size=batch_size, show_progress=show_progress, kind=kind, groups=owners
         )  # a passage's windows run together on ONNX
         return vectors, np.asarray(owners, dtype=np.int64)
+
+    def _pooled_with_windows(
+        self, texts: list[str], config: WindowConfig, kind: str | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``encode_with_windows`` by late chunking: each text runs once and its windows are
+        pooled from that run; windows past the model's window are encoded alone."""
+        tokenizer = self._token_counter
+        if tokenizer is None:
+            raise ValueError(
+                f"pooled windows need a fast tokenizer (tokenizer.json) in {self.name}"
+            )
+        prompt = self.prompts.get(kind or "", "")
+        plans = [pooling_plan(tokenizer, t, prompt, config, self.max_seq_length) for t in texts]
+        if self.runtime == "torch":
+            pooled = [_unit(torch_pooled_vectors(self.model, plan)) for plan in plans]
+        else:
+            pooled = self.model.encode_pooled(plans)  # [(1 + W_i, full dim)]
+        tails = [(i, texts[i][a:b]) for i, plan in enumerate(plans) for a, b in plan.tail]
+        tail_vectors = self.encode(
+            [t for _, t in tails], kind=kind, groups=[i for i, _ in tails]
+        )  # (tails, d)
+        parts, owners, used = [], [], 0
+        for i, (rows, plan) in enumerate(zip(pooled, plans, strict=True)):
+            extra = len(plan.tail)  # its tail windows, encoded alone, follow its pooled ones
+            parts.extend([self._sized(rows), tail_vectors[used : used + extra]])
+            owners.extend([i] * (len(rows) + extra))
+            used += extra
+        vectors = np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
+        return np.ascontiguousarray(vectors), np.asarray(owners, dtype=np.int64)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (n, d) with rows scaled to length 1."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -26,6 +26,7 @@ import numpy as np
 
 from embedder.onnx_runtime import (
     MODEL_FILE,
+    POOL_INPUT,
     TOKENIZER_FILE,
     cached_export,
     load_tokenizer_file,
@@ -33,6 +34,12 @@ from embedder.onnx_runtime import (
     session,
     threads,
 )
+from embedder.pooling import PoolingPlan
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (n, d) with every row scaled to length 1 (zero rows stay zero)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def _write_export(folder: Path, out: Path, quantize: bool) -> dict:
@@ -117,28 +124,59 @@ class OnnxSentenceEncoder:
                 for row, i in enumerate(rows):
                     ids[row, : len(encodings[i].ids)] = encodings[i].ids
                     mask[row, : len(encodings[i].ids)] = 1
-                inputs = {"input_ids": ids, "attention_mask": mask}
-                if self._wants_types:
-                    inputs["token_type_ids"] = np.zeros_like(ids)
-                vectors[rows] = session.run(None, inputs)[0]  # (B, d)
+                vectors[rows] = self._run(session, ids, mask)[0]  # (B, d)
                 if progress is not None:
                     with lock:
                         progress.update(len(rows))
 
-        workers = self._workers() if groups is not None and len(batches) > 1 else []
-        if len(workers) > 1:  # groups in parallel, one single-threaded session each
+        parallel = groups is not None and len(batches) > 1
+        self._share_out(run, batches, parallel)
+        if progress is not None:
+            progress.close()
+        return _unit_rows(vectors)
+
+    def encode_pooled(self, plans: Sequence[PoolingPlan]) -> list[np.ndarray]:
+        """The ``(1 + W, d)`` unit vectors of each passage's ``embedder.pooling`` plan: its own
+        vector, then its pooled windows', from one run of the passage alone (so they depend on
+        the passage only); passages are shared out among the single-threaded sessions."""
+        found: list[np.ndarray | None] = [None] * len(plans)
+
+        def run(session, share: list[int]) -> None:
+            for i in share:
+                plan = plans[i]
+                ids = plan.ids[None]  # (1, T)
+                weights = plan.weights[1:] if plan.windows else plan.weights  # (W, T), W >= 1
+                own, windows = self._run(session, ids, np.ones_like(ids), weights[None])
+                rows = [own, windows[0]] if plan.windows else [own]
+                found[i] = _unit_rows(np.concatenate(rows).astype(np.float32))  # (1 + W, d)
+
+        self._share_out(run, list(range(len(plans))), parallel=len(plans) > 1)
+        return found  # type: ignore[return-value]
+
+    def _run(self, session, ids: np.ndarray, mask: np.ndarray, weights: np.ndarray | None = None):
+        """The graph's outputs for (B, T) ``ids`` and ``mask``: the (B, d) sentence embeddings
+        and the (B, W, d) vectors of ``weights``' rows (B, W, T; by default the mask itself)."""
+        if weights is None:
+            weights = mask[:, None, :]
+        inputs = {"input_ids": ids, "attention_mask": mask}
+        if self._wants_types:
+            inputs["token_type_ids"] = np.zeros_like(ids)
+        inputs[POOL_INPUT] = weights.astype(np.float32)
+        return session.run(None, inputs)
+
+    def _share_out(self, run, items: list, parallel: bool) -> None:
+        """``run(session, share)`` over ``items``: shared out among the single-threaded
+        sessions when ``parallel`` (and there are several cores), else on the main session."""
+        workers = self._workers() if parallel else []
+        if len(workers) > 1:  # in parallel, one single-threaded session each
             with ThreadPoolExecutor(len(workers)) as pool:
                 done = [
-                    pool.submit(run, w, batches[k :: len(workers)]) for k, w in enumerate(workers)
+                    pool.submit(run, w, items[k :: len(workers)]) for k, w in enumerate(workers)
                 ]
                 for future in done:
                     future.result()
         else:
-            run(self.session, batches)
-        if progress is not None:
-            progress.close()
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+            run(self.session, items)
 
     def _workers(self) -> list:
         """One single-threaded session per core (made on first use), for embedding many groups:

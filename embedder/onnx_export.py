@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from embedder.onnx_runtime import MODEL_FILE, TOKENIZER_FILE, session
+from embedder.onnx_runtime import MODEL_FILE, POOL_INPUT, TOKENIZER_FILE, session
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +46,28 @@ def eager_attention(model: torch.nn.Module) -> None:
         model.config._attn_implementation = "eager"
 
 
-def example_batch(vocab_size: int, batch: int, length: int, seed: int = 0) -> dict:
-    """Random (batch, length) ids with the last row half padded, as int64 numpy arrays."""
+def example_batch(
+    vocab_size: int, batch: int, length: int, seed: int = 0, pooled_rows: int = 0
+) -> dict:
+    """Random (batch, length) ids with the last row half padded, as int64 numpy arrays; with
+    ``pooled_rows``, also random (batch, pooled_rows, length) float32 ``pool_weights``."""
     rng = np.random.default_rng(seed)
     ids = rng.integers(5, vocab_size, size=(batch, length), dtype=np.int64)  # (B, T)
     mask = np.ones_like(ids)  # (B, T)
     mask[-1, length // 2 :] = 0
     ids[mask == 0] = 0
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    if pooled_rows:
+        weights = rng.integers(0, 2, size=(batch, pooled_rows, length)) * mask[:, None, :]
+        weights[:, 0] = mask  # no row without a token
+        inputs[POOL_INPUT] = weights.astype(np.float32)  # (B, W, T)
+    return inputs
 
 
 def _check(module: torch.nn.Module, path: Path, batch: dict, atol: float) -> None:
     """Compare the exported graph with ``module`` on ``batch``; raise if they differ."""
     with torch.no_grad():
-        expected = module(*(torch.from_numpy(batch[k]) for k in INPUTS))
+        expected = module(*(torch.from_numpy(batch[k]) for k in batch))
     expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
     got = session(path).run(None, batch)
     for want, have in zip(expected, got, strict=True):
@@ -82,11 +90,13 @@ def export_module(
     output_names: Sequence[str],
     vocab_size: int,
     per_token_outputs: bool,
+    pooled: bool = False,
 ) -> None:
-    """Export ``module(input_ids, attention_mask, token_type_ids)`` with dynamic batch and length,
-    then check it against torch on a batch of another shape."""
+    """Export ``module(input_ids, attention_mask, token_type_ids[, pool_weights])`` with dynamic
+    batch and length (and pooled rows), then check it against torch on a batch of another shape.
+    ``pooled`` modules return ``(sentence_embedding, window_embeddings)``."""
     module = module.eval().float()
-    batch = example_batch(vocab_size, 2, 16)
+    batch = example_batch(vocab_size, 2, 16, pooled_rows=2 if pooled else 0)
     axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS}
     axes.update(
         {
@@ -94,18 +104,22 @@ def export_module(
             for name in output_names
         }
     )
+    if pooled:
+        axes[POOL_INPUT] = {0: "batch", 1: "rows", 2: "tokens"}
+        axes[output_names[-1]] = {0: "batch", 1: "rows"}
     with torch.no_grad():
         torch.onnx.export(
             module,
-            tuple(torch.from_numpy(batch[k]) for k in INPUTS),
+            tuple(torch.from_numpy(v) for v in batch.values()),
             str(path),
-            input_names=list(INPUTS),
+            input_names=list(batch),
             output_names=list(output_names),
             dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=False,
         )
-    _check(module, path, example_batch(vocab_size, 3, 23, seed=1), atol=1e-3)
+    check_batch = example_batch(vocab_size, 3, 23, seed=1, pooled_rows=3 if pooled else 0)
+    _check(module, path, check_batch, atol=1e-3)
 
 
 def quantize_int8(source: Path, target: Path, keep_float: Sequence[str] = ()) -> None:
@@ -153,28 +167,35 @@ def _quiet():
         _QUIET_LOCK.release()
 
 
-def save_graph(module, folder: Path, output_names, vocab_size, per_token, quantize) -> None:
+def save_graph(
+    module, folder: Path, output_names, vocab_size, per_token, quantize, pooled: bool = False
+) -> None:
     """``module`` as ``folder/model.onnx``: exported, checked, int8 when ``quantize``."""
     target = folder / MODEL_FILE
     with _quiet():
         if not quantize:
-            export_module(module, target, output_names, vocab_size, per_token)
+            export_module(module, target, output_names, vocab_size, per_token, pooled)
             return
         float_path = folder / "float.onnx"
-        export_module(module, float_path, output_names, vocab_size, per_token)
+        export_module(module, float_path, output_names, vocab_size, per_token, pooled)
         quantize_int8(float_path, target, keep_float=head_nodes(float_path))
         float_path.unlink()
 
 
 class _SentenceGraph(torch.nn.Module):
     """A sentence-transformers model as one graph: transformer, pooling, then the rest of its
-    modules (normalise, dense whitening, ...), from token ids to the sentence embedding."""
+    modules (normalise, dense whitening, ...), from token ids to the sentence embedding; and,
+    from the same token states, the vectors of ``pool_weights``'s rows (late chunking,
+    ``embedder.pooling``) through the modules after the pooling."""
 
     def __init__(self, model) -> None:
         super().__init__()
         self.modules_ = torch.nn.ModuleList(list(model))
+        self.pooling_at = next(
+            i for i, m in enumerate(self.modules_) if type(m).__name__ == "Pooling"
+        )
 
-    def forward(self, input_ids, attention_mask, token_type_ids):
+    def forward(self, input_ids, attention_mask, token_type_ids, pool_weights):
         transformer = self.modules_[0].auto_model
         hidden = transformer(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
@@ -182,7 +203,14 @@ class _SentenceGraph(torch.nn.Module):
         features = {"token_embeddings": hidden, "attention_mask": attention_mask}
         for module in self.modules_[1:]:
             features = module(features)
-        return features["sentence_embedding"]  # (B, D)
+        sums = pool_weights.sum(dim=2, keepdim=True).clamp(min=1e-9)  # (B, W, 1)
+        rows = torch.bmm(pool_weights, hidden) / sums  # (B, W, H)
+        pooled = {"sentence_embedding": rows.reshape(-1, rows.shape[-1])}  # (B * W, H)
+        for module in self.modules_[self.pooling_at + 1 :]:
+            pooled = module(pooled)
+        windows = pooled["sentence_embedding"]  # (B * W, D)
+        shape = (rows.shape[0], rows.shape[1], windows.shape[-1])
+        return features["sentence_embedding"], windows.reshape(shape)  # (B, D), (B, W, D)
 
 
 def write_embedder_export(folder: Path, out: Path, quantize: bool) -> dict:
@@ -195,7 +223,8 @@ def write_embedder_export(folder: Path, out: Path, quantize: bool) -> dict:
     transformer = model[0].auto_model
     eager_attention(transformer)
     vocab = int(transformer.config.vocab_size)
-    save_graph(_SentenceGraph(model), out, ["sentence_embedding"], vocab, False, quantize)
+    outputs = ["sentence_embedding", "window_embeddings"]
+    save_graph(_SentenceGraph(model), out, outputs, vocab, False, quantize, pooled=True)
     (out / TOKENIZER_FILE).write_text(model.tokenizer.backend_tokenizer.to_str())
     getter = (
         getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension

@@ -39,10 +39,12 @@ log = logging.getLogger(__name__)
 RUNTIMES = ("onnx", "onnx-int8", "onnx-fp32", "torch")
 # int8 weights on the ``onnx`` runtime, by model kind (benchmarks/speed.py measures the cost)
 INT8_BY_DEFAULT = {"embedder": True, "reader": True}
-EXPORT_FORMAT = 2  # bump when an export's files or graph change: old exports are then ignored
-# (2: the info file records every file's sha256 and its own checksum; the folder is marked)
+EXPORT_FORMAT = 3  # bump when an export's files or graph change: old exports are then ignored
+# (2: the info file records every file's sha256 and its own checksum; the folder is marked;
+# 3: the embedder's graph also pools rows of token weights, for late chunking)
 EXPORT_INFO = "notesqa_onnx.json"  # written last into an export: its settings and provenance
 MODEL_FILE = "model.onnx"
+POOL_INPUT = "pool_weights"  # the embedder graph's (B, W, T) rows of token weights to pool
 TOKENIZER_FILE = "tokenizer.json"
 INFO_KEYS = ("format", "source", "precision", "files", "checksum")  # in every info file
 OWNED_KIND = "onnx export"  # the kind in an export folder's .notesqa-owned record

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedder import Embedder, WindowConfig
+from embedder import Embedder, WindowConfig, trained_windows
 from embedder.owned_folder import discard
 from rag.answers import (
     Answer,
@@ -86,7 +86,7 @@ class NotesQA:
     ``windows`` gives each passage longer than a window extra vectors, one per token window
     (``WindowConfig(tokens=0)`` for one vector per passage), and the dense search scores a
     passage over all its vectors (``rag.window_scores.soft_best``). Left ``None``, an existing index
-    keeps its own windows and a new one gets the default, 32 tokens every 16.
+    keeps its own windows and a new one those the embedder was trained for (``trained_windows``).
 
     ``dim`` keeps the first ``dim`` components of each vector (for a Matryoshka-trained embedder:
     256 -> 64 makes the index 4x smaller). Left ``None``, an existing index keeps its own size and
@@ -150,13 +150,13 @@ class NotesQA:
     @property
     def windows(self) -> WindowConfig:
         """The token windows ``index`` embeds: as given, else the existing index's, else the
-        default."""
+        embedder's."""
         if self._windows is None:
             stored = self._manifest_value("windows")
-            try:
-                self._windows = WindowConfig(**stored) if stored else WindowConfig()
-            except (TypeError, ValueError):  # not a windows record: the default
-                self._windows = WindowConfig()
+            try:  # a new index (or no windows record): those the embedder was trained for
+                self._windows = WindowConfig(**stored)
+            except (TypeError, ValueError):
+                self._windows = trained_windows(self._embedder_path)
         return self._windows
 
     @windows.setter

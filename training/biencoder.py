@@ -33,7 +33,7 @@ import faiss
 import torch
 
 from embedder import Embedder, WindowConfig
-from embedder.windows import untruncated_tokenizer
+from embedder.windows import carry_trained_windows, untruncated_tokenizer
 from rag.metrics import retrieval_scores
 from training.allocator import retain_freed_memory
 from training.answer_windows import answer_window_positives
@@ -48,6 +48,7 @@ from training.embedder_data import (
     squad_triplets,
 )
 from training.folders import checkpoint_folder, replace_folder
+from training.pooled_windows import train_pooled_windows
 from training.precision import use_bf16
 from training.squad import load_squad
 
@@ -182,6 +183,12 @@ def train_embedder(
         resume_point,
     )
 
+    if cfg.pooled_windows:
+        if sts_files:
+            raise ValueError(
+                "pooled_windows trains on SQuAD pairs alone: set the recipe's data.sts_train to []"
+            )
+        return train_pooled_windows(cfg, init, train_data, out_dir, device, max_minutes)
     if cfg.sts_only and not sts_files:
         raise ValueError(
             "sts_only trains on scored pairs alone, but none were given: pass --sts "
@@ -359,6 +366,7 @@ def train_embedder(
             return checkpoints
         staged = Path(scratch) / "model"
         model.save(str(staged))
+        carry_trained_windows(init, staged)  # a stage after pooled windows keeps their record
         if evaluator is not None:
             final = {k: round(float(v), 4) for k, v in evaluator(model).items()}
             log.info("held-out retrieval: %s", final)

@@ -231,6 +231,14 @@ class EmbedderConfig:
     answer_window_tokens: int = field(
         default=32, metadata={"help": "Those windows' size in tokens (stride: half of it)."}
     )
+    pooled_windows: bool = field(
+        default=False,
+        metadata={
+            "help": "Train for late chunking (training.pooled_windows): each paragraph runs once "
+            "and a window that holds the answer is mean-pooled from its token states, as an "
+            "index with pooled windows computes it (answer_window_tokens wide)."
+        },
+    )
     prompts: dict[str, str] = field(
         default_factory=dict,
         metadata={

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from embedder.windows import carry_trained_windows
 from training.folders import replace_folder, staging_folder
 
 RECORD_FILE = "notesqa_whitening.json"
@@ -140,6 +141,7 @@ def whiten_embedder(
     model.append(Normalize())
     tmp = staging_folder(out_dir)  # marked; a killed run's leftover is removed
     model.save(str(tmp), safe_serialization=True)
+    carry_trained_windows(model_dir, tmp)  # whitened, it pools the windows it was trained for
     record = {
         "from": str(model_dir),
         "fit_texts": {str(kind): len(batch) for kind, batch in texts.items()},

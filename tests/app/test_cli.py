@@ -30,6 +30,12 @@ def test_index_ask_search_json(notes, tiny_embedder_dir, tiny_reader_dir, capsys
     assert json.loads(capsys.readouterr().out)["vectors"] > summary["chunks"]
     assert main(["stats", "--index", index, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["windows"] == {"tokens": 4, "stride": 2}
+    pooled = ["--window-tokens", "4", "--window-vectors", "pooled", "--json"]
+    assert main(["index", str(notes), "--embedder", str(tiny_embedder_dir), *pooled]) == 0
+    capsys.readouterr()
+    assert main(["stats", "--index", index, "--json"]) == 0
+    windows = json.loads(capsys.readouterr().out)["windows"]
+    assert windows == {"tokens": 4, "stride": 2, "pooled": True}
 
     assert (
         main(

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from embedder import Embedder, WindowConfig
-from embedder.windows import window_spans
+from embedder.windows import (
+    carry_trained_windows,
+    record_trained_windows,
+    trained_windows,
+    window_ranges,
+    window_spans,
+)
 
 TEXT = (
     "Ada Smithson was born in Oslo in 1850. She worked as a chemist for many years and wrote "
@@ -112,3 +118,30 @@ def test_a_passages_vectors_do_not_depend_on_the_other_passages(emb):
     alone, _ = emb.encode_with_windows([TEXT], config)
     mixed, owners = emb.encode_with_windows(["Oslo is a city.", TEXT, TEXT[::-1]], config)
     np.testing.assert_array_equal(mixed[owners == 1], alone)
+
+
+def test_window_spans_are_the_ranges_characters():
+    offsets = offsets_of_words(TEXT)
+    config = WindowConfig(tokens=5, stride=3)
+    ranges = window_ranges(len(offsets), config)
+    assert window_spans(offsets, config) == [(offsets[a][0], offsets[b - 1][1]) for a, b in ranges]
+
+
+def test_pooled_windows_are_recorded_only_when_on():
+    assert WindowConfig().to_dict() == {"tokens": 32, "stride": 16}  # as manifests always were
+    assert WindowConfig(pooled=True).to_dict() == {"tokens": 32, "stride": 16, "pooled": True}
+    assert WindowConfig(**WindowConfig(pooled=True).to_dict()).pooled
+
+
+def test_an_embedders_trained_windows_are_recorded_and_carried(tmp_path):
+    trained, made_from_it = tmp_path / "trained", tmp_path / "later"
+    trained.mkdir()
+    made_from_it.mkdir()
+    assert trained_windows(trained) == WindowConfig()  # no record: windows encoded alone
+    record_trained_windows(trained, WindowConfig(tokens=16, stride=8, pooled=True))
+    carry_trained_windows(trained, made_from_it)
+    assert trained_windows(made_from_it) == WindowConfig(tokens=16, stride=8, pooled=True)
+    assert trained_windows("sentence-transformers/all-MiniLM-L6-v2") == WindowConfig()  # a hub id
+    (made_from_it / "notesqa_windows.json").write_text('{"tokens": -1}')
+    with pytest.raises(ValueError, match="remove it"):
+        trained_windows(made_from_it)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from embedder import WindowConfig
+from embedder.windows import record_trained_windows
 from rag.pipeline import IndexLock, NotesQA
 from rag.retrieve import convex_fusion, min_max, reciprocal_rank_fusion, retrieve
 from rag.sparse import tokenize
@@ -271,3 +272,20 @@ def test_kill_9_while_indexing_keeps_the_old_index(qa, tiny_embedder_dir):
     assert summary.files == len(NOTES) + 300
     assert not killed.exists() and not list(root.glob("..notesqa.tmp-*"))
     shutil.rmtree(root / "bulk")
+
+
+def test_a_new_index_pools_the_windows_its_embedder_was_trained_for(
+    tmp_path, tiny_embedder_dir, copy_dir
+):
+    root = tmp_path / "notes"
+    _write(root, {"ada.md": "# Ada\n\n" + "Ada Smithson was born in Oslo in 1850. " * 8})
+    folder = copy_dir(tiny_embedder_dir)
+    record_trained_windows(folder, WindowConfig(tokens=8, stride=4, pooled=True))
+    qa = NotesQA.open(root, tmp_path / "index", embedder=folder)
+    summary = qa.index(progress=False)
+    assert qa.stats()["windows"] == {"tokens": 8, "stride": 4, "pooled": True}
+    assert summary.vectors > summary.chunks
+    plain = NotesQA.open(root, tmp_path / "plain", embedder=tiny_embedder_dir)
+    assert plain.windows == WindowConfig()  # no record: windows encoded alone
+    later = NotesQA.open(root, tmp_path / "index", embedder=tiny_embedder_dir)
+    assert later.windows.pooled and later.index(progress=False).embedded == 0  # the index's own

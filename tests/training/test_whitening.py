@@ -92,3 +92,17 @@ def test_a_whitened_embedder_applies_the_transform_wherever_it_is_loaded(
     with pytest.raises(ValueError, match="already whitened"):
         whiten_embedder(out, tmp_path / "twice", texts, settings)
     assert not (tmp_path / "twice").exists()
+
+
+def test_whitening_keeps_the_windows_the_embedder_was_trained_for(
+    tmp_path, tiny_embedder_dir, data_dir, copy_dir
+):
+    from embedder import WindowConfig, trained_windows
+    from embedder.windows import record_trained_windows
+    from training.squad import load_squad
+
+    trained = copy_dir(tiny_embedder_dir)
+    record_trained_windows(trained, WindowConfig(tokens=8, stride=4, pooled=True))
+    texts = whitening_texts(load_squad(data_dir / "squad-train.json")[1], size=100)
+    out = whiten_embedder(trained, tmp_path / "white", texts, WhiteningSettings(keep=16))
+    assert trained_windows(out) == WindowConfig(tokens=8, stride=4, pooled=True)
