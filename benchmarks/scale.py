@@ -13,6 +13,8 @@ nothing). Then, per type:
 - ``search`` and ``ask`` p50/p95 over ``--questions`` SQuAD questions (in-process, warm, the
   default hybrid mode, k 5) and Recall@5 of the passage holding each answer;
 - the seconds to re-index after editing one note (an incremental ``notesqa index``);
+- up to ``--baseline-up-to`` passages, the vault indexed again with every token window embedded
+  alone (``--window-vectors encoded``, the path before late chunking): the indexing speed ratio;
 - between consecutive sizes, the growth ratio of each number (1.0: flat cost; the size ratio:
   linear).
 
@@ -92,10 +94,12 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def run_index(notes: Path, index: Path, index_type: str, rebuild: bool) -> dict:
+def run_index(
+    notes: Path, index: Path, index_type: str, rebuild: bool, extra: tuple[str, ...] = ()
+) -> dict:
     """One ``notesqa index`` in a fresh process: its summary, wall seconds and peak RSS."""
     command = [sys.executable, "-c", MEASURED, "index", str(notes), "--index", str(index)]
-    command += ["--index-type", index_type, "--json"] + (["--rebuild"] if rebuild else [])
+    command += ["--index-type", index_type, "--json", *extra] + (["--rebuild"] if rebuild else [])
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - started
@@ -129,6 +133,21 @@ def measure_queries(index: Path, questions: list[dict], asks: int) -> dict:
     }
 
 
+def encoded_baseline(notes: Path, index: Path, row: dict) -> dict:
+    """Index ``notes`` from scratch with every window embedded alone (the path before late
+    chunking): its passages/s, and the first type's speed as a ratio of it."""
+    first = next(r for r in row.values() if "passages_per_s" in r)
+    built = run_index(notes, index, "flat", rebuild=True, extra=("--window-vectors", "encoded"))
+    shutil.rmtree(index)
+    per_s = built["summary"]["chunks"] / built["seconds"]
+    return {
+        "windows": "encoded",
+        "passages_per_s": round(per_s, 1),
+        "peak_rss_mb": round(built["peak_rss_mb"], 1),
+        "indexing_speedup": round(first["passages_per_s"] / per_s, 2),
+    }
+
+
 def edit_one_note(notes: Path) -> Path:
     """Append a paragraph to one Wikipedia note (the same note at every size)."""
     note = sorted((notes / "wiki" / "0000").glob("*.md"))[0]
@@ -143,8 +162,8 @@ def growth(sizes: dict, keys: list[str]) -> dict:
     labels = sorted(sizes, key=int)
     for small, big in zip(labels, labels[1:], strict=False):
         for index_type in sizes[big]:
-            if index_type not in sizes[small]:
-                continue
+            if index_type not in sizes[small] or "passages" not in sizes[big][index_type]:
+                continue  # (the baseline: its speed ratio is in its own row)
             a, b = sizes[small][index_type], sizes[big][index_type]
             ratios = {"passages": round(b["passages"] / a["passages"], 2)}
             for key in keys:
@@ -172,6 +191,15 @@ def main() -> None:
     parser.add_argument("--squad-articles", type=int, default=6)
     parser.add_argument("--questions", type=int, default=200, help="searched (Recall@5, latency)")
     parser.add_argument("--asks", type=int, default=50, help="of them also asked (latency)")
+    parser.add_argument(
+        "--baseline-up-to",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="sizes up to N passages are also indexed the way every window was embedded before "
+        "late chunking (--window-vectors encoded), for the indexing speed ratio in the same run "
+        "(0: never)",
+    )
     args = parser.parse_args()
     data = Path(args.data)
     started = time.time()
@@ -227,6 +255,9 @@ def main() -> None:
                     **measure_queries(index, questions, args.asks),
                 }
                 print(json.dumps({target: {index_type: row[index_type]}}), file=sys.stderr)
+            if target <= args.baseline_up_to:  # today's path before late chunking, same vault
+                row["baseline"] = encoded_baseline(notes, Path(tmp) / f"encoded-{target}", row)
+                print(json.dumps({target: {"baseline": row["baseline"]}}), file=sys.stderr)
             sizes[str(target)] = row
     keys = ["passages_per_s", "peak_rss_mb", "bytes_per_passage", "search_ms", "ask_ms",
             "reindex_one_note_s", "recall_at_5"]  # fmt: skip

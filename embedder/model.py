@@ -37,7 +37,7 @@ import numpy as np
 
 from embedder.onnx_runtime import quantized
 from embedder.onnx_runtime import runtime as choose_runtime
-from embedder.pooling import pooling_plan, torch_pooled_vectors
+from embedder.pooling import pooling_plan, torch_pooled_vectors, unit_rows
 from embedder.windows import WindowConfig, untruncated_tokenizer, window_spans
 
 # at import, not when first needed: an ONNX export appends onnxruntime's folder, which holds a
@@ -286,7 +286,7 @@ class Embedder:
         prompt = self.prompts.get(kind or "", "")
         plans = [pooling_plan(tokenizer, t, prompt, config, self.max_seq_length) for t in texts]
         if self.runtime == "torch":
-            pooled = [_unit(torch_pooled_vectors(self.model, plan)) for plan in plans]
+            pooled = [unit_rows(torch_pooled_vectors(self.model, plan)) for plan in plans]
         else:
             pooled = self.model.encode_pooled(plans)  # [(1 + W_i, full dim)]
         tails = [(i, texts[i][a:b]) for i, plan in enumerate(plans) for a, b in plan.tail]
@@ -301,8 +301,3 @@ class Embedder:
             used += extra
         vectors = np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
         return np.ascontiguousarray(vectors), np.asarray(owners, dtype=np.int64)
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    """``vectors`` (n, d) with rows scaled to length 1."""
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -34,12 +34,7 @@ from embedder.onnx_runtime import (
     session,
     threads,
 )
-from embedder.pooling import PoolingPlan
-
-
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """``vectors`` (n, d) with every row scaled to length 1 (zero rows stay zero)."""
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+from embedder.pooling import PoolingPlan, unit_rows
 
 
 def _write_export(folder: Path, out: Path, quantize: bool) -> dict:
@@ -133,7 +128,7 @@ class OnnxSentenceEncoder:
         self._share_out(run, batches, parallel)
         if progress is not None:
             progress.close()
-        return _unit_rows(vectors)
+        return unit_rows(vectors)
 
     def encode_pooled(self, plans: Sequence[PoolingPlan]) -> list[np.ndarray]:
         """The ``(1 + W, d)`` unit vectors of each passage's ``embedder.pooling`` plan: its own
@@ -148,7 +143,7 @@ class OnnxSentenceEncoder:
                 weights = plan.weights[1:] if plan.windows else plan.weights  # (W, T), W >= 1
                 own, windows = self._run(session, ids, np.ones_like(ids), weights[None])
                 rows = [own, windows[0]] if plan.windows else [own]
-                found[i] = _unit_rows(np.concatenate(rows).astype(np.float32))  # (1 + W, d)
+                found[i] = unit_rows(np.concatenate(rows).astype(np.float32))  # (1 + W, d)
 
         self._share_out(run, list(range(len(plans))), parallel=len(plans) > 1)
         return found  # type: ignore[return-value]

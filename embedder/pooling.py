@@ -88,6 +88,16 @@ def pooling_plan(
     return PoolingPlan(ids, np.stack(rows), spans, tail)  # weights: (1 + W, T)
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (n, d) with every row scaled to length 1 (zero rows stay zero).
+
+    Example:
+        >>> unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
+        [[0.6, 0.8], [0.0, 0.0]]
+    """
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 def torch_pooled_vectors(model, plan: PoolingPlan) -> np.ndarray:
     """(1 + W, D) vectors of one plan with a ``SentenceTransformer``: row 0 by the model's own
     pooling, the windows' by ``plan.weights``, all through the modules after its pooling."""
@@ -113,4 +123,4 @@ def torch_pooled_vectors(model, plan: PoolingPlan) -> np.ndarray:
     return pooled["sentence_embedding"].float().cpu().numpy()  # (1 + W, D)
 
 
-__all__ = ["PoolingPlan", "pooling_plan", "torch_pooled_vectors"]
+__all__ = ["PoolingPlan", "pooling_plan", "torch_pooled_vectors", "unit_rows"]

@@ -23,7 +23,7 @@ Example (the demo notes, indexed into a temporary folder):
     37
     >>> hits = retrieve(qa.store, qa.embedder, "adam moment estimates", k=3, mode="hybrid")
     >>> [(h.chunk.heading, h.chunk.line) for h in hits]
-    [('Optimisers > Adam', 26), ('Optimisers > Adam > AdamW', 54), ('Optimisers > Adam', 36)]
+    [('Optimisers > Adam', 26), ('Optimisers > Adam > AdamW', 54), ('Optimisers > Adam', 42)]
     >>> hits = retrieve(qa.store, qa.embedder, "adam moment estimates", k=3, mode="bm25")
     >>> [round(h.score, 2) for h in hits]
     [3.42, 2.06, 1.86]

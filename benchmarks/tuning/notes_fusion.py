@@ -40,6 +40,7 @@ from benchmarks.notes_qa import (  # noqa: E402
     paragraph_flags,
     squad_task,
 )
+from benchmarks.retrieval import add_window_options, window_options  # noqa: E402
 from rag.keyword_segments import BM25Index  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
 from rag.pipeline import NotesQA  # noqa: E402
@@ -115,7 +116,10 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=100, help="candidates per side")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k1", type=float, nargs="+", default=[1.2, 1.5, 2.0], help="BM25's")
+    parser.add_argument("--embedder", help="embedder folder (default: the shipped one)")
+    add_window_options(parser, "every passage")
     args = parser.parse_args()
+    windows = window_options(args)
     settings = [f"{m}@{w}" for m in ("minmax", "rrf") for w in WEIGHTS[1:-1]]
     result: dict = {}
     with tempfile.TemporaryDirectory(prefix="notesqa-fusion-") as tmp:
@@ -130,7 +134,7 @@ def main() -> None:
                 task = squad_task(path, folder, "v1", args.squad, args.seed, None)
                 relevant = paragraph_flags
             questions = [q for q in task.questions if q["answers"]]
-            qa = NotesQA.open(folder)
+            qa = NotesQA.open(folder, embedder=args.embedder, windows=windows)
             qa.index(progress=False)
 
             result[name] = {"questions": len(questions)}
@@ -148,6 +152,7 @@ def main() -> None:
     result["chosen"] = chosen
     result["chosen_scores"] = {n: result[n][chosen] for n in ("notes_dev", "squad_dev")}
     result["mean_recall@5"] = {s: round(v, 4) for s, v in mean.items()}
+    result["windows"] = windows.to_dict()
     print(json.dumps(result, indent=2))
 
 

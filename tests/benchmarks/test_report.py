@@ -80,3 +80,21 @@ def test_every_headline_benchmark_has_rows_for_an_empty_result():
 )
 def test_native_bf16_reads_the_cpu_flags(cpuinfo, native):
     assert native_bf16(torch.device("cpu"), cpuinfo) == native
+
+
+def test_the_scale_rows_set_late_chunking_beside_every_window_embedded_alone():
+    run = {"passages": 1000, "passages_per_s": 200.0, "index_s": 5.0, "search_ms": {"p50": 9.0}}
+    result = {
+        "sizes": {
+            "1000": {"auto": run},
+            "10000": {
+                "auto": {**run, "passages": 10000, "passages_per_s": 180.0},
+                "flat": {"passages": 10000, "rewritten_from": "auto"},
+                "baseline": {"windows": "encoded", "passages_per_s": 72.0},
+            },
+        }
+    }
+    rows = report.scale_rows(result)
+    speed = [r for r in rows if r.peer_name == "every window embedded alone"]
+    assert [(s.ours, s.peer, s.ratio) for s in speed] == [(180.0, 72.0, True)]
+    assert not any("baseline" in r.metric for r in rows)
