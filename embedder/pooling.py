@@ -67,12 +67,10 @@ def pooling_plan(
             f"the prompt {prompt!r} changes how the text after it is tokenised; pooled windows "
             "need a prompt that ends with a space"
         )
-    head, tail_ids = (
-        list(whole.ids[:first]),
-        list(whole.ids[first + count :]),
-    )  # [CLS] prompt; [SEP]
-    room = max(max_length - len(head) - len(tail_ids), 0)  # text tokens that fit in one run
-    ids = np.asarray(head + list(plain.ids[:room]) + tail_ids, dtype=np.int64)  # (T,)
+    opening = list(whole.ids[:first])  # [CLS] and the prompt
+    closing = list(whole.ids[first + count :])  # [SEP]
+    room = max(max_length - len(opening) - len(closing), 0)  # text tokens that fit in one run
+    ids = np.asarray(opening + list(plain.ids[:room]) + closing, dtype=np.int64)  # (T,)
     rows = [np.ones(len(ids), dtype=np.float32)]
     spans: list[tuple[int, int]] = []
     tail: list[tuple[int, int]] = []
