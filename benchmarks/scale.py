@@ -133,11 +133,12 @@ def measure_queries(index: Path, questions: list[dict], asks: int) -> dict:
     }
 
 
-def encoded_baseline(notes: Path, index: Path, row: dict) -> dict:
-    """Index ``notes`` from scratch with every window embedded alone (the path before late
-    chunking): its passages/s, and the first type's speed as a ratio of it."""
+def encoded_baseline(notes: Path, index: Path, row: dict, index_type: str) -> dict:
+    """Index ``notes`` from scratch as ``index_type`` with every window embedded alone (the path
+    before late chunking): its passages/s, and the first type's speed as a ratio of it."""
     first = next(r for r in row.values() if "passages_per_s" in r)
-    built = run_index(notes, index, "flat", rebuild=True, extra=("--window-vectors", "encoded"))
+    extra = ("--window-vectors", "encoded")
+    built = run_index(notes, index, index_type, rebuild=True, extra=extra)
     shutil.rmtree(index)
     per_s = built["summary"]["chunks"] / built["seconds"]
     return {
@@ -256,7 +257,8 @@ def main() -> None:
                 }
                 print(json.dumps({target: {index_type: row[index_type]}}), file=sys.stderr)
             if target <= args.baseline_up_to:  # today's path before late chunking, same vault
-                row["baseline"] = encoded_baseline(notes, Path(tmp) / f"encoded-{target}", row)
+                baseline = Path(tmp) / f"encoded-{target}"
+                row["baseline"] = encoded_baseline(notes, baseline, row, args.index_types[0])
                 print(json.dumps({target: {"baseline": row["baseline"]}}), file=sys.stderr)
             sizes[str(target)] = row
     keys = ["passages_per_s", "peak_rss_mb", "bytes_per_passage", "search_ms", "ask_ms",

@@ -37,7 +37,7 @@ import numpy as np
 
 from embedder.onnx_runtime import quantized
 from embedder.onnx_runtime import runtime as choose_runtime
-from embedder.pooling import pooling_plan, torch_pooled_vectors, unit_rows
+from embedder.pooling import pooling_plans, torch_pooled_vectors, unit_rows
 from embedder.windows import WindowConfig, untruncated_tokenizer, window_spans
 
 # at import, not when first needed: an ONNX export appends onnxruntime's folder, which holds a
@@ -284,7 +284,7 @@ class Embedder:
                 f"pooled windows need a fast tokenizer (tokenizer.json) in {self.name}"
             )
         prompt = self.prompts.get(kind or "", "")
-        plans = [pooling_plan(tokenizer, t, prompt, config, self.max_seq_length) for t in texts]
+        plans = pooling_plans(tokenizer, texts, prompt, config, self.max_seq_length)
         if self.runtime == "torch":
             pooled = [unit_rows(torch_pooled_vectors(self.model, plan)) for plan in plans]
         else:

@@ -23,6 +23,7 @@ Example (windows of 4 tokens every 2, no prompt):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,36 +55,48 @@ def pooling_plan(
     """How to run ``prompt + text`` once (at most ``max_length`` tokens with ``[CLS]`` and
     ``[SEP]``) and pool its windows; ``tokenizer`` is a ``tokenizers.Tokenizer`` that neither
     truncates nor pads (``embedder.windows.untruncated_tokenizer``)."""
-    whole = tokenizer.encode(prompt + text)  # [CLS] prompt text [SEP], never truncated
-    plain = tokenizer.encode(text, add_special_tokens=False)
+    return pooling_plans(tokenizer, [text], prompt, config, max_length)[0]
+
+
+def pooling_plans(
+    tokenizer, texts: Sequence[str], prompt: str, config: WindowConfig, max_length: int
+) -> list[PoolingPlan]:
+    """``pooling_plan`` of every text, tokenised in two batch calls (on the tokenizer's own
+    threads: a tenth of indexing's time when done text by text)."""
+    wholes = tokenizer.encode_batch([prompt + t for t in texts])  # [CLS] prompt text [SEP]
+    plains = tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    return [_plan(w, p, prompt, config, max_length) for w, p in zip(wholes, plains, strict=True)]
+
+
+def _plan(whole, plain, prompt: str, config: WindowConfig, max_length: int) -> PoolingPlan:
+    """One text's plan from its encodings with and without the prompt and special tokens."""
+    whole_ids, plain_ids = whole.ids, plain.ids
     special = whole.special_tokens_mask
-    first = next(
-        (i for i, o in enumerate(whole.offsets) if not special[i] and o[0] >= len(prompt)),
-        len(whole.ids),
-    )
-    count = len(plain.ids)
-    if list(whole.ids[first : first + count]) != list(plain.ids):
+    closing = 0  # special tokens after the text ([SEP])
+    while closing < len(special) and special[len(special) - 1 - closing]:
+        closing += 1
+    count = len(plain_ids)
+    first = len(whole_ids) - closing - count  # [CLS] and the prompt come before the text
+    if first < 0 or whole_ids[first : first + count] != plain_ids:
         raise ValueError(
             f"the prompt {prompt!r} changes how the text after it is tokenised; pooled windows "
             "need a prompt that ends with a space"
         )
-    opening = list(whole.ids[:first])  # [CLS] and the prompt
-    closing = list(whole.ids[first + count :])  # [SEP]
-    room = max(max_length - len(opening) - len(closing), 0)  # text tokens that fit in one run
-    ids = np.asarray(opening + list(plain.ids[:room]) + closing, dtype=np.int64)  # (T,)
-    rows = [np.ones(len(ids), dtype=np.float32)]
-    spans: list[tuple[int, int]] = []
-    tail: list[tuple[int, int]] = []
-    for start, end in window_ranges(count, config, plain.word_ids):
-        span = (plain.offsets[start][0], plain.offsets[end - 1][1])
-        if end <= room:
-            row = np.zeros(len(ids), dtype=np.float32)
-            row[first + start : first + end] = 1.0
-            rows.append(row)
-            spans.append(span)
-        else:
-            tail.append(span)
-    return PoolingPlan(ids, np.stack(rows), spans, tail)  # weights: (1 + W, T)
+    room = max(max_length - first - closing, 0)  # text tokens that fit in one run
+    kept = whole_ids[: first + min(count, room)] + whole_ids[first + count :]
+    ids = np.asarray(kept, dtype=np.int64)  # (T,)
+    ranges = np.asarray(window_ranges(count, config, plain.word_ids), dtype=np.int64)  # (W', 2)
+    ranges = ranges.reshape(-1, 2)
+    inside = ranges[:, 1] <= room  # the windows the run holds whole
+    positions = np.arange(len(ids))  # (T,)
+    starts, ends = ranges[inside, :1] + first, ranges[inside, 1:] + first  # (W, 1) each
+    windows = (positions >= starts) & (positions < ends)  # (W, T)
+    weights = np.vstack([np.ones((1, len(ids))), windows]).astype(np.float32)  # (1 + W, T)
+    offsets = plain.offsets
+    spans = [(offsets[a][0], offsets[b - 1][1]) for a, b in ranges.tolist()]
+    pooled = [span for span, fits in zip(spans, inside.tolist(), strict=True) if fits]
+    tail = [span for span, fits in zip(spans, inside.tolist(), strict=True) if not fits]
+    return PoolingPlan(ids, weights, pooled, tail)
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -121,4 +134,4 @@ def torch_pooled_vectors(model, plan: PoolingPlan) -> np.ndarray:
     return pooled["sentence_embedding"].float().cpu().numpy()  # (1 + W, D)
 
 
-__all__ = ["PoolingPlan", "pooling_plan", "torch_pooled_vectors", "unit_rows"]
+__all__ = ["PoolingPlan", "pooling_plan", "pooling_plans", "torch_pooled_vectors", "unit_rows"]
