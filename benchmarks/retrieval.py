@@ -53,7 +53,7 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"  # the shared data folder beside the repository
 sys.path.insert(0, str(ROOT))
-from embedder import Embedder, WindowConfig  # noqa: E402
+from embedder import Embedder, WindowConfig, trained_windows  # noqa: E402
 from rag.keyword_segments import BM25Index  # noqa: E402
 from rag.metrics import retrieval_scores  # noqa: E402
 from rag.modes import FUSION_DEPTH  # noqa: E402
@@ -187,15 +187,22 @@ def add_window_options(parser, what: str) -> None:
         "--window-stride", type=int, help="a window every N tokens (default: half the window)"
     )
     parser.add_argument(
-        "--pooled-windows",
-        action="store_true",
-        help="pool each window from one run over its passage (late chunking, embedder.pooling)",
+        "--window-vectors",
+        choices=["pooled", "encoded"],
+        help="pooled from one run over the passage (late chunking) or each window embedded alone "
+        "(default: what the embedder was trained for, as a new notes index)",
     )
 
 
 def window_options(args) -> WindowConfig:
-    """The ``WindowConfig`` of ``add_window_options``' arguments."""
-    return WindowConfig.of(args.window_tokens, args.window_stride, args.pooled_windows)
+    """The ``WindowConfig`` of ``add_window_options``' arguments; the window vectors default to
+    the kind the embedder (``args.embedder`` or ``args.model``) was trained for."""
+    if args.window_vectors:
+        pooled = args.window_vectors == "pooled"
+    else:
+        folder = getattr(args, "embedder", None) or getattr(args, "model", None)
+        pooled = trained_windows(folder).pooled
+    return WindowConfig.of(args.window_tokens, args.window_stride, pooled)
 
 
 def bm25_rankings(paragraphs: list[str], questions: list[str], depth: int) -> list[Scored]:
