@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from embedder import WindowConfig
-from embedder.pooling import PoolingPlan, pooling_plan
+from embedder.pooling import PoolingPlan, pooling_plans
 from embedder.windows import record_trained_windows, untruncated_tokenizer
 from training.allocator import release_free_pages, retain_freed_memory
 from training.answer_windows import answer_spans
@@ -85,13 +85,11 @@ def pooled_pairs(
     """
     rng = random.Random(seed)
     spans = answer_spans(examples)
-    plan_of: dict[str, int] = {}
-    plans: list[PoolingPlan] = []
+    distinct = list(dict.fromkeys(paragraph for _, paragraph in pairs))  # in order of first use
+    plan_of = {paragraph: i for i, paragraph in enumerate(distinct)}
+    plans = pooling_plans(tokenizer, distinct, prompt, windows, max_length)  # one batch call
     rows: list[PooledPair] = []
     for question, paragraph in pairs:
-        if paragraph not in plan_of:
-            plan_of[paragraph] = len(plans)
-            plans.append(pooling_plan(tokenizer, paragraph, prompt, windows, max_length))
         plan = plans[plan_of[paragraph]]
         window = 0
         answers = spans.get((question, paragraph))
